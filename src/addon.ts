@@ -1,0 +1,51 @@
+// Loads zeromq's native addon inside a bundled or single-executable B. The build replaces
+// zeromq's own loader (which looks for build/manifest.json next to the package) with this file.
+//
+// The main thread extracts the addon embedded in the executable into the private cache,
+// content-addressed by its SHA-256, so that any number of `b` processes starting at once agree
+// on one file: each writes a unique temp file and renames it into place (rename is atomic, and
+// the content is identical whoever wins). Threads load the file the main thread extracted.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isMainThread, workerData } from 'node:worker_threads';
+import { cacheDir, ensurePrivateDir, writeFileAtomic } from './cachedir.ts';
+// Virtual module made by scripts/build.ts: the addon of the target platform, base64-encoded.
+import { sha256, base64, platform } from 'b:addon';
+
+export function extractAddon(): string {
+  if (!sha256) throw new Error('this build of B has no embedded zeromq addon');
+  const dir = path.join(cacheDir(), 'addons');
+  ensurePrivateDir(dir);
+  const file = path.join(dir, `zeromq-${platform}-${sha256.slice(0, 32)}.node`);
+  const bytes = Buffer.from(base64, 'base64');
+  let ok = false;
+  try {
+    ok = fs.statSync(file).size === bytes.length;
+  } catch {
+    ok = false;
+  }
+  if (!ok) writeFileAtomic(file, bytes, 0o700);
+  return file;
+}
+
+function addonPath(): string {
+  if (!isMainThread) {
+    const p = (workerData as { addonPath?: unknown } | null)?.addonPath;
+    if (typeof p === 'string') return p;
+  }
+  const file = extractAddon();
+  // Threads started from here load this same file (see threads.ts).
+  (globalThis as { __bAddonPath?: string }).__bAddonPath = file;
+  return file;
+}
+
+function load(): unknown {
+  const file = addonPath();
+  const mod = { exports: {} as unknown };
+  process.dlopen(mod, file);
+  return mod.exports;
+}
+
+const addon = load();
+export default addon;

@@ -1,0 +1,130 @@
+// B's command line. Each command's work lives in its own module (cmd-*.ts), loaded only when
+// the command runs, so `b --version` starts without loading zeromq or the build engine.
+
+import { cac } from 'cac';
+import { VERSION } from './version.ts';
+import { Logger } from './logger.ts';
+import { UserError } from './errors.ts';
+
+interface Common {
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+function int(v: unknown, flag: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UserError({ code: 'usage', message: `${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}` });
+  }
+  return n;
+}
+
+function list(v: unknown): string[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}
+
+/** cac reports flags camel-cased and without "no-"; name the flag as the user typed it. */
+function originalFlag(message: string, argv: string[]): string {
+  const m = /Unknown option `--?([^`]+)`/.exec(message);
+  if (!m) return message.replace(/`/g, '"');
+  const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const typed = argv.find((a) => {
+    const name = a.replace(/^--?/, '').split('=')[0] ?? '';
+    return a.startsWith('-') && (camel(name) === m[1] || camel(name.replace(/^no-/, '')) === m[1]);
+  });
+  return `unknown option "${typed?.split('=')[0] ?? m[1]}"`;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const cli = cac('b');
+  let log = new Logger();
+  let result: Promise<number> | undefined;
+  const mk = (o: Common): Logger => (log = new Logger({ verbose: o.verbose === true, quiet: o.quiet === true }));
+
+  cli.option('--verbose', 'Show debug output').option('-q, --quiet', 'Only show warnings and errors');
+
+  cli
+    .command('node', 'Run a build node until stopped (Ctrl-C)')
+    .option('--workers <n>', 'Worker threads (default: number of CPUs)')
+    .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })
+    .option('--listen <addr>', 'Also accept clients on this address, e.g. tcp://0.0.0.0:7070 (repeatable)')
+    .example('b node --workers 8 --listen tcp://0.0.0.0:7070')
+    .action(async (o: Common & { workers?: unknown; ioThreads?: unknown; listen?: unknown }) => {
+      const l = mk(o);
+      const { nodeCommand } = await import('./cmd-node.ts');
+      result = nodeCommand({
+        workers: int(o.workers, '--workers', 1, 4096) ?? 0,
+        ioThreads: int(o.ioThreads, '--io-threads', 0, 64) ?? 1,
+        listen: list(o.listen),
+      }, l);
+    });
+
+  cli
+    .command('exec', 'Run a command on the workers of an in-process node: b exec [--count M] -- CMD ARGS...')
+    .option('--workers <n>', 'Worker threads (default: number of CPUs)')
+    .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })
+    .option('--count <m>', 'Run the command M times; each item sees its index in $B_ITEM', { default: 1 })
+    .option('--shell', 'Run the command through the shell (sh -c)')
+    .option('--json', 'Print one JSON object per item (exit, start, end, output)')
+    .example('b exec --count 8 --workers 4 -- sh -c "sleep 1; echo item $B_ITEM"')
+    .action(async (o: Common & { workers?: unknown; ioThreads?: unknown; count?: unknown; json?: boolean; shell?: boolean; '--'?: string[] }) => {
+      const l = mk(o);
+      const { execCmd } = await import('./cmd-exec.ts');
+      result = execCmd(o['--'] ?? [], {
+        workers: int(o.workers, '--workers', 1, 4096) ?? 0,
+        ioThreads: int(o.ioThreads, '--io-threads', 0, 64) ?? 1,
+        count: int(o.count, '--count', 1, 10_000_000) ?? 1,
+        json: o.json === true,
+        shell: o.shell === true,
+      }, l);
+    });
+
+  cli
+    .command('debug <job> [...args]', 'Internal jobs for tests and benchmarks: fib N | throw | sleep MS | bench')
+    .option('--workers <n>', 'Worker threads (default: number of CPUs)')
+    .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })
+    .option('--items <n>', 'bench: number of round trips', { default: 100000 })
+    .option('--inflight <n>', 'bench: requests in flight', { default: 500 })
+    .option('--size <bytes>', 'bench: work item size', { default: 32 })
+    .action(async (job: string, args: string[], o: Common & Record<string, unknown>) => {
+      const l = mk(o);
+      const { debugCmd } = await import('./cmd-debug.ts');
+      result = debugCmd(job, args, {
+        workers: int(o.workers, '--workers', 1, 4096) ?? 0,
+        ioThreads: int(o.ioThreads, '--io-threads', 0, 64) ?? 1,
+        items: int(o.items, '--items', 1, 1e9) ?? 100000,
+        inflight: int(o.inflight, '--inflight', 1, 1e6) ?? 500,
+        size: int(o.size, '--size', 1, 1 << 20) ?? 32,
+      }, l);
+    });
+
+  cli.help();
+  cli.version(VERSION);
+
+  let unknown: string | undefined;
+  cli.addEventListener('command:*', (e) => {
+    unknown = String((e as CustomEvent).detail);
+  });
+
+  try {
+    cli.parse(['node', 'b', ...argv], { run: false });
+    if (unknown !== undefined) {
+      throw new UserError({ code: 'usage', message: `unknown command "${unknown}"`, hint: 'run `b --help` for the list of commands' });
+    }
+    if (!cli.matchedCommand) {
+      if (cli.options.help || cli.options.version) return 0;
+      cli.outputHelp();
+      return 0;
+    }
+    if (cli.options.help) return 0;
+    await cli.runMatchedCommand();
+    return result === undefined ? 0 : await result;
+  } catch (e) {
+    if (e instanceof Error && e.name === 'CACError') {
+      return log.fatal(new UserError({ code: 'usage', message: originalFlag(e.message, argv), hint: 'run `b --help` or `b <command> --help`' }));
+    }
+    return log.fatal(e);
+  }
+}

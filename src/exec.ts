@@ -1,0 +1,131 @@
+// Running a command for a rule: captured output (stdout and stderr interleaved, as Ninja shows
+// them), timing, and cancellation that reaches the whole process tree. Each command gets its own
+// process group so that Ctrl-C stops everything B started even when the command forks, and a
+// stopped build never leaves orphans behind.
+
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+
+export interface ExecRequest {
+  /** Run through the shell (`/bin/sh -c` or `cmd /c`), as Ninja does with rule commands. */
+  shell?: string;
+  /** Or run this argv directly, without a shell. */
+  argv?: string[];
+  cwd?: string;
+  /** Extra environment on top of the worker's environment. */
+  env?: Record<string, string>;
+  /** Give the command the terminal (Ninja's console pool): no capture, same process group. */
+  console?: boolean;
+  /** Bytes of output kept; beyond this the middle is elided. */
+  maxOutput?: number;
+}
+
+export interface ExecResult {
+  /** Exit status; -1 if the command could not start or died of a signal. */
+  exit: number;
+  signal?: string;
+  /** stdout and stderr as one interleaved stream. */
+  output: string;
+  /** Wall-clock start and end, ms since the epoch (used by tests to observe overlap). */
+  start: number;
+  end: number;
+  /** Set when the command could not be started at all. */
+  spawnError?: string;
+}
+
+const running = new Set<ChildProcess>();
+const GRACE_MS = 2000;
+
+function killTree(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    if (process.platform !== 'win32') process.kill(-child.pid, signal);
+    else child.kill(signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Stops every command this thread started: SIGTERM now, SIGKILL after a grace period. */
+export function killAll(): void {
+  for (const c of running) {
+    killTree(c, 'SIGTERM');
+    const t = setTimeout(() => killTree(c, 'SIGKILL'), GRACE_MS);
+    t.unref();
+  }
+}
+
+export function runningCount(): number {
+  return running.size;
+}
+
+export function execCommand(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const start = Date.now();
+    const max = req.maxOutput ?? 4 * 1024 * 1024;
+    const env = req.env ? { ...process.env, ...req.env } : process.env;
+    let child: ChildProcess;
+    const detached = process.platform !== 'win32' && !req.console;
+    const stdio: StdioOptions = req.console ? 'inherit' : ['ignore', 'pipe', 'pipe'];
+    try {
+      if (req.argv !== undefined) {
+        const [file, ...args] = req.argv;
+        if (file === undefined) throw new Error('empty command');
+        child = spawn(file, args, { cwd: req.cwd, env, stdio, detached });
+      } else if (req.shell !== undefined) {
+        const win = process.platform === 'win32';
+        child = spawn(win ? 'cmd.exe' : '/bin/sh', win ? ['/d', '/s', '/c', req.shell] : ['-c', req.shell], {
+          cwd: req.cwd,
+          env,
+          stdio,
+          detached,
+          windowsVerbatimArguments: win,
+        });
+      } else {
+        throw new Error('exec request has neither shell nor argv');
+      }
+    } catch (e) {
+      resolve({ exit: -1, output: '', start, end: Date.now(), spawnError: (e as Error).message });
+      return;
+    }
+    running.add(child);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let elided = 0;
+    const take = (b: Buffer): void => {
+      if (size + b.length <= max) {
+        chunks.push(b);
+        size += b.length;
+      } else {
+        elided += b.length;
+      }
+    };
+    child.stdout?.on('data', take);
+    child.stderr?.on('data', take);
+    let spawnError: string | undefined;
+    child.on('error', (e) => {
+      spawnError = e.message;
+    });
+    const onAbort = (): void => {
+      killTree(child, 'SIGTERM');
+      setTimeout(() => killTree(child, 'SIGKILL'), GRACE_MS).unref();
+    };
+    if (signal) {
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
+    child.on('close', (code, sig) => {
+      running.delete(child);
+      signal?.removeEventListener('abort', onAbort);
+      let output = Buffer.concat(chunks).toString('utf8');
+      if (elided > 0) output += `\n[b: ${elided} more bytes of output elided]\n`;
+      const r: ExecResult = { exit: code ?? -1, output, start, end: Date.now() };
+      if (sig) r.signal = sig;
+      if (spawnError !== undefined) r.spawnError = spawnError;
+      resolve(r);
+    });
+  });
+}

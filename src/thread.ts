@@ -1,0 +1,18 @@
+// Entry point of every thread B starts: the process broker or a worker (see threads.ts).
+
+import { workerData } from 'node:worker_threads';
+
+async function main(): Promise<void> {
+  const data = workerData as { kind?: string };
+  if (data.kind === 'broker') {
+    const { runBroker } = await import('./broker.ts');
+    await runBroker(workerData);
+  } else if (data.kind === 'worker') {
+    const { runWorker } = await import('./worker.ts');
+    await runWorker(workerData);
+  } else {
+    throw new Error(`unknown thread kind ${String(data.kind)}`);
+  }
+}
+
+void main();

@@ -1,0 +1,268 @@
+// A worker thread: runs work items handed out by the process broker.
+//
+// Two sockets, as in the seed design:
+// - a REQ socket to the broker's backend, used in lockstep. Every message the worker sends on
+//   it (READY, DONE, FAIL, SUSPEND) means "my slot is free"; the broker answers with the next
+//   WORK, a RESUME, or STOP. So a worker runs at most one item at a time, and `--workers N`
+//   bounds parallelism exactly.
+// - a DEALER socket to the broker's frontend: the worker's own *client*, through which a running
+//   item asks for more work or for answers (circular connection).
+//
+// How this avoids the original C design's deadlock (every worker blocked waiting on work that
+// no free worker could run): an item that waits on its client is *suspended*: the worker sends
+// SUSPEND and takes other work. When all its answers are back the worker sends WAKE (on its
+// client), and the broker hands the item back with RESUME as soon as the worker is free. The
+// answers are held until RESUME, so a suspended item never runs beside the active one.
+
+import { parentPort } from 'node:worker_threads';
+import { Channel, ReqChannel, type Frames } from './zmq.ts';
+import { T, decode, encode, isProtocolError, parseFailure, typeName, type Failure } from './protocol.ts';
+import { killAll } from './exec.ts';
+import { handle, type TaskContext } from './jobs.ts';
+import { VERSION } from './version.ts';
+
+export interface WorkerData {
+  id: string;
+  backend: string;
+  frontend: string;
+}
+
+interface Pending {
+  task: number;
+  ok: (payload: Buffer) => void;
+  fail: (f: Failure) => void;
+}
+
+interface TaskState {
+  id: number;
+  /** Requests on the client socket not yet answered. */
+  waiting: number;
+  /** Answers received while suspended, delivered on RESUME. */
+  held: (() => void)[];
+  /** Requests created in the current tick, sent together. */
+  batch: Frames[];
+  abort: AbortController;
+}
+
+export class WorkerFailure extends Error {
+  readonly failure: Failure;
+  constructor(f: Failure) {
+    super(f.message);
+    this.failure = f;
+  }
+}
+
+class WorkerThread {
+  private readonly req: ReqChannel;
+  private readonly client: Channel;
+  private readonly tasks = new Map<number, TaskState>();
+  private readonly pending = new Map<number, Pending>();
+  private nextReq = 1;
+  private active: number | undefined;
+  private slotFreed: ((m: Frames) => void) | undefined;
+  private flushScheduled = false;
+  private stopping = false;
+
+  private readonly data: WorkerData;
+
+  constructor(data: WorkerData) {
+    this.data = data;
+    this.req = new ReqChannel({ routingId: data.id });
+    this.client = new Channel('dealer', { routingId: `${data.id}.c` });
+  }
+
+  async run(): Promise<void> {
+    this.req.connect(this.data.backend);
+    this.client.connect(this.data.frontend);
+    this.client.onMessage = (m) => this.onClientMessage(m);
+    this.client.start();
+    // The worker's client needs no HELLO round trip of its own: the broker knows its workers'
+    // clients by routing id. It still introduces itself, so the broker can check versions.
+    this.client.send(encode(T.HELLO, 0, { protocol: 1, b: VERSION, role: 'worker-client', name: this.data.id }));
+    let msg: Frames = encode(T.READY, 0, { worker: this.data.id });
+    try {
+      for (;;) {
+        const reply = await this.req.request(msg);
+        if (reply === undefined) break;
+        const d = decode(reply);
+        if (isProtocolError(d)) {
+          log('error', `worker ${this.data.id}: bad message from broker: ${d.message}`);
+          break;
+        }
+        if (d.type === T.STOP) break;
+        if (d.type === T.WORK && d.payload !== undefined) {
+          msg = await this.runSlot(() => this.start(d.id, d.payload as Buffer));
+        } else if (d.type === T.RESUME) {
+          msg = await this.runSlot(() => this.resume(d.id));
+        } else {
+          log('error', `worker ${this.data.id}: unexpected ${typeName(d.type)} from broker`);
+          break;
+        }
+      }
+    } finally {
+      this.stopping = true;
+      killAll();
+      for (const t of this.tasks.values()) t.abort.abort();
+      this.client.close();
+      this.req.close();
+    }
+  }
+
+  /** Stops every running command and signals every task to give up (node stopping). */
+  cancelAll(): void {
+    killAll();
+    for (const t of this.tasks.values()) t.abort.abort();
+  }
+
+  /** Gives the slot to a task and resolves with the message that frees it again. */
+  private runSlot(begin: () => void): Promise<Frames> {
+    return new Promise<Frames>((resolve) => {
+      this.slotFreed = resolve;
+      begin();
+    });
+  }
+
+  private freeSlot(m: Frames): void {
+    const f = this.slotFreed;
+    this.slotFreed = undefined;
+    this.active = undefined;
+    f?.(m);
+  }
+
+  private start(id: number, payload: Buffer): void {
+    const t: TaskState = { id, waiting: 0, held: [], batch: [], abort: new AbortController() };
+    this.tasks.set(id, t);
+    this.active = id;
+    const ctx: TaskContext = {
+      worker: this.data.id,
+      task: id,
+      signal: t.abort.signal,
+      submit: (work) => this.request(t, T.SUBMIT, work),
+      need: (q) => this.request(t, T.NEED, q),
+    };
+    let result: Promise<Buffer>;
+    try {
+      result = handle(payload, ctx);
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result.then(
+      (out) => this.finish(t, encode(T.DONE, id, out)),
+      (e: unknown) => this.finish(t, encode(T.FAIL, id, failureFrom(e, this.data.id))),
+    );
+  }
+
+  private finish(t: TaskState, m: Frames): void {
+    this.tasks.delete(t.id);
+    if (this.active === t.id) this.freeSlot(m);
+    else if (!this.stopping) log('error', `worker ${this.data.id}: task ${t.id} finished while suspended; its result is lost`);
+  }
+
+  private resume(id: number): void {
+    const t = this.tasks.get(id);
+    if (t === undefined) {
+      // The task was cancelled meanwhile; report it so the slot is accounted for.
+      this.freeSlot(encode(T.FAIL, id, { code: 'cancelled', message: `task ${id} is gone`, where: this.data.id }));
+      return;
+    }
+    this.active = id;
+    const held = t.held;
+    t.held = [];
+    for (const f of held) f();
+  }
+
+  /** A request from a running task through the worker's client socket. */
+  private request(t: TaskState, type: typeof T.SUBMIT | typeof T.NEED, body: Buffer | object): Promise<Buffer> {
+    const id = this.nextReq++;
+    t.waiting++;
+    t.batch.push(encode(type, id, body));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      this.pending.set(id, {
+        task: t.id,
+        ok: (p) => t.held.push(() => resolve(p)),
+        fail: (f) => t.held.push(() => reject(new WorkerFailure(f))),
+      });
+    });
+  }
+
+  /** Sends the tick's requests, and suspends the active task if it is now waiting. */
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const t of this.tasks.values()) {
+      if (t.batch.length === 0) continue;
+      for (const m of t.batch) this.client.send(m);
+      t.batch = [];
+      if (this.active === t.id && t.waiting > 0) this.freeSlot(encode(T.SUSPEND, t.id));
+    }
+  }
+
+  private onClientMessage(frames: Frames): void {
+    const d = decode(frames);
+    if (isProtocolError(d)) {
+      log('error', `worker ${this.data.id}: bad reply from broker: ${d.message}`);
+      return;
+    }
+    if (d.type === T.WELCOME) return;
+    if (d.type === T.ERROR) {
+      const f = parseFailure(d.payload);
+      log('error', `worker ${this.data.id}: broker refused its client: ${isProtocolError(f) ? f.message : f.message}`);
+      return;
+    }
+    const p = this.pending.get(d.id);
+    if (p === undefined) return; // a reply to a cancelled task
+    this.pending.delete(d.id);
+    if (d.type === T.RESULT || d.type === T.ANSWER) p.ok(d.payload ?? Buffer.alloc(0));
+    else if (d.type === T.FAILURE) {
+      const f = parseFailure(d.payload);
+      p.fail(isProtocolError(f) ? { code: 'protocol', message: f.message } : f);
+    } else return;
+    const t = this.tasks.get(p.task);
+    if (t === undefined) return;
+    t.waiting--;
+    if (t.waiting === 0) {
+      if (this.active === t.id) {
+        // Answered before the task gave up its slot (it was not suspended): deliver now.
+        const held = t.held;
+        t.held = [];
+        for (const f of held) f();
+      } else {
+        this.client.send(encode(T.WAKE, t.id));
+      }
+    }
+  }
+}
+
+export function failureFrom(e: unknown, where: string): Failure {
+  if (e instanceof WorkerFailure) return e.failure;
+  const err = e instanceof Error ? e : new Error(String(e));
+  const f: Failure = { code: 'work.threw', message: err.message, where };
+  const stack = err.stack?.split('\n').slice(1, 6).join('\n');
+  if (stack) f.fields = { stack };
+  return f;
+}
+
+function log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void {
+  parentPort?.postMessage({ type: 'log', level, message });
+}
+
+export async function runWorker(data: WorkerData): Promise<void> {
+  // An exception escaping a task must not end the thread: a thread that ends with open sockets
+  // aborts the whole process. Report it and keep serving.
+  process.on('uncaughtException', (e) => log('error', `worker ${data.id}: uncaught: ${(e as Error).stack ?? String(e)}`));
+  process.on('unhandledRejection', (e) => log('error', `worker ${data.id}: unhandled rejection: ${String(e)}`));
+  const w = new WorkerThread(data);
+  parentPort?.on('message', (m: { type?: string }) => {
+    if (m.type === 'cancel') w.cancelAll();
+  });
+  try {
+    await w.run();
+  } catch (e) {
+    log('error', `worker ${data.id} failed: ${(e as Error).stack ?? String(e)}`);
+  }
+  parentPort?.removeAllListeners('message');
+  parentPort?.unref();
+}

@@ -1,0 +1,265 @@
+// The only module that imports zeromq. Everything else sees sockets through `Channel` (one send
+// loop and one receive loop per socket: zeromq.js rejects a second concurrent send with EBUSY)
+// and `ReqChannel` (the lockstep REQ socket of a worker).
+//
+// Pitfalls this module exists to contain (see shared/notes/toolchain.md):
+// - inproc:// only works between worker threads through the process-wide default context, so
+//   every socket here uses `zmq.context`, and ZMQ_IO_THREADS must be set before the first socket.
+// - a thread that ends while it holds an open socket or a pending receive() aborts the process:
+//   owners must `close()` every channel before their thread returns; close() is idempotent.
+
+import * as zmq from 'zeromq';
+import { Fifo } from './fifo.ts';
+
+/** Sets ZMQ_IO_THREADS. Only effective before the first socket of the process is created. */
+export function setIoThreads(n: number): void {
+  zmq.context.ioThreads = n;
+}
+
+export function zmqVersion(): string {
+  return zmq.version;
+}
+
+export function curveAvailable(): boolean {
+  return zmq.capability.curve === true;
+}
+
+/** A new CurveZMQ key pair, Z85-encoded (40 characters each). */
+export function curveKeyPair(): { publicKey: string; secretKey: string } {
+  return zmq.curveKeyPair();
+}
+
+export interface Curve {
+  /** This socket's own key pair. */
+  publicKey: string;
+  secretKey: string;
+  /** For a connecting (client) socket: the server's public key, pinned. */
+  serverKey?: string;
+  /** For a binding (server) socket. */
+  server?: boolean;
+}
+
+export interface ChannelOptions {
+  routingId?: string;
+  /** ROUTER: fail sends to unknown peers instead of dropping them silently. */
+  mandatory?: boolean;
+  /** ROUTER: a reconnecting peer with the same routing id takes over the old connection. */
+  handover?: boolean;
+  /** Send and receive high-water marks (messages). */
+  hwm?: number;
+  /** Largest inbound message accepted by libzmq itself; larger ones drop the connection. */
+  maxMessageSize?: number;
+  curve?: Curve;
+  zapDomain?: string;
+  /** ZMTP heartbeats (ms): detects dead TCP peers below the application protocol. */
+  heartbeatMs?: number;
+  /** Only queue messages to completed connections (peers that are really there). */
+  immediate?: boolean;
+}
+
+type Kind = 'router' | 'dealer' | 'req' | 'rep';
+type AnySocket = zmq.Router | zmq.Dealer | zmq.Request | zmq.Reply;
+
+function makeSocket(kind: Kind, o: ChannelOptions): AnySocket {
+  const common = {
+    linger: 0,
+    sendHighWaterMark: o.hwm ?? 100_000,
+    receiveHighWaterMark: o.hwm ?? 100_000,
+    ...(o.maxMessageSize !== undefined ? { maxMessageSize: o.maxMessageSize } : {}),
+    ...(o.heartbeatMs !== undefined ? { heartbeatInterval: o.heartbeatMs, heartbeatTimeout: o.heartbeatMs * 3, heartbeatTimeToLive: o.heartbeatMs * 3 } : {}),
+    ...(o.zapDomain !== undefined ? { zapDomain: o.zapDomain } : {}),
+    ...(o.immediate ? { immediate: true } : {}),
+  };
+  let s: AnySocket;
+  switch (kind) {
+    case 'router': {
+      const r = new zmq.Router({ ...common, mandatory: o.mandatory ?? true, handover: o.handover ?? false });
+      if (o.routingId !== undefined) r.routingId = o.routingId;
+      s = r;
+      break;
+    }
+    case 'dealer': {
+      const d = new zmq.Dealer(common);
+      if (o.routingId !== undefined) d.routingId = o.routingId;
+      s = d;
+      break;
+    }
+    case 'req': {
+      const q = new zmq.Request(common);
+      if (o.routingId !== undefined) q.routingId = o.routingId;
+      s = q;
+      break;
+    }
+    case 'rep':
+      s = new zmq.Reply(common);
+      break;
+  }
+  if (o.curve) {
+    s.curveSecretKey = o.curve.secretKey;
+    s.curvePublicKey = o.curve.publicKey;
+    if (o.curve.server) s.curveServer = true;
+    if (o.curve.serverKey !== undefined) s.curveServerKey = o.curve.serverKey;
+  }
+  return s;
+}
+
+export type Frames = Buffer[];
+
+/**
+ * A ROUTER or DEALER socket with a single sending loop fed by a FIFO, and a receive loop that
+ * hands each message to `onMessage`. Sends never throw: a failed send (an unknown peer on a
+ * mandatory ROUTER, a closed socket) goes to `onSendError`.
+ */
+export class Channel {
+  private readonly sock: zmq.Router | zmq.Dealer | zmq.Reply;
+  private readonly out = new Fifo<Frames>();
+  private sending = false;
+  private receiving = false;
+  private isClosed = false;
+  onMessage: (frames: Frames) => void = () => {};
+  onSendError: (err: Error & { code?: string }, frames: Frames) => void = () => {};
+  onReceiveError: (err: Error) => void = () => {};
+
+  constructor(kind: 'router' | 'dealer' | 'rep', opts: ChannelOptions = {}) {
+    this.sock = makeSocket(kind, opts) as zmq.Router | zmq.Dealer | zmq.Reply;
+  }
+
+  async bind(address: string): Promise<string> {
+    await this.sock.bind(address);
+    return this.sock.lastEndpoint ?? address;
+  }
+
+  connect(address: string, routingId?: string): void {
+    if (routingId !== undefined && this.sock instanceof zmq.Router) this.sock.connect(address, { routingId });
+    else this.sock.connect(address);
+  }
+
+  disconnect(address: string): void {
+    try {
+      this.sock.disconnect(address);
+    } catch {
+      // already disconnected: nothing to undo
+    }
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Messages waiting in the send queue (not yet handed to libzmq). */
+  get backlog(): number {
+    return this.out.length;
+  }
+
+  send(frames: Frames): void {
+    if (this.isClosed) return;
+    this.out.push(frames);
+    if (!this.sending) void this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    this.sending = true;
+    try {
+      for (let m = this.out.shift(); m !== undefined && !this.isClosed; m = this.out.shift()) {
+        try {
+          await this.sock.send(m);
+        } catch (e) {
+          if (!this.isClosed) this.onSendError(e as Error, m);
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  /** Starts the receive loop; messages are delivered to `onMessage` in arrival order. */
+  start(): void {
+    if (this.receiving) return;
+    this.receiving = true;
+    void this.receiveLoop();
+  }
+
+  private async receiveLoop(): Promise<void> {
+    while (!this.isClosed) {
+      let msg: Frames;
+      try {
+        msg = await this.sock.receive();
+      } catch (e) {
+        if (this.isClosed) break;
+        this.onReceiveError(e as Error);
+        continue;
+      }
+      this.onMessage(msg);
+    }
+  }
+
+  /** Closes the socket now (linger 0): queued and pending messages are dropped. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.sock.close();
+  }
+
+  /** Monitor: calls `f` when a peer connects or disconnects (tcp only; not for inproc). */
+  watch(f: (event: 'connect' | 'disconnect' | 'accept' | 'handshake-fail', address: string) => void): void {
+    const events = this.sock.events;
+    void (async () => {
+      while (!this.isClosed && !events.closed) {
+        let ev: zmq.Event;
+        try {
+          ev = await events.receive();
+        } catch {
+          break;
+        }
+        if (ev.type === 'end') break;
+        const address = 'address' in ev ? ev.address : '';
+        if (ev.type === 'connect') f('connect', address);
+        else if (ev.type === 'disconnect') f('disconnect', address);
+        else if (ev.type === 'accept') f('accept', address);
+        else if (ev.type.startsWith('handshake:error')) f('handshake-fail', address);
+      }
+    })();
+  }
+}
+
+/** A REQ socket used in lockstep: `request()` sends one message and waits for its reply. */
+export class ReqChannel {
+  private readonly sock: zmq.Request;
+  private isClosed = false;
+
+  constructor(opts: ChannelOptions = {}) {
+    this.sock = makeSocket('req', opts) as zmq.Request;
+  }
+
+  connect(address: string): void {
+    this.sock.connect(address);
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Sends and waits for the reply; resolves undefined if the channel was closed meanwhile. */
+  async request(frames: Frames): Promise<Frames | undefined> {
+    if (this.isClosed) return undefined;
+    try {
+      await this.sock.send(frames);
+      return await this.sock.receive();
+    } catch (e) {
+      if (this.isClosed) return undefined;
+      throw e;
+    }
+  }
+
+  /** Sends without waiting for a reply (the last message of a worker before it leaves). */
+  async sendOnly(frames: Frames): Promise<void> {
+    if (this.isClosed) return;
+    await this.sock.send(frames);
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.sock.close();
+  }
+}
