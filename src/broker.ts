@@ -247,15 +247,19 @@ export class Broker {
   // -------------------------------------------------------------------------------------------
   // Work.
 
-  /** Queues work from inside the broker (the engine); resolves when it finished anywhere. */
-  submitLocal(payload: Buffer): Promise<TaskResult> {
-    return new Promise((done) => this.submit({ kind: 'local', done }, payload));
+  /** Queues work from inside the broker (the engine): its task id, and its result when done. */
+  submitTask(payload: Buffer): { id: number; done: Promise<TaskResult> } {
+    let id = 0;
+    const done = new Promise<TaskResult>((resolve) => {
+      id = this.submit({ kind: 'local', done: resolve }, payload);
+    });
+    return { id, done };
   }
 
-  private submit(owner: Owner, payload: Buffer): void {
+  private submit(owner: Owner, payload: Buffer): number {
     if (this.stopping) {
       this.complete(owner, { ok: false, failure: { code: 'node.stopping', message: `node ${this.data.nodeId} is stopping` } });
-      return;
+      return 0;
     }
     this.stats.submitted++;
     const t: Task = { id: this.nextTask, payload, owner, state: 'queued' };
@@ -268,6 +272,7 @@ export class Broker {
       this.queue.push(t);
       if (this.spawned < this.workerCount) this.ensureWorkers();
     }
+    return t.id;
   }
 
   private give(w: WorkerSlot, t: Task): void {
@@ -340,7 +345,7 @@ export class Broker {
         return this.dispatch(w);
       case T.DONE: {
         const t = this.tasks.get(d.id);
-        if (t !== undefined) this.finish(t, { ok: true, payload: d.payload ?? EMPTY, worker: `${this.data.nodeId}/${w.id}` });
+        if (t !== undefined) this.finish(t, { ok: true, payload: d.payload ?? EMPTY, worker: `local/${w.id}` });
         return this.dispatch(w);
       }
       case T.FAIL: {
@@ -446,6 +451,9 @@ export async function runBroker(data: BrokerData): Promise<void> {
     }
   });
   try {
+    // The build engine is loaded with the broker but only does work when a client asks.
+    const { BuildHost } = await import('./build-host.ts');
+    b.needHandler = new BuildHost(b);
     await b.start();
     parentPort?.postMessage({ type: 'started', node: data.nodeId, workers: b.workerCount, endpoints: b.endpoints } satisfies BrokerStarted);
     if (stopReason === undefined) await new Promise<void>((r) => (wake = r));

@@ -46,6 +46,50 @@ export async function run(argv: string[]): Promise<number> {
   cli.option('--verbose', 'Show debug output').option('-q, --quiet', 'Only show warnings and errors');
 
   cli
+    .command('build [...targets]', 'Build targets (default: the build file\'s defaults) from Bfile.ts or build.ninja')
+    .option('-C, --dir <dir>', 'Change to DIR before doing anything')
+    .option('-f, --file <file>', 'Build file (default: Bfile.ts, Bfile.js, Bfile.mjs, then build.ninja)')
+    .option('-j, --jobs <n>', 'Run N jobs in parallel (worker threads; default: number of CPUs; 0: unlimited)')
+    .option('-k, --keep-going <n>', 'Keep going until N jobs fail (0: never stop)', { default: 1 })
+    .option('-n, --dry-run', 'Show what would run without running it')
+    .option('--explain', 'Say why each rule runs')
+    .option('--events <file>', 'Write build events as NDJSON to FILE')
+    .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })
+    .example('b build -j 8 app')
+    .action(async (targets: string[], o: Common & Record<string, unknown>) => {
+      const l = mk(o);
+      const { buildCmd } = await import('./cmd-build.ts');
+      result = buildCmd(targets, {
+        ...(o.dir !== undefined ? { dir: String(o.dir) } : {}),
+        ...(o.file !== undefined ? { file: String(o.file) } : {}),
+        ...(o.jobs !== undefined ? { jobs: int(o.jobs, '-j', 0, 4096) } : {}),
+        keepGoing: int(o.keepGoing, '-k', 0, 1e9) ?? 1,
+        dryRun: o.dryRun === true,
+        explain: o.explain === true,
+        ...(o.events !== undefined ? { eventsFile: String(o.events) } : {}),
+        ioThreads: int(o.ioThreads, '--io-threads', 0, 64) ?? 1,
+        verbose: o.verbose === true,
+      }, l);
+    });
+
+  cli
+    .command('demo [dir]', 'Build a bundled example project (in a temp dir, or in DIR to keep it)')
+    .option('-j, --jobs <n>', 'Run N jobs in parallel')
+    .action(async (dir: string | undefined, o: Common & Record<string, unknown>) => {
+      const l = mk(o);
+      const { demoCmd } = await import('./demo.ts');
+      result = demoCmd(dir, { ...(o.jobs !== undefined ? { jobs: int(o.jobs, '-j', 0, 4096) ?? 0 } : {}) }, l);
+    });
+
+  cli
+    .command('init [dir]', 'Write a starter Bfile.ts and its types (b.d.ts)')
+    .action(async (dir: string | undefined, o: Common) => {
+      const l = mk(o);
+      const { initCmd } = await import('./demo.ts');
+      result = Promise.resolve(initCmd(dir ?? '.', l));
+    });
+
+  cli
     .command('node', 'Run a build node until stopped (Ctrl-C)')
     .option('--workers <n>', 'Worker threads (default: number of CPUs)')
     .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })

@@ -17,6 +17,8 @@ export interface ExecRequest {
   console?: boolean;
   /** Bytes of output kept; beyond this the middle is elided. */
   maxOutput?: number;
+  /** Also return stdout on its own (Bfile `run` returns it to the rule). */
+  splitStdout?: boolean;
 }
 
 export interface ExecResult {
@@ -25,6 +27,8 @@ export interface ExecResult {
   signal?: string;
   /** stdout and stderr as one interleaved stream. */
   output: string;
+  /** stdout alone, when asked for with splitStdout. */
+  stdout?: string;
   /** Wall-clock start and end, ms since the epoch (used by tests to observe overlap). */
   start: number;
   end: number;
@@ -103,7 +107,11 @@ export function execCommand(req: ExecRequest, signal?: AbortSignal): Promise<Exe
         elided += b.length;
       }
     };
-    child.stdout?.on('data', take);
+    const out: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => {
+      take(b);
+      if (req.splitStdout) out.push(b);
+    });
     child.stderr?.on('data', take);
     let spawnError: string | undefined;
     child.on('error', (e) => {
@@ -123,6 +131,7 @@ export function execCommand(req: ExecRequest, signal?: AbortSignal): Promise<Exe
       let output = Buffer.concat(chunks).toString('utf8');
       if (elided > 0) output += `\n[b: ${elided} more bytes of output elided]\n`;
       const r: ExecResult = { exit: code ?? -1, output, start, end: Date.now() };
+      if (req.splitStdout) r.stdout = Buffer.concat(out).toString('utf8');
       if (sig) r.signal = sig;
       if (spawnError !== undefined) r.spawnError = spawnError;
       resolve(r);

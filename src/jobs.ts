@@ -2,6 +2,7 @@
 // kind; results are JSON too. The broker never looks inside either.
 
 import { execCommand, type ExecRequest, type ExecResult } from './exec.ts';
+import type { RuleWork } from './bfile.ts';
 
 export interface TaskContext {
   worker: string;
@@ -18,7 +19,8 @@ export type WorkItem =
   | ({ k: 'exec' } & ExecRequest)
   | { k: 'fib'; n: number }
   | { k: 'throw'; message: string }
-  | { k: 'sleep'; ms: number };
+  | { k: 'sleep'; ms: number }
+  | RuleWork;
 
 export type Handler = (item: WorkItem, ctx: TaskContext) => Promise<unknown>;
 
@@ -57,6 +59,10 @@ export async function handle(payload: Buffer, ctx: TaskContext): Promise<Buffer>
     }
     case 'throw':
       throw new Error(item.message);
+    case 'rule': {
+      const { runRule } = await import('./bfile-run.ts');
+      return json(await runRule(item, ctx));
+    }
     case 'sleep':
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(resolve, item.ms);

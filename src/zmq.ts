@@ -106,6 +106,28 @@ function makeSocket(kind: Kind, o: ChannelOptions): AnySocket {
 export type Frames = Buffer[];
 
 /**
+ * zeromq.js sends a Buffer larger than 128 bytes without copying, keeping a reference that is
+ * released through the *sending thread's* addon instance when the receiver drops the message.
+ * Over inproc the receiver is another thread, which may drop it after the sender's thread has
+ * ended and freed that instance: a use-after-free that corrupted the heap at exit (found with
+ * valgrind, see the README). Strings are copied into memory libzmq frees by itself, so large
+ * frames are sent as strings. Every payload B sends is UTF-8 text (JSON), so this is exact.
+ */
+const ZERO_COPY_THRESHOLD = 128;
+
+function detached(frames: Frames): (Buffer | string)[] {
+  let out: (Buffer | string)[] | undefined;
+  for (let i = 0; i < frames.length; i++) {
+    const f = frames[i]!;
+    if (f.length > ZERO_COPY_THRESHOLD) {
+      out ??= frames.slice();
+      out[i] = f.toString('utf8');
+    }
+  }
+  return out ?? frames;
+}
+
+/**
  * A ROUTER or DEALER socket with a single sending loop fed by a FIFO, and a receive loop that
  * hands each message to `onMessage`. Sends never throw: a failed send (an unknown peer on a
  * mandatory ROUTER, a closed socket) goes to `onSendError`.
@@ -162,7 +184,7 @@ export class Channel {
     try {
       for (let m = this.out.shift(); m !== undefined && !this.isClosed; m = this.out.shift()) {
         try {
-          await this.sock.send(m);
+          await this.sock.send(detached(m));
         } catch (e) {
           if (!this.isClosed) this.onSendError(e as Error, m);
         }
@@ -243,7 +265,7 @@ export class ReqChannel {
   async request(frames: Frames): Promise<Frames | undefined> {
     if (this.isClosed) return undefined;
     try {
-      await this.sock.send(frames);
+      await this.sock.send(detached(frames));
       return await this.sock.receive();
     } catch (e) {
       if (this.isClosed) return undefined;
@@ -254,7 +276,7 @@ export class ReqChannel {
   /** Sends without waiting for a reply (the last message of a worker before it leaves). */
   async sendOnly(frames: Frames): Promise<void> {
     if (this.isClosed) return;
-    await this.sock.send(frames);
+    await this.sock.send(detached(frames));
   }
 
   close(): void {

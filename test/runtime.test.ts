@@ -131,7 +131,7 @@ test('a failing command is a failed item with its exit status, not a crash', asy
 
 function pgrep(pattern: string): number[] {
   try {
-    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-f', `^${pattern}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }

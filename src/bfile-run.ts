@@ -1,0 +1,189 @@
+// The Bfile front end, worker side: runs one rule body with its context (need, run, ...).
+// Needs go to the build engine through the worker's client socket (NEED), so a rule that waits
+// suspends and its worker takes other work meanwhile (see worker.ts).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execCommand } from './exec.ts';
+import { digestFile } from './hash.ts';
+import { stateOf } from './filestate.ts';
+import { parseDepfile } from './depfile.ts';
+import { WorkerFailure } from './worker.ts';
+import type { TaskContext } from './jobs.ts';
+import type { FileState } from './database.ts';
+import type { Failure } from './protocol.ts';
+import { collect, importBfile, locate, ORACLE, ENV, RuleTable, type RecordedCommand, type RuleResult, type RuleWork } from './bfile.ts';
+import type { WireAnswer } from './build-host.ts';
+
+const tables = new Map<string, { mtime: number; table: RuleTable }>();
+
+async function tableFor(file: string): Promise<RuleTable> {
+  const mtime = fs.statSync(file).mtimeMs;
+  const hit = tables.get(file);
+  if (hit && hit.mtime === mtime) return hit.table;
+  const table = new RuleTable(collect(await importBfile(file), file));
+  tables.set(file, { mtime, table });
+  return table;
+}
+
+/** Thrown inside a rule to stop it with a failure that names where it happened. */
+class RuleFailure extends Error {
+  readonly failure: Failure;
+  constructor(f: Failure) {
+    super(f.message);
+    this.failure = f;
+  }
+}
+
+/** The rule, re-run against its recorded commands, did something different. */
+class ReplayDiff extends Error {}
+
+const MAX_RECORDED_STDOUT = 64 * 1024;
+
+export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResult> {
+  const table = await tableFor(w.file);
+  const rule = table.find(w.rule);
+  if (rule === undefined) throw new RuleFailure({ code: 'bfile.rule', message: `rule ${w.rule} is no longer in ${path.basename(w.file)}`, where: w.file });
+  const commands: RecordedCommand[] = [];
+  const output: string[] = [];
+  const replay = w.replay;
+  let next = 0;
+
+  const key = (p: string): string => {
+    const n = path.normalize(p);
+    if (path.isAbsolute(n)) {
+      const rel = path.relative(w.dir, n);
+      return rel.startsWith('..') || path.isAbsolute(rel) ? n : rel;
+    }
+    return n;
+  };
+
+  const ask = async (keys: string[]): Promise<WireAnswer[]> => {
+    let buf: Buffer;
+    try {
+      buf = await task.need({ op: 'need', task: task.task, keys });
+    } catch (e) {
+      if (e instanceof WorkerFailure) {
+        throw new RuleFailure({ ...e.failure, code: e.failure.code === 'cycle' ? 'cycle' : 'dependency-failed' });
+      }
+      throw e;
+    }
+    return (JSON.parse(buf.toString('utf8')) as { answers: WireAnswer[] }).answers;
+  };
+
+  const need = async (...files: (string | string[])[]): Promise<void> => {
+    const keys = files.flat().map(key);
+    if (keys.length > 0) await ask(keys);
+  };
+
+  const run = async (cmd: string | string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ stdout: string; exit: number }> => {
+    const text = Array.isArray(cmd) ? JSON.stringify(cmd) : cmd;
+    const cwd = opts.cwd ? path.resolve(w.dir, opts.cwd) : w.dir;
+    const env = opts.env ? JSON.stringify(opts.env) : '';
+    const where = locate(new Error(), w.file);
+    if (replay !== undefined) {
+      const rec = replay[next++];
+      if (rec === undefined || rec.cmd !== text || rec.cwd !== cwd || rec.env !== env || rec.stdout === '\u0000too-long') {
+        throw new ReplayDiff(rec === undefined ? `new command: ${text}` : `command changed: ${text}`);
+      }
+      commands.push(rec);
+      return { stdout: rec.stdout, exit: rec.exit };
+    }
+    const r = await execCommand({
+      ...(Array.isArray(cmd) ? { argv: cmd } : { shell: cmd }),
+      cwd,
+      ...(opts.env ? { env: opts.env } : {}),
+      splitStdout: true,
+    }, task.signal);
+    commands.push({ cmd: text, cwd, env, exit: r.exit, stdout: (r.stdout ?? '').length > MAX_RECORDED_STDOUT ? '\u0000too-long' : (r.stdout ?? '') });
+    if (r.output) output.push(r.output);
+    if (r.exit !== 0 || r.spawnError !== undefined) {
+      const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
+      throw new RuleFailure({
+        code: 'command-failed',
+        message: `command failed (${why}): ${text}`,
+        ...(where ? { where } : {}),
+        fields: { output: r.output, command: text },
+      });
+    }
+    return { stdout: r.stdout ?? '', exit: r.exit };
+  };
+
+  const ctx = {
+    key: w.key.startsWith(ORACLE) ? w.key.slice(1) : w.key,
+    out: w.outs[0] ?? '',
+    outs: w.outs,
+    stem: w.stem,
+    dir: w.dir,
+    need,
+    run,
+    ask: async (name: string): Promise<unknown> => {
+      const [a] = await ask([ORACLE + name]);
+      return a?.value !== undefined ? JSON.parse(a.value) : undefined;
+    },
+    env: async (name: string): Promise<string | undefined> => {
+      const [a] = await ask([ENV + name]);
+      const v = a?.value !== undefined ? (JSON.parse(a.value) as string | null) : null;
+      return v ?? undefined;
+    },
+    needDepfile: async (file: string): Promise<void> => {
+      const abs = path.resolve(w.dir, file);
+      const d = parseDepfile(fs.readFileSync(abs, 'utf8'));
+      await need(d.ins);
+    },
+    read: async (file: string): Promise<string> => {
+      await need(file);
+      return fs.readFileSync(path.resolve(w.dir, file), 'utf8');
+    },
+    write: async (file: string, content: string): Promise<void> => {
+      const abs = path.resolve(w.dir, file);
+      if (replay !== undefined) {
+        let cur: string | undefined;
+        try {
+          cur = fs.readFileSync(abs, 'utf8');
+        } catch {
+          cur = undefined;
+        }
+        if (cur !== content) throw new ReplayDiff(`would write different content to ${file}`);
+        return;
+      }
+      fs.mkdirSync(path.dirname(abs), { recursive: true });
+      fs.writeFileSync(abs, content);
+    },
+    log: (...msg: unknown[]): void => {
+      output.push(msg.map(String).join(' ') + '\n');
+    },
+  };
+
+  let value: unknown;
+  try {
+    value = await (rule.fn as (c: typeof ctx) => unknown)(ctx);
+  } catch (e) {
+    if (e instanceof ReplayDiff) return { outputs: {}, output: '', commands: [], replay: { same: false, reason: e.message } };
+    if (e instanceof RuleFailure) throw new WorkerFailure(e.failure);
+    const err = e instanceof Error ? e : new Error(String(e));
+    const where = locate(err, w.file);
+    throw new WorkerFailure({ code: 'rule-threw', message: `rule ${ctx.key} threw: ${err.message}`, ...(where ? { where } : {}), fields: { output: output.join('') } });
+  }
+  if (replay !== undefined) {
+    const same = next === replay.length;
+    return { outputs: {}, output: '', commands, replay: same ? { same } : { same, reason: 'rule runs fewer commands' } };
+  }
+  const outputs: Record<string, FileState | null> = {};
+  for (const o of w.outs) {
+    const abs = path.resolve(w.dir, o);
+    let s: fs.Stats | undefined;
+    try {
+      s = fs.statSync(abs);
+    } catch {
+      s = undefined;
+    }
+    if (s === undefined) {
+      throw new WorkerFailure({ code: 'rule-output', message: `rule for ${o} finished without creating ${o}`, where: w.file, hint: 'the rule must write every output it declares', fields: { output: output.join('') } });
+    }
+    outputs[o] = stateOf(s, digestFile(abs));
+  }
+  const r: RuleResult = { outputs, output: output.join(''), commands };
+  if (value !== undefined && rule.kind !== 'file') r.value = JSON.stringify(value);
+  return r;
+}

@@ -1,0 +1,249 @@
+// The build engine's home in the process broker: answers NEED requests.
+// - `build` from a client (`b build`): loads the build description (Bfile or build.ninja), opens
+//   the build database, runs the engine, streams progress as EVENT messages, answers a summary.
+// - `need` from a running rule (a worker's client): the keys the rule depends on, answered by the
+//   engine running that rule's build, and recorded in the rule's trace.
+//
+// The database lives here because the broker sees every request: it answers from traces without
+// dispatching anything, and de-duplicates questions that several rules ask at once.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { T, encode, type Failure } from './protocol.ts';
+import type { Broker, ClientState, NeedHandler } from './broker.ts';
+import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer } from './engine.ts';
+import { Database } from './database.ts';
+import { digest, digestHex } from './hash.ts';
+import { VERSION } from './version.ts';
+import { UserError } from './errors.ts';
+import { isBfile, loadBfile } from './bfile.ts';
+import { counters } from './filestate.ts';
+
+export interface BuildRequest {
+  op: 'build' | 'clean-dead' | 'query';
+  dir: string;
+  file?: string;
+  targets: string[];
+  keepGoing: number;
+  dryRun: boolean;
+  explain: boolean;
+  events: boolean;
+  env: Record<string, string>;
+}
+
+export interface NeedRequest {
+  op: 'need';
+  task: number;
+  keys: string[];
+}
+
+export interface WireAnswer {
+  key: string;
+  hash: string;
+  value?: string;
+}
+
+export interface BuildReply {
+  ok: boolean;
+  ran: number;
+  upToDate: number;
+  failed: number;
+  errors: Failure[];
+  dead: string[];
+  notices: string[];
+  ms: number;
+  /** Files hashed and stat'ed by the engine (a no-op build hashes none). */
+  hashed: number;
+  stats: number;
+}
+
+/** Finds the build file of a directory: -f wins, then Bfile.ts/.js/.mjs, then build.ninja. */
+export function findBuildFile(dir: string, file: string | undefined): string {
+  if (file !== undefined) {
+    const f = path.resolve(dir, file);
+    if (!fs.existsSync(f)) throw new UserError({ code: 'buildfile.missing', message: `build file ${f} does not exist`, exitCode: 2 });
+    return f;
+  }
+  for (const name of ['Bfile.ts', 'Bfile.js', 'Bfile.mjs', 'build.ninja']) {
+    const f = path.join(dir, name);
+    if (fs.existsSync(f)) return f;
+  }
+  throw new UserError({
+    code: 'buildfile.missing',
+    message: `no Bfile.ts, Bfile.js, Bfile.mjs or build.ninja in ${dir}`,
+    hint: 'run `b init` to write a starter Bfile.ts, `b demo` to see an example, or pass -C DIR / -f FILE',
+    exitCode: 2,
+  });
+}
+
+type Loaded = BuildDescription & { notices?: string[]; dbDir: string };
+
+/** Loads the build description for a build file: a Bfile, or else a Ninja manifest. */
+async function loadDescription(file: string, req: BuildRequest): Promise<Loaded> {
+  if (isBfile(file)) return loadBfile(file, req.dir);
+  throw new UserError({ code: 'buildfile.kind', message: `do not know how to read ${file}`, hint: 'B reads Bfile.ts/.js/.mjs and Ninja manifests (*.ninja)', exitCode: 2 });
+}
+
+/** Holds a directory's lock for the length of a build: two builds never share a database. */
+function lock(dbDir: string): () => void {
+  fs.mkdirSync(dbDir, { recursive: true });
+  const file = path.join(dbDir, 'lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(file, 'wx');
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      return () => fs.rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(fs.readFileSync(file, 'utf8').trim());
+      let alive = false;
+      try {
+        alive = pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
+      } catch {
+        alive = false;
+      }
+      if (alive) {
+        throw new UserError({ code: 'locked', message: `another b (pid ${pid}) is building in ${path.dirname(dbDir)}`, hint: 'wait for it to finish, or stop it', exitCode: 1 });
+      }
+      fs.rmSync(file, { force: true }); // stale: its owner died (e.g. SIGKILL)
+    }
+  }
+  throw new UserError({ code: 'locked', message: `cannot lock ${file}`, exitCode: 1 });
+}
+
+export class BuildHost implements NeedHandler {
+  private readonly broker: Broker;
+  private readonly engines = new Set<Engine>();
+
+  constructor(broker: Broker) {
+    this.broker = broker;
+  }
+
+  need(client: ClientState, reqId: number, payload: Buffer): void {
+    let req: BuildRequest | NeedRequest;
+    try {
+      req = JSON.parse(payload.toString('utf8')) as BuildRequest | NeedRequest;
+    } catch {
+      this.broker.replyFailure(client, reqId, { code: 'protocol.json', message: 'NEED payload is not JSON' });
+      return;
+    }
+    if (req.op === 'need') this.ruleNeed(client, reqId, req);
+    else this.build(client, reqId, req).catch((e: unknown) => this.broker.replyFailure(client, reqId, toFailure(e)));
+  }
+
+  private ruleNeed(client: ClientState, reqId: number, req: NeedRequest): void {
+    for (const e of this.engines) {
+      const st = e.actionOfTask(req.task);
+      if (st === undefined) continue;
+      e.need(st, req.keys).then(
+        (answers) => this.broker.sendTo(client, encode(T.ANSWER, reqId, { answers: answers.map(wire) })),
+        (err: unknown) => {
+          e.noteError(err);
+          this.broker.replyFailure(client, reqId, toFailure(err));
+        },
+      );
+      return;
+    }
+    this.broker.replyFailure(client, reqId, { code: 'need.unknown-task', message: `no running build owns task ${req.task}` });
+  }
+
+  private async build(client: ClientState, reqId: number, req: BuildRequest): Promise<void> {
+    const t0 = Date.now();
+    const c0 = { ...counters };
+    const file = findBuildFile(req.dir, req.file);
+    const desc = await loadDescription(file, req);
+    const unlock = lock(desc.dbDir);
+    const notices = [...(desc.notices ?? [])];
+    const opened = Database.open(path.join(desc.dbDir, 'db'), `b ${VERSION}`);
+    if (opened.reset) notices.push(`build database ${path.join(desc.dbDir, 'db')} was discarded: ${opened.reset}; rebuilding everything`);
+    const db = opened.db;
+    const events = new EventBatcher((batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)));
+    const engine = new Engine(desc, db, {
+      submit: (payload, task) => {
+        const { id, done } = this.broker.submitTask(payload);
+        task(id);
+        return done;
+      },
+      event: (e: BuildEvent) => events.push(e),
+    }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain });
+    engine.detailed = req.events;
+    engine.specialAnswer = (key) => envAnswer(key, req.env);
+    this.engines.add(engine);
+    let reply: BuildReply;
+    try {
+      const flusher = setInterval(() => db.flush(), 200);
+      try {
+        const s = await engine.build(req.targets);
+        reply = {
+          ok: s.ok, ran: s.ran, upToDate: s.upToDate, failed: s.failed, errors: s.errors, dead: [], notices, ms: Date.now() - t0,
+          hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,
+        };
+      } finally {
+        clearInterval(flusher);
+      }
+    } finally {
+      this.engines.delete(engine);
+      events.flush();
+      db.close();
+      unlock();
+    }
+    this.broker.sendTo(client, encode(T.ANSWER, reqId, reply));
+  }
+
+  stop(): void {
+    for (const e of this.engines) e.stop('interrupted');
+  }
+}
+
+const ENV_PREFIX = '\u0000env:';
+
+function envAnswer(key: string, env: Record<string, string>): Answer | undefined {
+  if (!key.startsWith(ENV_PREFIX)) return undefined;
+  const v = env[key.slice(ENV_PREFIX.length)];
+  const value = JSON.stringify(v ?? null);
+  return { key, hash: digest(value), value };
+}
+
+function wire(a: Answer): WireAnswer {
+  return { key: a.key, hash: digestHex(a.hash), ...(a.value !== undefined ? { value: a.value } : {}) };
+}
+
+export function toFailure(e: unknown): Failure {
+  if (e instanceof BuildError) return e.failure;
+  if (e instanceof UserError) {
+    const f: Failure = { code: e.code, message: e.message };
+    if (e.hint) f.hint = e.hint;
+    if (e.where) f.where = e.where;
+    f.fields = { exitCode: e.exitCode };
+    return f;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { code: 'internal', message: err.stack ?? err.message };
+}
+
+/** Sends events in batches (one EVENT message per 50 ms or 500 events), not one per rule. */
+class EventBatcher {
+  private lines: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly send: (batch: string) => void;
+
+  constructor(send: (batch: string) => void) {
+    this.send = send;
+  }
+
+  push(e: BuildEvent): void {
+    this.lines.push(JSON.stringify(e));
+    if (this.lines.length >= 500) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), 50);
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.lines.length === 0) return;
+    const batch = this.lines.join('\n');
+    this.lines = [];
+    this.send(batch);
+  }
+}

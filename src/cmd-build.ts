@@ -1,0 +1,104 @@
+// `b build`: the client side of a build. Starts the in-process node (broker + lazily started
+// workers), asks its build engine to build, renders the events it streams back, and turns the
+// outcome into an exit code: 0 built, 1 build failed, 2 usage or build-file error, 130 interrupted.
+
+import * as path from 'node:path';
+import { availableParallelism } from 'node:os';
+import { LocalNode } from './runtime.ts';
+import { onInterrupt } from './signals.ts';
+import { RemoteFailure, UserError } from './errors.ts';
+import { Progress } from './progress.ts';
+import type { Logger } from './logger.ts';
+import type { BuildReply, BuildRequest } from './build-host.ts';
+
+export interface BuildOptions {
+  dir?: string;
+  file?: string;
+  jobs?: number;
+  keepGoing?: number;
+  dryRun?: boolean;
+  explain?: boolean;
+  eventsFile?: string;
+  ioThreads?: number;
+  status?: string;
+  verbose?: boolean;
+  /** Message printed when nothing ran (Ninja prints "ninja: no work to do."). */
+  noWork?: string;
+}
+
+export async function buildCmd(targets: string[], o: BuildOptions, log: Logger): Promise<number> {
+  const dir = path.resolve(o.dir ?? '.');
+  const jobs = o.jobs === undefined ? availableParallelism() : o.jobs === 0 ? 512 : o.jobs;
+  const node = await LocalNode.start({ workers: jobs, ioThreads: o.ioThreads ?? 1, lazyWorkers: true }, log);
+  const { Client } = await import('./client.ts');
+  const client = new Client(node.frontend);
+  const progress = new Progress(log, {
+    explain: o.explain === true,
+    ...(o.eventsFile !== undefined ? { eventsFile: path.resolve(o.eventsFile) } : {}),
+    ...(o.status !== undefined ? { status: o.status } : {}),
+    verbose: o.verbose === true,
+  });
+  let interrupted = false;
+  const off = onInterrupt((sig) => {
+    interrupted = true;
+    log.clearStatus();
+    log.info(`${sig}: stopping the build`);
+    void node.stop(`interrupted by ${sig}`);
+  });
+  // However the node ends, nothing may keep waiting on it.
+  void node.done.then(() => client.failAll({ code: 'node.stopped', message: interrupted ? 'interrupted' : 'the build node stopped unexpectedly' }));
+  let reply: BuildReply | undefined;
+  let failure: unknown;
+  try {
+    await client.hello('b build');
+    const req: BuildRequest = {
+      op: 'build',
+      dir,
+      targets: targets.map((t) => path.normalize(t)),
+      keepGoing: o.keepGoing ?? 1,
+      dryRun: o.dryRun === true,
+      explain: o.explain === true,
+      events: o.eventsFile !== undefined,
+      env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)),
+      ...(o.file !== undefined ? { file: o.file } : {}),
+    };
+    const buf = await client.need(req, (b) => progress.batch(b)).done;
+    reply = JSON.parse(buf.toString('utf8')) as BuildReply;
+  } catch (e) {
+    failure = e;
+  } finally {
+    off();
+    progress.close();
+    await node.stop('build finished');
+    client.close();
+  }
+  if (interrupted) {
+    log.error('build stopped: interrupted');
+    return 130;
+  }
+  if (failure !== undefined) {
+    if (failure instanceof RemoteFailure) {
+      const f = failure.failure;
+      const code = typeof f.fields?.exitCode === 'number' ? f.fields.exitCode : 1;
+      throw new UserError({ code: f.code, message: f.message, exitCode: code, ...(f.hint ? { hint: f.hint } : {}), ...(f.where ? { where: f.where } : {}) });
+    }
+    throw failure;
+  }
+  const r = reply!;
+  for (const n of r.notices) log.warn(n);
+  log.debug(`hashed ${r.hashed} files, stat'ed ${r.stats}`);
+  if (!r.ok) {
+    for (const e of r.errors) {
+      const where = e.where ? `${e.where}: ` : '';
+      log.error(`${where}${e.message}${e.hint ? `\n  hint: ${e.hint}` : ''}`);
+    }
+    log.error(`build failed: ${r.failed} rule${r.failed === 1 ? '' : 's'} failed, ${r.ran} ran, ${r.upToDate} up to date (${(r.ms / 1000).toFixed(2)} s)`);
+    return 1;
+  }
+  if (r.ran === 0) log.info(o.noWork ?? `no work to do (${r.upToDate} up to date)`);
+  else {
+    const where = [...progress.nodes.entries()].map(([n, c]) => `${c} on ${n}`).join(', ');
+    log.info(`${o.dryRun ? 'would run' : 'ran'} ${r.ran} rule${r.ran === 1 ? '' : 's'}${where && !o.dryRun ? ` (${where})` : ''}, ${r.upToDate} up to date, ${(r.ms / 1000).toFixed(2)} s`);
+  }
+  return 0;
+}

@@ -1,0 +1,365 @@
+// B's build database: what each rule last depended on (its *trace*), and what each file looked
+// like when B last read it. Kept in memory while a build runs, persisted in a journal
+// (journal.ts) as records that are appended as rules finish.
+//
+// A trace is trusted only as a whole: it is written after the rule's outputs are complete on
+// disk and hashed, in one checksummed record. If B dies before that, the rule simply has no
+// (new) trace and runs again next time. Outputs on disk are never trusted on their own: every
+// build re-checks them against the trace (stat, and digest when the stat changed).
+//
+// Record bodies (little endian; strings are u32 length + UTF-8):
+//   'K' u32:id str:key                        interns a key (file path or other key)
+//   'F' u32:key f64:size f64:mtime f64:ctime f64:ino u8:racy 16B:digest
+//   'f' u32:key                               forget a file state
+//   'T' str:action f64:fingerprint f64:ms u32:groups {u32:n {u32:key 16B:hash}*}* u32:nouts u32:out*
+//       u8:hasValue [str:value] str:extra
+//   't' str:action                            forget a trace
+
+import { openJournal, type Journal } from './journal.ts';
+import { DIGEST_BYTES } from './hash.ts';
+
+export const DB_FORMAT = 1;
+
+export interface FileState {
+  size: number;
+  mtime: number;
+  ctime: number;
+  ino: number;
+  digest: string;
+  /** Modified within the timestamp resolution of the moment it was read: never trust the stat alone. */
+  racy: boolean;
+}
+
+export interface Trace {
+  /** Identity of the action: first output of a Ninja edge, or "rule key" of a Bfile rule. */
+  action: string;
+  /** Fingerprint of what the action does (command line, rule source). */
+  fingerprint: number;
+  /** Answers it depended on, in the order they were needed, as groups needed together. */
+  deps: { key: string; hash: string }[][];
+  /** Files it wrote. */
+  outputs: string[];
+  /** Its answer when it answers a non-file key (JSON text). */
+  value: string | undefined;
+  ms: number;
+  /** Front-end data (JSON text): commands run, for --explain and replay. */
+  extra: string;
+}
+
+export interface OpenedDb {
+  db: Database;
+  reset: string | undefined;
+  dropped: number;
+}
+
+class Writer {
+  private buf = Buffer.allocUnsafe(4096);
+  private off = 0;
+
+  private room(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
+    this.buf.copy(next, 0, 0, this.off);
+    this.buf = next;
+  }
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.off++] = v;
+  }
+  u32(v: number): void {
+    this.room(4);
+    this.buf.writeUInt32LE(v >>> 0, this.off);
+    this.off += 4;
+  }
+  f64(v: number): void {
+    this.room(8);
+    this.buf.writeDoubleLE(v, this.off);
+    this.off += 8;
+  }
+  str(s: string): void {
+    const n = Buffer.byteLength(s, 'utf8');
+    this.u32(n);
+    this.room(n);
+    this.buf.write(s, this.off, 'utf8');
+    this.off += n;
+  }
+  hash(h: string): void {
+    this.room(DIGEST_BYTES);
+    this.buf.fill(0, this.off, this.off + DIGEST_BYTES);
+    this.buf.write(h, this.off, 'latin1');
+    this.off += DIGEST_BYTES;
+  }
+  done(): Buffer {
+    return this.buf.subarray(0, this.off);
+  }
+}
+
+class Reader {
+  off = 1;
+  readonly b: Buffer;
+  constructor(b: Buffer) {
+    this.b = b;
+  }
+  u8(): number {
+    return this.b[this.off++] as number;
+  }
+  u32(): number {
+    const v = this.b.readUInt32LE(this.off);
+    this.off += 4;
+    return v;
+  }
+  f64(): number {
+    const v = this.b.readDoubleLE(this.off);
+    this.off += 8;
+    return v;
+  }
+  str(): string {
+    const n = this.u32();
+    const s = this.b.toString('utf8', this.off, this.off + n);
+    this.off += n;
+    return s;
+  }
+  hash(): string {
+    const s = this.b.toString('latin1', this.off, this.off + DIGEST_BYTES);
+    this.off += DIGEST_BYTES;
+    return s;
+  }
+}
+
+export class Database {
+  private readonly journal: Journal;
+  private readonly files = new Map<string, FileState>();
+  private readonly traces = new Map<string, Trace>();
+  private readonly ids = new Map<string, number>();
+  private keys: string[] = [];
+  private records = 0;
+
+  private constructor(journal: Journal) {
+    this.journal = journal;
+  }
+
+  static open(file: string, producer: string): OpenedDb {
+    const platform = `${process.platform}-${process.arch}`;
+    const o = openJournal(file, { format: DB_FORMAT, platform, producer });
+    const db = new Database(o.journal);
+    let reset = o.reset;
+    try {
+      for (const r of o.records) db.load(r);
+    } catch (e) {
+      // A record that passed its checksum but does not parse was written by a buggy B: start over.
+      reset = `it could not be read (${(e as Error).message})`;
+      db.files.clear();
+      db.traces.clear();
+      db.ids.clear();
+      db.keys = [];
+      db.journal.rewrite([]);
+    }
+    db.records = o.records.length;
+    return { db, reset, dropped: o.dropped };
+  }
+
+  private load(body: Buffer): void {
+    const r = new Reader(body);
+    switch (body[0]) {
+      case 0x4b: { // K
+        const id = r.u32();
+        const key = r.str();
+        this.keys[id] = key;
+        this.ids.set(key, id);
+        return;
+      }
+      case 0x46: { // F
+        const key = this.keyAt(r.u32());
+        const st: FileState = { size: r.f64(), mtime: r.f64(), ctime: r.f64(), ino: r.f64(), racy: r.u8() === 1, digest: '' };
+        st.digest = r.hash();
+        this.files.set(key, st);
+        return;
+      }
+      case 0x66: // f
+        this.files.delete(this.keyAt(r.u32()));
+        return;
+      case 0x54: { // T
+        const action = r.str();
+        const fingerprint = r.f64();
+        const ms = r.f64();
+        const ng = r.u32();
+        const deps: { key: string; hash: string }[][] = [];
+        for (let g = 0; g < ng; g++) {
+          const n = r.u32();
+          const group: { key: string; hash: string }[] = new Array(n);
+          for (let i = 0; i < n; i++) group[i] = { key: this.keyAt(r.u32()), hash: r.hash() };
+          deps.push(group);
+        }
+        const no = r.u32();
+        const outputs: string[] = new Array(no);
+        for (let i = 0; i < no; i++) outputs[i] = this.keyAt(r.u32());
+        const value = r.u8() === 1 ? r.str() : undefined;
+        const extra = r.str();
+        this.traces.set(action, { action, fingerprint, ms, deps, outputs, value, extra });
+        return;
+      }
+      case 0x74: // t
+        this.traces.delete(r.str());
+        return;
+      default:
+        throw new Error(`unknown record type 0x${(body[0] ?? 0).toString(16)}`);
+    }
+  }
+
+  private keyAt(id: number): string {
+    const k = this.keys[id];
+    if (k === undefined) throw new Error(`reference to undefined key #${id}`);
+    return k;
+  }
+
+  /** The id of a key, interning it (and journaling the definition) on first use. */
+  private idOf(key: string): number {
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.keys.length;
+      this.keys.push(key);
+      this.ids.set(key, id);
+      const w = new Writer();
+      w.u8(0x4b);
+      w.u32(id);
+      w.str(key);
+      this.append(w.done());
+    }
+    return id;
+  }
+
+  private append(b: Buffer): void {
+    this.journal.append(b);
+    this.records++;
+  }
+
+  getFile(key: string): FileState | undefined {
+    return this.files.get(key);
+  }
+
+  putFile(key: string, st: FileState): void {
+    const old = this.files.get(key);
+    if (old && old.digest === st.digest && old.size === st.size && old.mtime === st.mtime && old.ctime === st.ctime && old.ino === st.ino && old.racy === st.racy) return;
+    this.files.set(key, st);
+    this.append(this.encodeFile(key, st));
+  }
+
+  private encodeFile(key: string, st: FileState): Buffer {
+    const id = this.idOf(key);
+    const w = new Writer();
+    w.u8(0x46);
+    w.u32(id);
+    w.f64(st.size);
+    w.f64(st.mtime);
+    w.f64(st.ctime);
+    w.f64(st.ino);
+    w.u8(st.racy ? 1 : 0);
+    w.hash(st.digest);
+    return w.done();
+  }
+
+  deleteFile(key: string): void {
+    if (!this.files.delete(key)) return;
+    const w = new Writer();
+    w.u8(0x66);
+    w.u32(this.idOf(key));
+    this.append(w.done());
+  }
+
+  getTrace(action: string): Trace | undefined {
+    return this.traces.get(action);
+  }
+
+  putTrace(t: Trace): void {
+    this.traces.set(t.action, t);
+    this.append(this.encodeTrace(t));
+  }
+
+  private encodeTrace(t: Trace): Buffer {
+    // Intern first: each new key is its own record, which must precede the trace.
+    const depIds = t.deps.map((g) => g.map((d) => this.idOf(d.key)));
+    const outIds = t.outputs.map((o) => this.idOf(o));
+    const w = new Writer();
+    w.u8(0x54);
+    w.str(t.action);
+    w.f64(t.fingerprint);
+    w.f64(t.ms);
+    w.u32(t.deps.length);
+    t.deps.forEach((g, gi) => {
+      w.u32(g.length);
+      g.forEach((d, i) => {
+        w.u32(depIds[gi]![i]!);
+        w.hash(d.hash);
+      });
+    });
+    w.u32(outIds.length);
+    for (const id of outIds) w.u32(id);
+    if (t.value !== undefined) {
+      w.u8(1);
+      w.str(t.value);
+    } else w.u8(0);
+    w.str(t.extra);
+    return w.done();
+  }
+
+  deleteTrace(action: string): void {
+    if (!this.traces.delete(action)) return;
+    const w = new Writer();
+    w.u8(0x74);
+    w.str(action);
+    this.append(w.done());
+  }
+
+  traceCount(): number {
+    return this.traces.size;
+  }
+
+  allTraces(): IterableIterator<Trace> {
+    return this.traces.values();
+  }
+
+  allFiles(): IterableIterator<[string, FileState]> {
+    return this.files.entries();
+  }
+
+  flush(): void {
+    this.journal.flush();
+  }
+
+  /** Rewrites the journal with only live records when most of it is garbage (Ninja's recompact). */
+  compact(force = false): boolean {
+    const live = this.traces.size + this.files.size;
+    if (!force && !(this.records > 3 * live + 1000)) return false;
+    this.ids.clear();
+    this.keys = [];
+    const bodies: Buffer[] = [];
+    const keyRecords: Buffer[] = [];
+    // idOf() appends key records to the journal; collect them instead while rewriting.
+    const intern = (key: string): void => {
+      if (this.ids.has(key)) return;
+      const id = this.keys.length;
+      this.keys.push(key);
+      this.ids.set(key, id);
+      const w = new Writer();
+      w.u8(0x4b);
+      w.u32(id);
+      w.str(key);
+      keyRecords.push(w.done());
+    };
+    for (const t of this.traces.values()) {
+      for (const g of t.deps) for (const d of g) intern(d.key);
+      for (const o of t.outputs) intern(o);
+    }
+    for (const k of this.files.keys()) intern(k);
+    for (const [k, st] of this.files) bodies.push(this.encodeFile(k, st));
+    for (const t of this.traces.values()) bodies.push(this.encodeTrace(t));
+    this.journal.rewrite([...keyRecords, ...bodies]);
+    this.records = keyRecords.length + bodies.length;
+    return true;
+  }
+
+  close(): void {
+    this.compact();
+    this.journal.close();
+  }
+}

@@ -1,0 +1,540 @@
+// The build engine: answers questions (keys) by running actions, with the database's traces
+// deciding what must run. It lives in the process broker (see build-host.ts), which sees every
+// request: so a key asked for twice at once is computed once (one promise per key per build),
+// and answers come from the database without dispatching anything when a trace verifies.
+//
+// Shake's model, in B's words:
+// - a *key* is a file path or a named question; its *answer* is a digest (file content, or the
+//   value a rule returned);
+// - an *action* (a Ninja edge, a Bfile rule) produces one or more keys; while it runs it may
+//   need more keys (dynamic dependencies), recorded in order in its *trace*;
+// - verifying traces: an action is skipped when its fingerprint (command line, rule source) is
+//   unchanged, its outputs on disk are the ones it wrote, and every key it depended on still has
+//   the recorded answer, checked in the order they were needed. Answers that come out unchanged
+//   after a rerun stop the rebuild there (early cutoff).
+//
+// Cycles: while an action waits on a key another running action is producing, that wait is an
+// edge of a waits-for graph; an edge that would close a loop fails the build with the whole chain
+// instead of waiting forever.
+
+import * as path from 'node:path';
+import { type Database, type FileState, type Trace } from './database.ts';
+import { currentState, MISSING } from './filestate.ts';
+import { digest } from './hash.ts';
+import type { Failure } from './protocol.ts';
+
+/** A unit of work that produces keys. Built by a front end (bfile.ts, ninja-build.ts). */
+export interface Action {
+  id: string;
+  /** Files it writes (keys). */
+  outputs: string[];
+  /** The non-file key it answers, if any. */
+  answers?: string;
+  /** What it does (command line, rule source): a change means it must run again. */
+  fingerprint: number;
+  /** Keys needed before it runs, recorded as its first dependency group. */
+  inputs: string[];
+  /** Keys built before it runs that are not dependencies (Ninja's order-only inputs). */
+  orderOnly: string[];
+  /** Keys built whenever this action is wanted, without blocking it (Ninja's |@). */
+  validations: string[];
+  pool: string;
+  /** Produces no files and runs nothing: its answer combines its inputs' (Ninja phony). */
+  phony: boolean;
+  /** Runs on every build. */
+  always: boolean;
+  /** A changed fingerprint alone does not make it run (Ninja generator rules). */
+  generator: boolean;
+  /** Shown in progress lines; empty shows the action id. */
+  description: string;
+  /** What to send a worker. `ctx` lets it depend on keys while it runs. */
+  work(): Buffer;
+  /** Turns a worker's result into the outcome, or a failure. */
+  complete(result: Buffer, ctx: RunContext): Promise<Completed | Failure>;
+  /**
+   * When the trace verifies but the action's own source changed (an edited Bfile), a payload
+   * that runs it again against its recorded commands without executing them: if it would do
+   * exactly the same, it is up to date after all.
+   */
+  replay?(trace: Trace): Buffer | undefined;
+  replayed?(result: Buffer): { same: boolean; reason: string; extra: string };
+}
+
+export interface Completed {
+  /** States of the outputs as written (undefined: the action did not create it). */
+  outputs: Map<string, FileState | undefined>;
+  /** Dependencies discovered while or after it ran (depfile), as one group. */
+  discovered: string[];
+  value: string | undefined;
+  output: string;
+  extra: string;
+}
+
+export interface RunContext {
+  /** Builds keys on behalf of the running action, recording them as a dependency group. */
+  need(keys: string[]): Promise<Answer[]>;
+}
+
+export interface BuildDescription {
+  /** Directory relative file keys are resolved against. */
+  root: string;
+  actionFor(key: string): Action | undefined;
+  defaults(): string[];
+  pools: Map<string, number>;
+  /** Human form of a key, for messages. */
+  show(key: string): string;
+}
+
+export interface Answer {
+  key: string;
+  hash: string;
+  value?: string;
+}
+
+export interface BuildEvent {
+  event: 'start' | 'run' | 'finish' | 'output';
+  key: string;
+  action?: string;
+  description?: string;
+  status?: 'ok' | 'failed' | 'skipped';
+  ran?: boolean;
+  ms?: number;
+  node?: string;
+  reason?: string;
+  output?: string;
+  error?: Failure;
+}
+
+export interface EngineHost {
+  /** Runs work on some worker; `task` is called with the broker task id when it is dispatched. */
+  submit(payload: Buffer, task: (id: number) => void): Promise<{ ok: true; payload: Buffer; worker: string } | { ok: false; failure: Failure }>;
+  event(e: BuildEvent): void;
+}
+
+export interface EngineOptions {
+  keepGoing: number;
+  dryRun: boolean;
+  explain: boolean;
+}
+
+export class BuildError extends Error {
+  readonly failure: Failure;
+  /** Already reported (the action's own failure, not a dependency's). */
+  readonly counted: boolean;
+  constructor(f: Failure, counted = false) {
+    super(f.message);
+    this.failure = f;
+    this.counted = counted;
+  }
+}
+
+interface ActionState {
+  action: Action;
+  promise: Promise<Map<string, Answer>> | undefined;
+  waitingOn: Set<ActionState>;
+  running: boolean;
+  /** Dependency groups recorded while running (NEEDs from a Bfile rule). */
+  groups: Answer[][];
+}
+
+class Semaphore {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((r) => this.waiters.push(r));
+  }
+  release(): void {
+    const w = this.waiters.shift();
+    if (w) w();
+    else this.free++;
+  }
+}
+
+export interface BuildSummary {
+  ok: boolean;
+  ran: number;
+  upToDate: number;
+  failed: number;
+  errors: Failure[];
+}
+
+export class Engine {
+  private readonly keys = new Map<string, Promise<Answer>>();
+  private readonly actions = new Map<string, ActionState>();
+  private readonly byTask = new Map<number, ActionState>();
+  private readonly pools = new Map<string, Semaphore>();
+  private stopReason: string | undefined;
+  readonly stats = { ran: 0, upToDate: 0, failed: 0, total: 0, done: 0 };
+  readonly errors: Failure[] = [];
+  /** The answer a phony with no inputs and no file gets: different in every build. */
+  private readonly always = digest(`always ${Date.now()} ${Math.random()}`);
+
+  readonly desc: BuildDescription;
+  readonly db: Database;
+  readonly host: EngineHost;
+  readonly opts: EngineOptions;
+
+  constructor(desc: BuildDescription, db: Database, host: EngineHost, opts: EngineOptions) {
+    this.desc = desc;
+    this.db = db;
+    this.host = host;
+    this.opts = opts;
+    for (const [name, depth] of desc.pools) if (depth > 0) this.pools.set(name, new Semaphore(depth));
+  }
+
+  /** Builds the targets (or the defaults) and reports what happened. */
+  async build(targets: string[]): Promise<BuildSummary> {
+    const wanted = targets.length > 0 ? targets : this.desc.defaults();
+    const results = await Promise.allSettled(wanted.map((k) => this.answer(k, undefined, false)));
+    // With -k, independent work goes on after a failure: wait until every started action is
+    // done, so the build ends only when nothing is running.
+    for (let n = -1; n !== this.actions.size;) {
+      n = this.actions.size;
+      await Promise.allSettled([...this.actions.values()].map((s) => s.promise));
+    }
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        const e = r.reason as unknown;
+        if (e instanceof BuildError) {
+          if (!e.counted && !this.errors.some((x) => x.message === e.failure.message)) this.errors.push(e.failure);
+        } else this.errors.push({ code: 'internal', message: String((e as Error)?.stack ?? e) });
+      }
+    }
+    this.db.flush();
+    return { ok: this.errors.length === 0, ran: this.stats.ran, upToDate: this.stats.upToDate, failed: this.stats.failed, errors: this.errors };
+  }
+
+  /** Stops starting actions (Ctrl-C, or -k reached); running ones finish. */
+  stop(reason: string): void {
+    this.stopReason ??= reason;
+  }
+
+  /** The action a worker task belongs to (for NEEDs from running Bfile rules). */
+  actionOfTask(task: number): ActionState | undefined {
+    return this.byTask.get(task);
+  }
+
+  /**
+   * The answer of a key in this build. `from` is the action waiting for it (for cycle detection
+   * and error messages). `optional`: a missing source file is an answer (MISSING), not an error.
+   */
+  answer(key: string, from: ActionState | undefined, optional: boolean): Promise<Answer> {
+    const action = this.desc.actionFor(key);
+    if (action !== undefined) {
+      const st = this.stateOf(action);
+      if (from !== undefined && (st === from || st.promise !== undefined)) {
+        try {
+          this.checkCycle(from, st, key);
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      }
+      return this.runAction(st, from).then((answers) => answers.get(key) ?? { key, hash: MISSING });
+    }
+    let p = this.keys.get(key);
+    if (p === undefined) {
+      p = Promise.resolve().then(() => this.sourceAnswer(key));
+      this.keys.set(key, p);
+    }
+    if (optional) return p;
+    return p.then((a) => {
+      if (a.hash !== MISSING) return a;
+      const by = from ? `, needed by ${this.desc.show(from.action.outputs[0] ?? from.action.id)}` : '';
+      throw new BuildError({
+        code: 'missing-input',
+        message: `'${this.desc.show(key)}'${by}, is missing and no known rule makes it`,
+        hint: 'check the file name, or add a rule that produces it',
+      });
+    });
+  }
+
+  private sourceAnswer(key: string): Answer {
+    const special = this.specialAnswer?.(key);
+    if (special !== undefined) return special;
+    const st = currentState(this.db, key, path.resolve(this.desc.root, key));
+    return { key, hash: st ? st.digest : MISSING };
+  }
+
+  /** Front ends answer keys that are not files (environment variables, ...) through this hook. */
+  specialAnswer: ((key: string) => Answer | undefined) | undefined;
+
+  private stateOf(action: Action): ActionState {
+    let st = this.actions.get(action.id);
+    if (st === undefined) {
+      st = { action, promise: undefined, waitingOn: new Set(), running: false, groups: [] };
+      this.actions.set(action.id, st);
+    }
+    return st;
+  }
+
+  /** Fails with the chain if `from` waiting on `to` would close a loop of waiting actions. */
+  private checkCycle(from: ActionState, to: ActionState, key: string): void {
+    const pathTo = (a: ActionState, seen: Set<ActionState>): ActionState[] | undefined => {
+      if (a === from) return [a];
+      if (seen.has(a)) return undefined;
+      seen.add(a);
+      for (const b of a.waitingOn) {
+        const p = pathTo(b, seen);
+        if (p) return [a, ...p];
+      }
+      return undefined;
+    };
+    const loop = to === from ? [from] : pathTo(to, new Set());
+    if (loop === undefined) return;
+    const names = [from, ...loop].map((s) => this.desc.show(s.action.outputs[0] ?? s.action.answers ?? s.action.id));
+    throw new BuildError({
+      code: 'cycle',
+      message: `dependency cycle: ${names.join(' -> ')}`,
+      hint: `'${this.desc.show(key)}' depends on itself through the chain above`,
+    });
+  }
+
+  private runAction(st: ActionState, from: ActionState | undefined): Promise<Map<string, Answer>> {
+    // The body starts on a later microtask, after the caller's waits-for edge exists: an action
+    // that reaches back to `from` synchronously must see that edge to report the cycle.
+    if (st.promise === undefined) st.promise = Promise.resolve().then(() => this.doAction(st));
+    if (from === undefined || from === st) return st.promise;
+    from.waitingOn.add(st);
+    return st.promise.finally(() => from.waitingOn.delete(st));
+  }
+
+  private showAction(a: Action): string {
+    return this.desc.show(a.outputs[0] ?? a.answers ?? a.id);
+  }
+
+  private async doAction(st: ActionState): Promise<Map<string, Answer>> {
+    const a = st.action;
+    const name = this.showAction(a);
+    if (this.opts.explain || this.detailed) this.host.event({ event: 'start', key: name, action: a.id });
+    for (const v of a.validations) void this.answer(v, undefined, false).catch(() => {});
+    // Inputs and order-only inputs are built first, in parallel.
+    const [inputs] = await Promise.all([
+      Promise.all(a.inputs.map((k) => this.answer(k, st, false))),
+      Promise.all(a.orderOnly.map((k) => this.answer(k, st, false))),
+    ]).catch((e: unknown) => {
+      throw this.dependencyFailed(a, e);
+    });
+    if (a.phony) return this.phonyAnswers(a, inputs);
+    const trace = this.db.getTrace(a.id);
+    let reason = await this.dirtyReason(st, trace, inputs);
+    if (reason === undefined && trace !== undefined && !this.opts.dryRun) {
+      const payload = a.replay?.(trace);
+      if (payload !== undefined) reason = await this.replay(st, payload, trace, inputs);
+    }
+    if (reason === undefined && trace !== undefined) {
+      this.stats.upToDate++;
+      if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
+      return this.answersFromTrace(a, trace);
+    }
+    return this.execute(st, reason ?? 'never built', inputs);
+  }
+
+  /** Runs an action against its recorded commands; undefined if it did exactly the same. */
+  private async replay(st: ActionState, payload: Buffer, trace: Trace, inputs: Answer[]): Promise<string | undefined> {
+    st.running = true;
+    st.groups = [inputs];
+    let taskId = -1;
+    try {
+      const r = await this.host.submit(payload, (id) => {
+        taskId = id;
+        this.byTask.set(id, st);
+      });
+      if (!r.ok) return `rule changed (${r.failure.message})`;
+      const v = st.action.replayed?.(r.payload);
+      if (v === undefined || !v.same) return v?.reason ?? 'rule changed';
+      this.db.putTrace({ ...trace, extra: v.extra });
+      return undefined;
+    } finally {
+      st.running = false;
+      if (taskId >= 0) this.byTask.delete(taskId);
+    }
+  }
+
+  /** Reports --events detail for every action considered, not only those that ran. */
+  detailed = false;
+
+  private dependencyFailed(a: Action, e: unknown): BuildError {
+    if (e instanceof BuildError && e.failure.code === 'cycle') return e;
+    const f = e instanceof BuildError ? e.failure : { code: 'internal', message: String(e) };
+    if (e instanceof BuildError && !e.counted && !this.errors.some((x) => x.message === f.message)) this.errors.push(f);
+    return new BuildError({ code: 'dependency-failed', message: `${this.showAction(a)} not built: ${f.message}`, where: f.where ?? '' }, true);
+  }
+
+  private phonyAnswers(a: Action, inputs: Answer[]): Map<string, Answer> {
+    const m = new Map<string, Answer>();
+    for (const out of a.outputs) {
+      let hash: string;
+      if (inputs.length === 0) {
+        // A phony with no inputs stands for a file if there is one; otherwise it is always
+        // out of date, and so is everything that depends on it (Ninja semantics).
+        const s = currentState(this.db, out, path.resolve(this.desc.root, out));
+        hash = s ? s.digest : this.always;
+      } else {
+        hash = digest(inputs.map((i) => i.hash).join(''));
+      }
+      m.set(out, { key: out, hash });
+    }
+    return m;
+  }
+
+  /** Why the action must run, or undefined if its trace verifies. */
+  private async dirtyReason(st: ActionState, trace: Trace | undefined, inputs: Answer[]): Promise<string | undefined> {
+    const a = st.action;
+    if (trace === undefined) return 'never built';
+    if (a.always) return 'always runs';
+    if (trace.fingerprint !== a.fingerprint && !a.generator) return 'command changed';
+    for (const out of trace.outputs) {
+      const known = this.db.getFile(out);
+      const now = currentState(this.db, out, path.resolve(this.desc.root, out));
+      if (now === undefined) return `output ${this.desc.show(out)} is missing`;
+      if (known === undefined || known.digest !== now.digest) return `output ${this.desc.show(out)} was modified`;
+    }
+    for (const out of a.outputs) if (!trace.outputs.includes(out)) return `output ${this.desc.show(out)} is new`;
+    // The first group must be exactly the current inputs (the manifest may have changed).
+    const first = trace.deps[0] ?? [];
+    if (first.length !== inputs.length) return 'inputs changed';
+    for (let i = 0; i < inputs.length; i++) {
+      const rec = first[i]!;
+      const cur = inputs[i]!;
+      if (rec.key !== cur.key) return 'inputs changed';
+      if (rec.hash !== cur.hash) return `input ${this.desc.show(cur.key)} changed`;
+    }
+    for (let g = 1; g < trace.deps.length; g++) {
+      const group = trace.deps[g]!;
+      let answers: Answer[];
+      try {
+        answers = await Promise.all(group.map((d) => this.answer(d.key, st, true)));
+      } catch (e) {
+        if (e instanceof BuildError && e.failure.code === 'cycle') throw e;
+        return `dependency ${this.desc.show(group[0]?.key ?? '')} failed to build`;
+      }
+      for (let i = 0; i < group.length; i++) {
+        if (answers[i]!.hash !== group[i]!.hash) return `${this.desc.show(group[i]!.key)} changed`;
+      }
+    }
+    return undefined;
+  }
+
+  private answersFromTrace(a: Action, trace: Trace): Map<string, Answer> {
+    const m = new Map<string, Answer>();
+    for (const out of a.outputs) {
+      const s = this.db.getFile(out);
+      m.set(out, { key: out, hash: s ? s.digest : MISSING });
+    }
+    if (a.answers !== undefined) {
+      m.set(a.answers, { key: a.answers, hash: digest(trace.value ?? ''), ...(trace.value !== undefined ? { value: trace.value } : {}) });
+    }
+    return m;
+  }
+
+  private async execute(st: ActionState, reason: string, inputs: Answer[]): Promise<Map<string, Answer>> {
+    const a = st.action;
+    const name = this.showAction(a);
+    if (this.stopReason !== undefined) {
+      throw new BuildError({ code: 'stopped', message: `${name} not started: ${this.stopReason}` }, true);
+    }
+    this.stats.total++;
+    if (this.opts.dryRun) {
+      this.stats.ran++;
+      this.stats.done++;
+      this.host.event({ event: 'run', key: name, action: a.id, description: a.description || name, reason });
+      this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: true, ms: 0, node: 'local', reason });
+      const m = new Map<string, Answer>();
+      for (const out of a.outputs) m.set(out, { key: out, hash: digest(`dry-run ${out} ${Math.random()}`) });
+      if (a.answers !== undefined) m.set(a.answers, { key: a.answers, hash: digest(`dry-run ${Math.random()}`) });
+      return m;
+    }
+    const pool = a.pool ? this.pools.get(a.pool) : undefined;
+    await pool?.acquire();
+    const t0 = Date.now();
+    let taskId = -1;
+    st.running = true;
+    st.groups = [inputs];
+    try {
+      if (this.stopReason !== undefined) {
+        throw new BuildError({ code: 'stopped', message: `${name} not started: ${this.stopReason}` }, true);
+      }
+      this.host.event({ event: 'run', key: name, action: a.id, description: a.description || name, reason });
+      const r = await this.host.submit(a.work(), (id) => {
+        taskId = id;
+        this.byTask.set(id, st);
+      });
+      const ms = Date.now() - t0;
+      if (!r.ok) {
+        // A rule that failed because something it needed failed is not a failure of its own.
+        if (r.failure.code === 'dependency-failed' || r.failure.code === 'cycle') {
+          this.stats.done++;
+          throw new BuildError({ ...r.failure, code: 'dependency-failed' }, true);
+        }
+        return this.failed(a, r.failure, ms, (r.failure.fields?.output as string | undefined) ?? '');
+      }
+      const ctx: RunContext = { need: (keys) => this.need(st, keys) };
+      const c = await a.complete(r.payload, ctx);
+      if (!('outputs' in c)) return this.failed(a, c, ms, (c.fields?.output as string | undefined) ?? '', r.worker);
+      if (c.discovered.length > 0) st.groups.push(await this.need(st, c.discovered, true));
+      const answers = new Map<string, Answer>();
+      for (const out of a.outputs) {
+        const s = c.outputs.get(out);
+        if (s !== undefined) this.db.putFile(out, s);
+        else this.db.deleteFile(out);
+        answers.set(out, { key: out, hash: s ? s.digest : MISSING });
+      }
+      if (a.answers !== undefined) {
+        answers.set(a.answers, { key: a.answers, hash: digest(c.value ?? ''), ...(c.value !== undefined ? { value: c.value } : {}) });
+      }
+      this.db.putTrace({
+        action: a.id,
+        fingerprint: a.fingerprint,
+        deps: st.groups.map((g) => g.map((x) => ({ key: x.key, hash: x.hash }))),
+        outputs: a.outputs,
+        value: c.value,
+        ms,
+        extra: c.extra,
+      });
+      this.stats.ran++;
+      this.stats.done++;
+      this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: true, ms, node: nodeOf(r.worker), output: c.output, reason });
+      return answers;
+    } finally {
+      st.running = false;
+      if (taskId >= 0) this.byTask.delete(taskId);
+      pool?.release();
+    }
+  }
+
+  private failed(a: Action, f: Failure, ms: number, output: string, worker?: string): never {
+    this.stats.failed++;
+    this.stats.done++;
+    const name = this.showAction(a);
+    const failure: Failure = { ...f, where: f.where ?? name };
+    this.errors.push(failure);
+    this.host.event({ event: 'finish', key: name, action: a.id, status: 'failed', ran: true, ms, node: nodeOf(worker), output, error: failure });
+    if (this.opts.keepGoing > 0 && this.stats.failed >= this.opts.keepGoing) this.stop('cannot make progress due to previous errors');
+    throw new BuildError(failure, true);
+  }
+
+  /** Records an error that reached a rule through a NEED (so it is reported once). */
+  noteError(e: unknown): void {
+    if (e instanceof BuildError && !e.counted && !this.errors.some((x) => x.message === e.failure.message)) this.errors.push(e.failure);
+  }
+
+  /** Keys needed by a running action: built, recorded as one dependency group, answered. */
+  async need(st: ActionState, keys: string[], optional = false): Promise<Answer[]> {
+    const answers = await Promise.all(keys.map((k) => this.answer(k, st, optional)));
+    if (!optional) st.groups.push(answers);
+    return answers;
+  }
+}
+
+function nodeOf(worker: string | undefined): string {
+  if (worker === undefined) return 'local';
+  const slash = worker.lastIndexOf('/');
+  return slash < 0 || worker.startsWith('local') ? 'local' : worker.slice(0, slash);
+}

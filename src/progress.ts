@@ -1,0 +1,111 @@
+// Renders build events for a person: Ninja-style `[done/total] description` lines (one updating
+// line on a smart terminal), the full output of any command that printed something, and for a
+// failure the rule, its command and its output. `--events FILE` gets every event as NDJSON.
+
+import * as fs from 'node:fs';
+import type { Logger } from './logger.ts';
+import type { BuildEvent } from './engine.ts';
+
+export interface ProgressOptions {
+  explain: boolean;
+  /** NINJA_STATUS-style format; default "[%f/%t] ". */
+  status?: string;
+  eventsFile?: string;
+  verbose?: boolean;
+}
+
+export class Progress {
+  private started = 0;
+  private finished = 0;
+  private failed = 0;
+  private running = 0;
+  private readonly t0 = Date.now();
+  private readonly events: number | undefined;
+  private readonly log: Logger;
+  private readonly opts: ProgressOptions;
+  private readonly descriptions = new Map<string, string>();
+  /** Where each rule ran, counted per node (summary line). */
+  readonly nodes = new Map<string, number>();
+
+  constructor(log: Logger, opts: ProgressOptions) {
+    this.log = log;
+    this.opts = opts;
+    this.events = opts.eventsFile !== undefined ? fs.openSync(opts.eventsFile, 'w') : undefined;
+  }
+
+  /** A batch of NDJSON events from the broker. */
+  batch(buf: Buffer): void {
+    const text = buf.toString('utf8');
+    if (this.events !== undefined) fs.writeSync(this.events, text.endsWith('\n') ? text : text + '\n');
+    for (const line of text.split('\n')) {
+      if (line) this.event(JSON.parse(line) as BuildEvent);
+    }
+  }
+
+  private statusPrefix(): string {
+    const fmt = this.opts.status ?? '[%f/%t] ';
+    const elapsed = (Date.now() - this.t0) / 1000;
+    return fmt.replace(/%(.)/g, (m, c: string) => {
+      switch (c) {
+        case 's': return String(this.started);
+        case 't': return String(Math.max(this.started, this.finished));
+        case 'r': return String(this.running);
+        case 'u': return String(Math.max(0, this.started - this.finished));
+        case 'f': return String(this.finished);
+        case 'o': return (this.finished / Math.max(elapsed, 0.001)).toFixed(1);
+        case 'c': return (this.finished / Math.max(elapsed, 0.001)).toFixed(1);
+        case 'p': return `${Math.floor((100 * this.finished) / Math.max(1, this.started)).toString().padStart(3)}%`;
+        case 'e': return elapsed.toFixed(3);
+        case 'w': return `${Math.floor(elapsed / 60)}:${Math.floor(elapsed % 60).toString().padStart(2, '0')}`;
+        case '%': return '%';
+        default: return m;
+      }
+    });
+  }
+
+  event(e: BuildEvent): void {
+    switch (e.event) {
+      case 'run':
+        this.started++;
+        this.running++;
+        this.descriptions.set(e.key, e.description ?? e.key);
+        if (this.opts.explain && e.reason) this.log.info(`explain: ${e.key}: ${e.reason}`);
+        // Like Ninja: a smart terminal shows each rule as it starts (on one updating line);
+        // otherwise a line is printed when a rule finishes.
+        if (this.log.smartTerminal) this.log.status(this.statusPrefix() + (e.description ?? e.key));
+        return;
+      case 'finish': {
+        if (!e.ran) return;
+        this.running = Math.max(0, this.running - 1);
+        this.finished++;
+        this.log.status(this.statusPrefix() + (this.descriptions.get(e.key) ?? e.key));
+        this.descriptions.delete(e.key);
+        if (e.node) this.nodes.set(e.node, (this.nodes.get(e.node) ?? 0) + 1);
+        if (e.status === 'failed') {
+          this.failed++;
+          this.log.clearStatus();
+          const where = e.error?.where && e.error.where !== e.key ? ` (${e.error.where})` : '';
+          let text = `FAILED: ${e.key}${where}\n`;
+          if (e.error?.message) text += `${e.error.message}\n`;
+          if (e.output) text += e.output.endsWith('\n') ? e.output : `${e.output}\n`;
+          this.log.raw(text);
+        } else if (e.output) {
+          this.log.finishStatus();
+          this.log.raw(e.output.endsWith('\n') ? e.output : `${e.output}\n`);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  get counts(): { started: number; finished: number; failed: number } {
+    return { started: this.started, finished: this.finished, failed: this.failed };
+  }
+
+  close(): void {
+    this.log.finishStatus();
+    if (this.events !== undefined) fs.closeSync(this.events);
+  }
+}
