@@ -81,6 +81,10 @@ type Loaded = BuildDescription & { notices?: string[]; dbDir: string };
 /** Loads the build description for a build file: a Bfile, or else a Ninja manifest. */
 async function loadDescription(file: string, req: BuildRequest): Promise<Loaded> {
   if (isBfile(file)) return loadBfile(file, req.dir);
+  if (file.endsWith('.ninja')) {
+    const { loadNinja } = await import('./ninja-build.ts');
+    return loadNinja(path.relative(req.dir, file) || file, req.dir);
+  }
   throw new UserError({ code: 'buildfile.kind', message: `do not know how to read ${file}`, hint: 'B reads Bfile.ts/.js/.mjs and Ninja manifests (*.ninja)', exitCode: 2 });
 }
 
@@ -152,38 +156,60 @@ export class BuildHost implements NeedHandler {
     const t0 = Date.now();
     const c0 = { ...counters };
     const file = findBuildFile(req.dir, req.file);
-    const desc = await loadDescription(file, req);
+    let desc = await loadDescription(file, req);
     const unlock = lock(desc.dbDir);
     const notices = [...(desc.notices ?? [])];
     const opened = Database.open(path.join(desc.dbDir, 'db'), `b ${VERSION}`);
     if (opened.reset) notices.push(`build database ${path.join(desc.dbDir, 'db')} was discarded: ${opened.reset}; rebuilding everything`);
     const db = opened.db;
     const events = new EventBatcher((batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)));
-    const engine = new Engine(desc, db, {
-      submit: (payload, task) => {
-        const { id, done } = this.broker.submitTask(payload);
-        task(id);
-        return done;
-      },
-      event: (e: BuildEvent) => events.push(e),
-    }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain });
-    engine.detailed = req.events;
-    engine.specialAnswer = (key) => envAnswer(key, req.env);
-    this.engines.add(engine);
+    const makeEngine = (d: BuildDescription): Engine => {
+      const e = new Engine(d, db, {
+        submit: (payload, task) => {
+          const { id, done } = this.broker.submitTask(payload);
+          task(id);
+          return done;
+        },
+        event: (ev: BuildEvent) => events.push(ev),
+      }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain });
+      e.detailed = req.events;
+      e.specialAnswer = (key) => envAnswer(key, req.env);
+      return e;
+    };
     let reply: BuildReply;
+    const flusher = setInterval(() => db.flush(), 200);
+    let engine: Engine | undefined;
     try {
-      const flusher = setInterval(() => db.flush(), 200);
-      try {
-        const s = await engine.build(req.targets);
-        reply = {
-          ok: s.ok, ran: s.ran, upToDate: s.upToDate, failed: s.failed, errors: s.errors, dead: [], notices, ms: Date.now() - t0,
-          hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,
-        };
-      } finally {
-        clearInterval(flusher);
+      const total = { ran: 0, upToDate: 0, failed: 0 };
+      // A manifest that is itself an output (CMake's re-run step) is brought up to date first;
+      // if that rebuilt it, it is read again before the real build, as Ninja does.
+      for (let round = 0; round < 10 && !req.dryRun; round++) {
+        const key = (desc as { manifestKey?: () => string | undefined }).manifestKey?.();
+        if (key === undefined) break;
+        engine = makeEngine(desc);
+        this.engines.add(engine);
+        const s = await engine.build([key]);
+        this.engines.delete(engine);
+        total.ran += s.ran;
+        total.failed += s.failed;
+        if (!s.ok) {
+          reply = { ok: false, ...total, upToDate: s.upToDate, errors: s.errors, dead: [], notices, ms: Date.now() - t0, hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats };
+          this.broker.sendTo(client, encode(T.ANSWER, reqId, reply));
+          return;
+        }
+        if (s.ran === 0) break;
+        desc = await loadDescription(file, req);
       }
+      engine = makeEngine(desc);
+      this.engines.add(engine);
+      const s = await engine.build(req.targets);
+      reply = {
+        ok: s.ok, ran: s.ran + total.ran, upToDate: s.upToDate, failed: s.failed + total.failed, errors: s.errors, dead: [], notices, ms: Date.now() - t0,
+        hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,
+      };
     } finally {
-      this.engines.delete(engine);
+      clearInterval(flusher);
+      if (engine) this.engines.delete(engine);
       events.flush();
       db.close();
       unlock();

@@ -2,7 +2,7 @@
 // edges whose `dyndep` binding names the file, discovered at build time (ninja's
 // dyndep_parser.cc). Same lexer and error format as manifests.
 
-import { Lexer, Tok, tokenName, type EvalString, type Token } from './ninja-lexer.ts';
+import { Lexer, NinjaSyntaxError, Tok, clearLexerCaches, tokenName, type EvalString, type Token } from './ninja-lexer.ts';
 import { canonicalizePath } from './ninja-path.ts';
 
 export interface DyndepInfo {
@@ -28,7 +28,14 @@ export interface DyndepOptions {
  * `build out | implicit-outs : dyndep | implicit-ins` statement. Throws NinjaSyntaxError.
  */
 export function parseDyndep(text: string, file: string, opts: DyndepOptions = {}): Map<string, DyndepInfo> {
-  const lx = new Lexer(file, text);
+  try {
+    return parse(new Lexer(file, text), opts);
+  } finally {
+    clearLexerCaches();
+  }
+}
+
+function parse(lx: Lexer, opts: DyndepOptions): Map<string, DyndepInfo> {
   const result = new Map<string, DyndepInfo>();
   const seenEdges = new Set<unknown>();
   let haveVersion = false;
@@ -82,16 +89,12 @@ function parseEdge(lx: Lexer, opts: DyndepOptions, result: Map<string, DyndepInf
 
   if (lx.readPath() !== '') throw lx.error('explicit outputs not supported');
   const outs: EvalString[] = [];
-  if (lx.peekToken(Tok.PIPE)) {
-    for (let e = lx.readPath(); e !== ''; e = lx.readPath()) outs.push(e);
-  }
+  if (lx.peekToken(Tok.PIPE) && !readPaths(lx, outs)) return;
   expect(lx, Tok.COLON);
   if (lx.readIdent() !== 'dyndep') throw lx.error("expected build command name 'dyndep'");
   if (lx.readPath() !== '') throw lx.error('explicit inputs not supported');
   const ins: EvalString[] = [];
-  if (lx.peekToken(Tok.PIPE)) {
-    for (let e = lx.readPath(); e !== ''; e = lx.readPath()) ins.push(e);
-  }
+  if (lx.peekToken(Tok.PIPE) && !readPaths(lx, ins)) return;
   if (lx.peekToken(Tok.PIPE2)) throw lx.error('order-only inputs not supported');
   expect(lx, Tok.NEWLINE);
 
@@ -103,6 +106,26 @@ function parseEdge(lx: Lexer, opts: DyndepOptions, result: Map<string, DyndepInf
   }
   for (const e of ins) info.implicitIns.push(evalPath(lx, e));
   for (const e of outs) info.implicitOuts.push(evalPath(lx, e));
+}
+
+/**
+ * Reads paths up to the first empty one. False on a lexing error, which ninja's dyndep parser
+ * (through a `return err;` in a bool function) treats as the statement ending successfully:
+ * reading resumes at the start of the bad path, which usually fails as "unexpected identifier"
+ * or "lexing error". Kept so that errors are reported where ninja reports them.
+ */
+function readPaths(lx: Lexer, into: EvalString[]): boolean {
+  for (;;) {
+    let e: EvalString;
+    try {
+      e = lx.readPath();
+    } catch (err) {
+      if (err instanceof NinjaSyntaxError) return false;
+      throw err;
+    }
+    if (e === '') return true;
+    into.push(e);
+  }
 }
 
 function parseLet(lx: Lexer): [string, EvalString] {

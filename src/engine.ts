@@ -58,6 +58,8 @@ export interface Action {
    */
   replay?(trace: Trace): Buffer | undefined;
   replayed?(result: Buffer): { same: boolean; reason: string; extra: string };
+  /** Runs before the inputs are built; may add inputs and outputs (Ninja dyndep files). */
+  prepare?(answer: (key: string) => Promise<Answer>): Promise<void>;
 }
 
 export interface Completed {
@@ -246,10 +248,10 @@ export class Engine {
     if (optional) return p;
     return p.then((a) => {
       if (a.hash !== MISSING) return a;
-      const by = from ? `, needed by ${this.desc.show(from.action.outputs[0] ?? from.action.id)}` : '';
+      const by = from ? `, needed by '${this.desc.show(from.action.outputs[0] ?? from.action.answers ?? from.action.id)}'` : '';
       throw new BuildError({
         code: 'missing-input',
-        message: `'${this.desc.show(key)}'${by}, is missing and no known rule makes it`,
+        message: `'${this.desc.show(key)}'${by}, missing and no known rule to make it`,
         hint: 'check the file name, or add a rule that produces it',
       });
     });
@@ -314,6 +316,13 @@ export class Engine {
     const name = this.showAction(a);
     if (this.opts.explain || this.detailed) this.host.event({ event: 'start', key: name, action: a.id });
     for (const v of a.validations) void this.answer(v, undefined, false).catch(() => {});
+    if (a.prepare) {
+      try {
+        await a.prepare((k) => this.answer(k, st, false));
+      } catch (e) {
+        throw this.dependencyFailed(a, e);
+      }
+    }
     // Inputs and order-only inputs are built first, in parallel.
     const [inputs] = await Promise.all([
       Promise.all(a.inputs.map((k) => this.answer(k, st, false))),
@@ -362,7 +371,7 @@ export class Engine {
 
   private dependencyFailed(a: Action, e: unknown): BuildError {
     if (e instanceof BuildError && e.failure.code === 'cycle') return e;
-    const f = e instanceof BuildError ? e.failure : { code: 'internal', message: String(e) };
+    const f: Failure = e instanceof BuildError ? e.failure : { code: (e as { code?: string }).code ?? 'error', message: e instanceof Error ? e.message : String(e) };
     if (e instanceof BuildError && !e.counted && !this.errors.some((x) => x.message === f.message)) this.errors.push(f);
     return new BuildError({ code: 'dependency-failed', message: `${this.showAction(a)} not built: ${f.message}`, where: f.where ?? '' }, true);
   }

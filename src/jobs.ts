@@ -3,6 +3,7 @@
 
 import { execCommand, type ExecRequest, type ExecResult } from './exec.ts';
 import type { RuleWork } from './bfile.ts';
+import type { CmdWork } from './ninja-build.ts';
 
 export interface TaskContext {
   worker: string;
@@ -20,7 +21,8 @@ export type WorkItem =
   | { k: 'fib'; n: number }
   | { k: 'throw'; message: string }
   | { k: 'sleep'; ms: number }
-  | RuleWork;
+  | RuleWork
+  | CmdWork;
 
 export type Handler = (item: WorkItem, ctx: TaskContext) => Promise<unknown>;
 
@@ -59,6 +61,10 @@ export async function handle(payload: Buffer, ctx: TaskContext): Promise<Buffer>
     }
     case 'throw':
       throw new Error(item.message);
+    case 'cmd': {
+      const { runCmd } = await import('./ninja-run.ts');
+      return json(await runCmd(item, ctx.signal));
+    }
     case 'rule': {
       const { runRule } = await import('./bfile-run.ts');
       return json(await runRule(item, ctx));

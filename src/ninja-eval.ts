@@ -224,7 +224,7 @@ export class Edge implements NinjaEdge {
 
   /**
    * binding(name) when it needs no evaluation of a rule binding with variables (then
-   * undefined). The parser asks every edge for `pool` and `dyndep`; this answers the usual case
+   * undefined); not for $in / $out. The parser asks every edge for `pool` and `dyndep`; this answers the usual case
    * without setting up an evaluation.
    */
   quickBinding(name: string): string | undefined {
@@ -245,7 +245,8 @@ export class Edge implements NinjaEdge {
   }
 }
 
-const EMPTY: string[] = [];
+// Shared by every edge without validations, so frozen: a push would otherwise reach them all.
+const EMPTY: string[] = Object.freeze([]) as unknown as string[];
 
 /** The value of `name` among an edge's own bindings, or undefined. */
 export function ownVar(vars: string[], name: string): string | undefined {

@@ -4,6 +4,8 @@
 // what ninja prints. It scans the source with charCodeAt and a character-class table: manifests
 // of hundreds of megabytes go through it, so no regular expression runs per character.
 
+import { canonicalizePath } from './ninja-path.ts';
+
 export const Tok = {
   ERROR: 0,
   BUILD: 1,
@@ -40,14 +42,6 @@ export function tokenName(t: Token): string {
  * The split is done once, while lexing, so evaluation is a loop of lookups and appends.
  */
 export type EvalString = string | string[];
-
-/** Evaluates `e`, resolving each variable reference with `lookup`. */
-export function evaluate(e: EvalString, lookup: (name: string) => string): string {
-  if (typeof e === 'string') return e;
-  let r = e[0]!;
-  for (let i = 1; i < e.length; i += 2) r += lookup(e[i]!) + e[i + 1]!;
-  return r;
-}
 
 /** A syntax or semantic error in a Ninja file, formatted like ninja formats it. */
 export class NinjaSyntaxError extends Error {
@@ -104,14 +98,57 @@ const SIMPLE_VARNAME = 8; // [a-zA-Z0-9_-]
 const CLASS = new Uint8Array(65536);
 for (const c of [0, 10, 13, 36]) CLASS[c] = PATH_STOP | VALUE_STOP;
 for (const c of [32, 58, 124]) CLASS[c] = PATH_STOP;
-for (let c = 0; c < 128; c++) {
-  const ch = String.fromCharCode(c);
-  if (/[a-zA-Z0-9_-]/.test(ch)) CLASS[c] = VARNAME | SIMPLE_VARNAME;
+for (const [from, to] of [[97, 122], [65, 90], [48, 57], [95, 95], [45, 45]] as const) {
+  for (let c = from; c <= to; c++) CLASS[c] = VARNAME | SIMPLE_VARNAME;
 }
 CLASS[46] = VARNAME;
 
 const IDENT_CACHE_SIZE = 1024;
 const IDENT_CACHE: (string | undefined)[] = new Array<string | undefined>(IDENT_CACHE_SIZE).fill(undefined);
+
+// Paths repeat a lot too: order-only and implicit dependencies shared by all edges of a target,
+// objects named again by the link. A direct-mapped cache keyed by a cheap hash of a few
+// characters returns the same (canonical) string for the same text, which saves allocating,
+// canonicalizing and later hashing it again.
+const PATH_CACHE_SIZE = 8192;
+const PATH_CACHE: (string | undefined)[] = new Array<string | undefined>(PATH_CACHE_SIZE).fill(undefined);
+// Where each cached path was read: comparing two file texts is much faster than comparing with
+// the cached string, a slice whose characters V8 reaches through its parent.
+const PATH_CACHE_SRC: string[] = new Array<string>(PATH_CACHE_SIZE).fill('');
+const PATH_CACHE_OFS = new Int32Array(PATH_CACHE_SIZE);
+
+function internPath(s: string, start: number, end: number): string {
+  const n = end - start;
+  // Paths sharing a directory differ near the end; the length and a middle character spread
+  // the rest.
+  const slot = (n * 40503 ^ (s.charCodeAt(end - 1) << 2) ^ (n > 2 ? s.charCodeAt(end - 3) << 5 : 0) ^
+    (s.charCodeAt(start + (n >> 1)) << 8) ^ (n > 5 ? s.charCodeAt(end - 6) << 11 : 0)) & (PATH_CACHE_SIZE - 1);
+  const cached = PATH_CACHE[slot];
+  if (cached !== undefined && cached.length === n && sameText(s, start, PATH_CACHE_SRC[slot]!, PATH_CACHE_OFS[slot]!, n)) {
+    return cached;
+  }
+  const raw = s.slice(start, end);
+  const canon = canonicalizePath(raw);
+  if (canon === raw) {
+    PATH_CACHE[slot] = raw;
+    PATH_CACHE_SRC[slot] = s;
+    PATH_CACHE_OFS[slot] = start;
+  }
+  return canon;
+}
+
+/** Whether `a` at `i` and `b` at `j` have the same `n` characters (compared from the end, where paths differ). */
+function sameText(a: string, i: number, b: string, j: number, n: number): boolean {
+  for (let k = n - 1; k >= 0; k--) if (a.charCodeAt(i + k) !== b.charCodeAt(j + k)) return false;
+  return true;
+}
+
+/** Drops the strings the caches hold, which would keep the text of parsed files alive. */
+export function clearLexerCaches(): void {
+  IDENT_CACHE.fill(undefined);
+  PATH_CACHE.fill(undefined);
+  PATH_CACHE_SRC.fill('');
+}
 
 export class Lexer {
   readonly file: string;
@@ -277,7 +314,7 @@ export class Lexer {
     const n = p - start;
     const slot = (n * 31 + s.charCodeAt(start) * 7 + s.charCodeAt(p - 1)) & (IDENT_CACHE_SIZE - 1);
     const cached = IDENT_CACHE[slot];
-    if (cached !== undefined && cached.length === n && s.startsWith(cached, start)) return cached;
+    if (cached !== undefined && cached.length === n && sameText(s, start, cached, 0, n)) return cached;
     const name = s.slice(start, p);
     IDENT_CACHE[slot] = name;
     return name;
@@ -287,7 +324,7 @@ export class Lexer {
    * Reads a path (ends before a space, ':', '|' or newline; whitespace after it is skipped) or
    * a variable value (ends at and consumes the newline). An empty path comes back as ''.
    */
-  readEvalString(path: boolean): EvalString {
+  readEvalString(path: boolean, canonical = false): EvalString {
     const s = this.src;
     const stop = path ? PATH_STOP : VALUE_STOP;
     let p = this.ofs;
@@ -344,8 +381,12 @@ export class Lexer {
       } else {
         this.ofs = c === 13 ? p + 2 : p + 1;
       }
+      if (parts === null && lit === '' && canonical && end > run) return internPath(s, run, end);
       const tail = end > run ? s.slice(run, end) : '';
-      if (parts === null) return lit === '' ? tail : lit + tail;
+      if (parts === null) {
+        const text = lit === '' ? tail : lit + tail;
+        return canonical && text !== '' ? canonicalizePath(text) : text;
+      }
       parts.push(lit + tail);
       return parts;
     }
@@ -353,6 +394,11 @@ export class Lexer {
 
   readPath(): EvalString {
     return this.readEvalString(true);
+  }
+
+  /** readPath(), with a path without escapes or variables returned already canonical. */
+  readCanonicalPath(): EvalString {
+    return this.readEvalString(true, true);
   }
 
   readVarValue(): EvalString {

@@ -3,7 +3,7 @@
 // only through the injected readFile callback. Commands are not evaluated here; edges evaluate
 // their bindings on demand (see ninja-eval.ts).
 
-import { Lexer, NinjaSyntaxError, Tok, tokenName, type EvalString, type Token } from './ninja-lexer.ts';
+import { Lexer, Tok, clearLexerCaches, tokenName, type EvalString, type Token } from './ninja-lexer.ts';
 import { canonicalizePath } from './ninja-path.ts';
 import { Edge, RESERVED_BINDINGS, Rule, Scope, SourceFile, ownVar, type NinjaEdge } from './ninja-eval.ts';
 
@@ -43,8 +43,12 @@ export interface NinjaManifest {
  * `path` itself cannot be read.
  */
 export function parseManifest(path: string, opts: ParseOptions): NinjaManifest {
-  const st = new State(opts.readFile);
-  new FileParser(st, st.root).load(path, null);
+  const st = new State(opts);
+  try {
+    new FileParser(st, st.root).load(path, null);
+  } finally {
+    clearLexerCaches();
+  }
   return {
     edges: st.edges,
     pools: st.pools,
@@ -59,7 +63,7 @@ export function parseManifest(path: string, opts: ParseOptions): NinjaManifest {
 
 /** What all files of one manifest share. */
 class State {
-  readFile: (path: string) => string;
+  opts: ParseOptions;
   root: Scope;
   edges: Edge[];
   pools: Map<string, number>;
@@ -71,8 +75,8 @@ class State {
   private mentioned: Set<string> | null;
   private mentionedUpTo: number;
 
-  constructor(readFile: (path: string) => string) {
-    this.readFile = readFile;
+  constructor(opts: ParseOptions) {
+    this.opts = opts;
     this.root = new Scope(null);
     this.root.rules.set('phony', new Rule('phony', true));
     this.edges = [];
@@ -105,6 +109,7 @@ class State {
 const OUTS: EvalString[] = [];
 const INS: EvalString[] = [];
 const VALIDATIONS: EvalString[] = [];
+const VARS: string[] = [];
 
 /** Parses one file into a scope: ninja's ManifestParser. */
 class FileParser {
@@ -128,7 +133,7 @@ class FileParser {
   load(path: string, parent: Lexer | null): void {
     let text: string;
     try {
-      text = this.st.readFile(path);
+      text = this.st.opts.readFile(path);
     } catch (e) {
       const msg = `loading '${path}': ${describeReadError(e)}`;
       if (parent !== null) throw parent.error(msg);
@@ -291,14 +296,14 @@ class FileParser {
     insE.length = 0;
     valsE.length = 0;
 
-    let e = lx.readPath();
+    let e = lx.readCanonicalPath();
     while (e !== '') {
       outsE.push(e);
-      e = lx.readPath();
+      e = lx.readCanonicalPath();
     }
     let implicitOuts = 0;
     if (lx.peekToken(Tok.PIPE)) {
-      while ((e = lx.readPath()) !== '') {
+      while ((e = lx.readCanonicalPath()) !== '') {
         outsE.push(e);
         implicitOuts++;
       }
@@ -311,40 +316,43 @@ class FileParser {
     const rule = this.scope.lookupRule(ruleName);
     if (rule === undefined) throw lx.error(`unknown build rule '${ruleName}'`);
 
-    while ((e = lx.readPath()) !== '') insE.push(e);
+    while ((e = lx.readCanonicalPath()) !== '') insE.push(e);
     let implicitIns = 0;
     if (lx.peekToken(Tok.PIPE)) {
-      while ((e = lx.readPath()) !== '') {
+      while ((e = lx.readCanonicalPath()) !== '') {
         insE.push(e);
         implicitIns++;
       }
     }
     let orderOnlyIns = 0;
     if (lx.peekToken(Tok.PIPE2)) {
-      while ((e = lx.readPath()) !== '') {
+      while ((e = lx.readCanonicalPath()) !== '') {
         insE.push(e);
         orderOnlyIns++;
       }
     }
     if (lx.peekToken(Tok.PIPEAT)) {
-      while ((e = lx.readPath()) !== '') valsE.push(e);
+      while ((e = lx.readCanonicalPath()) !== '') valsE.push(e);
     }
     this.expect(Tok.NEWLINE);
 
     // Edge bindings are evaluated right away in the enclosing scope (so one cannot refer to
     // another of the same edge), and then shadow it for the paths and the rule's bindings.
     let vars: string[] | null = null;
-    while (lx.peekToken(Tok.INDENT)) {
-      this.parseLet();
-      const v = this.scope.eval(this.letValue);
-      if (vars === null) {
-        vars = [this.letKey, v];
-      } else {
+    if (lx.peekToken(Tok.INDENT)) {
+      const scratch = VARS;
+      scratch.length = 0;
+      do {
+        this.parseLet();
+        const v = this.scope.eval(this.letValue);
         let i = 0;
-        while (i < vars.length && vars[i] !== this.letKey) i += 2;
-        vars[i] = this.letKey;
-        vars[i + 1] = v;
-      }
+        while (i < scratch.length && scratch[i] !== this.letKey) i += 2;
+        scratch[i] = this.letKey;
+        scratch[i + 1] = v;
+      } while (lx.peekToken(Tok.INDENT));
+      // A copy of exactly the right size: arrays grown by appending keep spare capacity, which
+      // for ~100k edges adds up.
+      vars = scratch.slice();
     }
 
     const edge = new Edge(st.edges.length, rule, vars, this.scope, this.src, pos);
@@ -388,6 +396,10 @@ class FileParser {
       const out = outs[0]!;
       if (ins.includes(out)) {
         edge.ins = ins.filter((p) => p !== out);
+        // (ninja leaves its order-only count as it was; keeping the counts right is kinder to
+        // anything that slices the inputs by kind.)
+        const orderOnlyStart = ins.length - orderOnlyIns;
+        for (let i = orderOnlyStart; i < ins.length; i++) if (ins[i] === out) edge.orderOnlyIns--;
         st.warnings.push(`phony target '${out}' names itself as an input; ignoring [-w phonycycle=warn]`);
       }
     }
@@ -401,18 +413,15 @@ class FileParser {
 
   /** Evaluates a path of a build statement in the edge's environment, and canonicalizes it. */
   private evalPath(e: EvalString, vars: string[] | null): string {
-    let path: string;
-    if (typeof e === 'string') {
-      path = e;
-    } else {
-      path = e[0]!;
-      for (let i = 1; i < e.length; i += 2) {
-        const name = e[i]!;
-        const own = vars !== null ? ownVar(vars, name) : undefined;
-        path += (own ?? this.scope.lookup(name)) + e[i + 1]!;
-      }
-      if (path === '') throw this.lx.error('empty path');
+    // A plain path comes from readCanonicalPath() already canonical.
+    if (typeof e === 'string') return e;
+    let path = e[0]!;
+    for (let i = 1; i < e.length; i += 2) {
+      const name = e[i]!;
+      const own = vars !== null ? ownVar(vars, name) : undefined;
+      path += (own ?? this.scope.lookup(name)) + e[i + 1]!;
     }
+    if (path === '') throw this.lx.error('empty path');
     return canonicalizePath(path);
   }
 }

@@ -23,8 +23,9 @@ function isCanonical(p: string): boolean {
   // component behind "//" or at the end. indexOf runs natively, far faster than a JS loop.
   let i = 0;
   while (p.startsWith('../', i)) i += 3;
-  if (p.charCodeAt(i) !== 46 && p.charCodeAt(len - 1) !== 47 && p.indexOf('/.', i) === -1 &&
-    p.indexOf('//', i) === -1 && i < len) {
+  const first = p.charCodeAt(i);
+  if (first !== 46 && (i === 0 || first !== 47) && p.charCodeAt(len - 1) !== 47 &&
+    p.indexOf('/.', i) === -1 && p.indexOf('//', i) === -1 && i < len) {
     return true;
   }
   let compStart = 0;

@@ -176,7 +176,7 @@ export default (b: B) => { b.rule('out.txt', async ({ need, run }) => { await ne
   });
   const r = await build(dir);
   assert.is(r.code, 1);
-  assert.match(r.stderr, /'nope\.c', needed by out\.txt, is missing and no known rule makes it/);
+  assert.match(r.stderr, /'nope\.c', needed by 'out\.txt', missing and no known rule to make it/);
 });
 
 test('a failing rule: exit 1, shown with its output; retried next time; -k 0 keeps going', async () => {

@@ -1,0 +1,189 @@
+// The Ninja front end, broker side: a parsed build.ninja as a BuildDescription for the engine.
+// Each build statement is an Action keyed by its first output (as Ninja's build log is).
+//
+// Semantics kept from Ninja: explicit and implicit inputs are dependencies, order-only inputs
+// are built first but are not; a command line change reruns the edge (not for generator rules);
+// depfile (`deps = gcc` or plain `depfile`) and `deps = msvc` headers are recorded in B's database
+// after the command ran and checked on the next build; pools bound concurrency and `console`
+// runs alone with the terminal; dyndep files add implicit inputs and outputs when the edge is
+// reached; a phony with no inputs and no file is always out of date.
+// Where B differs, on purpose: files are compared by content, so touching a file rebuilds
+// nothing, and an output rewritten with identical content stops the rebuild (as `restat` does).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseManifest, type NinjaManifest } from './ninja-parser.ts';
+import type { NinjaEdge } from './ninja-eval.ts';
+import { parseDyndep } from './dyndep.ts';
+import { canonicalizePath } from './ninja-path.ts';
+import { fingerprint } from './hash.ts';
+import type { Action, Answer, BuildDescription, Completed } from './engine.ts';
+import type { FileState } from './database.ts';
+import type { Failure } from './protocol.ts';
+import { UserError } from './errors.ts';
+
+/** Work item for a worker: run one edge's command (see ninja-run.ts). */
+export interface CmdWork {
+  k: 'cmd';
+  cmd: string;
+  cwd: string;
+  outs: string[];
+  depfile: string;
+  deps: string;
+  msvcPrefix: string;
+  rspfile: string;
+  rspfileContent: string;
+  console: boolean;
+}
+
+export interface CmdResult {
+  exit: number;
+  signal?: string;
+  output: string;
+  outputs: Record<string, FileState | null>;
+  /** Dependencies read from the depfile or /showIncludes (canonical, relative to cwd). */
+  deps: string[];
+  depsError?: string;
+  spawnError?: string;
+}
+
+export class NinjaDescription implements BuildDescription {
+  readonly root: string;
+  readonly manifest: NinjaManifest;
+  readonly file: string;
+  readonly dbDir: string;
+  readonly pools: Map<string, number>;
+  readonly notices: string[];
+  private readonly actions = new Map<NinjaEdge, Action>();
+  /** Dyndep-discovered outputs, by output path. */
+  private readonly dyndepOutputs = new Map<string, NinjaEdge>();
+
+  constructor(file: string, dir: string, manifest: NinjaManifest) {
+    this.file = file;
+    this.root = dir;
+    this.manifest = manifest;
+    this.pools = manifest.pools;
+    this.notices = manifest.warnings.map((w) => w);
+    this.dbDir = path.join(manifest.builddir ? path.resolve(dir, manifest.builddir) : dir, '.b');
+  }
+
+  show(key: string): string {
+    return key;
+  }
+
+  defaults(): string[] {
+    if (this.manifest.defaults.length > 0) return this.manifest.defaults;
+    return rootTargets(this.manifest);
+  }
+
+  /** The manifest itself, when the manifest says how to make it (CMake's re-run step). */
+  manifestKey(): string | undefined {
+    const rel = canonicalizePath(path.relative(this.root, this.file));
+    return this.manifest.producer.has(rel) ? rel : undefined;
+  }
+
+  actionFor(key: string): Action | undefined {
+    const edge = this.manifest.producer.get(key) ?? this.dyndepOutputs.get(key);
+    if (edge === undefined) return undefined;
+    let a = this.actions.get(edge);
+    if (a === undefined) {
+      a = this.makeAction(edge);
+      this.actions.set(edge, a);
+    }
+    return a;
+  }
+
+  private makeAction(edge: NinjaEdge): Action {
+    const desc = this;
+    const nOrder = edge.orderOnlyIns;
+    const inputs = edge.ins.slice(0, edge.ins.length - nOrder);
+    const orderOnly = edge.ins.slice(edge.ins.length - nOrder);
+    const outputs = edge.outs.slice();
+    const isConsole = edge.pool === 'console';
+    let command: string | undefined;
+    const cmd = (): string => (command ??= edge.command);
+    const a: Action = {
+      id: edge.outs[0] ?? `#${edge.id}`,
+      outputs,
+      get fingerprint(): number {
+        const rsp = edge.rspfile !== '' ? `;rspfile=${edge.rspfileContent}` : '';
+        return fingerprint(cmd() + rsp);
+      },
+      inputs,
+      orderOnly,
+      validations: edge.validations,
+      pool: edge.pool,
+      phony: edge.isPhony,
+      always: false,
+      generator: edge.generator,
+      get description(): string {
+        return edge.description || cmd();
+      },
+      work(): Buffer {
+        const w: CmdWork = {
+          k: 'cmd',
+          cmd: cmd(),
+          cwd: desc.root,
+          outs: outputs,
+          depfile: edge.depfile,
+          deps: edge.deps,
+          msvcPrefix: edge.msvcDepsPrefix,
+          rspfile: edge.rspfile,
+          rspfileContent: edge.rspfile !== '' ? edge.rspfileContent : '',
+          console: isConsole,
+        };
+        return Buffer.from(JSON.stringify(w));
+      },
+      async complete(result: Buffer): Promise<Completed | Failure> {
+        const r = JSON.parse(result.toString('utf8')) as CmdResult;
+        if (r.exit !== 0 || r.spawnError !== undefined) {
+          const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
+          return { code: 'command-failed', message: `command failed (${why}): ${cmd()}`, where: `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`, fields: { output: r.output, command: cmd() } };
+        }
+        if (r.depsError !== undefined) {
+          return { code: 'depfile', message: r.depsError, where: edge.depfile || edge.outs[0] || '', fields: { output: r.output } };
+        }
+        const outs = new Map<string, FileState | undefined>();
+        for (const o of outputs) outs.set(o, r.outputs[o] ?? undefined);
+        return { outputs: outs, discovered: r.deps, value: undefined, output: r.output, extra: '' };
+      },
+    };
+    if (edge.dyndep !== '') {
+      a.prepare = async (answer: (key: string) => Promise<Answer>): Promise<void> => {
+        await answer(edge.dyndep);
+        const text = fs.readFileSync(path.resolve(desc.root, edge.dyndep), 'utf8');
+        const info = parseDyndep(text, edge.dyndep).get(edge.outs[0] ?? '');
+        if (info === undefined) {
+          throw new UserError({ code: 'ninja.dyndep', message: `'${edge.outs[0]}' not mentioned in its dyndep file '${edge.dyndep}'`, where: edge.dyndep, exitCode: 1 });
+        }
+        for (const i of info.implicitIns) if (!a.inputs.includes(i)) a.inputs.push(i);
+        for (const o of info.implicitOuts) {
+          if (!a.outputs.includes(o)) a.outputs.push(o);
+          desc.dyndepOutputs.set(o, edge);
+        }
+      };
+    }
+    return a;
+  }
+}
+
+/** Outputs that no edge uses as an input: what ninja builds when there is no `default`. */
+export function rootTargets(m: NinjaManifest): string[] {
+  const used = new Set<string>();
+  for (const e of m.edges) for (const i of e.ins) used.add(i);
+  const roots: string[] = [];
+  for (const e of m.edges) for (const o of e.outs) if (!used.has(o)) roots.push(o);
+  return roots;
+}
+
+export function loadNinja(file: string, dir: string): NinjaDescription {
+  let manifest: NinjaManifest;
+  try {
+    manifest = parseManifest(file, { readFile: (p) => fs.readFileSync(path.resolve(dir, p), 'utf8') });
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err.code === 'ENOENT') throw new UserError({ code: 'ninja.missing', message: `loading '${path.basename(file)}': No such file or directory`, exitCode: 1 });
+    throw new UserError({ code: 'ninja.syntax', message: err.message, exitCode: 1 });
+  }
+  return new NinjaDescription(file, dir, manifest);
+}

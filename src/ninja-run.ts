@@ -1,0 +1,74 @@
+// The Ninja front end, worker side: runs one build edge's command as Ninja would (output
+// directories created first, rspfile written before and removed after success, depfile or
+// /showIncludes read after), then hashes the outputs so the broker records them.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execCommand } from './exec.ts';
+import { digestFile } from './hash.ts';
+import { stateOf } from './filestate.ts';
+import { parseDepfile, parseShowIncludes } from './depfile.ts';
+import { canonicalizePath } from './ninja-path.ts';
+import type { CmdResult, CmdWork } from './ninja-build.ts';
+import type { FileState } from './database.ts';
+
+/** A dependency path as a key: canonical, and relative when it is inside the build directory. */
+function depKey(p: string, cwd: string): string {
+  const c = canonicalizePath(p);
+  if (!path.isAbsolute(c)) return c;
+  const rel = path.relative(cwd, c);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? canonicalizePath(rel) : c;
+}
+
+export async function runCmd(w: CmdWork, signal: AbortSignal): Promise<CmdResult> {
+  for (const o of w.outs) fs.mkdirSync(path.dirname(path.resolve(w.cwd, o)), { recursive: true });
+  const rsp = w.rspfile !== '' ? path.resolve(w.cwd, w.rspfile) : undefined;
+  if (rsp !== undefined) {
+    fs.mkdirSync(path.dirname(rsp), { recursive: true });
+    fs.writeFileSync(rsp, w.rspfileContent);
+  }
+  const r = await execCommand({ shell: w.cmd, cwd: w.cwd, console: w.console }, signal);
+  const result: CmdResult = { exit: r.exit, output: r.output, outputs: {}, deps: [] };
+  if (r.signal) result.signal = r.signal;
+  if (r.spawnError !== undefined) result.spawnError = r.spawnError;
+  if (r.exit !== 0 || r.spawnError !== undefined) return result;
+
+  if (w.deps === 'msvc') {
+    const s = parseShowIncludes(r.output, w.msvcPrefix || undefined);
+    result.output = s.rest;
+    result.deps = s.deps.map((d) => depKey(d, w.cwd));
+  } else if (w.depfile !== '') {
+    const df = path.resolve(w.cwd, w.depfile);
+    let text: string | undefined;
+    try {
+      text = fs.readFileSync(df, 'utf8');
+    } catch (e) {
+      // Ninja treats a missing depfile as having no dependencies.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') result.depsError = `loading '${w.depfile}': ${(e as Error).message}`;
+    }
+    if (text !== undefined) {
+      try {
+        result.deps = parseDepfile(text).ins.map((d) => depKey(d, w.cwd));
+      } catch (e) {
+        result.depsError = `${w.depfile}: ${(e as Error).message}`;
+      }
+      // With `deps = gcc` Ninja moves the dependencies into its log and deletes the depfile.
+      if (w.deps === 'gcc') fs.rmSync(df, { force: true });
+    }
+  }
+  if (rsp !== undefined) fs.rmSync(rsp, { force: true });
+
+  const outputs: Record<string, FileState | null> = {};
+  for (const o of w.outs) {
+    const abs = path.resolve(w.cwd, o);
+    let s: fs.Stats | undefined;
+    try {
+      s = fs.statSync(abs);
+    } catch {
+      s = undefined;
+    }
+    outputs[o] = s === undefined ? null : s.isDirectory() ? { size: 0, mtime: 0, ctime: 0, ino: s.ino, digest: '\u0000dir', racy: false } : stateOf(s, digestFile(abs));
+  }
+  result.outputs = outputs;
+  return result;
+}
