@@ -169,15 +169,20 @@ function seedPkgCache(p: Platform, pkgHome: string): void {
 function pkg(p: Platform, bundle: string, pkgHome: string): string {
   seedPkgCache(p, pkgHome);
   const out = path.join(dist, `b-${p.name}${p.os === 'win32' ? '.exe' : ''}`);
+  // pkg writes in place, which fails (ETXTBSY) while the old executable runs: write a new file
+  // and rename it over the old one, which running processes keep using until they exit.
+  const tmp = path.join(dist, `.b-${p.name}.${process.pid}.tmp`);
   const pkgBin = path.join(root, 'node_modules', '@yao-pkg', 'pkg', 'lib-es5', 'bin.js');
-  const r = spawnSync(process.execPath, [pkgBin, '--sea', '-t', p.target, '-o', out, bundle], {
+  const r = spawnSync(process.execPath, [pkgBin, '--sea', '-t', p.target, '-o', tmp, bundle], {
     cwd: root,
     env: { ...process.env, HOME: pkgHome, npm_config_yes: 'true' },
     encoding: 'utf8',
   });
-  if (r.status !== 0 || !fs.existsSync(out)) {
+  if (r.status !== 0 || !fs.existsSync(tmp)) {
+    fs.rmSync(tmp, { force: true });
     throw new Error(`pkg failed for ${p.name} (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   }
+  fs.renameSync(tmp, out);
   return out;
 }
 

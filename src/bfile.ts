@@ -276,6 +276,8 @@ class BfileDescription implements BuildDescription {
       always: m.rule.kind === 'phony',
       generator: false,
       description: m.rule.kind === 'file' ? m.outs.join(' ') : showKey(key),
+      // A rule body runs on another node only where that node sees this build's files.
+      placement: { remote: true, root: desc.root },
       work: () => work(),
       replay: (t: Trace) => {
         const extra = parseExtra(t.extra);

@@ -1,23 +1,28 @@
 // The process broker: the seed design's central thread. A frontend ROUTER serves clients (the
-// main thread's client, each worker's own client, later other brokers); a backend ROUTER serves
-// the REQ sockets of this process's workers. Load Balancing Pattern: work is handed only to a
-// worker that said it is free; otherwise it waits in a FIFO queue.
+// main thread's client and each worker's own client, over inproc); a second ROUTER, bound with
+// `--listen`, serves other machines (CurveZMQ-authenticated unless --insecure); a backend ROUTER
+// serves the REQ sockets of this process's workers. Load Balancing Pattern: work is handed only
+// to a worker that said it is free; otherwise it goes to another node with free credit
+// (peers.ts), or waits in a FIFO queue.
 //
-// The broker forwards work and result bytes without parsing them. It owns the lifecycle of its
-// worker threads: it starts them, restarts one that dies (failing the items it held, so no
-// client waits forever), and on stop cancels running commands, sends STOP and joins them all
-// before it closes its own sockets.
+// The broker forwards work and result bytes without parsing them. It owns its worker threads:
+// it starts them, restarts one that dies (failing the items it held, so no client waits
+// forever), and on stop cancels running commands, sends STOP and joins them all before it
+// closes its own sockets.
 
 import { parentPort, type Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { Channel, type Frames } from './zmq.ts';
-import {
-  T, decode, encode, failureOf, isProtocolError, parseFailure, parseHello, typeName,
-  PROTOCOL_VERSION, type Failure, type Role,
-} from './protocol.ts';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Channel, ZapHandler, type Frames } from './zmq.ts';
+import { T, decode, encode, failureOf, isProtocolError, parseFailure, parseHello, typeName, PROTOCOL_VERSION, type Failure, type Role } from './protocol.ts';
 import { Fifo } from './fifo.ts';
 import { spawnThread } from './threads.ts';
 import { VERSION } from './version.ts';
+import { PeerSet, type PeerResult, type PlacedTask, type TaskMeta } from './peers.ts';
+import { platform } from './toolchain.ts';
+import { isLoopback, type KeyPair } from './keys.ts';
 
 export interface BrokerData {
   nodeId: string;
@@ -26,31 +31,41 @@ export interface BrokerData {
   lazyWorkers: boolean;
   frontend: string;
   backend: string;
-  /** Extra endpoints the frontend binds (tcp://...), for other machines. */
+  /** Endpoints for other machines (tcp://...). */
   listen: string[];
+  /** This node's key pair: its remote endpoint is a CurveZMQ server. */
+  key?: KeyPair;
+  /** Public keys of clients allowed to connect. */
+  allow?: string[];
+  insecure?: boolean;
+  /** Other nodes to use, and our key pair for them. */
+  peers?: { address: string; serverKey?: string }[];
+  clientKey?: KeyPair;
+  heartbeatMs?: number;
 }
 
-export type TaskResult = { ok: true; payload: Buffer; worker: string } | { ok: false; failure: Failure };
+export type TaskResult = { ok: true; payload: Buffer; worker: string; note?: string } | { ok: false; failure: Failure };
 
-type Owner =
-  | { kind: 'client'; client: ClientState; reqId: number }
-  | { kind: 'local'; done: (r: TaskResult) => void };
+type Owner = { kind: 'client'; client: ClientState; reqId: number } | { kind: 'local'; done: (r: TaskResult) => void };
 
-interface Task {
-  id: number;
-  payload: Buffer;
+interface Task extends PlacedTask {
   owner: Owner;
-  state: 'queued' | 'running' | 'suspended';
+  state: 'queued' | 'running' | 'suspended' | 'remote';
   worker?: WorkerSlot;
   /** A WAKE arrived before the worker's SUSPEND (they travel on different sockets). */
   wakeEarly?: boolean;
+  /** Why it did not run where it was first placed (shown to the user). */
+  note?: string;
 }
 
 export interface ClientState {
-  rid: Buffer;
   key: string;
   role: Role;
   name: string;
+  /** Connected over the network (untrusted: no worker role, liveness by heartbeat). */
+  remote: boolean;
+  send: (body: Frames) => void;
+  lastSeen: number;
   /** Requests of this client that became tasks, for CANCEL and BYE. */
   tasks: Map<number, Task>;
 }
@@ -59,15 +74,13 @@ interface WorkerSlot {
   id: string;
   rid: Buffer;
   thread: Worker;
-  /** The worker sent READY/DONE/FAIL/SUSPEND and waits for our reply. */
   waiting: boolean;
   current: Task | undefined;
   suspended: Map<number, Task>;
   resumes: Fifo<Task>;
-  exited: boolean;
 }
 
-/** What the build engine plugs into the broker (see engine.ts). */
+/** What the build engine plugs into the broker (see build-host.ts). */
 export interface NeedHandler {
   need(client: ClientState, reqId: number, payload: Buffer): void;
   clientGone?(client: ClientState): void;
@@ -75,46 +88,91 @@ export interface NeedHandler {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NO_META: TaskMeta = {};
 
 export class Broker {
   readonly frontend = new Channel('router', { mandatory: true });
   readonly backend = new Channel('router', { mandatory: true });
+  remote: Channel | undefined;
+  private zap: ZapHandler | undefined;
   private readonly clients = new Map<string, ClientState>();
   private readonly workers = new Map<string, WorkerSlot>();
   private readonly ready: WorkerSlot[] = [];
   private readonly queue = new Fifo<Task>();
+  private readonly retry = new Fifo<Task>();
   private readonly tasks = new Map<number, Task>();
+  private readonly forwards = new Map<number, { reply: (body: Frames) => void; reqId: number }>();
   private nextTask = 1;
+  private nextForward = 1;
   private spawned = 0;
   private stopping = false;
   private stopped: (() => void) | undefined;
   private readonly exits: Promise<void>[] = [];
+  private sweeper: NodeJS.Timeout | undefined;
+  /** Stop now: no more waiting for running work (a second Ctrl-C). */
+  hurry = false;
+  readonly peers: PeerSet;
   endpoints: string[] = [];
   needHandler: NeedHandler | undefined;
   /** Counters shown by `b status`. */
-  readonly stats = { dropped: 0, submitted: 0, completed: 0, failed: 0 };
-
+  readonly stats = { dropped: 0, submitted: 0, completed: 0, failed: 0, refused: 0, remoteRan: 0 };
+  readonly dropReasons = new Map<string, number>();
   readonly data: BrokerData;
+  readonly started = Date.now();
 
   constructor(data: BrokerData) {
     this.data = data;
+    const hb = data.heartbeatMs ?? 500;
+    this.peers = new PeerSet({
+      nodeId: data.nodeId,
+      finish: (t, r) => this.finish(t as Task, r),
+      requeue: (t, reason) => this.requeue(t as Task, reason),
+      pump: () => this.pump(),
+      need: (reply, name, reqId, payload) => this.need(this.pseudoClient(name, reply), reqId, payload),
+      answer: (_name, type, id, payload) => this.onForwardReply(type, id, payload),
+      log: (l, m) => this.log(l, m),
+      fsToken: (root) => fsToken(root),
+    }, hb);
   }
 
+  private fallbackWorkers = 0;
+
   get workerCount(): number {
-    return this.data.workers > 0 ? this.data.workers : availableParallelism();
+    return Math.max(this.fallbackWorkers, this.data.workers >= 0 ? this.data.workers : availableParallelism());
   }
 
   async start(): Promise<void> {
-    this.frontend.onMessage = (m) => this.onFrontend(m);
+    this.frontend.onMessage = (m) => this.onFrontend(m, this.frontend, false);
     this.backend.onMessage = (m) => this.onBackend(m);
     this.frontend.onSendError = (e) => this.log('debug', `frontend send failed: ${e.message}`);
     this.backend.onSendError = (e) => this.log('debug', `backend send failed: ${e.message}`);
     await this.backend.bind(this.data.backend);
     await this.frontend.bind(this.data.frontend);
     this.endpoints = [this.data.frontend];
-    for (const l of this.data.listen) this.endpoints.push(await this.frontend.bind(l));
+    if (this.data.listen.length > 0) {
+      if (this.data.key !== undefined) {
+        const allow = new Set(this.data.allow ?? []);
+        this.zap = await ZapHandler.start((k) => allow.has(k));
+      }
+      // Clients from other machines get their own socket: they can never pose as this node's
+      // workers, and only this one is encrypted and authenticated.
+      const r = new Channel('router', {
+        mandatory: true,
+        handover: true,
+        maxMessageSize: 256 * 1024 * 1024,
+        heartbeatMs: this.data.heartbeatMs ?? 500,
+        ...(this.data.key ? { curve: { ...this.data.key, server: true }, zapDomain: 'b' } : {}),
+      });
+      r.onMessage = (m) => this.onFrontend(m, r, true);
+      r.onSendError = (e) => this.log('debug', `remote send failed: ${e.message}`);
+      this.remote = r;
+      for (const l of this.data.listen) this.endpoints.push(await r.bind(l));
+      r.start();
+    }
     this.frontend.start();
     this.backend.start();
+    for (const p of this.data.peers ?? []) this.peers.add({ address: p.address, serverKey: p.serverKey, clientKey: this.data.clientKey });
+    this.sweeper = setInterval(() => this.sweep(), this.peers.heartbeatMs);
     if (!this.data.lazyWorkers) this.ensureWorkers();
   }
 
@@ -124,16 +182,12 @@ export class Broker {
 
   private spawnWorker(): void {
     const id = `w${++this.spawned}`;
-    const thread = spawnThread({ kind: 'worker', id, backend: this.data.backend, frontend: this.data.frontend }, `b-worker-${id}`);
-    const slot: WorkerSlot = {
-      id, rid: Buffer.from(id), thread, waiting: false, current: undefined,
-      suspended: new Map(), resumes: new Fifo(), exited: false,
-    };
+    const thread = spawnThread({ kind: 'worker', id, node: this.data.nodeId, backend: this.data.backend, frontend: this.data.frontend }, `b-worker-${id}`);
+    const slot: WorkerSlot = { id, rid: Buffer.from(id), thread, waiting: false, current: undefined, suspended: new Map(), resumes: new Fifo() };
     this.workers.set(id, slot);
     thread.on('message', (m: unknown) => parentPort?.postMessage(m));
     thread.on('error', (e) => this.log('error', `worker ${id} crashed: ${e.stack ?? e.message}`));
     this.exits.push(new Promise<void>((resolve) => thread.on('exit', () => {
-      slot.exited = true;
       this.onWorkerExit(slot);
       resolve();
     })));
@@ -143,8 +197,7 @@ export class Broker {
     const i = this.ready.indexOf(w);
     if (i >= 0) this.ready.splice(i, 1);
     this.workers.delete(w.id);
-    const lost = [...(w.current ? [w.current] : []), ...w.suspended.values()];
-    for (const t of lost) {
+    for (const t of [...(w.current ? [w.current] : []), ...w.suspended.values()]) {
       this.finish(t, { ok: false, failure: { code: 'worker.died', message: `worker ${w.id} of node ${this.data.nodeId} died while running this item`, where: `${this.data.nodeId}/${w.id}` } });
     }
     if (this.stopping) {
@@ -157,122 +210,255 @@ export class Broker {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Frontend: clients.
+  // Clients.
 
-  private onFrontend(frames: Frames): void {
+  private drop(reason: string): void {
+    this.stats.dropped++;
+    this.dropReasons.set(reason, (this.dropReasons.get(reason) ?? 0) + 1);
+  }
+
+  private onFrontend(frames: Frames, ch: Channel, remote: boolean): void {
     const rid = frames[0];
     if (rid === undefined) return;
     const d = decode(frames.slice(1));
-    const key = rid.toString('latin1');
+    const key = (remote ? 'r:' : 'l:') + rid.toString('latin1');
+    const send = (body: Frames): void => ch.send([rid, ...body]);
     if (isProtocolError(d)) {
-      this.stats.dropped++;
-      this.frontend.send([rid, ...encode(T.ERROR, 0, failureOf(d))]);
+      this.drop(d.error);
+      if (d.error === 'version') send(encode(T.ERROR, 0, failureOf(d)));
       return;
     }
     let c = this.clients.get(key);
+    if (c !== undefined) c.lastSeen = Date.now();
     if (d.type === T.HELLO) {
       const h = parseHello(d.payload);
       if (isProtocolError(h)) {
-        this.stats.dropped++;
-        this.frontend.send([rid, ...encode(T.ERROR, 0, failureOf(h))]);
+        this.drop(h.error);
+        send(encode(T.ERROR, 0, failureOf(h)));
         return;
       }
-      c = { rid, key, role: h.role, name: h.name, tasks: new Map() };
-      this.clients.set(key, c);
-      if (h.role !== 'worker-client') {
-        this.frontend.send([rid, ...encode(T.WELCOME, 0, { protocol: PROTOCOL_VERSION, b: VERSION, node: this.data.nodeId, workers: this.workerCount })]);
+      if (remote && h.role === 'worker-client') {
+        this.drop('role');
+        send(encode(T.ERROR, 0, { code: 'protocol.role', message: 'worker clients are local only' }));
+        return;
       }
+      if (c !== undefined) this.clientGone(c, false); // a reconnect: forget the old session
+      c = { key, role: h.role, name: h.name, remote, send, lastSeen: Date.now(), tasks: new Map() };
+      this.clients.set(key, c);
+      if (h.role !== 'worker-client') send(encode(T.WELCOME, 0, this.welcome()));
       return;
     }
     if (c === undefined) {
-      this.stats.dropped++;
-      this.frontend.send([rid, ...encode(T.ERROR, d.id, { code: 'protocol.hello', message: 'send HELLO first', hint: 'client and node run different B releases?' })]);
+      this.drop('no-hello');
+      send(encode(T.ERROR, d.id, { code: 'protocol.hello', message: 'send HELLO first', hint: 'client and node run different B releases, or the node restarted' }));
       return;
     }
     switch (d.type) {
       case T.SUBMIT:
-        this.submit({ kind: 'client', client: c, reqId: d.id }, d.payload ?? EMPTY);
-        return;
+        return this.onSubmit(c, d.id, d.payload ?? EMPTY, d.payload2 ?? EMPTY);
       case T.NEED:
-        if (this.needHandler) this.needHandler.need(c, d.id, d.payload ?? EMPTY);
-        else this.replyFailure(c, d.id, { code: 'engine.none', message: `node ${this.data.nodeId} has no build loaded` });
-        return;
+        return this.need(c, d.id, d.payload ?? EMPTY);
+      case T.ANSWER:
+      case T.FAILURE:
+        return this.onForwardReply(d.type, d.id, d.payload);
       case T.WAKE:
-        this.onWake(c, d.id);
+        if (!remote) this.onWake(c, d.id);
         return;
       case T.CANCEL:
-        this.cancel(c, d.id);
-        return;
+        return this.cancel(c, d.id);
       case T.PING:
-        this.frontend.send([rid, ...encode(T.PONG, d.id, { node: this.data.nodeId, free: this.ready.length })]);
+        send(encode(T.PONG, d.id, { node: this.data.nodeId, free: this.ready.length, workers: this.workerCount + this.peers.capacity(), local: this.workerCount }));
+        return;
+      case T.PONG:
         return;
       case T.BYE:
-        this.clientGone(c);
-        return;
+        return this.clientGone(c, true);
       default:
-        this.stats.dropped++;
-        this.frontend.send([rid, ...encode(T.ERROR, d.id, { code: 'protocol.direction', message: `${typeName(d.type)} is not a client message` })]);
+        this.drop('direction');
+        send(encode(T.ERROR, d.id, { code: 'protocol.direction', message: `${typeName(d.type)} is not a client message` }));
     }
   }
 
+  private welcome(): object {
+    return {
+      protocol: PROTOCOL_VERSION, b: VERSION, node: this.data.nodeId, workers: this.workerCount + this.peers.capacity(), local: this.workerCount, platform: platform(),
+    };
+  }
+
+  private onSubmit(c: ClientState, reqId: number, metaBuf: Buffer, work: Buffer): void {
+    let meta: TaskMeta = NO_META;
+    if (metaBuf.length > 2) {
+      try {
+        meta = JSON.parse(metaBuf.toString('utf8')) as TaskMeta;
+      } catch {
+        this.drop('json');
+        c.send(encode(T.FAILURE, reqId, { code: 'protocol.json', message: 'SUBMIT meta is not JSON' }));
+        return;
+      }
+    }
+    if (meta.via?.includes(this.data.nodeId)) {
+      c.send(encode(T.FAILURE, reqId, { code: 'loop', message: `node ${this.data.nodeId} already handled this item` }));
+      return;
+    }
+    this.submit({ kind: 'client', client: c, reqId }, work, meta);
+  }
+
+  /** A NEED: the engine's (build, a local rule's need), a status request, or one to forward. */
+  private need(c: ClientState, reqId: number, payload: Buffer): void {
+    if (payload.length < 64 && payload.includes('"status"')) {
+      c.send(encode(T.ANSWER, reqId, this.status()));
+      return;
+    }
+    if (c.remote && !payload.includes('"op":"need"')) {
+      this.drop('need');
+      c.send(encode(T.FAILURE, reqId, { code: 'need.remote', message: 'remote clients may only ask for status' }));
+      return;
+    }
+    if (this.needHandler) this.needHandler.need(c, reqId, payload);
+    else c.send(encode(T.FAILURE, reqId, { code: 'engine.none', message: `node ${this.data.nodeId} has no build loaded` }));
+  }
+
+  /** A client standing for a peer connection (answers go back through our DEALER to it). */
+  private pseudoClient(name: string, reply: (body: Frames) => void): ClientState {
+    return { key: `p:${name}`, role: 'peer', name, remote: true, send: reply, lastSeen: Date.now(), tasks: new Map() };
+  }
+
+  /**
+   * A rule running here, on work that came from another node, needs answers: they come from the
+   * build's origin, so the question goes back to the client that gave us the item.
+   */
+  forwardNeed(from: ClientState, reqId: number, task: number, req: Record<string, unknown>): boolean {
+    const t = this.tasks.get(task);
+    if (t === undefined || t.owner.kind !== 'client') return false;
+    const fid = this.nextForward;
+    this.nextForward = (this.nextForward + 1) >>> 0 || 1;
+    this.forwards.set(fid, { reply: from.send, reqId });
+    t.owner.client.send(encode(T.NEED, fid, { ...req, task: t.owner.reqId }));
+    return true;
+  }
+
+  private onForwardReply(type: number, id: number, payload: Buffer | undefined): void {
+    const f = this.forwards.get(id);
+    if (f === undefined) return;
+    this.forwards.delete(id);
+    f.reply(encode(type === T.ANSWER ? T.ANSWER : T.FAILURE, f.reqId, payload ?? EMPTY));
+  }
+
   replyFailure(c: ClientState, reqId: number, f: Failure): void {
-    this.frontend.send([c.rid, ...encode(T.FAILURE, reqId, f)]);
+    c.send(encode(T.FAILURE, reqId, f));
   }
 
-  /** Sends a message body to a client (used by the engine for ANSWER and EVENT). */
   sendTo(c: ClientState, body: Frames): void {
-    this.frontend.send([c.rid, ...body]);
+    c.send(body);
   }
 
-  private clientGone(c: ClientState): void {
+  private clientGone(c: ClientState, said: boolean): void {
     this.clients.delete(c.key);
     for (const t of c.tasks.values()) this.dropTask(t);
     this.needHandler?.clientGone?.(c);
+    if (!said && c.remote) this.log('info', `client ${c.name} went away; its work was cancelled`);
+  }
+
+  /** Remote clients that stopped sending (dead machine, cut network) lose their work. */
+  private sweep(): void {
+    this.checkFallback();
+    const now = Date.now();
+    for (const c of this.clients.values()) {
+      if (c.remote && now - c.lastSeen > this.peers.deadMs * 2) this.clientGone(c, false);
+    }
   }
 
   private cancel(c: ClientState, reqId: number): void {
     const t = c.tasks.get(reqId);
     if (t === undefined) return;
     this.dropTask(t);
-    this.replyFailure(c, reqId, { code: 'cancelled', message: 'cancelled by the client' });
   }
 
-  /** Forgets a task: queued ones leave the queue; a running one's result will be ignored. */
+  /** Forgets a task: queued ones leave the queue, running ones are cancelled where they run. */
   private dropTask(t: Task): void {
     this.tasks.delete(t.id);
     if (t.owner.kind === 'client') t.owner.client.tasks.delete(t.owner.reqId);
-    if (t.state === 'queued') this.queue.remove((x) => x === t);
+    if (t.state === 'queued') {
+      this.queue.remove((x) => x === t);
+      this.retry.remove((x) => x === t);
+    } else if (t.state === 'remote') this.peers.cancel(t);
+    else if (t.worker !== undefined) t.worker.thread.postMessage({ type: 'cancel-task', task: t.id });
   }
 
   // -------------------------------------------------------------------------------------------
   // Work.
 
   /** Queues work from inside the broker (the engine): its task id, and its result when done. */
-  submitTask(payload: Buffer): { id: number; done: Promise<TaskResult> } {
+  submitTask(payload: Buffer, meta: TaskMeta = NO_META): { id: number; done: Promise<TaskResult> } {
     let id = 0;
     const done = new Promise<TaskResult>((resolve) => {
-      id = this.submit({ kind: 'local', done: resolve }, payload);
+      id = this.submit({ kind: 'local', done: resolve }, payload, meta);
     });
     return { id, done };
   }
 
-  private submit(owner: Owner, payload: Buffer): number {
+  private submit(owner: Owner, payload: Buffer, meta: TaskMeta): number {
     if (this.stopping) {
-      this.complete(owner, { ok: false, failure: { code: 'node.stopping', message: `node ${this.data.nodeId} is stopping` } });
+      this.complete(owner, { ok: false, failure: { code: 'node.leaving', message: `node ${this.data.nodeId} is stopping` } });
       return 0;
     }
     this.stats.submitted++;
-    const t: Task = { id: this.nextTask, payload, owner, state: 'queued' };
+    const t: Task = { id: this.nextTask, payload, meta, owner, state: 'queued', peer: undefined, attempt: 0 };
     this.nextTask = (this.nextTask + 1) >>> 0 || 1;
     this.tasks.set(t.id, t);
     if (owner.kind === 'client') owner.client.tasks.set(owner.reqId, t);
-    const w = this.ready.pop();
-    if (w !== undefined) this.give(w, t);
-    else {
-      this.queue.push(t);
-      if (this.spawned < this.workerCount) this.ensureWorkers();
-    }
+    this.place(t, this.queue);
     return t.id;
+  }
+
+  /** Local workers first; then the node with the most free credit; else wait. */
+  private place(t: Task, q: Fifo<Task>): void {
+    const w = this.ready.pop();
+    if (w !== undefined) return this.give(w, t);
+    const p = this.peers.pick(t);
+    if (p !== undefined) {
+      t.state = 'remote';
+      this.peers.send(p, t);
+      return;
+    }
+    t.state = 'queued';
+    q.push(t);
+    this.checkFallback();
+    if (this.spawned < this.workerCount) this.ensureWorkers();
+  }
+
+  /**
+   * Configured to send everything to other nodes (--local 0), with work waiting and no node that
+   * can take it: run it here rather than wait forever, and say so.
+   */
+  private checkFallback(): void {
+    if (this.workerCount > 0 || this.queue.length + this.retry.length === 0) return;
+    if (this.peers.availability() !== 'none') return;
+    this.fallbackWorkers = availableParallelism();
+    this.log('warn', `no other node can take work now (${this.peers.peers.length === 0 ? 'none configured' : 'none reachable'}); running it on this machine`);
+    this.ensureWorkers();
+  }
+
+  private requeue(t: Task, reason: string): void {
+    if (!this.tasks.has(t.id)) return;
+    t.note = reason;
+    this.place(t, this.retry);
+  }
+
+  /** Nodes have free credit again: hand them queued work they can run. */
+  private pump(): void {
+    for (const q of [this.retry, this.queue]) {
+      let budget = Math.min(q.length, 256);
+      while (budget-- > 0 && this.peers.freeSlots() > 0) {
+        const t = q.peek();
+        if (t === undefined) break;
+        const p = this.peers.pick(t);
+        if (p === undefined) break;
+        q.shift();
+        t.state = 'remote';
+        this.peers.send(p, t);
+      }
+    }
   }
 
   private give(w: WorkerSlot, t: Task): void {
@@ -287,16 +473,11 @@ export class Broker {
     const t = this.tasks.get(taskId);
     if (t === undefined) return; // cancelled meanwhile
     const w = t.worker;
-    // Only the task's own worker may wake it.
     if (w === undefined || c.role !== 'worker-client' || c.name !== w.id) return;
     if (t.state !== 'suspended') {
       t.wakeEarly = true;
       return;
     }
-    this.scheduleResume(w, t);
-  }
-
-  private scheduleResume(w: WorkerSlot, t: Task): void {
     if (w.waiting) this.resume(w, t);
     else w.resumes.push(t);
   }
@@ -311,7 +492,7 @@ export class Broker {
     this.backend.send([w.rid, EMPTY, ...encode(T.RESUME, t.id)]);
   }
 
-  /** A worker is free: a resume it owes comes first, then queued work, else it waits. */
+  /** A worker is free: a resume it owes comes first, then retried work, then queued work. */
   private dispatch(w: WorkerSlot): void {
     w.waiting = true;
     w.current = undefined;
@@ -322,13 +503,10 @@ export class Broker {
     }
     const r = w.resumes.shift();
     if (r !== undefined) return this.resume(w, r);
-    const t = this.queue.shift();
+    const t = this.retry.shift() ?? this.queue.shift();
     if (t !== undefined) return this.give(w, t);
     this.ready.push(w);
   }
-
-  // -------------------------------------------------------------------------------------------
-  // Backend: workers.
 
   private onBackend(frames: Frames): void {
     const rid = frames[0];
@@ -336,28 +514,24 @@ export class Broker {
     const d = decode(frames.slice(2));
     const w = this.workers.get(rid.toString('latin1'));
     if (w === undefined || isProtocolError(d)) {
-      this.stats.dropped++;
-      this.log('error', `backend: ${isProtocolError(d) ? d.message : 'message from unknown worker'}`);
+      this.drop('backend');
       return;
     }
+    const t = d.id !== 0 ? this.tasks.get(d.id) : undefined;
     switch (d.type) {
       case T.READY:
         return this.dispatch(w);
-      case T.DONE: {
-        const t = this.tasks.get(d.id);
+      case T.DONE:
         if (t !== undefined) this.finish(t, { ok: true, payload: d.payload ?? EMPTY, worker: `local/${w.id}` });
         return this.dispatch(w);
-      }
       case T.FAIL: {
-        const t = this.tasks.get(d.id);
         if (t !== undefined) {
           const f = parseFailure(d.payload);
           this.finish(t, { ok: false, failure: isProtocolError(f) ? { code: 'protocol', message: f.message } : f });
         }
         return this.dispatch(w);
       }
-      case T.SUSPEND: {
-        const t = this.tasks.get(d.id);
+      case T.SUSPEND:
         if (t !== undefined) {
           t.state = 'suspended';
           w.suspended.set(t.id, t);
@@ -367,41 +541,70 @@ export class Broker {
           }
         }
         return this.dispatch(w);
-      }
       default:
-        this.stats.dropped++;
-        this.log('error', `backend: unexpected ${typeName(d.type)} from worker ${w.id}`);
+        this.drop('backend');
     }
   }
 
-  private finish(t: Task, r: TaskResult): void {
+  private finish(t: Task, r: PeerResult): void {
     if (!this.tasks.delete(t.id)) return; // dropped (cancelled) or already finished
     if (t.worker) {
       t.worker.suspended.delete(t.id);
       if (t.worker.current === t) t.worker.current = undefined;
     }
-    if (r.ok) this.stats.completed++;
-    else this.stats.failed++;
+    if (r.ok) {
+      this.stats.completed++;
+      if (!r.worker.startsWith('local/')) this.stats.remoteRan++;
+    } else this.stats.failed++;
     if (t.owner.kind === 'client') t.owner.client.tasks.delete(t.owner.reqId);
-    this.complete(t.owner, r);
+    this.complete(t.owner, r.ok && t.note !== undefined ? { ...r, note: t.note } : r);
   }
 
   private complete(owner: Owner, r: TaskResult): void {
     if (owner.kind === 'local') owner.done(r);
-    else if (r.ok) this.frontend.send([owner.client.rid, ...encode(T.RESULT, owner.reqId, r.payload)]);
-    else this.frontend.send([owner.client.rid, ...encode(T.FAILURE, owner.reqId, r.failure)]);
+    else if (r.ok) owner.client.send(encode(T.RESULT, owner.reqId, r.payload));
+    else owner.client.send(encode(T.FAILURE, owner.reqId, r.failure));
+  }
+
+  status(): object {
+    const busy = [...this.workers.values()].filter((w) => w.current !== undefined).length;
+    return {
+      node: this.data.nodeId,
+      b: VERSION,
+      protocol: PROTOCOL_VERSION,
+      platform: platform(),
+      pid: process.pid,
+      uptime: Math.round((Date.now() - this.started) / 1000),
+      workers: this.workerCount,
+      busy,
+      queued: this.queue.length + this.retry.length,
+      endpoints: this.endpoints,
+      secure: this.data.key !== undefined,
+      insecure: this.data.key === undefined && this.data.listen.some((l) => !isLoopback(l)),
+      files: 'shared: commands run on the client\'s paths, which this node must see (same machine or network filesystem)',
+      clients: [...this.clients.values()].filter((c) => c.role !== 'worker-client').map((c) => ({ name: c.name, role: c.role, remote: c.remote, tasks: c.tasks.size })),
+      peers: this.peers.status(),
+      stats: { ...this.stats, refused: this.zap?.refused ?? 0 },
+      dropped: Object.fromEntries(this.dropReasons),
+    };
   }
 
   // -------------------------------------------------------------------------------------------
-  // Stop: cancel, STOP every worker, join them, close sockets.
+  // Stop: hand back queued work, let running work finish (drain), STOP workers, close sockets.
 
-  async stop(reason: string): Promise<void> {
+  async stop(reason: string, drainMs = 0): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.needHandler?.stop?.();
-    const failure: Failure = { code: 'node.stopping', message: `node ${this.data.nodeId} stopped: ${reason}` };
-    for (const t of [...this.tasks.values()]) this.finish(t, { ok: false, failure });
-    this.queue.remove(() => true);
+    const leaving: Failure = { code: 'node.leaving', message: `node ${this.data.nodeId} is leaving (${reason}); run this elsewhere` };
+    for (const q of [this.retry, this.queue]) for (const t of q.remove(() => true)) this.finish(t, { ok: false, failure: leaving });
+    if (drainMs > 0) {
+      const t0 = Date.now();
+      while (!this.hurry && Date.now() - t0 < drainMs && [...this.tasks.values()].some((t) => t.state === 'running' || t.state === 'suspended')) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    for (const t of [...this.tasks.values()]) this.finish(t, { ok: false, failure: leaving });
     const allExited = new Promise<void>((resolve) => {
       this.stopped = resolve;
       if (this.workers.size === 0) resolve();
@@ -412,7 +615,7 @@ export class Broker {
       this.backend.send([w.rid, EMPTY, ...encode(T.STOP, 0)]);
     }
     // A worker stuck in synchronous code cannot read STOP; after a grace period it is
-    // terminated (the toolchain notes warn this may abort the process, so it is the last resort).
+    // terminated (the toolchain notes warn this may abort the process: the last resort).
     const timer = setTimeout(() => {
       for (const w of this.workers.values()) {
         this.log('warn', `worker ${w.id} did not stop within 10 s; terminating it`);
@@ -422,12 +625,34 @@ export class Broker {
     await allExited;
     await Promise.all(this.exits);
     clearTimeout(timer);
+    if (this.sweeper) clearInterval(this.sweeper);
+    // Clients on other machines hear that we leave, so they stop waiting for heartbeats.
+    for (const c of this.clients.values()) if (c.remote) c.send(encode(T.ERROR, 0, { code: 'node.leaving', message: `node ${this.data.nodeId} stopped` }));
+    this.peers.close();
+    await new Promise((r) => setTimeout(r, this.clients.size > 0 ? 50 : 0));
+    this.zap?.close();
+    this.remote?.close();
     this.frontend.close();
     this.backend.close();
   }
 
   log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void {
     parentPort?.postMessage({ type: 'log', level, message });
+  }
+}
+
+/** Writes a random token under a build root, for a node to prove it sees the same files. */
+function fsToken(root: string): { file: string; token: string } | undefined {
+  try {
+    const dir = path.join(root, '.b');
+    fs.mkdirSync(dir, { recursive: true });
+    const token = randomBytes(16).toString('hex');
+    const file = path.join(dir, `fs-probe-${process.pid}-${token.slice(0, 8)}`);
+    fs.writeFileSync(file, token);
+    setTimeout(() => fs.rmSync(file, { force: true }), 60_000).unref();
+    return { file, token };
+  } catch {
+    return undefined;
   }
 }
 
@@ -443,11 +668,16 @@ export async function runBroker(data: BrokerData): Promise<void> {
   process.on('uncaughtException', (e) => b.log('error', `broker: uncaught: ${(e as Error).stack ?? String(e)}`));
   process.on('unhandledRejection', (e) => b.log('error', `broker: unhandled rejection: ${String(e)}`));
   let stopReason: string | undefined;
+  let drainMs = 0;
   let wake: (() => void) | undefined;
-  parentPort?.on('message', (m: { type?: string; reason?: string }) => {
+  parentPort?.on('message', (m: { type?: string; reason?: string; drainMs?: number }) => {
     if (m.type === 'stop') {
+      if (stopReason !== undefined) b.hurry = true;
       stopReason = m.reason ?? 'stopped';
+      drainMs = m.drainMs ?? 0;
       wake?.();
+    } else if (m.type === 'status') {
+      parentPort?.postMessage({ type: 'status', status: b.status() });
     }
   });
   try {
@@ -461,7 +691,7 @@ export async function runBroker(data: BrokerData): Promise<void> {
     parentPort?.postMessage({ type: 'failed', message: (e as Error).message });
     stopReason = 'start failed';
   }
-  await b.stop(stopReason ?? 'stopped');
+  await b.stop(stopReason ?? 'stopped', drainMs);
   parentPort?.postMessage({ type: 'stopped' });
   parentPort?.removeAllListeners('message');
   parentPort?.unref();

@@ -29,6 +29,8 @@ export interface BuildRequest {
   explain: boolean;
   events: boolean;
   env: Record<string, string>;
+  /** Most rules at once across this machine and other nodes (-j with --node). */
+  jobs?: number;
 }
 
 export interface NeedRequest {
@@ -149,7 +151,10 @@ export class BuildHost implements NeedHandler {
       );
       return;
     }
-    this.broker.replyFailure(client, reqId, { code: 'need.unknown-task', message: `no running build owns task ${req.task}` });
+    // Not our build: the rule runs here on work from another node; its origin answers.
+    if (!this.broker.forwardNeed(client, reqId, req.task, req as unknown as Record<string, unknown>)) {
+      this.broker.replyFailure(client, reqId, { code: 'need.unknown-task', message: `no running build owns task ${req.task}` });
+    }
   }
 
   private async build(client: ClientState, reqId: number, req: BuildRequest): Promise<void> {
@@ -165,13 +170,13 @@ export class BuildHost implements NeedHandler {
     const events = new EventBatcher((batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)));
     const makeEngine = (d: BuildDescription): Engine => {
       const e = new Engine(d, db, {
-        submit: (payload, task) => {
-          const { id, done } = this.broker.submitTask(payload);
+        submit: (payload, task, meta) => {
+          const { id, done } = this.broker.submitTask(payload, meta);
           task(id);
           return done;
         },
         event: (ev: BuildEvent) => events.push(ev),
-      }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain });
+      }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain, ...(req.jobs !== undefined ? { jobs: req.jobs } : {}) });
       e.detailed = req.events;
       e.specialAnswer = (key) => envAnswer(key, req.env);
       return e;

@@ -55,7 +55,12 @@ export async function run(argv: string[]): Promise<number> {
     .option('--explain', 'Say why each rule runs')
     .option('--events <file>', 'Write build events as NDJSON to FILE')
     .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })
+    .option('--node <addr>', 'Also run work on the build node at ADDR: tcp://HOST:PORT[#NODE_PUBLIC_KEY] (repeatable; or B_NODES=addr,addr)')
+    .option('--local <n>', 'With --node: worker threads on this machine (default: number of CPUs; 0: send all work to nodes)')
+    .option('--key <file>', 'With --node: this client\'s key pair (default: ~/.config/b/client.key)')
+    .option('--heartbeat <ms>', 'With --node: heartbeat interval; a node silent for 6 intervals is declared dead', { default: 500 })
     .example('b build -j 8 app')
+    .example('b build --node tcp://build1:7070#build1.pub --node tcp://build2:7070#build2.pub -j 64')
     .action(async (targets: string[], o: Common & Record<string, unknown>) => {
       const l = mk(o);
       const { buildCmd } = await import('./cmd-build.ts');
@@ -69,6 +74,10 @@ export async function run(argv: string[]): Promise<number> {
         ...(o.events !== undefined ? { eventsFile: String(o.events) } : {}),
         ioThreads: int(o.ioThreads, '--io-threads', 0, 64) ?? 1,
         verbose: o.verbose === true,
+        nodes: list(o.node),
+        ...(o.local !== undefined ? { local: int(o.local, '--local', 0, 4096) } : {}),
+        ...(o.key !== undefined ? { keyFile: String(o.key) } : {}),
+        heartbeatMs: int(o.heartbeat, '--heartbeat', 50, 60_000) ?? 500,
       }, l);
     });
 
@@ -93,16 +102,51 @@ export async function run(argv: string[]): Promise<number> {
     .command('node', 'Run a build node until stopped (Ctrl-C)')
     .option('--workers <n>', 'Worker threads (default: number of CPUs)')
     .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })
-    .option('--listen <addr>', 'Also accept clients on this address, e.g. tcp://0.0.0.0:7070 (repeatable)')
-    .example('b node --workers 8 --listen tcp://0.0.0.0:7070')
-    .action(async (o: Common & { workers?: unknown; ioThreads?: unknown; listen?: unknown }) => {
+    .option('--listen <addr>', 'Accept clients from other machines on ADDR, e.g. tcp://0.0.0.0:7070 (repeatable)')
+    .option('--key <file>', 'This node\'s key pair (b keygen NAME): encrypt and authenticate --listen addresses')
+    .option('--allow <file>', 'Public keys of the clients allowed to connect (file, one per line; repeatable)')
+    .option('--insecure', 'Listen on a non-loopback address without keys (trusted networks only)')
+    .option('--node <addr>', 'Use another node too: tcp://HOST:PORT[#NODE_PUBLIC_KEY] (repeatable)')
+    .option('--name <id>', 'Node id shown to clients (default: host-pid-random)')
+    .option('--heartbeat <ms>', 'Heartbeat interval; a peer silent for 6 intervals is declared dead', { default: 500 })
+    .option('--drain <seconds>', 'On Ctrl-C, let running work finish for this long', { default: 30 })
+    .example('b node --listen tcp://0.0.0.0:7070 --workers 16 --key node.key --allow clients.pub')
+    .action(async (o: Common & Record<string, unknown>) => {
       const l = mk(o);
       const { nodeCommand } = await import('./cmd-node.ts');
       result = nodeCommand({
-        workers: int(o.workers, '--workers', 1, 4096) ?? 0,
+        ...(o.workers !== undefined ? { workers: int(o.workers, '--workers', 1, 4096) } : {}),
         ioThreads: int(o.ioThreads, '--io-threads', 0, 64) ?? 1,
         listen: list(o.listen),
+        ...(o.key !== undefined ? { keyFile: String(o.key) } : {}),
+        allow: list(o.allow),
+        insecure: o.insecure === true,
+        peers: list(o.node),
+        ...(o.name !== undefined ? { nodeId: String(o.name) } : {}),
+        heartbeatMs: int(o.heartbeat, '--heartbeat', 50, 60_000) ?? 500,
+        drainSeconds: int(o.drain, '--drain', 0, 86_400) ?? 30,
       }, l);
+    });
+
+  cli
+    .command('status', 'Show build nodes: who is there, busy, healthy, and whether they match this machine')
+    .option('--node <addr>', 'Node address tcp://HOST:PORT[#NODE_PUBLIC_KEY] (repeatable; or B_NODES)')
+    .option('--key <file>', 'This client\'s key pair (default: ~/.config/b/client.key)')
+    .option('--json', 'Print one JSON object per node')
+    .action(async (o: Common & Record<string, unknown>) => {
+      const l = mk(o);
+      const { statusCmd } = await import('./cmd-status.ts');
+      const { nodesFrom } = await import('./cmd-build.ts');
+      result = statusCmd(nodesFrom(list(o.node)), { ...(o.key !== undefined ? { keyFile: String(o.key) } : {}), json: o.json === true }, l);
+    });
+
+  cli
+    .command('keygen [name]', 'Create a CurveZMQ key pair NAME.key / NAME.pub (without NAME: print this client\'s public key)')
+    .option('--show', 'Print this client\'s public key (creating ~/.config/b/client.key if needed)')
+    .action(async (name: string | undefined, o: Common & { show?: boolean }) => {
+      const l = mk(o);
+      const { keygenCmd } = await import('./cmd-status.ts');
+      result = keygenCmd(name, { show: o.show === true }, l);
     });
 
   cli
@@ -117,7 +161,7 @@ export async function run(argv: string[]): Promise<number> {
       const l = mk(o);
       const { execCmd } = await import('./cmd-exec.ts');
       result = execCmd(o['--'] ?? [], {
-        workers: int(o.workers, '--workers', 1, 4096) ?? 0,
+        ...(o.workers !== undefined ? { workers: int(o.workers, '--workers', 1, 4096) } : {}),
         ioThreads: int(o.ioThreads, '--io-threads', 0, 64) ?? 1,
         count: int(o.count, '--count', 1, 10_000_000) ?? 1,
         json: o.json === true,
@@ -136,7 +180,7 @@ export async function run(argv: string[]): Promise<number> {
       const l = mk(o);
       const { debugCmd } = await import('./cmd-debug.ts');
       result = debugCmd(job, args, {
-        workers: int(o.workers, '--workers', 1, 4096) ?? 0,
+        ...(o.workers !== undefined ? { workers: int(o.workers, '--workers', 1, 4096) } : {}),
         ioThreads: int(o.ioThreads, '--io-threads', 0, 64) ?? 1,
         items: int(o.items, '--items', 1, 1e9) ?? 100000,
         inflight: int(o.inflight, '--inflight', 1, 1e6) ?? 500,

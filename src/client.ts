@@ -56,7 +56,7 @@ export class Client {
     });
   }
 
-  private request(type: typeof T.SUBMIT | typeof T.NEED, payload: Buffer | object, onEvent?: (b: Buffer) => void): { id: number; done: Promise<Buffer> } {
+  private request(type: typeof T.SUBMIT | typeof T.NEED, payload: Buffer | object | (Buffer | object)[], onEvent?: (b: Buffer) => void): { id: number; done: Promise<Buffer> } {
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0 || 1;
     const done = new Promise<Buffer>((ok, reject) => {
@@ -66,8 +66,8 @@ export class Client {
     return { id, done };
   }
 
-  submit(payload: Buffer | object): Promise<Buffer> {
-    return this.request(T.SUBMIT, payload).done;
+  submit(payload: Buffer | object, meta: object = {}): Promise<Buffer> {
+    return this.request(T.SUBMIT, [meta, payload]).done;
   }
 
   need(payload: object, onEvent?: (b: Buffer) => void): { id: number; done: Promise<Buffer> } {

@@ -24,12 +24,35 @@ export interface BuildOptions {
   verbose?: boolean;
   /** Message printed when nothing ran (Ninja prints "ninja: no work to do."). */
   noWork?: string;
+  /** Other build nodes (tcp://host:port[#key]); B_NODES adds more. */
+  nodes?: string[];
+  /** Local worker threads when nodes are used (default: number of CPUs). */
+  local?: number;
+  keyFile?: string;
+  heartbeatMs?: number;
+}
+
+/** Nodes from --node and the B_NODES environment variable (comma or space separated). */
+export function nodesFrom(flags: string[] | undefined): string[] {
+  const env = (process.env.B_NODES ?? '').split(/[\s,]+/).filter(Boolean);
+  return [...new Set([...(flags ?? []), ...env])];
 }
 
 export async function buildCmd(targets: string[], o: BuildOptions, log: Logger): Promise<number> {
   const dir = path.resolve(o.dir ?? '.');
+  const nodes = nodesFrom(o.nodes);
   const jobs = o.jobs === undefined ? availableParallelism() : o.jobs === 0 ? 512 : o.jobs;
-  const node = await LocalNode.start({ workers: jobs, ioThreads: o.ioThreads ?? 1, lazyWorkers: true }, log);
+  // Without other nodes -j is the number of worker threads. With nodes it bounds the rules
+  // running at once everywhere, and --local sets this machine's share.
+  const workers = nodes.length === 0 ? jobs : (o.local ?? availableParallelism());
+  const node = await LocalNode.start({
+    workers,
+    ioThreads: o.ioThreads ?? 1,
+    lazyWorkers: true,
+    peers: nodes,
+    ...(o.keyFile !== undefined ? { clientKeyFile: o.keyFile } : {}),
+    ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
+  }, log);
   const { Client } = await import('./client.ts');
   const client = new Client(node.frontend);
   const progress = new Progress(log, {
@@ -60,6 +83,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       explain: o.explain === true,
       events: o.eventsFile !== undefined,
       env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)),
+      ...(nodes.length > 0 && o.jobs !== undefined ? { jobs } : {}),
       ...(o.file !== undefined ? { file: o.file } : {}),
     };
     const buf = await client.need(req, (b) => progress.batch(b)).done;

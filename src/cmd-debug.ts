@@ -17,7 +17,7 @@ export interface DebugOptions {
 }
 
 export async function debugCmd(job: string, args: string[], o: DebugOptions, log: Logger): Promise<number> {
-  const node = await LocalNode.start({ workers: o.workers ?? 0, ioThreads: o.ioThreads ?? 1 }, log);
+  const node = await LocalNode.start({ ...(o.workers !== undefined ? { workers: o.workers } : {}), ioThreads: o.ioThreads ?? 1 }, log);
   const { Client } = await import('./client.ts');
   const client = new Client(node.frontend);
   let interrupted = false;

@@ -20,7 +20,7 @@ export async function execCmd(argv: string[], o: ExecCmdOptions, log: Logger): P
   if (argv.length === 0) throw new UserError({ code: 'usage', message: 'b exec needs a command after --', hint: 'example: b exec --count 4 -- sh -c "echo $B_ITEM"' });
   const count = o.count ?? 1;
   if (!Number.isInteger(count) || count < 1) throw new UserError({ code: 'usage', message: `--count must be a positive integer, got ${String(o.count)}` });
-  const node = await LocalNode.start({ workers: o.workers ?? 0, ioThreads: o.ioThreads ?? 1 }, log);
+  const node = await LocalNode.start({ ...(o.workers !== undefined ? { workers: o.workers } : {}), ioThreads: o.ioThreads ?? 1 }, log);
   const { Client } = await import('./client.ts');
   await initZmq(o.ioThreads ?? 1);
   const client = new Client(node.frontend);

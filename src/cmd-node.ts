@@ -1,29 +1,33 @@
 // `b node`: run a build node until stopped. Prints its id, workers and endpoints, then serves
-// clients (the local ones over inproc, remote ones on --listen addresses).
+// clients: local ones over inproc, other machines on --listen addresses (CurveZMQ with --key and
+// --allow). The first Ctrl-C hands queued work back to its clients and lets running items finish
+// (up to --drain seconds); a second one stops at once.
 
-import { LocalNode } from './runtime.ts';
-import { onInterrupt } from './signals.ts';
+import { LocalNode, type NodeOptions } from './runtime.ts';
 import type { Logger } from './logger.ts';
 
-export interface NodeCmdOptions {
-  workers?: number;
-  ioThreads?: number;
-  listen?: string[];
-}
-
-export async function nodeCommand(o: NodeCmdOptions, log: Logger): Promise<number> {
-  const node = await LocalNode.start({ workers: o.workers ?? 0, ioThreads: o.ioThreads ?? 1, listen: o.listen ?? [] }, log);
+export async function nodeCommand(o: NodeOptions & { drainSeconds?: number }, log: Logger): Promise<number> {
+  const node = await LocalNode.start(o, log);
   const i = node.info;
   log.out(`node ${i.node}: ${i.workers} workers, ${o.ioThreads ?? 1} I/O threads, pid ${process.pid}`);
   for (const e of i.endpoints) log.out(`listening on ${e}`);
-  let reason = 'stopped';
-  const off = onInterrupt((sig) => {
-    reason = `received ${sig}`;
-    log.info(`${sig}: stopping node ${i.node}`);
-    void node.stop(reason);
-  });
+  const drainMs = (o.drainSeconds ?? 30) * 1000;
+  let signals = 0;
+  const handler = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      log.info(`${sig}: node ${i.node} stops taking work; queued work goes back to its clients; running work may finish for ${drainMs / 1000} s (again to stop now)`);
+      void node.stop(`received ${sig}`, drainMs);
+    } else {
+      log.info(`${sig}: stopping now`);
+      void node.stop(`received ${sig}`, 0);
+      node.hurry();
+    }
+  };
+  const sigs: NodeJS.Signals[] = process.platform === 'win32' ? ['SIGINT'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of sigs) process.on(s, handler);
   await node.done;
-  off();
+  for (const s of sigs) process.off(s, handler);
   log.info(`node ${i.node} stopped`);
   return 0;
 }

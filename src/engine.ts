@@ -22,6 +22,7 @@ import { type Database, type FileState, type Trace } from './database.ts';
 import { currentState, MISSING } from './filestate.ts';
 import { digest } from './hash.ts';
 import type { Failure } from './protocol.ts';
+import type { TaskMeta } from './peers.ts';
 
 /** A unit of work that produces keys. Built by a front end (bfile.ts, ninja-build.ts). */
 export interface Action {
@@ -58,6 +59,8 @@ export interface Action {
    */
   replay?(trace: Trace): Buffer | undefined;
   replayed?(result: Buffer): { same: boolean; reason: string; extra: string };
+  /** Where it may run: another node (and what that node must have), or only here. */
+  placement?: TaskMeta;
   /** Runs before the inputs are built; may add inputs and outputs (Ninja dyndep files). */
   prepare?(answer: (key: string) => Promise<Answer>): Promise<void>;
 }
@@ -103,17 +106,21 @@ export interface BuildEvent {
   ms?: number;
   node?: string;
   reason?: string;
+  /** Why it ran where it ran (e.g. fell back to this machine because a node died). */
+  note?: string;
   output?: string;
   error?: Failure;
 }
 
 export interface EngineHost {
   /** Runs work on some worker; `task` is called with the broker task id when it is dispatched. */
-  submit(payload: Buffer, task: (id: number) => void): Promise<{ ok: true; payload: Buffer; worker: string } | { ok: false; failure: Failure }>;
+  submit(payload: Buffer, task: (id: number) => void, meta?: TaskMeta): Promise<{ ok: true; payload: Buffer; worker: string; note?: string } | { ok: false; failure: Failure }>;
   event(e: BuildEvent): void;
 }
 
 export interface EngineOptions {
+  /** Most actions running at once (local and on other nodes); 0: no limit beyond the workers. */
+  jobs?: number;
   keepGoing: number;
   dryRun: boolean;
   explain: boolean;
@@ -172,6 +179,7 @@ export class Engine {
   private readonly actions = new Map<string, ActionState>();
   private readonly byTask = new Map<number, ActionState>();
   private readonly pools = new Map<string, Semaphore>();
+  private jobs: Semaphore | undefined;
   private stopReason: string | undefined;
   readonly stats = { ran: 0, upToDate: 0, failed: 0, total: 0, done: 0 };
   readonly errors: Failure[] = [];
@@ -189,6 +197,7 @@ export class Engine {
     this.host = host;
     this.opts = opts;
     for (const [name, depth] of desc.pools) if (depth > 0) this.pools.set(name, new Semaphore(depth));
+    if (opts.jobs !== undefined && opts.jobs > 0) this.jobs = new Semaphore(opts.jobs);
   }
 
   /** Builds the targets (or the defaults) and reports what happened. */
@@ -462,6 +471,7 @@ export class Engine {
     }
     const pool = a.pool ? this.pools.get(a.pool) : undefined;
     await pool?.acquire();
+    await this.jobs?.acquire();
     const t0 = Date.now();
     let taskId = -1;
     st.running = true;
@@ -474,7 +484,7 @@ export class Engine {
       const r = await this.host.submit(a.work(), (id) => {
         taskId = id;
         this.byTask.set(id, st);
-      });
+      }, a.placement);
       const ms = Date.now() - t0;
       if (!r.ok) {
         // A rule that failed because something it needed failed is not a failure of its own.
@@ -509,11 +519,12 @@ export class Engine {
       });
       this.stats.ran++;
       this.stats.done++;
-      this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: true, ms, node: nodeOf(r.worker), output: c.output, reason });
+      this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: true, ms, node: nodeOf(r.worker), output: c.output, reason, ...(r.note ? { note: r.note } : {}) });
       return answers;
     } finally {
       st.running = false;
       if (taskId >= 0) this.byTask.delete(taskId);
+      this.jobs?.release();
       pool?.release();
     }
   }
@@ -542,8 +553,8 @@ export class Engine {
   }
 }
 
+/** `local/w3` for this process's workers, else the id of the node that ran it. */
 function nodeOf(worker: string | undefined): string {
-  if (worker === undefined) return 'local';
-  const slash = worker.lastIndexOf('/');
-  return slash < 0 || worker.startsWith('local') ? 'local' : worker.slice(0, slash);
+  if (worker === undefined || worker.startsWith('local/')) return 'local';
+  return worker;
 }

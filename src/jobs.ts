@@ -4,6 +4,7 @@
 import { execCommand, type ExecRequest, type ExecResult } from './exec.ts';
 import type { RuleWork } from './bfile.ts';
 import type { CmdWork } from './ninja-build.ts';
+import type { ProbeWork } from './toolchain.ts';
 
 export interface TaskContext {
   worker: string;
@@ -22,7 +23,8 @@ export type WorkItem =
   | { k: 'throw'; message: string }
   | { k: 'sleep'; ms: number }
   | RuleWork
-  | CmdWork;
+  | CmdWork
+  | ProbeWork;
 
 export type Handler = (item: WorkItem, ctx: TaskContext) => Promise<unknown>;
 
@@ -61,6 +63,10 @@ export async function handle(payload: Buffer, ctx: TaskContext): Promise<Buffer>
     }
     case 'throw':
       throw new Error(item.message);
+    case 'probe': {
+      const { probe } = await import('./toolchain.ts');
+      return json(await probe(item));
+    }
     case 'cmd': {
       const { runCmd } = await import('./ninja-run.ts');
       return json(await runCmd(item, ctx.signal));

@@ -15,6 +15,16 @@ export interface LoggerOptions {
 
 const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
+/** A reader that went away (`b status | head`) must not crash B: its output is simply dropped. */
+const guarded = new WeakSet<object>();
+function ignoreEpipe(s: NodeJS.WritableStream): void {
+  if (guarded.has(s)) return;
+  guarded.add(s);
+  s.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
+
 export class Logger {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
@@ -27,6 +37,8 @@ export class Logger {
     this.stderr = opts.stderr ?? process.stderr;
     this.max = opts.quiet ? RANK.warn : opts.verbose ? RANK.debug : RANK.info;
     this.smartTerminal = this.stdout.isTTY === true && process.env.TERM !== 'dumb';
+    ignoreEpipe(this.stdout);
+    ignoreEpipe(this.stderr);
   }
 
   get verbose(): boolean {

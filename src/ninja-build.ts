@@ -17,6 +17,7 @@ import type { NinjaEdge } from './ninja-eval.ts';
 import { parseDyndep } from './dyndep.ts';
 import { canonicalizePath } from './ninja-path.ts';
 import { fingerprint } from './hash.ts';
+import { commandTool } from './toolchain.ts';
 import type { Action, Answer, BuildDescription, Completed } from './engine.ts';
 import type { FileState } from './database.ts';
 import type { Failure } from './protocol.ts';
@@ -78,8 +79,14 @@ export class NinjaDescription implements BuildDescription {
 
   /** The manifest itself, when the manifest says how to make it (CMake's re-run step). */
   manifestKey(): string | undefined {
-    const rel = canonicalizePath(path.relative(this.root, this.file));
-    return this.manifest.producer.has(rel) ? rel : undefined;
+    // `file` may be relative to the build directory, not to this process's cwd (`-C DIR`).
+    const rel = canonicalizePath(path.relative(this.root, path.resolve(this.root, this.file)));
+    const edge = this.manifest.producer.get(rel);
+    if (edge === undefined) return undefined;
+    // As Ninja does for generator edges: a manifest newer than every input is up to date. This
+    // is what keeps the first build of a fresh CMake/Meson tree (no trace of the manifest yet)
+    // from re-running the generator; once an input is newer, traces decide (by content).
+    return newerThanInputs(this.root, rel, edge, this.manifest) ? undefined : rel;
   }
 
   actionFor(key: string): Action | undefined {
@@ -116,6 +123,11 @@ export class NinjaDescription implements BuildDescription {
       phony: edge.isPhony,
       always: false,
       generator: edge.generator,
+      // Commands run on another node only where it has the same program (and, until remote
+      // execution ships inputs, sees the same files); the console pool stays on the terminal.
+      get placement() {
+        return { remote: !isConsole, root: desc.root, ...((t) => (t ? { tool: t } : {}))(commandTool(cmd())) };
+      },
       get description(): string {
         return edge.description || cmd();
       },
@@ -165,6 +177,29 @@ export class NinjaDescription implements BuildDescription {
     }
     return a;
   }
+}
+
+/**
+ * Whether `out` exists and no input of `edge` is newer than it. Inputs must be source files;
+ * CMake and Meson name theirs also as phony edges without inputs, which is still a source.
+ */
+function newerThanInputs(root: string, out: string, edge: NinjaEdge, m: NinjaManifest): boolean {
+  let t: number;
+  try {
+    t = fs.statSync(path.resolve(root, out)).mtimeMs;
+  } catch {
+    return false;
+  }
+  for (const i of edge.ins.slice(0, edge.ins.length - edge.orderOnlyIns)) {
+    const p = m.producer.get(i);
+    if (p !== undefined && !(p.isPhony && p.ins.length === 0)) return false;
+    try {
+      if (fs.statSync(path.resolve(root, i)).mtimeMs > t) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 /** Outputs that no edge uses as an input: what ninja builds when there is no `default`. */

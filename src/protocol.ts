@@ -23,7 +23,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const T = {
   // client -> broker (frontend)
   HELLO: 0x01, // [json HelloInfo]        version handshake, first message of every client
-  SUBMIT: 0x02, // [work bytes]           run one work item somewhere, reply RESULT or FAILURE
+  SUBMIT: 0x02, // [json meta][work]      run one work item somewhere, reply RESULT or FAILURE
   NEED: 0x03, // [json NeedRequest]       ask questions of the build engine, reply ANSWER or FAILURE
   CANCEL: 0x04, // []                     give up on request `id`
   PING: 0x05, // []                       liveness probe, reply PONG with the same id
@@ -52,7 +52,7 @@ export type MsgType = (typeof T)[keyof typeof T];
 
 /** Number of payload frames after the header, per type. */
 const FRAMES: ReadonlyMap<number, number> = new Map<number, number>([
-  [T.HELLO, 1], [T.SUBMIT, 1], [T.NEED, 1], [T.CANCEL, 0], [T.PING, 0], [T.BYE, 0], [T.WAKE, 0],
+  [T.HELLO, 1], [T.SUBMIT, 2], [T.NEED, 1], [T.CANCEL, 0], [T.PING, 0], [T.BYE, 0], [T.WAKE, 0],
   [T.WELCOME, 1], [T.RESULT, 1], [T.FAILURE, 1], [T.ANSWER, 1], [T.EVENT, 1], [T.PONG, 1], [T.ERROR, 1],
   [T.READY, 1], [T.DONE, 1], [T.FAIL, 1], [T.SUSPEND, 0],
   [T.WORK, 1], [T.RESUME, 0], [T.STOP, 0],
@@ -66,11 +66,12 @@ export function typeName(type: number): string {
 
 export type Body = Buffer | Uint8Array | string;
 
-/** A decoded message body. `payload` is present exactly for types with one payload frame. */
+/** A decoded message body: `payload` is the first payload frame, `payload2` the second. */
 export interface Decoded {
   type: MsgType;
   id: number;
   payload: Buffer | undefined;
+  payload2: Buffer | undefined;
 }
 
 export type ProtocolErrorCode = 'frames' | 'magic' | 'version' | 'type' | 'size' | 'json' | 'schema';
@@ -97,8 +98,11 @@ export function header(type: MsgType, id: number): Buffer {
   return h;
 }
 
-/** Encodes a body. `payload` must be given exactly when the type has a payload frame. */
-export function encode(type: MsgType, id: number, payload?: Body | object): Buffer[] {
+/**
+ * Encodes a body. `payload` must be given exactly when the type has payload frames: one body
+ * (bytes, text, or an object sent as JSON), or an array of bodies for multi-frame types.
+ */
+export function encode(type: MsgType, id: number, payload?: Body | object | (Body | object)[]): Buffer[] {
   const want = FRAMES.get(type);
   if (want === undefined) throw new Error(`protocol: cannot encode unknown type ${type}`);
   if (want === 0) {
@@ -106,7 +110,9 @@ export function encode(type: MsgType, id: number, payload?: Body | object): Buff
     return [header(type, id)];
   }
   if (payload === undefined) throw new Error(`protocol: ${typeName(type)} needs a payload`);
-  return [header(type, id), toBuffer(payload)];
+  const parts = Array.isArray(payload) ? payload : [payload];
+  if (parts.length !== want) throw new Error(`protocol: ${typeName(type)} needs ${want} payload frames`);
+  return [header(type, id), ...parts.map(toBuffer)];
 }
 
 function toBuffer(p: Body | object): Buffer {
@@ -142,7 +148,7 @@ export function decode(frames: readonly Buffer[], maxBytes = DEFAULT_MAX_MESSAGE
   if (frames.length !== 1 + want) {
     return { error: 'frames', message: `${typeName(type)} has ${frames.length - 1} payload frames, expected ${want}` };
   }
-  return { type: type as MsgType, id: h.readUInt32LE(4), payload: want === 1 ? frames[1] : undefined };
+  return { type: type as MsgType, id: h.readUInt32LE(4), payload: want >= 1 ? frames[1] : undefined, payload2: want >= 2 ? frames[2] : undefined };
 }
 
 /** Reads only the type of an already size-checked header, for hot paths that forward bodies. */

@@ -10,13 +10,25 @@ import { spawnThread } from './threads.ts';
 import type { BrokerData, BrokerStarted } from './broker.ts';
 import { UserError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import { clientKeyPair, isLoopback, parseNodeAddress, readAllowList, readKeyPair, type KeyPair } from './keys.ts';
 
 export interface NodeOptions {
+  /** Local worker threads; undefined: one per CPU; 0: none (work goes to other nodes). */
   workers?: number;
   ioThreads?: number;
   listen?: string[];
   lazyWorkers?: boolean;
   nodeId?: string;
+  /** This node's key pair file (CurveZMQ server on --listen addresses). */
+  keyFile?: string;
+  /** Allowed client public keys (files or keys). */
+  allow?: string[];
+  insecure?: boolean;
+  /** Other nodes to use: tcp://host:port[#public-key]. */
+  peers?: string[];
+  /** Our key pair when connecting to nodes (default ~/.config/b/client.key). */
+  clientKeyFile?: string;
+  heartbeatMs?: number;
 }
 
 let ioThreadsSet: number | undefined;
@@ -33,6 +45,43 @@ export async function initZmq(ioThreads: number): Promise<typeof import('./zmq.t
 
 export function defaultNodeId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Keys and allow lists for listening, pinned keys for peers; refuses an open door. */
+function security(opts: NodeOptions, generate: () => KeyPair, log: Logger): Partial<BrokerData> {
+  const out: Partial<BrokerData> = {};
+  const listen = opts.listen ?? [];
+  if (opts.keyFile !== undefined) {
+    out.key = readKeyPair(opts.keyFile);
+    const allow = readAllowList(opts.allow ?? []);
+    if (allow.size === 0) {
+      throw new UserError({ code: 'usage', message: '--key needs --allow: the public keys of the clients that may use this node', hint: 'on each client run `b keygen --show` (or `b keygen NAME`) and list the public keys in a file passed to --allow' });
+    }
+    out.allow = [...allow];
+  } else if ((opts.allow ?? []).length > 0) {
+    throw new UserError({ code: 'usage', message: '--allow needs --key (this node\'s key pair)', hint: 'create one with `b keygen node`' });
+  }
+  const open = listen.filter((l) => !isLoopback(l));
+  if (open.length > 0 && out.key === undefined) {
+    if (!opts.insecure) {
+      throw new UserError({
+        code: 'insecure',
+        message: `refusing to listen on ${open.join(', ')} without keys: anyone who can reach it could run commands on this machine`,
+        hint: 'create keys with `b keygen node` and start with --key node.key --allow clients.pub, or pass --insecure on a trusted network',
+      });
+    }
+    log.warn(`INSECURE: listening on ${open.join(', ')} without encryption or authentication (--insecure): anyone who can reach this port can run commands as ${process.env.USER ?? 'this user'}`);
+  }
+  out.insecure = opts.insecure === true;
+  const peers = (opts.peers ?? []).map(parseNodeAddress);
+  if (peers.length > 0) {
+    out.peers = peers.map((p) => ({ address: p.address, ...(p.serverKey ? { serverKey: p.serverKey } : {}) }));
+    if (peers.some((p) => p.serverKey !== undefined)) out.clientKey = clientKeyPair(opts.clientKeyFile, generate);
+    for (const p of peers) {
+      if (p.serverKey === undefined && !isLoopback(p.address)) log.warn(`node ${p.address} is used without a pinned key: traffic is not encrypted (append #NODE_PUBLIC_KEY to the address)`);
+    }
+  }
+  return out;
 }
 
 export class LocalNode {
@@ -55,11 +104,11 @@ export class LocalNode {
     if (!Number.isInteger(ioThreads) || ioThreads < 0 || ioThreads > 64) {
       throw new UserError({ code: 'usage', message: `--io-threads must be an integer from 0 to 64, got ${ioThreads}` });
     }
-    const workers = opts.workers ?? 0;
-    if (!Number.isInteger(workers) || workers < 0 || workers > 4096) {
-      throw new UserError({ code: 'usage', message: `--workers must be an integer from 1 to 4096, got ${workers}` });
+    const workers = opts.workers ?? -1;
+    if (!Number.isInteger(workers) || workers < -1 || workers > 4096) {
+      throw new UserError({ code: 'usage', message: `--workers must be an integer from 0 to 4096, got ${workers}` });
     }
-    await initZmq(ioThreads);
+    const z = await initZmq(ioThreads);
     const nodeId = opts.nodeId ?? defaultNodeId();
     const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
     const data: BrokerData = {
@@ -69,6 +118,8 @@ export class LocalNode {
       frontend: `inproc://b-${tag}-front`,
       backend: `inproc://b-${tag}-back`,
       listen: opts.listen ?? [],
+      ...security(opts, z.curveKeyPair, log),
+      ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
     };
     const thread = spawnThread({ kind: 'broker', ...data }, 'b-broker');
     let onStarted: (s: BrokerStarted) => void = () => {};
@@ -98,13 +149,21 @@ export class LocalNode {
     }
   }
 
-  /** Stops the node: running commands are killed, workers joined, sockets closed. */
-  stop(reason: string): Promise<void> {
+  /**
+   * Stops the node: queued work is handed back to its clients, running work may finish for
+   * `drainMs`, then commands are killed, workers joined, sockets closed.
+   */
+  stop(reason: string, drainMs = 0): Promise<void> {
     if (this.stopping === undefined) {
-      this.thread.postMessage({ type: 'stop', reason });
+      this.thread.postMessage({ type: 'stop', reason, drainMs });
       this.stopping = this.exited;
     }
     return this.stopping;
+  }
+
+  /** A stop in progress stops waiting for running work. */
+  hurry(): void {
+    this.thread.postMessage({ type: 'stop', reason: 'hurry', drainMs: 0 });
   }
 
   /** Resolves when the broker thread has exited (after a stop, or a crash). */

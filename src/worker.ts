@@ -23,6 +23,8 @@ import { VERSION } from './version.ts';
 
 export interface WorkerData {
   id: string;
+  /** The node this worker belongs to: commands see it as $B_NODE. */
+  node: string;
   backend: string;
   frontend: string;
 }
@@ -114,6 +116,11 @@ class WorkerThread {
     for (const t of this.tasks.values()) t.abort.abort();
   }
 
+  /** Stops one task (its client went away): its command is killed, it fails, the slot frees. */
+  cancel(id: number): void {
+    this.tasks.get(id)?.abort.abort();
+  }
+
   /** Gives the slot to a task and resolves with the message that frees it again. */
   private runSlot(begin: () => void): Promise<Frames> {
     return new Promise<Frames>((resolve) => {
@@ -137,7 +144,7 @@ class WorkerThread {
       worker: this.data.id,
       task: id,
       signal: t.abort.signal,
-      submit: (work) => this.request(t, T.SUBMIT, work),
+      submit: (work) => this.request(t, T.SUBMIT, [{}, work]),
       need: (q) => this.request(t, T.NEED, q),
     };
     let result: Promise<Buffer>;
@@ -172,7 +179,7 @@ class WorkerThread {
   }
 
   /** A request from a running task through the worker's client socket. */
-  private request(t: TaskState, type: typeof T.SUBMIT | typeof T.NEED, body: Buffer | object): Promise<Buffer> {
+  private request(t: TaskState, type: typeof T.SUBMIT | typeof T.NEED, body: Buffer | object | (Buffer | object)[]): Promise<Buffer> {
     const id = this.nextReq++;
     t.waiting++;
     t.batch.push(encode(type, id, body));
@@ -250,13 +257,16 @@ function log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void 
 }
 
 export async function runWorker(data: WorkerData): Promise<void> {
+  // Worker threads have their own copy of the environment: commands started here see the node.
+  process.env.B_NODE = data.node;
   // An exception escaping a task must not end the thread: a thread that ends with open sockets
   // aborts the whole process. Report it and keep serving.
   process.on('uncaughtException', (e) => log('error', `worker ${data.id}: uncaught: ${(e as Error).stack ?? String(e)}`));
   process.on('unhandledRejection', (e) => log('error', `worker ${data.id}: unhandled rejection: ${String(e)}`));
   const w = new WorkerThread(data);
-  parentPort?.on('message', (m: { type?: string }) => {
+  parentPort?.on('message', (m: { type?: string; task?: number }) => {
     if (m.type === 'cancel') w.cancelAll();
+    else if (m.type === 'cancel-task' && typeof m.task === 'number') w.cancel(m.task);
   });
   try {
     await w.run();

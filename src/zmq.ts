@@ -10,6 +10,7 @@
 
 import * as zmq from 'zeromq';
 import { Fifo } from './fifo.ts';
+import { z85Encode } from './keys.ts';
 
 /** Sets ZMQ_IO_THREADS. Only effective before the first socket of the process is created. */
 export function setIoThreads(n: number): void {
@@ -282,6 +283,58 @@ export class ReqChannel {
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    this.sock.close();
+  }
+}
+
+/**
+ * ZeroMQ's authentication protocol (ZAP, RFC 27) for CurveZMQ servers: libzmq asks this handler
+ * about every new connection; it accepts a client only when `allow` accepts its public key.
+ * One per process (the endpoint is process-wide); run by the process broker.
+ */
+export class ZapHandler {
+  private readonly sock = new zmq.Reply({ linger: 0 });
+  private closed = false;
+  /** Connections refused (shown by `b status`). */
+  refused = 0;
+
+  private constructor() {}
+
+  static async start(allow: (publicKey: string, address: string) => boolean): Promise<ZapHandler> {
+    const z = new ZapHandler();
+    await z.sock.bind('inproc://zeromq.zap.01');
+    void z.loop(allow);
+    return z;
+  }
+
+  private async loop(allow: (publicKey: string, address: string) => boolean): Promise<void> {
+    while (!this.closed) {
+      let req: Buffer[];
+      try {
+        req = await this.sock.receive();
+      } catch {
+        break;
+      }
+      const [version, requestId, , address, , mechanism, key] = req;
+      let ok = false;
+      let text = 'not allowed';
+      if (version?.toString() === '1.0' && mechanism?.toString() === 'CURVE' && key?.length === 32) {
+        const pub = z85Encode(key);
+        ok = allow(pub, address?.toString() ?? '');
+        if (!ok) text = `client key ${pub} is not in the allow list`;
+      }
+      if (!ok) this.refused++;
+      try {
+        await this.sock.send(['1.0', requestId ?? '', ok ? '200' : '400', ok ? 'OK' : text, ok ? 'client' : '', '']);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.sock.close();
   }
 }

@@ -20,11 +20,16 @@ function err(x: Decoded | ProtocolError): ProtocolError {
 test('every message type round-trips with its id and payload', () => {
   for (const [name, type] of Object.entries(T)) {
     const withPayload = ![T.CANCEL, T.PING, T.BYE, T.WAKE, T.SUSPEND, T.RESUME, T.STOP].includes(type as never);
-    const frames = encode(type, 0xfffffffe, withPayload ? Buffer.from(`payload of ${name}`) : undefined);
+    const two = type === T.SUBMIT;
+    const body = Buffer.from(`payload of ${name}`);
+    const frames = encode(type, 0xfffffffe, withPayload ? (two ? [Buffer.from('{"remote":true}'), body] : body) : undefined);
     const d = ok(decode(frames));
     assert.is(d.type, type, name);
     assert.is(d.id, 0xfffffffe, name);
-    if (withPayload) assert.is(d.payload?.toString(), `payload of ${name}`);
+    if (two) {
+      assert.is(d.payload?.toString(), '{"remote":true}');
+      assert.is(d.payload2?.toString(), `payload of ${name}`);
+    } else if (withPayload) assert.is(d.payload?.toString(), `payload of ${name}`);
     else assert.is(d.payload, undefined);
   }
 });
@@ -46,7 +51,7 @@ test('JSON payloads are encoded from objects and validated', () => {
 test('wrong frame count is refused with a clear error', () => {
   const e1 = err(decode([header(T.SUBMIT, 1)]));
   assert.is(e1.error, 'frames');
-  assert.match(e1.message, /SUBMIT has 0 payload frames, expected 1/);
+  assert.match(e1.message, /SUBMIT has 0 payload frames, expected 2/);
   const e2 = err(decode([header(T.PING, 1), Buffer.from('x')]));
   assert.match(e2.message, /PING has 1 payload frames, expected 0/);
   assert.is(err(decode([])).error, 'frames');
@@ -70,10 +75,10 @@ test('unknown type, bad magic and wrong version are refused', () => {
 
 test('oversized messages are refused before anything else', () => {
   const big = Buffer.alloc(2048);
-  const e = err(decode([header(T.SUBMIT, 1), big], 1024));
+  const e = err(decode([header(T.SUBMIT, 1), Buffer.from('{}'), big], 1024));
   assert.is(e.error, 'size');
   assert.match(e.message, /exceeds the limit of 1024 bytes/);
-  ok(decode([header(T.SUBMIT, 1), big], 4096));
+  ok(decode([header(T.SUBMIT, 1), Buffer.from('{}'), big], 4096));
 });
 
 test('random garbage never throws', () => {
@@ -100,6 +105,7 @@ test('random garbage never throws', () => {
 test('encode refuses payload mismatches (a bug in the caller, not peer input)', () => {
   assert.throws(() => encode(T.PING, 1, Buffer.from('x')), /no payload/);
   assert.throws(() => encode(T.SUBMIT, 1), /needs a payload/);
+  assert.throws(() => encode(T.SUBMIT, 1, Buffer.from('x')), /needs 2 payload frames/);
 });
 
 test.run();

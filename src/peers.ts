@@ -1,0 +1,465 @@
+// Other build nodes, seen from a process broker: the federation half of the broker.
+//
+// The broker connects one DEALER to each remote node's frontend (CurveZMQ when the node's key is
+// pinned) and introduces itself as a `peer`. Flow control is credit-based: a node advertises
+// its worker count, and at most that many items (plus a small pipeline to hide the round trip)
+// are in flight to it; a result frees a credit. Placement prefers the node with the most free
+// credits, so work spreads in proportion to free slots instead of one item at a time.
+//
+// Faults: both sides send heartbeats. A node that is silent for `deadMs` (killed, frozen with
+// SIGSTOP, network cut) is declared dead: its in-flight items are placed again (elsewhere or
+// locally), its socket is closed and replaced (dropping anything still queued for it), and a
+// HELLO is retried until it answers and rejoins. Every attempt has its own request id, so a
+// late answer from a node declared dead matches nothing and is ignored: work is never applied
+// twice. Each item carries the nodes it went through (`via`); a node never hands an item back
+// to one of them, so cycles in the peering graph cannot bounce work around.
+
+import { Channel, type Curve, type Frames } from './zmq.ts';
+import {
+  T, decode, encode, isProtocolError, parseFailure, parseWelcome, PROTOCOL_VERSION,
+  type Failure, type WelcomeInfo,
+} from './protocol.ts';
+import { VERSION } from './version.ts';
+import { platform, type ProbeResult, type ToolPrint } from './toolchain.ts';
+
+/** Routing facts about a work item, sent beside its (opaque) payload. */
+export interface TaskMeta {
+  /** Nodes this item already went through. */
+  via?: string[];
+  /** May run on another node (false: console jobs, local-only work). */
+  remote?: boolean;
+  /** Program the command runs first: nodes must have the same one (fingerprint). */
+  tool?: string;
+  /** Absolute build root: the node must see the same files there (shared filesystem). */
+  root?: string;
+}
+
+export interface PlacedTask {
+  id: number;
+  payload: Buffer;
+  meta: TaskMeta;
+  peer: Peer | undefined;
+  attempt: number;
+}
+
+export type PeerResult = { ok: true; payload: Buffer; worker: string } | { ok: false; failure: Failure };
+
+export interface PeerHost {
+  nodeId: string;
+  finish(t: PlacedTask, r: PeerResult): void;
+  requeue(t: PlacedTask, reason: string): void;
+  pump(): void;
+  /** A NEED sent by a rule running on a peer; its `task` is already our task id. */
+  need(reply: (body: Frames) => void, peerName: string, reqId: number, payload: Buffer): void;
+  /** An answer to a NEED we forwarded to a peer acting as our client. */
+  answer(peerName: string, type: number, id: number, payload: Buffer | undefined): void;
+  log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void;
+  /** Writes a probe file under a build root: its path and content. */
+  fsToken(root: string): { file: string; token: string } | undefined;
+}
+
+/** Codes with which a node hands an item back instead of failing it. */
+const RETRYABLE = new Set(['node.leaving', 'node.stopping', 'worker.died', 'loop', 'client.gone']);
+/** Items sent beyond a node's free workers, to hide the round trip; small, so the tail of a build stays balanced. */
+const PIPELINE = 1;
+
+export interface PeerOptions {
+  address: string;
+  serverKey: string | undefined;
+  clientKey: { publicKey: string; secretKey: string } | undefined;
+}
+
+export class Peer {
+  readonly address: string;
+  readonly opts: PeerOptions;
+  ch: Channel;
+  nodeId: string | undefined;
+  info: (WelcomeInfo & { platform?: string }) | undefined;
+  welcomed = false;
+  alive = false;
+  capacity = 0;
+  /** The node's own workers (its capacity may include nodes it uses in turn). */
+  localWorkers = 0;
+  readonly inflight = new Map<number, PlacedTask>();
+  lastHeard = 0;
+  lastHello = 0;
+  incompatible: string | undefined;
+  readonly tools = new Map<string, ToolPrint | 'pending'>();
+  readonly fs = new Map<string, boolean | 'pending'>();
+  readonly stats = { sent: 0, done: 0, failed: 0, requeued: 0, deaths: 0 };
+  deadSince: number | undefined;
+  readonly added = Date.now();
+
+  constructor(opts: PeerOptions, ch: Channel) {
+    this.address = opts.address;
+    this.opts = opts;
+    this.ch = ch;
+  }
+
+  get name(): string {
+    return this.nodeId ?? this.address;
+  }
+
+  free(): number {
+    return this.capacity + PIPELINE - this.inflight.size;
+  }
+}
+
+export class PeerSet {
+  readonly peers: Peer[] = [];
+  private readonly host: PeerHost;
+  private nextAttempt = 1;
+  private readonly probes = new Map<number, { peer: Peer; done: (r: ProbeResult | undefined) => void }>();
+  private readonly localTools = new Map<string, ToolPrint | 'pending'>();
+  private timer: NodeJS.Timeout | undefined;
+  readonly heartbeatMs: number;
+  readonly deadMs: number;
+
+  constructor(host: PeerHost, heartbeatMs: number) {
+    this.host = host;
+    this.heartbeatMs = heartbeatMs;
+    this.deadMs = Math.max(1500, heartbeatMs * 6);
+  }
+
+  add(opts: PeerOptions): void {
+    const p = new Peer(opts, this.channel(opts));
+    this.peers.push(p);
+    this.wire(p);
+    this.hello(p);
+    this.timer ??= setInterval(() => this.tick(), this.heartbeatMs);
+  }
+
+  private channel(o: PeerOptions): Channel {
+    let curve: Curve | undefined;
+    if (o.serverKey !== undefined && o.clientKey !== undefined) curve = { ...o.clientKey, serverKey: o.serverKey };
+    const ch = new Channel('dealer', { routingId: this.host.nodeId, ...(curve ? { curve } : {}), hwm: 10_000, heartbeatMs: this.heartbeatMs });
+    ch.connect(o.address);
+    return ch;
+  }
+
+  private wire(p: Peer): void {
+    const ch = p.ch;
+    ch.onMessage = (m) => {
+      if (p.ch === ch) this.onMessage(p, m);
+    };
+    ch.start();
+  }
+
+  private hello(p: Peer): void {
+    p.lastHello = Date.now();
+    p.ch.send(encode(T.HELLO, 0, { protocol: PROTOCOL_VERSION, b: VERSION, role: 'peer', name: this.host.nodeId }));
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const p of this.peers) {
+      if (p.alive && now - p.lastHeard > this.deadMs) this.die(p, `no answer for ${((now - p.lastHeard) / 1000).toFixed(1)} s`);
+      if (p.alive) p.ch.send(encode(T.PING, 0));
+      else if (now - p.lastHello >= Math.max(this.heartbeatMs, 1000)) this.hello(p);
+    }
+  }
+
+  /** Declares a node dead: its items are placed again and its socket replaced. */
+  die(p: Peer, reason: string): void {
+    const wasAlive = p.alive;
+    p.alive = false;
+    p.welcomed = false;
+    p.deadSince = Date.now();
+    if (wasAlive) p.stats.deaths++;
+    const lost = [...p.inflight.values()];
+    p.inflight.clear();
+    for (const [id, pr] of this.probes) {
+      if (pr.peer === p) {
+        this.probes.delete(id);
+        pr.done(undefined);
+      }
+    }
+    for (const [k, v] of p.tools) if (v === 'pending') p.tools.delete(k);
+    for (const [k, v] of p.fs) if (v === 'pending') p.fs.delete(k);
+    if (wasAlive || lost.length > 0) {
+      this.host.log('warn', `node ${p.name} (${p.address}) stopped answering (${reason})${lost.length > 0 ? `; its ${lost.length} running item${lost.length === 1 ? '' : 's'} will run elsewhere` : ''}`);
+    }
+    // A fresh socket drops whatever was still queued for the dead node, so nothing we gave up
+    // on can reach it later and run a second time.
+    p.ch.close();
+    p.ch = this.channel(p.opts);
+    this.wire(p);
+    for (const t of lost) {
+      p.stats.requeued++;
+      t.peer = undefined;
+      this.host.requeue(t, `node ${p.name} ${reason}`);
+    }
+    this.host.pump();
+  }
+
+  private onMessage(p: Peer, frames: Frames): void {
+    const d = decode(frames);
+    if (isProtocolError(d)) {
+      this.host.log('warn', `node ${p.name}: ${d.message}`);
+      return;
+    }
+    p.lastHeard = Date.now();
+    switch (d.type) {
+      case T.WELCOME: {
+        const w = parseWelcome(d.payload);
+        if (isProtocolError(w)) return;
+        const info = w as WelcomeInfo & { platform?: string };
+        const rejoined = p.deadSince !== undefined && p.nodeId !== undefined;
+        p.info = info;
+        p.nodeId = info.node;
+        p.capacity = info.workers;
+        p.localWorkers = (info as { local?: number }).local ?? info.workers;
+        p.welcomed = true;
+        p.alive = true;
+        p.deadSince = undefined;
+        if (info.platform !== undefined && info.platform !== platform()) {
+          if (p.incompatible === undefined) this.host.log('warn', `node ${p.name} runs ${info.platform}, this machine ${platform()}: no work goes there`);
+          p.incompatible = `platform ${info.platform}`;
+        } else p.incompatible = undefined;
+        if (rejoined) this.host.log('info', `node ${p.name} (${p.address}) is back`);
+        this.host.pump();
+        return;
+      }
+      case T.PONG: {
+        try {
+          const info = JSON.parse(d.payload?.toString() ?? '{}') as { workers?: number; local?: number };
+          if (typeof info.workers === 'number') p.capacity = info.workers;
+          if (typeof info.local === 'number') p.localWorkers = info.local;
+        } catch {
+          // keep the last capacity
+        }
+        return;
+      }
+      case T.PING:
+        p.ch.send(encode(T.PONG, d.id, { node: this.host.nodeId, free: 0 }));
+        return;
+      case T.RESULT:
+      case T.FAILURE: {
+        const probe = this.probes.get(d.id);
+        if (probe !== undefined) {
+          this.probes.delete(d.id);
+          let r: ProbeResult | undefined;
+          if (d.type === T.RESULT) {
+            try {
+              r = JSON.parse(d.payload?.toString() ?? '') as ProbeResult;
+            } catch {
+              r = undefined;
+            }
+          }
+          probe.done(r);
+          return;
+        }
+        const t = p.inflight.get(d.id);
+        if (t === undefined) return; // a late answer for an attempt given up on: ignored
+        p.inflight.delete(d.id);
+        t.peer = undefined;
+        if (d.type === T.RESULT) {
+          p.stats.done++;
+          this.host.finish(t, { ok: true, payload: d.payload ?? Buffer.alloc(0), worker: p.name });
+        } else {
+          const f = parseFailure(d.payload);
+          const failure: Failure = isProtocolError(f) ? { code: 'protocol', message: f.message } : f;
+          if (RETRYABLE.has(failure.code)) {
+            p.stats.requeued++;
+            this.host.requeue(t, `node ${p.name}: ${failure.message}`);
+          } else {
+            p.stats.failed++;
+            this.host.finish(t, { ok: false, failure: { ...failure, where: failure.where ?? p.name } });
+          }
+        }
+        this.host.pump();
+        return;
+      }
+      case T.NEED: {
+        // A rule running on that node needs answers from our build: translate the attempt id it
+        // knows into our task id, and answer through the same connection.
+        let req: { task?: number } & Record<string, unknown>;
+        try {
+          req = JSON.parse(d.payload?.toString() ?? '') as { task?: number };
+        } catch {
+          return;
+        }
+        const t = typeof req.task === 'number' ? p.inflight.get(req.task) : undefined;
+        if (t === undefined) {
+          p.ch.send(encode(T.FAILURE, d.id, { code: 'need.unknown-task', message: 'that work item is no longer assigned to this node' }));
+          return;
+        }
+        const payload = Buffer.from(JSON.stringify({ ...req, task: t.id }));
+        this.host.need((body) => p.ch.send(body), p.name, d.id, payload);
+        return;
+      }
+      case T.ANSWER:
+        this.host.answer(p.name, d.type, d.id, d.payload);
+        return;
+      case T.ERROR: {
+        const f = parseFailure(d.payload);
+        const msg = isProtocolError(f) ? f.message : f.message;
+        const code = isProtocolError(f) ? '' : f.code;
+        if (code === 'protocol.hello') {
+          p.welcomed = false; // the node restarted and forgot us
+          this.hello(p);
+        } else if (code.startsWith('protocol.version')) {
+          p.incompatible = msg;
+          this.host.log('error', `node ${p.name}: ${msg}`);
+        } else {
+          this.host.log('warn', `node ${p.name} refused: ${msg}`);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** The best node for a task, or undefined (it then runs locally or waits). */
+  pick(t: PlacedTask): Peer | undefined {
+    if (t.meta.remote === false) return undefined;
+    let best: Peer | undefined;
+    let bestFree = 0;
+    for (const p of this.peers) {
+      if (!p.alive || !p.welcomed || p.incompatible !== undefined) continue;
+      if (p.nodeId !== undefined && t.meta.via?.includes(p.nodeId)) continue;
+      const free = p.free();
+      if (free <= bestFree) continue;
+      if (!this.canRun(p, t)) continue;
+      best = p;
+      bestFree = free;
+    }
+    return best;
+  }
+
+  private canRun(p: Peer, t: PlacedTask): boolean {
+    if (t.meta.root !== undefined) {
+      const shared = p.fs.get(t.meta.root);
+      if (shared === undefined) this.probeFs(p, t.meta.root);
+      if (shared !== true) return false;
+    }
+    if (t.meta.tool !== undefined) {
+      const mine = this.local(t.meta.tool);
+      const theirs = p.tools.get(t.meta.tool);
+      if (theirs === undefined) this.probeTool(p, t.meta.tool);
+      if (mine === 'pending' || theirs === undefined || theirs === 'pending') return false;
+      if (mine.hash !== theirs.hash) {
+        const key = `${p.address} ${t.meta.tool}`;
+        if (!this.warned.has(key)) {
+          this.warned.add(key);
+          this.host.log('warn', `node ${p.name} has a different ${t.meta.tool} (${theirs.path ? theirs.version || 'unknown version' : 'not installed'}; here: ${mine.version || 'unknown'}): work running ${t.meta.tool} stays off it`);
+        }
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private readonly warned = new Set<string>();
+
+  private local(tool: string): ToolPrint | 'pending' {
+    const v = this.localTools.get(tool);
+    if (v !== undefined) return v;
+    this.localTools.set(tool, 'pending');
+    void import('./toolchain.ts').then((m) => m.toolPrint(tool)).then((tp) => {
+      this.localTools.set(tool, tp);
+      this.host.pump();
+    });
+    return 'pending';
+  }
+
+  private probe(p: Peer, work: object, done: (r: ProbeResult | undefined) => void): void {
+    const id = this.nextAttempt++;
+    this.probes.set(id, { peer: p, done });
+    p.ch.send(encode(T.SUBMIT, id, [Buffer.from('{"remote":false}'), Buffer.from(JSON.stringify({ k: 'probe', ...work }))]));
+  }
+
+  private probeTool(p: Peer, tool: string): void {
+    p.tools.set(tool, 'pending');
+    this.probe(p, { tools: [tool] }, (r) => {
+      const tp = r?.tools[tool];
+      if (tp === undefined) {
+        p.tools.delete(tool);
+        return;
+      }
+      p.tools.set(tool, tp);
+      this.host.pump();
+    });
+  }
+
+  private probeFs(p: Peer, root: string): void {
+    const token = this.host.fsToken(root);
+    if (token === undefined) {
+      p.fs.set(root, false);
+      return;
+    }
+    p.fs.set(root, 'pending');
+    this.probe(p, { file: token.file, expect: token.token }, (r) => {
+      p.fs.set(root, r?.sharedFs === true);
+      if (r !== undefined && r.sharedFs !== true) this.host.log('warn', `node ${p.name} does not see this build's files at ${root}: work that needs them stays off it`);
+      this.host.pump();
+    });
+  }
+
+  send(p: Peer, t: PlacedTask): void {
+    const attempt = this.nextAttempt;
+    this.nextAttempt = (this.nextAttempt + 1) >>> 0 || 1;
+    t.peer = p;
+    t.attempt = attempt;
+    p.inflight.set(attempt, t);
+    p.stats.sent++;
+    const meta: TaskMeta = { ...t.meta, via: [...(t.meta.via ?? []), this.host.nodeId] };
+    p.ch.send(encode(T.SUBMIT, attempt, [Buffer.from(JSON.stringify(meta)), t.payload]));
+  }
+
+  /** Takes a task back from wherever it was placed (cancelled by its owner). */
+  cancel(t: PlacedTask): void {
+    if (t.peer === undefined) return;
+    t.peer.inflight.delete(t.attempt);
+    t.peer.ch.send(encode(T.CANCEL, t.attempt));
+    t.peer = undefined;
+  }
+
+  /**
+   * Whether any node can take work: 'alive', 'connecting' (not answered yet, but it has not
+   * had `deadMs` to do so), or 'none'.
+   */
+  availability(): 'alive' | 'connecting' | 'none' {
+    if (this.peers.some((p) => p.alive && p.welcomed && p.incompatible === undefined)) return 'alive';
+    const now = Date.now();
+    if (this.peers.some((p) => p.incompatible === undefined && !p.alive && now - p.added < this.deadMs)) return 'connecting';
+    return 'none';
+  }
+
+  /** Workers of the nodes this node uses (one hop only: a cycle of nodes cannot inflate it). */
+  capacity(): number {
+    let n = 0;
+    for (const p of this.peers) if (p.alive && p.welcomed && p.incompatible === undefined) n += p.localWorkers;
+    return n;
+  }
+
+  freeSlots(): number {
+    let n = 0;
+    for (const p of this.peers) if (p.alive && p.welcomed && p.incompatible === undefined) n += Math.max(0, p.capacity - p.inflight.size);
+    return n;
+  }
+
+  status(): object[] {
+    return this.peers.map((p) => ({
+      address: p.address,
+      node: p.nodeId ?? null,
+      alive: p.alive,
+      workers: p.capacity,
+      inflight: p.inflight.size,
+      incompatible: p.incompatible ?? null,
+      secure: p.opts.serverKey !== undefined,
+      tools: Object.fromEntries([...p.tools].filter(([, v]) => v !== 'pending').map(([k, v]) => [k, (v as ToolPrint).version])),
+      ...p.stats,
+    }));
+  }
+
+  /** Leaves every node: BYE, then close. */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    for (const p of this.peers) {
+      p.ch.send(encode(T.BYE, 0));
+      p.ch.close();
+    }
+  }
+}

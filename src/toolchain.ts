@@ -1,0 +1,98 @@
+// What a node can run identically: its platform and the fingerprints of the tools a command
+// uses (the compiler's `--version`), and whether it sees the client's files at the same paths.
+// A client sends work to a node only when all of these match; `probe` work items answer them.
+
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { digest, digestHex } from './hash.ts';
+
+export interface ToolPrint {
+  /** Resolved absolute path, or null when the tool is not installed. */
+  path: string | null;
+  /** First line of `tool --version`. */
+  version: string;
+  /** Digest of the whole `--version` output: what is compared. */
+  hash: string;
+}
+
+export interface ProbeWork {
+  k: 'probe';
+  tools?: string[];
+  /** A file the client just wrote, and what it contains: same paths, same files? */
+  file?: string;
+  expect?: string;
+}
+
+export interface ProbeResult {
+  platform: string;
+  tools: Record<string, ToolPrint>;
+  sharedFs?: boolean;
+}
+
+export function platform(): string {
+  return `${process.platform}-${process.arch}`;
+}
+
+function which(tool: string): string | null {
+  if (tool.includes('/')) return fs.existsSync(tool) ? path.resolve(tool) : null;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const f = path.join(dir, tool);
+    try {
+      fs.accessSync(f, fs.constants.X_OK);
+      return f;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+const cache = new Map<string, Promise<ToolPrint>>();
+
+/** The fingerprint of a tool on this machine (cached per process). */
+export function toolPrint(tool: string): Promise<ToolPrint> {
+  let p = cache.get(tool);
+  if (p === undefined) {
+    p = new Promise<ToolPrint>((resolve) => {
+      const where = which(tool);
+      if (where === null) {
+        resolve({ path: null, version: '', hash: 'missing' });
+        return;
+      }
+      execFile(where, ['--version'], { timeout: 10_000, maxBuffer: 1 << 20 }, (_err, stdout, stderr) => {
+        const text = `${stdout}${stderr}`;
+        resolve({ path: where, version: text.split('\n')[0]?.trim() ?? '', hash: digestHex(digest(text)) });
+      });
+    });
+    cache.set(tool, p);
+  }
+  return p;
+}
+
+export async function probe(w: ProbeWork): Promise<ProbeResult> {
+  const tools: Record<string, ToolPrint> = {};
+  for (const t of w.tools ?? []) tools[t] = await toolPrint(t);
+  const r: ProbeResult = { platform: platform(), tools };
+  if (w.file !== undefined) {
+    try {
+      r.sharedFs = fs.readFileSync(w.file, 'utf8') === w.expect;
+    } catch {
+      r.sharedFs = false;
+    }
+  }
+  return r;
+}
+
+/** The program a shell command line runs first (for toolchain matching). */
+export function commandTool(cmd: string): string | undefined {
+  const words = cmd.trim().split(/\s+/);
+  for (const w of words) {
+    if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) continue; // VAR=value prefix
+    if (w === 'exec' || w === 'env' || w === 'ccache' || w === 'nice') continue;
+    if (w === 'cd' || w === ':' || w.startsWith('(') || w === '[') return undefined;
+    return w.replace(/^["']|["']$/g, '');
+  }
+  return undefined;
+}
