@@ -3,7 +3,7 @@
 //
 //   NAME.key   secret file (mode 0600): two lines, "public <z85>" and "secret <z85>"
 //   NAME.pub   public key: one line "<z85>" (give it to the other side)
-//   allow file one public key per line (comments with #), for `b node --allow`
+//   allow file one public key per line (lines starting with # are comments), for --allow
 //   node addr  tcp://host:port#<z85 public key of the node>, or an address listed in the
 //              known-nodes file (~/.config/b/nodes: "<address> <z85>" per line)
 
@@ -99,8 +99,9 @@ export function readAllowList(items: string[]): Set<string> {
       throw new UserError({ code: 'allow.read', message: `cannot read allow list ${item}: ${(e as Error).message}` });
     }
     for (const [i, raw] of text.split('\n').entries()) {
-      const line = raw.replace(/#.*/, '').trim();
-      if (line === '') continue;
+      // '#' is a Z85 digit: only a line that starts with it is a comment.
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) continue;
       const k = line.split(/\s+/)[0]!;
       if (!isKey(k)) throw new UserError({ code: 'allow.format', message: `${item}:${i + 1}: not a Z85 public key: ${k}` });
       keys.add(k);
@@ -121,7 +122,10 @@ export function configDir(): string {
 
 /** Parses `tcp://host:port[#key]`, looking the key up in the known-nodes file when absent. */
 export function parseNodeAddress(spec: string): NodeAddress {
-  const [address = '', key] = spec.split('#');
+  // The address cannot contain '#', the key can (it is a Z85 digit): split at the first one.
+  const hash = spec.indexOf('#');
+  const address = hash < 0 ? spec : spec.slice(0, hash);
+  const key = hash < 0 ? undefined : spec.slice(hash + 1);
   if (!/^tcp:\/\/[^:/]+:\d+$/.test(address) && !/^tcp:\/\/\[[^\]]+\]:\d+$/.test(address) && !/^(ipc|inproc):\/\/.+/.test(address)) {
     throw new UserError({ code: 'usage', message: `not a node address: ${spec}`, hint: 'write tcp://HOST:PORT, optionally followed by #NODE_PUBLIC_KEY' });
   }
@@ -133,7 +137,8 @@ export function parseNodeAddress(spec: string): NodeAddress {
   const known = path.join(configDir(), 'nodes');
   if (fs.existsSync(known)) {
     for (const line of fs.readFileSync(known, 'utf8').split('\n')) {
-      const [a, k] = line.replace(/#.*/, '').trim().split(/\s+/);
+      if (line.trim().startsWith('#')) continue;
+      const [a, k] = line.trim().split(/\s+/);
       if (a === address && k && isKey(k)) return { address, serverKey: k };
     }
   }

@@ -328,7 +328,7 @@ test('malformed, wrong-version and random frames are dropped and counted; the no
     }
     // The version handshake says what is wrong.
     await sock.send([Buffer.from([0x42, 1, 0x01, 0, 0, 0, 0, 0]), Buffer.from(JSON.stringify({ protocol: 99, b: '9.9', role: 'client', name: 'future' }))]);
-    const refusal = await until(() => replies.find((m) => m[0]?.[2] === 0x17 && m[1]?.toString().includes('protocol v99'))?.[1]?.toString(), 5000, 'version refusal');
+    const refusal: string = await until(() => replies.find((m) => m[0]?.[2] === 0x17 && m[1]?.toString().includes('protocol v99'))?.[1]?.toString() ?? '', 5000, 'version refusal');
     assert.match(refusal, /speaks protocol v99/);
     assert.ok(sent > 100);
     const st = await b(['status', '--node', n.endpoint, '--json']);
