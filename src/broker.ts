@@ -56,6 +56,8 @@ interface Task extends PlacedTask {
   wakeEarly?: boolean;
   /** Why it did not run where it was first placed (shown to the user). */
   note?: string;
+  /** When it was last put in a queue. */
+  queuedAt?: number;
 }
 
 export interface ClientState {
@@ -309,9 +311,11 @@ export class Broker {
       c.send(encode(T.ANSWER, reqId, this.status()));
       return;
     }
-    if (c.remote && !payload.includes('"op":"need"')) {
+    // Other machines may ask what a rule running for them needs, or for an input blob, but
+    // may not start builds here.
+    if (c.remote && !payload.includes('"op":"need"') && !payload.includes('"op":"blob"')) {
       this.drop('need');
-      c.send(encode(T.FAILURE, reqId, { code: 'need.remote', message: 'remote clients may only ask for status' }));
+      c.send(encode(T.FAILURE, reqId, { code: 'need.remote', message: 'remote clients may only ask for status, answers and blobs' }));
       return;
     }
     if (this.needHandler) this.needHandler.need(c, reqId, payload);
@@ -388,22 +392,41 @@ export class Broker {
   // -------------------------------------------------------------------------------------------
   // Work.
 
-  /** Queues work from inside the broker (the engine): its task id, and its result when done. */
-  submitTask(payload: Buffer, meta: TaskMeta = NO_META): { id: number; done: Promise<TaskResult> } {
+  /**
+   * Queues work from inside the broker (the engine): its task id, and its result when done.
+   * `remote` gives the self-contained payload for nodes that do not share this machine's files.
+   */
+  submitTask(payload: Buffer, meta: TaskMeta = NO_META, remote?: () => Buffer | undefined): { id: number; done: Promise<TaskResult> } {
     let id = 0;
     const done = new Promise<TaskResult>((resolve) => {
-      id = this.submit({ kind: 'local', done: resolve }, payload, meta);
+      id = this.submit({ kind: 'local', done: resolve }, payload, meta, remote);
     });
     return { id, done };
   }
 
-  private submit(owner: Owner, payload: Buffer, meta: TaskMeta): number {
+  /** Copies a blob from a node's store into `dest`, chunk by chunk (remote execution outputs). */
+  async fetchBlob(node: string, hex: string, size: number, dest: string): Promise<void> {
+    const fd = fs.openSync(dest, 'w', 0o644);
+    try {
+      for (let off = 0; off < size; off += 1 << 20) {
+        const r = JSON.parse((await this.peers.call(node, { k: 'cas-get', digest: hex, offset: off, length: 1 << 20 })).toString('utf8')) as { data: string };
+        const buf = Buffer.from(r.data, 'base64');
+        if (buf.length === 0) throw new Error(`node ${node} has no blob ${hex}`);
+        let w = 0;
+        while (w < buf.length) w += fs.writeSync(fd, buf, w, buf.length - w, off + w);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private submit(owner: Owner, payload: Buffer, meta: TaskMeta, remote?: () => Buffer | undefined): number {
     if (this.stopping) {
       this.complete(owner, { ok: false, failure: { code: 'node.leaving', message: `node ${this.data.nodeId} is stopping` } });
       return 0;
     }
     this.stats.submitted++;
-    const t: Task = { id: this.nextTask, payload, meta, owner, state: 'queued', peer: undefined, attempt: 0 };
+    const t: Task = { id: this.nextTask, payload, remote, meta, owner, state: 'queued', peer: undefined, attempt: 0 };
     this.nextTask = (this.nextTask + 1) >>> 0 || 1;
     this.tasks.set(t.id, t);
     if (owner.kind === 'client') owner.client.tasks.set(owner.reqId, t);
@@ -422,6 +445,7 @@ export class Broker {
       return;
     }
     t.state = 'queued';
+    t.queuedAt = Date.now();
     q.push(t);
     this.checkFallback();
     if (this.spawned < this.workerCount) this.ensureWorkers();
@@ -433,9 +457,17 @@ export class Broker {
    */
   private checkFallback(): void {
     if (this.workerCount > 0 || this.queue.length + this.retry.length === 0) return;
-    if (this.peers.availability() !== 'none') return;
+    const availability = this.peers.availability();
+    // Nodes are up but none takes the oldest waiting item (it needs this machine's files, or a
+    // tool they lack) for a while: it can only run here.
+    const oldest = this.retry.peek() ?? this.queue.peek();
+    const stuck = availability === 'alive' && oldest !== undefined && this.peers.pick(oldest) === undefined &&
+      (this.peers.noneCanRun(oldest) || (oldest.queuedAt !== undefined && Date.now() - oldest.queuedAt > this.peers.deadMs));
+    if (availability !== 'none' && !stuck) return;
     this.fallbackWorkers = availableParallelism();
-    this.log('warn', `no other node can take work now (${this.peers.peers.length === 0 ? 'none configured' : 'none reachable'}); running it on this machine`);
+    this.log('warn', stuck
+      ? 'work waits that no node can run (it needs this machine\'s files or tools); running it on this machine'
+      : `no other node can take work now (${this.peers.peers.length === 0 ? 'none configured' : 'none reachable'}); running it on this machine`);
     this.ensureWorkers();
   }
 
@@ -447,6 +479,7 @@ export class Broker {
 
   /** Nodes have free credit again: hand them queued work they can run. */
   private pump(): void {
+    this.checkFallback();
     for (const q of [this.retry, this.queue]) {
       let budget = Math.min(q.length, 256);
       while (budget-- > 0 && this.peers.freeSlots() > 0) {
@@ -566,6 +599,12 @@ export class Broker {
     else owner.client.send(encode(T.FAILURE, owner.reqId, r.failure));
   }
 
+  /** Messages this broker sent and received on all its sockets (benchmarks). */
+  messages(): { sent: number; received: number } {
+    const all = [this.frontend, this.backend, ...(this.remote ? [this.remote] : []), ...this.peers.peers.map((p) => p.ch)];
+    return all.reduce((a, c) => ({ sent: a.sent + c.counts.sent, received: a.received + c.counts.received }), { sent: 0, received: 0 });
+  }
+
   status(): object {
     const busy = [...this.workers.values()].filter((w) => w.current !== undefined).length;
     return {
@@ -585,6 +624,7 @@ export class Broker {
       clients: [...this.clients.values()].filter((c) => c.role !== 'worker-client').map((c) => ({ name: c.name, role: c.role, remote: c.remote, tasks: c.tasks.size })),
       peers: this.peers.status(),
       stats: { ...this.stats, refused: this.zap?.refused ?? 0 },
+      messages: this.messages(),
       dropped: Object.fromEntries(this.dropReasons),
     };
   }

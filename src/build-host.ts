@@ -17,7 +17,7 @@ import { digest, digestHex } from './hash.ts';
 import { VERSION } from './version.ts';
 import { UserError } from './errors.ts';
 import { isBfile, loadBfile } from './bfile.ts';
-import { counters } from './filestate.ts';
+import { counters, currentState } from './filestate.ts';
 
 export interface BuildRequest {
   op: 'build' | 'clean-dead' | 'query';
@@ -31,6 +31,14 @@ export interface BuildRequest {
   env: Record<string, string>;
   /** Most rules at once across this machine and other nodes (-j with --node). */
   jobs?: number;
+}
+
+export interface BlobRequest {
+  op: 'blob';
+  task: number;
+  digest: string;
+  offset: number;
+  length: number;
 }
 
 export interface NeedRequest {
@@ -57,6 +65,10 @@ export interface BuildReply {
   /** Files hashed and stat'ed by the engine (a no-op build hashes none). */
   hashed: number;
   stats: number;
+  /** ZeroMQ messages this process's broker sent and received during the build. */
+  messages?: { sent: number; received: number };
+  /** File bytes sent to nodes (inputs) and received from them (outputs). */
+  bytes?: { sent: number; received: number };
 }
 
 /** Finds the build file of a directory: -f wins, then Bfile.ts/.js/.mjs, then build.ninja. */
@@ -126,16 +138,50 @@ export class BuildHost implements NeedHandler {
     this.broker = broker;
   }
 
+  /** Blobs offered to nodes (remote execution inputs): digest -> file on this machine. */
+  private readonly offered = new Map<string, string>();
+  /** Bytes of blobs sent to nodes and received from them, in the current build. */
+  readonly bytes = { sent: 0, received: 0 };
+
   need(client: ClientState, reqId: number, payload: Buffer): void {
-    let req: BuildRequest | NeedRequest;
+    let req: BuildRequest | NeedRequest | BlobRequest;
     try {
-      req = JSON.parse(payload.toString('utf8')) as BuildRequest | NeedRequest;
+      req = JSON.parse(payload.toString('utf8')) as BuildRequest | NeedRequest | BlobRequest;
     } catch {
       this.broker.replyFailure(client, reqId, { code: 'protocol.json', message: 'NEED payload is not JSON' });
       return;
     }
     if (req.op === 'need') this.ruleNeed(client, reqId, req);
+    else if (req.op === 'blob') this.blob(client, reqId, req);
     else this.build(client, reqId, req).catch((e: unknown) => this.broker.replyFailure(client, reqId, toFailure(e)));
+  }
+
+  /**
+   * A node fetching an input of a remote work item: only blobs this build offered are served
+   * (never an arbitrary path), in chunks. Asked of a node's own build host, it is forwarded to
+   * the client the work came from.
+   */
+  private blob(client: ClientState, reqId: number, req: BlobRequest): void {
+    const file = this.offered.get(req.digest);
+    if (file === undefined) {
+      if (!this.broker.forwardNeed(client, reqId, req.task, req as unknown as Record<string, unknown>)) {
+        this.broker.replyFailure(client, reqId, { code: 'blob.unknown', message: `blob ${req.digest} is not offered by this build` });
+      }
+      return;
+    }
+    try {
+      const fd = fs.openSync(file, 'r');
+      try {
+        const buf = Buffer.allocUnsafe(Math.max(0, Math.min(req.length, 1 << 20)));
+        const n = fs.readSync(fd, buf, 0, buf.length, req.offset);
+        this.bytes.sent += n;
+        this.broker.sendTo(client, encode(T.ANSWER, reqId, { data: buf.subarray(0, n).toString('base64') }));
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (e) {
+      this.broker.replyFailure(client, reqId, { code: 'blob.read', message: `cannot read ${file}: ${(e as Error).message}` });
+    }
   }
 
   private ruleNeed(client: ClientState, reqId: number, req: NeedRequest): void {
@@ -160,22 +206,49 @@ export class BuildHost implements NeedHandler {
   private async build(client: ClientState, reqId: number, req: BuildRequest): Promise<void> {
     const t0 = Date.now();
     const c0 = { ...counters };
+    const m0 = this.broker.messages();
     const file = findBuildFile(req.dir, req.file);
     let desc = await loadDescription(file, req);
+    this.bytes.sent = 0;
+    this.bytes.received = 0;
     const unlock = lock(desc.dbDir);
     const notices = [...(desc.notices ?? [])];
     const opened = Database.open(path.join(desc.dbDir, 'db'), `b ${VERSION}`);
     if (opened.reset) notices.push(`build database ${path.join(desc.dbDir, 'db')} was discarded: ${opened.reset}; rebuilding everything`);
     const db = opened.db;
+    const remoteEnv = {
+      digestOf: (abs: string) => {
+        const key = path.relative(req.dir, abs);
+        const k = key.startsWith('..') || path.isAbsolute(key) ? abs : key;
+        const st = currentState(db, k, abs);
+        if (st === undefined || st.digest.startsWith('\u0000')) return undefined;
+        let exec = false;
+        try {
+          exec = (fs.statSync(abs).mode & 0o111) !== 0;
+        } catch {
+          return undefined;
+        }
+        return { digest: st.digest, size: st.size, exec };
+      },
+      knownDeps: (action: string) => db.getTrace(action)?.deps[1]?.map((d) => d.key),
+      offer: (m: Map<string, string>) => {
+        for (const [k, v] of m) this.offered.set(k, v);
+      },
+    };
     const events = new EventBatcher((batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)));
     const makeEngine = (d: BuildDescription): Engine => {
+      (d as { remoteEnv?: typeof remoteEnv }).remoteEnv = remoteEnv;
       const e = new Engine(d, db, {
-        submit: (payload, task, meta) => {
-          const { id, done } = this.broker.submitTask(payload, meta);
+        submit: (payload, task, meta, remote) => {
+          const { id, done } = this.broker.submitTask(payload, meta, remote);
           task(id);
           return done;
         },
         event: (ev: BuildEvent) => events.push(ev),
+        fetch: async (node, hex, size, dest) => {
+          await this.broker.fetchBlob(node, hex, size, dest);
+          this.bytes.received += size;
+        },
       }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain, ...(req.jobs !== undefined ? { jobs: req.jobs } : {}) });
       e.detailed = req.events;
       e.specialAnswer = (key) => envAnswer(key, req.env);
@@ -212,9 +285,13 @@ export class BuildHost implements NeedHandler {
         ok: s.ok, ran: s.ran + total.ran, upToDate: s.upToDate, failed: s.failed + total.failed, errors: s.errors, dead: [], notices, ms: Date.now() - t0,
         hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,
       };
+      const m1 = this.broker.messages();
+      reply.messages = { sent: m1.sent - m0.sent, received: m1.received - m0.received };
+      reply.bytes = { ...this.bytes };
     } finally {
       clearInterval(flusher);
       if (engine) this.engines.delete(engine);
+      this.offered.clear();
       events.flush();
       db.close();
       unlock();

@@ -38,6 +38,11 @@ function originalFlag(message: string, argv: string[]): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  // `b ninja ...` is Ninja's command line, parsed as ninja parses it (getopt), not by cac.
+  if (argv[0] === 'ninja') {
+    const { runNinja } = await import('./ninja-cli.ts');
+    return runNinja(argv.slice(1), new Logger());
+  }
   const cli = cac('b');
   let log = new Logger();
   let result: Promise<number> | undefined;
@@ -89,6 +94,13 @@ export async function run(argv: string[]): Promise<number> {
       const { demoCmd } = await import('./demo.ts');
       result = demoCmd(dir, { ...(o.jobs !== undefined ? { jobs: int(o.jobs, '-j', 0, 4096) ?? 0 } : {}) }, l);
     });
+
+  // Listed for `b --help`; `run` hands `b ninja ...` to ninja-cli.ts before cac sees it.
+  cli
+    .command('ninja [...args]', 'Be ninja: its flags, messages and -t tools (also when this executable is named ninja)')
+    .allowUnknownOptions()
+    .example('b ninja -C build -j 8 all')
+    .action(() => {});
 
   cli
     .command('init [dir]', 'Write a starter Bfile.ts and its types (b.d.ts)')

@@ -2,6 +2,7 @@
 // workers), asks its build engine to build, renders the events it streams back, and turns the
 // outcome into an exit code: 0 built, 1 build failed, 2 usage or build-file error, 130 interrupted.
 
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { LocalNode } from './runtime.ts';
@@ -30,6 +31,22 @@ export interface BuildOptions {
   local?: number;
   keyFile?: string;
   heartbeatMs?: number;
+  /** Targets are build keys already (the Ninja personality canonicalized them): no path.normalize. */
+  exactTargets?: boolean;
+  /** Renders progress and the outcome instead of B's own output (the Ninja personality). */
+  reporter?: BuildReporter;
+}
+
+/** Another face for a build: gets the event stream and decides the messages and exit code. */
+export interface BuildReporter {
+  /** Ask the engine for every action it considers (start events, up-to-date finishes). */
+  readonly detailed: boolean;
+  /** A batch of NDJSON events. */
+  batch(buf: Buffer): void;
+  /** Ctrl-C or SIGTERM arrived; the node is being stopped. */
+  interrupted(sig: string): void;
+  /** The build is over: print the summary, return the exit code. `failure` is what was thrown. */
+  finish(outcome: { reply: BuildReply | undefined; failure: unknown; interrupted: boolean }): number;
 }
 
 /** Nodes from --node and the B_NODES environment variable (comma or space separated). */
@@ -45,6 +62,10 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   // Without other nodes -j is the number of worker threads. With nodes it bounds the rules
   // running at once everywhere, and --local sets this machine's share.
   const workers = nodes.length === 0 ? jobs : (o.local ?? availableParallelism());
+  // Commands can tell which b runs them (threads copy the environment when they start): a
+  // `ninja -t restat` run by CMake's regeneration step inside this build must not wait for
+  // this build's lock (ninja-tools-db.ts).
+  process.env.B_BUILD_PID = String(process.pid);
   const node = await LocalNode.start({
     workers,
     ioThreads: o.ioThreads ?? 1,
@@ -55,17 +76,28 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   }, log);
   const { Client } = await import('./client.ts');
   const client = new Client(node.frontend);
-  const progress = new Progress(log, {
+  const reporter = o.reporter;
+  const progress = reporter !== undefined ? undefined : new Progress(log, {
     explain: o.explain === true,
     ...(o.eventsFile !== undefined ? { eventsFile: path.resolve(o.eventsFile) } : {}),
     ...(o.status !== undefined ? { status: o.status } : {}),
     verbose: o.verbose === true,
   });
+  // With a reporter, --events still gets every event (Progress writes the file otherwise).
+  const eventsFd = reporter !== undefined && o.eventsFile !== undefined ? fs.openSync(path.resolve(o.eventsFile), 'w') : undefined;
+  const onEvents = (b: Buffer): void => {
+    if (progress !== undefined) return progress.batch(b);
+    if (eventsFd !== undefined) fs.writeSync(eventsFd, b.length > 0 && b[b.length - 1] === 10 ? b : Buffer.concat([b, Buffer.from('\n')]));
+    reporter!.batch(b);
+  };
   let interrupted = false;
   const off = onInterrupt((sig) => {
     interrupted = true;
-    log.clearStatus();
-    log.info(`${sig}: stopping the build`);
+    if (reporter !== undefined) reporter.interrupted(sig);
+    else {
+      log.clearStatus();
+      log.info(`${sig}: stopping the build`);
+    }
     void node.stop(`interrupted by ${sig}`);
   });
   // However the node ends, nothing may keep waiting on it.
@@ -77,25 +109,27 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     const req: BuildRequest = {
       op: 'build',
       dir,
-      targets: targets.map((t) => path.normalize(t)),
+      targets: o.exactTargets === true ? targets : targets.map((t) => path.normalize(t)),
       keepGoing: o.keepGoing ?? 1,
       dryRun: o.dryRun === true,
       explain: o.explain === true,
-      events: o.eventsFile !== undefined,
+      events: o.eventsFile !== undefined || reporter?.detailed === true,
       env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)),
       ...(nodes.length > 0 && o.jobs !== undefined ? { jobs } : {}),
       ...(o.file !== undefined ? { file: o.file } : {}),
     };
-    const buf = await client.need(req, (b) => progress.batch(b)).done;
+    const buf = await client.need(req, onEvents).done;
     reply = JSON.parse(buf.toString('utf8')) as BuildReply;
   } catch (e) {
     failure = e;
   } finally {
     off();
-    progress.close();
+    progress?.close();
+    if (eventsFd !== undefined) fs.closeSync(eventsFd);
     await node.stop('build finished');
     client.close();
   }
+  if (reporter !== undefined) return reporter.finish({ reply, failure, interrupted });
   if (interrupted) {
     log.error('build stopped: interrupted');
     return 130;
@@ -110,7 +144,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   }
   const r = reply!;
   for (const n of r.notices) log.warn(n);
-  log.debug(`hashed ${r.hashed} files, stat'ed ${r.stats}`);
+  log.debug(`hashed ${r.hashed} files, stat'ed ${r.stats}${r.messages ? `, ${r.messages.sent} messages sent and ${r.messages.received} received` : ''}`);
   if (!r.ok) {
     for (const e of r.errors) {
       const where = e.where ? `${e.where}: ` : '';
@@ -121,7 +155,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   }
   if (r.ran === 0) log.info(o.noWork ?? `no work to do (${r.upToDate} up to date)`);
   else {
-    const where = [...progress.nodes.entries()].map(([n, c]) => `${c} on ${n}`).join(', ');
+    const where = [...progress!.nodes.entries()].map(([n, c]) => `${c} on ${n}`).join(', ');
     log.info(`${o.dryRun ? 'would run' : 'ran'} ${r.ran} rule${r.ran === 1 ? '' : 's'}${where && !o.dryRun ? ` (${where})` : ''}, ${r.upToDate} up to date, ${(r.ms / 1000).toFixed(2)} s`);
   }
   return 0;

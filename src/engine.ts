@@ -61,6 +61,11 @@ export interface Action {
   replayed?(result: Buffer): { same: boolean; reason: string; extra: string };
   /** Where it may run: another node (and what that node must have), or only here. */
   placement?: TaskMeta;
+  /**
+   * A self-contained work item (inputs as content digests) for nodes that do not share this
+   * machine's files, or undefined if the action cannot run on such a node. Asked for lazily.
+   */
+  remote?(): Buffer | undefined;
   /** Runs before the inputs are built; may add inputs and outputs (Ninja dyndep files). */
   prepare?(answer: (key: string) => Promise<Answer>): Promise<void>;
 }
@@ -73,11 +78,15 @@ export interface Completed {
   value: string | undefined;
   output: string;
   extra: string;
+  /** Bytes moved to and from another node for this action (remote execution). */
+  bytes?: { sent: number; received: number };
 }
 
 export interface RunContext {
   /** Builds keys on behalf of the running action, recording them as a dependency group. */
   need(keys: string[]): Promise<Answer[]>;
+  /** Copies a blob from the node that ran the action into `dest` (remote execution outputs). */
+  fetch(digestHex: string, size: number, dest: string): Promise<void>;
 }
 
 export interface BuildDescription {
@@ -98,6 +107,8 @@ export interface Answer {
 
 export interface BuildEvent {
   event: 'start' | 'run' | 'finish' | 'output';
+  /** When it happened (ms since the epoch). */
+  t?: number;
   key: string;
   action?: string;
   description?: string;
@@ -108,14 +119,17 @@ export interface BuildEvent {
   reason?: string;
   /** Why it ran where it ran (e.g. fell back to this machine because a node died). */
   note?: string;
+  bytes?: { sent: number; received: number };
   output?: string;
   error?: Failure;
 }
 
 export interface EngineHost {
   /** Runs work on some worker; `task` is called with the broker task id when it is dispatched. */
-  submit(payload: Buffer, task: (id: number) => void, meta?: TaskMeta): Promise<{ ok: true; payload: Buffer; worker: string; note?: string } | { ok: false; failure: Failure }>;
+  submit(payload: Buffer, task: (id: number) => void, meta?: TaskMeta, remote?: () => Buffer | undefined): Promise<{ ok: true; payload: Buffer; worker: string; note?: string } | { ok: false; failure: Failure }>;
   event(e: BuildEvent): void;
+  /** Copies a blob from a node's store into a local file. */
+  fetch(node: string, digestHex: string, size: number, dest: string): Promise<void>;
 }
 
 export interface EngineOptions {
@@ -480,23 +494,36 @@ export class Engine {
       if (this.stopReason !== undefined) {
         throw new BuildError({ code: 'stopped', message: `${name} not started: ${this.stopReason}` }, true);
       }
-      this.host.event({ event: 'run', key: name, action: a.id, description: a.description || name, reason });
-      const r = await this.host.submit(a.work(), (id) => {
+      this.host.event({ event: 'run', t: Date.now(), key: name, action: a.id, description: a.description || name, reason });
+      const onTask = (id: number): void => {
         taskId = id;
         this.byTask.set(id, st);
-      }, a.placement);
-      const ms = Date.now() - t0;
+      };
+      let r = await this.host.submit(a.work(), onTask, a.placement, a.remote ? () => a.remote?.() : undefined);
+      let note: string | undefined;
       if (!r.ok) {
         // A rule that failed because something it needed failed is not a failure of its own.
         if (r.failure.code === 'dependency-failed' || r.failure.code === 'cycle') {
           this.stats.done++;
           throw new BuildError({ ...r.failure, code: 'dependency-failed' }, true);
         }
-        return this.failed(a, r.failure, ms, (r.failure.fields?.output as string | undefined) ?? '');
+        return this.failed(a, r.failure, Date.now() - t0, (r.failure.fields?.output as string | undefined) ?? '');
       }
-      const ctx: RunContext = { need: (keys) => this.need(st, keys) };
-      const c = await a.complete(r.payload, ctx);
+      const worker = r.worker;
+      const ctx: RunContext = { need: (keys) => this.need(st, keys), fetch: (hex, size, dest) => this.host.fetch(worker, hex, size, dest) };
+      let c = await a.complete(r.payload, ctx);
+      if (!('outputs' in c) && c.fields?.retryLocal === true) {
+        // A command that failed in another node's sandbox is run once more here: the sandbox may
+        // have lacked a file, and a real error fails again and is reported as usual.
+        note = `failed on node ${worker} (${c.message.split('\n')[0]}); ran again here`;
+        this.host.event({ event: 'output', key: name, action: a.id, note });
+        r = await this.host.submit(a.work(), onTask, { ...a.placement, remote: false });
+        if (!r.ok) return this.failed(a, r.failure, Date.now() - t0, (r.failure.fields?.output as string | undefined) ?? '');
+        c = await a.complete(r.payload, { need: (keys) => this.need(st, keys), fetch: () => Promise.reject(new Error('no node to fetch from')) });
+      }
+      const ms = Date.now() - t0;
       if (!('outputs' in c)) return this.failed(a, c, ms, (c.fields?.output as string | undefined) ?? '', r.worker);
+      note ??= r.note;
       if (c.discovered.length > 0) st.groups.push(await this.need(st, c.discovered, true));
       const answers = new Map<string, Answer>();
       for (const out of a.outputs) {
@@ -519,7 +546,7 @@ export class Engine {
       });
       this.stats.ran++;
       this.stats.done++;
-      this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: true, ms, node: nodeOf(r.worker), output: c.output, reason, ...(r.note ? { note: r.note } : {}) });
+      this.host.event({ event: 'finish', t: Date.now(), key: name, action: a.id, status: 'ok', ran: true, ms, node: nodeOf(r.worker), output: c.output, reason, ...(note ? { note } : {}), ...(c.bytes ? { bytes: c.bytes } : {}) });
       return answers;
     } finally {
       st.running = false;

@@ -5,6 +5,7 @@ import { execCommand, type ExecRequest, type ExecResult } from './exec.ts';
 import type { RuleWork } from './bfile.ts';
 import type { CmdWork } from './ninja-build.ts';
 import type { ProbeWork } from './toolchain.ts';
+import type { RexecWork } from './rexec.ts';
 
 export interface TaskContext {
   worker: string;
@@ -24,7 +25,9 @@ export type WorkItem =
   | { k: 'sleep'; ms: number }
   | RuleWork
   | CmdWork
-  | ProbeWork;
+  | ProbeWork
+  | RexecWork
+  | { k: 'cas-get'; digest: string; offset: number; length: number };
 
 export type Handler = (item: WorkItem, ctx: TaskContext) => Promise<unknown>;
 
@@ -63,6 +66,14 @@ export async function handle(payload: Buffer, ctx: TaskContext): Promise<Buffer>
     }
     case 'throw':
       throw new Error(item.message);
+    case 'rexec': {
+      const { runRexec } = await import('./rexec.ts');
+      return json(await runRexec(item, ctx));
+    }
+    case 'cas-get': {
+      const { casGet } = await import('./rexec.ts');
+      return json(casGet(item));
+    }
     case 'probe': {
       const { probe } = await import('./toolchain.ts');
       return json(await probe(item));

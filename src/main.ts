@@ -1,7 +1,21 @@
 // Entry point of the `b` executable (and of `deno run -A src/main.ts`).
 
+import * as path from 'node:path';
 import { run } from './cli.ts';
 import { Logger } from './logger.ts';
+
+/**
+ * Invoked as `ninja` (a symlink or copy named ninja, ninja.exe or ninja-build): B is Ninja then,
+ * command line and all. The name is argv[0] as the user ran it; in a single executable, argv[1]
+ * and the executable path are checked too, and for `node b.cjs` argv[1] is the script.
+ */
+function ninjaName(): string | undefined {
+  const isNinja = (p: string | undefined): boolean => p !== undefined && /^ninja(-build)?(\.exe)?$/i.test(path.basename(p));
+  if (isNinja(process.argv0)) return process.argv0;
+  if (isNinja(process.argv[1])) return 'ninja';
+  if (isNinja(process.execPath)) return 'ninja';
+  return undefined;
+}
 
 // Node prints warnings about experimental features B relies on (type stripping of Bfile.ts,
 // loading a Bfile next to a package.json without "type") to stderr; they are noise to a user.
@@ -11,7 +25,11 @@ process.on('warning', (w: Error & { code?: string }) => {
   new Logger().warn(w.message);
 });
 
-run(process.argv.slice(2)).then(
+const asNinja = ninjaName();
+const main = asNinja !== undefined
+  ? import('./ninja-cli.ts').then((m) => m.runNinja(process.argv.slice(2), new Logger(), asNinja))
+  : run(process.argv.slice(2));
+main.then(
   (code) => {
     process.exitCode = code;
   },

@@ -18,7 +18,11 @@ import { parseDyndep } from './dyndep.ts';
 import { canonicalizePath } from './ninja-path.ts';
 import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
-import type { Action, Answer, BuildDescription, Completed } from './engine.ts';
+import type { Action, Answer, BuildDescription, Completed, RunContext } from './engine.ts';
+import type { RexecResult } from './rexec.ts';
+import { checkOutputPath, planRexec } from './rexec-client.ts';
+import { stateOf } from './filestate.ts';
+import { digestFromHex } from './hash.ts';
 import type { FileState } from './database.ts';
 import type { Failure } from './protocol.ts';
 import { UserError } from './errors.ts';
@@ -56,6 +60,12 @@ export class NinjaDescription implements BuildDescription {
   readonly pools: Map<string, number>;
   readonly notices: string[];
   private readonly actions = new Map<NinjaEdge, Action>();
+  /** Set by the build host: digests and blob offers for remote execution. */
+  remoteEnv: {
+    digestOf(abs: string): { digest: string; size: number; exec: boolean } | undefined;
+    knownDeps(action: string): string[] | undefined;
+    offer(m: Map<string, string>): void;
+  } | undefined;
   /** Dyndep-discovered outputs, by output path. */
   private readonly dyndepOutputs = new Map<string, NinjaEdge>();
 
@@ -131,6 +141,18 @@ export class NinjaDescription implements BuildDescription {
       get description(): string {
         return edge.description || cmd();
       },
+      remote(): Buffer | undefined {
+        const env = desc.remoteEnv;
+        if (env === undefined || isConsole) return undefined;
+        const plan = planRexec({
+          cmd: cmd(), root: desc.root, inputs: a.inputs, knownDeps: env.knownDeps(a.id), outputs: a.outputs,
+          depfile: edge.depfile, deps: edge.deps, msvcPrefix: edge.msvcDepsPrefix, rspfile: edge.rspfile,
+          rspfileContent: edge.rspfile !== '' ? edge.rspfileContent : '',
+        }, env.digestOf);
+        if (plan === undefined) return undefined;
+        env.offer(plan.offered);
+        return Buffer.from(JSON.stringify(plan.work));
+      },
       work(): Buffer {
         const w: CmdWork = {
           k: 'cmd',
@@ -146,8 +168,10 @@ export class NinjaDescription implements BuildDescription {
         };
         return Buffer.from(JSON.stringify(w));
       },
-      async complete(result: Buffer): Promise<Completed | Failure> {
-        const r = JSON.parse(result.toString('utf8')) as CmdResult;
+      async complete(result: Buffer, ctx): Promise<Completed | Failure> {
+        const parsed = JSON.parse(result.toString('utf8')) as CmdResult | RexecResult;
+        if ('fetched' in parsed) return completeRemote(parsed, ctx);
+        const r = parsed;
         if (r.exit !== 0 || r.spawnError !== undefined) {
           const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
           return { code: 'command-failed', message: `command failed (${why}): ${cmd()}`, where: `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`, fields: { output: r.output, command: cmd() } };
@@ -159,6 +183,47 @@ export class NinjaDescription implements BuildDescription {
         for (const o of outputs) outs.set(o, r.outputs[o] ?? undefined);
         return { outputs: outs, discovered: r.deps, value: undefined, output: r.output, extra: '' };
       },
+    };
+    const where = (): string => `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`;
+    /** A result from a node without this machine's files: its outputs are fetched and written here. */
+    const completeRemote = async (r: RexecResult, ctx: RunContext): Promise<Completed | Failure> => {
+      if (r.exit !== 0 || r.spawnError !== undefined) {
+        const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
+        return { code: 'command-failed', message: `command failed on a node (${why}): ${cmd()}`, where: where(), fields: { output: r.output, command: cmd(), retryLocal: true } };
+      }
+      const outs = new Map<string, FileState | undefined>();
+      let received = 0;
+      for (const o of a.outputs) {
+        const abs = path.resolve(desc.root, o);
+        const rec = r.outputs.find((x) => x.path === abs);
+        if (rec === undefined || rec.digest === null) {
+          outs.set(o, undefined);
+          continue;
+        }
+        let dest: string;
+        try {
+          dest = checkOutputPath(desc.root, o, a.id);
+        } catch (e) {
+          return { code: 'remote.output', message: (e as Error).message, where: where() };
+        }
+        // Written next to its place, then renamed: readers never see half an output.
+        const tmp = `${dest}.b-remote-${process.pid}.tmp`;
+        try {
+          await ctx.fetch(rec.digest, rec.size, tmp);
+          fs.chmodSync(tmp, rec.mode & 0o777);
+          fs.renameSync(tmp, dest);
+        } catch (e) {
+          fs.rmSync(tmp, { force: true });
+          return { code: 'remote.fetch', message: `fetching ${o} from the node failed: ${(e as Error).message}`, where: where(), fields: { retryLocal: true } };
+        }
+        received += rec.size;
+        outs.set(o, stateOf(fs.statSync(dest), digestFromHex(rec.digest)));
+      }
+      const discovered = r.deps.map((d) => {
+        const rel = path.relative(desc.root, d);
+        return canonicalizePath(rel.startsWith('..') || path.isAbsolute(rel) ? d : rel);
+      });
+      return { outputs: outs, discovered, value: undefined, output: r.output, extra: '', bytes: { sent: r.fetched, received } };
     };
     if (edge.dyndep !== '') {
       a.prepare = async (answer: (key: string) => Promise<Answer>): Promise<void> => {

@@ -37,6 +37,9 @@ export interface TaskMeta {
 export interface PlacedTask {
   id: number;
   payload: Buffer;
+  /** The self-contained version of the payload, for nodes without this machine's files. */
+  remote?: (() => Buffer | undefined) | undefined;
+  remotePayload?: Buffer | null;
   meta: TaskMeta;
   peer: Peer | undefined;
   attempt: number;
@@ -60,8 +63,12 @@ export interface PeerHost {
 
 /** Codes with which a node hands an item back instead of failing it. */
 const RETRYABLE = new Set(['node.leaving', 'node.stopping', 'worker.died', 'loop', 'client.gone']);
-/** Items sent beyond a node's free workers, to hide the round trip; small, so the tail of a build stays balanced. */
-const PIPELINE = 1;
+/**
+ * Items sent beyond a node's workers, as a fraction of them: a worker that finishes starts the
+ * next item at once instead of waiting a round trip through this broker (which may be busy with
+ * other nodes' results); small enough that the tail of a build stays balanced.
+ */
+const PIPELINE = 0.5;
 
 export interface PeerOptions {
   address: string;
@@ -101,7 +108,7 @@ export class Peer {
   }
 
   free(): number {
-    return this.capacity + PIPELINE - this.inflight.size;
+    return this.capacity + Math.max(1, Math.ceil(this.capacity * PIPELINE)) - this.inflight.size;
   }
 }
 
@@ -109,7 +116,7 @@ export class PeerSet {
   readonly peers: Peer[] = [];
   private readonly host: PeerHost;
   private nextAttempt = 1;
-  private readonly probes = new Map<number, { peer: Peer; done: (r: ProbeResult | undefined) => void }>();
+  private readonly probes = new Map<number, { peer: Peer; done: (r: Buffer | undefined) => void }>();
   private readonly localTools = new Map<string, ToolPrint | 'pending'>();
   private timer: NodeJS.Timeout | undefined;
   readonly heartbeatMs: number;
@@ -238,15 +245,7 @@ export class PeerSet {
         const probe = this.probes.get(d.id);
         if (probe !== undefined) {
           this.probes.delete(d.id);
-          let r: ProbeResult | undefined;
-          if (d.type === T.RESULT) {
-            try {
-              r = JSON.parse(d.payload?.toString() ?? '') as ProbeResult;
-            } catch {
-              r = undefined;
-            }
-          }
-          probe.done(r);
+          probe.done(d.type === T.RESULT ? (d.payload ?? Buffer.alloc(0)) : undefined);
           return;
         }
         const t = p.inflight.get(d.id);
@@ -328,11 +327,41 @@ export class PeerSet {
     return best;
   }
 
+  /** The self-contained payload of a task (computed once), or null if it has none. */
+  private remotePayload(t: PlacedTask): Buffer | null {
+    if (t.remotePayload === undefined) t.remotePayload = t.remote?.() ?? null;
+    return t.remotePayload;
+  }
+
+  /** True when every live node is known to be unable to run the task (nothing pending). */
+  noneCanRun(t: PlacedTask): boolean {
+    if (t.meta.remote === false) return true;
+    for (const p of this.peers) {
+      if (!p.alive || !p.welcomed || p.incompatible !== undefined) continue;
+      if (p.nodeId !== undefined && t.meta.via?.includes(p.nodeId)) continue;
+      if (t.meta.root !== undefined) {
+        const shared = p.fs.get(t.meta.root);
+        if (shared === undefined || shared === 'pending') return false;
+        if (shared === false && (t.remote === undefined || this.remotePayload(t) === null)) continue;
+      }
+      if (t.meta.tool !== undefined) {
+        const mine = this.localTools.get(t.meta.tool);
+        const theirs = p.tools.get(t.meta.tool);
+        if (mine === undefined || mine === 'pending' || theirs === undefined || theirs === 'pending') return false;
+        if (mine.hash !== theirs.hash) continue;
+      }
+      return false;
+    }
+    return true;
+  }
+
   private canRun(p: Peer, t: PlacedTask): boolean {
     if (t.meta.root !== undefined) {
       const shared = p.fs.get(t.meta.root);
       if (shared === undefined) this.probeFs(p, t.meta.root);
-      if (shared !== true) return false;
+      if (shared === 'pending' || shared === undefined) return false;
+      // Without this machine's files a node can only take a self-contained item.
+      if (shared === false && (t.remote === undefined || this.remotePayload(t) === null)) return false;
     }
     if (t.meta.tool !== undefined) {
       const mine = this.local(t.meta.tool);
@@ -365,9 +394,29 @@ export class PeerSet {
   }
 
   private probe(p: Peer, work: object, done: (r: ProbeResult | undefined) => void): void {
-    const id = this.nextAttempt++;
+    this.callRaw(p, { k: 'probe', ...work }, (b) => {
+      let r: ProbeResult | undefined;
+      try {
+        r = b === undefined ? undefined : (JSON.parse(b.toString()) as ProbeResult);
+      } catch {
+        r = undefined;
+      }
+      done(r);
+    });
+  }
+
+  private callRaw(p: Peer, work: object, done: (r: Buffer | undefined) => void): void {
+    const id = this.nextAttempt;
+    this.nextAttempt = (this.nextAttempt + 1) >>> 0 || 1;
     this.probes.set(id, { peer: p, done });
-    p.ch.send(encode(T.SUBMIT, id, [Buffer.from('{"remote":false}'), Buffer.from(JSON.stringify({ k: 'probe', ...work }))]));
+    p.ch.send(encode(T.SUBMIT, id, [Buffer.from('{"remote":false}'), Buffer.from(JSON.stringify(work))]));
+  }
+
+  /** Runs a work item on one given node (not load-balanced): probes, blob reads. */
+  call(nodeName: string, work: object): Promise<Buffer> {
+    const p = this.peers.find((x) => x.nodeId === nodeName || x.address === nodeName);
+    if (p === undefined || !p.alive) return Promise.reject(new Error(`node ${nodeName} is not available`));
+    return new Promise((resolve, reject) => this.callRaw(p, work, (b) => (b === undefined ? reject(new Error(`node ${nodeName} did not answer`)) : resolve(b))));
   }
 
   private probeTool(p: Peer, tool: string): void {
@@ -405,7 +454,10 @@ export class PeerSet {
     p.inflight.set(attempt, t);
     p.stats.sent++;
     const meta: TaskMeta = { ...t.meta, via: [...(t.meta.via ?? []), this.host.nodeId] };
-    p.ch.send(encode(T.SUBMIT, attempt, [Buffer.from(JSON.stringify(meta)), t.payload]));
+    const shared = t.meta.root === undefined || p.fs.get(t.meta.root) === true;
+    const payload = shared ? t.payload : (this.remotePayload(t) ?? t.payload);
+    if (!shared) delete meta.root; // self-contained: the next node needs no shared files either
+    p.ch.send(encode(T.SUBMIT, attempt, [Buffer.from(JSON.stringify(meta)), payload]));
   }
 
   /** Takes a task back from wherever it was placed (cancelled by its owner). */

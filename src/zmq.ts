@@ -140,6 +140,8 @@ export class Channel {
   private receiving = false;
   private isClosed = false;
   onMessage: (frames: Frames) => void = () => {};
+  /** Messages sent and received (benchmarks report messages per action). */
+  readonly counts = { sent: 0, received: 0 };
   onSendError: (err: Error & { code?: string }, frames: Frames) => void = () => {};
   onReceiveError: (err: Error) => void = () => {};
 
@@ -186,6 +188,7 @@ export class Channel {
       for (let m = this.out.shift(); m !== undefined && !this.isClosed; m = this.out.shift()) {
         try {
           await this.sock.send(detached(m));
+          this.counts.sent++;
         } catch (e) {
           if (!this.isClosed) this.onSendError(e as Error, m);
         }
@@ -212,6 +215,7 @@ export class Channel {
         this.onReceiveError(e as Error);
         continue;
       }
+      this.counts.received++;
       this.onMessage(msg);
     }
   }

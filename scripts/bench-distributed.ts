@@ -1,0 +1,173 @@
+// Distributed benchmark: 2,000 actions that each sleep 50 ms, on 4 nodes x 8 slots (real
+// `b node` processes on loopback), built by a client with no local workers.
+//
+//   node scripts/bench-distributed.ts [--actions 2000] [--nodes 4] [--slots 8] [--ms 50]
+//
+// Reports, per variant: efficiency = ideal time / measured time (ideal = actions x ms / slots),
+// dispatch latency per action (from the engine handing it out to the rule starting on a node:
+// median, p99), and ZeroMQ messages per action (client and nodes together). Then the same with
+// one node killed (SIGKILL) halfway: the time lost against the ideal with the surviving nodes.
+// Variants: "rule" sleeps inside a Bfile rule (measures B itself); "command" runs `sleep` as a
+// Ninja command (adds the cost of starting 2,000 processes on this machine's 2 CPUs).
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const exe = path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
+const args = process.argv.slice(2);
+const opt = (name: string, def: number): number => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const ACTIONS = opt('--actions', 2000);
+const NODES = opt('--nodes', 4);
+const SLOTS = opt('--slots', 8);
+const MS = opt('--ms', 50);
+
+interface Node {
+  proc: ChildProcess;
+  endpoint: string;
+  id: string;
+}
+
+function startNode(): Promise<Node> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(exe, ['node', '--workers', String(SLOTS), '--listen', 'tcp://127.0.0.1:*', '--heartbeat', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (tcp:\/\/\S+)/.exec(out);
+      const id = /^node (\S+):/.exec(out)?.[1];
+      if (m && id) resolve({ proc, endpoint: m[1]!, id });
+    });
+    proc.on('exit', () => reject(new Error(`node exited: ${out}`)));
+  });
+}
+
+async function stopNode(n: Node): Promise<void> {
+  if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
+  const done = new Promise((r) => n.proc.once('exit', r));
+  n.proc.kill('SIGINT');
+  n.proc.kill('SIGINT');
+  await done;
+}
+
+function project(kind: 'rule' | 'command'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `b-bench-dist-${kind}-`));
+  if (kind === 'rule') {
+    fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `
+import * as fs from 'node:fs';
+const N = ${ACTIONS};
+export default (b) => {
+  b.default('all');
+  b.rule('all', async ({ need, write }) => {
+    await need(Array.from({ length: N }, (_, i) => 'o/' + i));
+    await write('all', 'done\\n');
+  });
+  b.rule('o/%', async ({ out, dir }) => {
+    const start = Date.now();
+    await new Promise((r) => setTimeout(r, ${MS}));
+    fs.mkdirSync(dir + '/o', { recursive: true });
+    fs.writeFileSync(dir + '/' + out, String(start));
+  });
+};
+`);
+  } else {
+    const lines = ['rule s', `  command = date +%s%3N > $out; sleep ${MS / 1000}`];
+    for (let i = 0; i < ACTIONS; i++) lines.push(`build o/${i}: s`);
+    fs.writeFileSync(path.join(dir, 'build.ninja'), lines.join('\n') + '\n');
+  }
+  return dir;
+}
+
+interface Run {
+  seconds: number;
+  latencies: number[];
+  messagesPerAction: number;
+  byNode: Map<string, number>;
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+}
+
+async function build(dir: string, nodes: Node[], killAfterMs?: number): Promise<Run> {
+  const ev = `${dir}.events`;
+  const t0 = process.hrtime.bigint();
+  const before = nodes.map((n) => nodeMessages(n));
+  const child = spawn(exe, ['build', '-C', dir, '--local', '0', '-j', String(NODES * SLOTS), '--heartbeat', '200', '--events', ev, '--verbose', ...nodes.flatMap((n) => ['--node', n.endpoint])], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  if (killAfterMs !== undefined) setTimeout(() => nodes[0]!.proc.kill('SIGKILL'), killAfterMs);
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (code !== 0) throw new Error(`build failed (${code}):\n${err}`);
+  const events = fs.readFileSync(ev, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; key: string; t?: number; node?: string; ran?: boolean });
+  fs.rmSync(ev, { force: true });
+  const runAt = new Map<string, number>();
+  const byNode = new Map<string, number>();
+  for (const e of events) {
+    if (e.event === 'run' && e.t !== undefined) runAt.set(e.key, e.t);
+    if (e.event === 'finish' && e.ran && e.key.startsWith('o/')) byNode.set(e.node ?? '?', (byNode.get(e.node ?? '?') ?? 0) + 1);
+  }
+  const latencies: number[] = [];
+  for (let i = 0; i < ACTIONS; i++) {
+    const started = Number(fs.readFileSync(path.join(dir, 'o', String(i)), 'utf8').trim());
+    const sent = runAt.get(`o/${i}`);
+    if (sent !== undefined && Number.isFinite(started)) latencies.push(started - sent);
+  }
+  const m = /(\d+) messages sent and (\d+) received/.exec(err);
+  const clientMsgs = m ? Number(m[1]) + Number(m[2]) : 0;
+  const after = nodes.map((n) => nodeMessages(n));
+  const nodeMsgs = after.reduce((a, x, i) => a + (x >= 0 && before[i]! >= 0 ? x - before[i]! : 0), 0);
+  // Each message is sent once and received once: count it once.
+  return { seconds, latencies, messagesPerAction: (clientMsgs + nodeMsgs) / 2 / ACTIONS, byNode };
+}
+
+function nodeMessages(n: Node): number {
+  if (n.proc.exitCode !== null || n.proc.signalCode !== null) return -1;
+  try {
+    const st = JSON.parse(execFileSync(exe, ['status', '--node', n.endpoint, '--json'], { encoding: 'utf8', timeout: 10_000 })) as { messages: { sent: number; received: number } };
+    return st.messages.sent + st.messages.received;
+  } catch {
+    return -1;
+  }
+}
+
+function report(name: string, r: Run, ideal: number): void {
+  process.stdout.write(`  ${name.padEnd(28)} ${r.seconds.toFixed(2)} s (ideal ${ideal.toFixed(2)} s)  efficiency ${(ideal / r.seconds).toFixed(2)}  dispatch latency median ${quantile(r.latencies, 0.5).toFixed(1)} ms p99 ${quantile(r.latencies, 0.99).toFixed(1)} ms  ${r.messagesPerAction.toFixed(1)} messages/action\n`);
+  process.stdout.write(`  ${''.padEnd(28)} per node: ${[...r.byNode].map(([k, v]) => `${k.replace(/^.*-(\d+)-\w+$/, 'pid $1')} ${v}`).join(', ')}\n`);
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(`distributed benchmark: ${ACTIONS} actions x ${MS} ms on ${NODES} nodes x ${SLOTS} slots (loopback, ${os.cpus().length} CPUs)\n`);
+  const ideal = (ACTIONS * MS) / 1000 / (NODES * SLOTS);
+  for (const kind of ['rule', 'command'] as const) {
+    let nodes = await Promise.all(Array.from({ length: NODES }, () => startNode()));
+    try {
+      const dir = project(kind);
+      report(`${kind}s`, await build(dir, nodes), ideal);
+      fs.rmSync(dir, { recursive: true, force: true });
+      // One node killed halfway: the ideal is half the work on all nodes, half on the others.
+      const dir2 = project(kind);
+      const half = (ACTIONS / 2 * MS) / 1000 / (NODES * SLOTS);
+      const idealKill = half + (ACTIONS / 2 * MS) / 1000 / ((NODES - 1) * SLOTS);
+      const r = await build(dir2, nodes, half * 1000);
+      report(`${kind}s, 1 node killed`, r, idealKill);
+      process.stdout.write(`  ${''.padEnd(28)} time lost to the death: ${(r.seconds - idealKill).toFixed(2)} s\n`);
+      fs.rmSync(dir2, { recursive: true, force: true });
+    } finally {
+      await Promise.all(nodes.map(stopNode));
+      nodes = [];
+    }
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench-distributed failed: ${(e as Error).stack ?? String(e)}\n`);
+  process.exitCode = 1;
+});

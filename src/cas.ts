@@ -1,0 +1,185 @@
+// A node's content-addressed store: files named by their content digest (SHA-256 truncated to
+// 128 bits, the digest B's database records for every file, in hex), shared by the
+// node's worker threads. Blobs are written to a unique temp file, verified against their digest,
+// then renamed into place, so a node killed mid-write leaves at most a temp file (removed at the
+// next start) and never a wrong blob. Size-bounded: least recently used blobs are evicted
+// (a blob's mtime is its last use).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { cacheDir, ensurePrivateDir } from './cachedir.ts';
+import { DIGEST_BYTES } from './hash.ts';
+
+export const CHUNK = 1 << 20;
+
+export class Cas {
+  readonly dir: string;
+  readonly maxBytes: number;
+
+  constructor(dir = path.join(cacheDir(), 'cas'), maxBytes = Number(process.env.B_CAS_MAX_BYTES ?? 10 * 1024 ** 3)) {
+    this.dir = dir;
+    this.maxBytes = maxBytes;
+    ensurePrivateDir(dir);
+  }
+
+  /** Path of a blob, given its hex digest (32 hex characters). */
+  pathOf(hex: string): string {
+    if (!/^[0-9a-f]{32}$/.test(hex)) throw new Error(`not a content digest: ${hex}`);
+    return path.join(this.dir, hex.slice(0, 2), hex);
+  }
+
+  has(hex: string): boolean {
+    const p = this.pathOf(hex);
+    try {
+      const now = new Date();
+      fs.utimesSync(p, now, now); // a use: keeps it off the eviction list
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A writer that receives a blob's chunks in order and commits it only if the digest matches. */
+  writer(hex: string): BlobWriter {
+    const final = this.pathOf(hex);
+    fs.mkdirSync(path.dirname(final), { recursive: true });
+    return new BlobWriter(final, hex);
+  }
+
+  /** Stores a file that exists on disk (an output), returning its hex digest and size. */
+  putFile(file: string): { hex: string; size: number } {
+    const h = createHash('sha256');
+    const fd = fs.openSync(file, 'r');
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let size = 0;
+    try {
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, CHUNK, null);
+        if (n === 0) break;
+        h.update(n === CHUNK ? buf : buf.subarray(0, n));
+        size += n;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    const hex = h.digest('hex').slice(0, 2 * DIGEST_BYTES);
+    const final = this.pathOf(hex);
+    if (!fs.existsSync(final)) {
+      fs.mkdirSync(path.dirname(final), { recursive: true });
+      const tmp = `${final}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      fs.copyFileSync(file, tmp, fs.constants.COPYFILE_FICLONE);
+      fs.renameSync(tmp, final);
+    }
+    return { hex, size };
+  }
+
+  /** Reads part of a blob. */
+  read(hex: string, offset: number, length: number): Buffer {
+    const fd = fs.openSync(this.pathOf(hex), 'r');
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      const n = fs.readSync(fd, buf, 0, length, offset);
+      return buf.subarray(0, n);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Removes temp files of writers that died, then evicts least recently used blobs over the limit. */
+  maintain(): { bytes: number; evicted: number } {
+    const blobs: { p: string; size: number; t: number }[] = [];
+    let bytes = 0;
+    for (const sub of fs.readdirSync(this.dir)) {
+      const d = path.join(this.dir, sub);
+      let names: string[];
+      try {
+        names = fs.readdirSync(d);
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        const p = path.join(d, n);
+        let st: fs.Stats;
+        try {
+          st = fs.statSync(p);
+        } catch {
+          continue;
+        }
+        if (n.endsWith('.tmp')) {
+          // Temp files of writers that are gone: their process died (SIGKILL mid-write), or they
+          // have not written for 10 minutes. Other threads of live processes are writing theirs.
+          const pid = Number(n.split('.')[1]);
+          if (Date.now() - st.mtimeMs > 600_000 || !alive(pid)) fs.rmSync(p, { force: true });
+          continue;
+        }
+        blobs.push({ p, size: st.size, t: st.mtimeMs });
+        bytes += st.size;
+      }
+    }
+    let evicted = 0;
+    if (bytes > this.maxBytes) {
+      blobs.sort((a, b) => a.t - b.t);
+      for (const b of blobs) {
+        if (bytes <= this.maxBytes * 0.9) break;
+        fs.rmSync(b.p, { force: true });
+        bytes -= b.size;
+        evicted++;
+      }
+    }
+    return { bytes, evicted };
+  }
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class BlobWriter {
+  private readonly final: string;
+  private readonly tmp: string;
+  private readonly fd: number;
+  private readonly hash = createHash('sha256');
+  private readonly hex: string;
+  size = 0;
+
+  constructor(final: string, hex: string) {
+    this.final = final;
+    this.hex = hex;
+    this.tmp = `${final}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    this.fd = fs.openSync(this.tmp, 'wx', 0o600);
+  }
+
+  write(chunk: Buffer): void {
+    this.hash.update(chunk);
+    let off = 0;
+    while (off < chunk.length) off += fs.writeSync(this.fd, chunk, off, chunk.length - off);
+    this.size += chunk.length;
+  }
+
+  /** Commits the blob; throws (and removes the temp file) if the content does not match. */
+  commit(): void {
+    fs.closeSync(this.fd);
+    const got = this.hash.digest('hex').slice(0, 2 * DIGEST_BYTES);
+    if (got !== this.hex) {
+      fs.rmSync(this.tmp, { force: true });
+      throw new Error(`blob ${this.hex.slice(0, 12)} arrived corrupted (got ${got.slice(0, 12)})`);
+    }
+    fs.renameSync(this.tmp, this.final);
+  }
+
+  abort(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    fs.rmSync(this.tmp, { force: true });
+  }
+}

@@ -1,0 +1,874 @@
+// B's Ninja personality: `b ninja [flags] [targets]`, or the executable run under the name
+// `ninja`. Ninja's command line (getopt_long, with GNU argument permutation), its messages and
+// exit codes, its status line and `FAILED:` report, and its -t tools (ninja-tools*.ts). Builds go
+// through buildCmd, so B's engine, workers and database do the work; this module only decides
+// what the user sees. Reference: ninja 1.13.2's ninja.cc and status_printer.cc.
+//
+// Flags: -C DIR, -f FILE, -j N, -k N, -l N, -n, -v/--verbose, --quiet, -d MODE (explain, stats,
+// keepdepfile, keeprsp, nostatcache, list), -w FLAG (phonycycle=err|warn, dupbuild=...,
+// depfilemulti=..., list), -t TOOL, --version, -h/--help; B's own --events FILE and --explain.
+// Where B differs from ninja 1.13.2:
+// - `-l N` is accepted and ignored (B's scheduler does not watch the load average);
+//   `-d keepdepfile` and `-d keeprsp` are accepted but the worker still deletes the depfile of a
+//   `deps =` edge and a successful edge's rspfile; `-w phonycycle=err` is accepted, and B always
+//   drops a phony edge's reference to itself (with ninja's warning), as with =warn.
+// - `%t` of the status line is the number of edges the targets reach less those found up to date
+//   so far (B decides what is dirty while building); it shrinks to the exact count as the build
+//   goes. A bad placeholder in NINJA_STATUS is reported before building, not at the first line.
+// - `-n` with a manifest that would be regenerated dry-runs the whole build with the current
+//   manifest (ninja shows only the regeneration step).
+// - `-t` tools read B's database (.b/db in $builddir) where ninja reads .ninja_log/.ninja_deps;
+//   -t graph numbers the vertices instead of printing pointers; -t browse, msvc and urtle are
+//   not offered.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { availableParallelism, constants as osConstants } from 'node:os';
+import { NINJA_VERSION } from './ninja-parser.ts';
+import type { Logger } from './logger.ts';
+import type { BuildReply } from './build-host.ts';
+import type { BuildEvent } from './engine.ts';
+import type { BuildReporter } from './cmd-build.ts';
+import type { NinjaDescription } from './ninja-build.ts';
+import { NinjaGraph, collectTarget, scanTargets, spellcheck } from './ninja-tools-graph.ts';
+import { RemoteFailure, UserError } from './errors.ts';
+
+/** Options of one ninja invocation, as ReadFlags leaves them. */
+export interface NinjaOptions {
+  /** The program name for getopt's messages (argv[0], or "ninja" for `b ninja`). */
+  prog: string;
+  file: string;
+  dir: string | undefined;
+  tool: string | undefined;
+  jobs: number | undefined;
+  /** 0: no limit. */
+  keepGoing: number;
+  loadAverage: number | undefined;
+  dryRun: boolean;
+  verbose: boolean;
+  quiet: boolean;
+  explain: boolean;
+  stats: boolean;
+  keepDepfile: boolean;
+  keepRsp: boolean;
+  phonyCycleErr: boolean;
+  eventsFile: string | undefined;
+  /** Targets, or the tool's arguments. */
+  args: string[];
+}
+
+/** Writes to stderr through the logger (the one place that owns the terminal). */
+export function stderr(log: Logger, text: string): void {
+  log.clearStatus();
+  log.stderr.write(text.endsWith('\n') ? text : text + '\n');
+}
+export const ninjaError = (log: Logger, msg: string): void => stderr(log, `ninja: error: ${msg}`);
+export const ninjaWarning = (log: Logger, msg: string): void => stderr(log, `ninja: warning: ${msg}`);
+/** Ninja's Fatal(): message and exit status 1. */
+export function ninjaFatal(log: Logger, msg: string): number {
+  stderr(log, `ninja: fatal: ${msg}`);
+  return 1;
+}
+
+/** ninja's GuessParallelism: CPUs + 2 (3 on two CPUs, 2 on one). */
+export function guessParallelism(): number {
+  const n = availableParallelism();
+  return n <= 1 ? 2 : n === 2 ? 3 : n + 2;
+}
+
+function usage(log: Logger): void {
+  stderr(log, `usage: ninja [options] [targets...]
+
+if targets are unspecified, builds the 'default' target (see manual).
+
+options:
+  --version      print ninja version ("${NINJA_VERSION}")
+  -v, --verbose  show all command lines while building
+  --quiet        don't show progress status, just command output
+
+  -C DIR   change to DIR before doing anything else
+  -f FILE  specify input build file [default=build.ninja]
+
+  -j N     run N jobs in parallel (0 means infinity) [default=${guessParallelism()} on this system]
+  -k N     keep going until N jobs fail (0 means infinity) [default=1]
+  -l N     do not start new jobs if the load average is greater than N
+  -n       dry run (don't run commands but act like they succeeded)
+
+  -d MODE  enable debugging (use '-d list' to list modes)
+  -t TOOL  run a subtool (use '-t list' to list subtools)
+    terminates toplevel options; further flags are passed to the tool
+  -w FLAG  adjust warnings (use '-w list' to list warnings)
+
+b's own options:
+  --events FILE  write build events as NDJSON to FILE
+  --explain      same as -d explain
+`);
+}
+
+/** strtol(s, &end, 10) with the whole string consumed; undefined if anything is left. */
+function strtol(s: string): number | undefined {
+  const m = /^\s*([+-]?\d*)/.exec(s)!;
+  if (m[0].length !== s.length) return undefined;
+  const v = m[1] === '' || m[1] === '+' || m[1] === '-' ? 0 : Number(m[1]);
+  return v;
+}
+
+interface LongOption {
+  name: string;
+  hasArg: boolean;
+}
+const LONG: LongOption[] = [
+  { name: 'help', hasArg: false },
+  { name: 'version', hasArg: false },
+  { name: 'verbose', hasArg: false },
+  { name: 'quiet', hasArg: false },
+  // B's own, available where they do not clash with ninja's.
+  { name: 'events', hasArg: true },
+  { name: 'explain', hasArg: false },
+];
+/** getopt's optstring "d:f:j:k:l:nt:vw:C:h": option letter -> takes an argument. */
+const SHORT: Record<string, boolean> = { d: true, f: true, j: true, k: true, l: true, n: false, t: true, v: false, w: true, C: true, h: false };
+
+type Parsed = { ok: true; opts: NinjaOptions } | { ok: false; code: number };
+
+/**
+ * ReadFlags: getopt_long over ninja's options, applying each as it is read (so `--version` or
+ * `-d list` end the program where they stand). Parsing stops after -t: the rest is the tool's.
+ */
+export function readFlags(argv: string[], prog: string, log: Logger): Parsed {
+  const o: NinjaOptions = {
+    prog, file: 'build.ninja', dir: undefined, tool: undefined, jobs: undefined, keepGoing: 1, loadAverage: undefined,
+    dryRun: false, verbose: false, quiet: false, explain: false, stats: false, keepDepfile: false, keepRsp: false,
+    phonyCycleErr: false, eventsFile: undefined, args: [],
+  };
+  const positional: string[] = [];
+  const bad = (msg: string): Parsed => {
+    stderr(log, `${prog}: ${msg}`);
+    usage(log);
+    return { ok: false, code: 1 };
+  };
+  let i = 0;
+  // Applies one option; a number is the exit code when the program ends here.
+  const apply = (opt: string, arg: string): number | undefined => {
+    switch (opt) {
+      case 'd':
+        return debugEnable(arg, o, log);
+      case 'f':
+        o.file = arg;
+        return undefined;
+      case 'j': {
+        const v = strtol(arg);
+        if (v === undefined || v < 0) return ninjaFatal(log, 'invalid -j parameter');
+        o.jobs = v > 0 && v < 2 ** 31 - 1 ? v : 0;
+        return undefined;
+      }
+      case 'k': {
+        const v = strtol(arg);
+        if (v === undefined) return ninjaFatal(log, '-k parameter not numeric; did you mean -k 0?');
+        o.keepGoing = v > 0 && v < 2 ** 31 - 1 ? v : 0;
+        return undefined;
+      }
+      case 'l': {
+        const m = /^\s*[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf(inity)?|nan)/i.exec(arg);
+        if (m === null) return ninjaFatal(log, '-l parameter not numeric: did you mean -l 0.0?');
+        o.loadAverage = Number.parseFloat(m[0]);
+        return undefined;
+      }
+      case 'n':
+        o.dryRun = true;
+        return undefined;
+      case 't':
+        if (arg === 'list') {
+          listTools(log);
+          return 0;
+        }
+        if (!TOOLS.some((t) => t.name === arg) && !HIDDEN_TOOLS.includes(arg)) {
+          const s = spellcheck(arg, TOOLS.map((t) => t.name));
+          return ninjaFatal(log, `unknown tool '${arg}'${s !== undefined ? `, did you mean '${s}'?` : ''}`);
+        }
+        o.tool = arg;
+        return undefined;
+      case 'v':
+      case 'verbose':
+        o.verbose = true;
+        return undefined;
+      case 'quiet':
+        o.quiet = true;
+        return undefined;
+      case 'w':
+        return warningEnable(arg, o, log);
+      case 'C':
+        o.dir = arg;
+        return undefined;
+      case 'version':
+        log.out(NINJA_VERSION);
+        return 0;
+      case 'events':
+        o.eventsFile = arg;
+        return undefined;
+      case 'explain':
+        o.explain = true;
+        return undefined;
+      default: // 'h', 'help'
+        usage(log);
+        return 1;
+    }
+  };
+  while (i < argv.length && o.tool === undefined) {
+    const a = argv[i]!;
+    if (a === '--') {
+      positional.push(...argv.slice(i + 1));
+      i = argv.length;
+      break;
+    }
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = a.slice(2, eq < 0 ? undefined : eq);
+      const exact = LONG.find((l) => l.name === name);
+      const matches = exact ? [exact] : LONG.filter((l) => l.name.startsWith(name));
+      if (matches.length === 0) return bad(`unrecognized option '--${name}'`);
+      if (matches.length > 1) return bad(`option '--${name}' is ambiguous; possibilities:${matches.map((m) => ` '--${m.name}'`).join('')}`);
+      const lo = matches[0]!;
+      let arg = '';
+      if (lo.hasArg) {
+        if (eq >= 0) arg = a.slice(eq + 1);
+        else if (i + 1 < argv.length) arg = argv[++i]!;
+        else return bad(`option '--${lo.name}' requires an argument`);
+      } else if (eq >= 0) {
+        return bad(`option '--${lo.name}' doesn't allow an argument`);
+      }
+      i++;
+      const code = apply(lo.name, arg);
+      if (code !== undefined) return { ok: false, code };
+      continue;
+    }
+    if (a.startsWith('-') && a.length > 1) {
+      // A cluster of short options: -nv, -j8, -Cdir.
+      for (let k = 1; k < a.length; k++) {
+        const c = a[k]!;
+        const takes = SHORT[c];
+        if (takes === undefined) return bad(`invalid option -- '${c}'`);
+        let arg = '';
+        if (takes) {
+          if (k + 1 < a.length) arg = a.slice(k + 1);
+          else if (i + 1 < argv.length) arg = argv[++i]!;
+          else return bad(`option requires an argument -- '${c}'`);
+          k = a.length;
+        }
+        const code = apply(c, arg);
+        if (code !== undefined) return { ok: false, code };
+        if (o.tool !== undefined) break;
+      }
+      i++;
+      continue;
+    }
+    positional.push(a);
+    i++;
+  }
+  // Like ninja with GNU getopt: after -t, the targets seen before it are dropped (getopt had not
+  // permuted them yet) and everything after it goes to the tool.
+  o.args = o.tool !== undefined ? argv.slice(i) : positional;
+  return { ok: true, opts: o };
+}
+
+function debugEnable(name: string, o: NinjaOptions, log: Logger): number | undefined {
+  switch (name) {
+    case 'list':
+      log.out(`debugging modes:
+  stats        print operation counts/timing info
+  explain      explain what caused a command to execute
+  keepdepfile  don't delete depfiles after they're read by ninja
+  keeprsp      don't delete @response files on success
+multiple modes can be enabled via -d FOO -d BAR`);
+      return 1;
+    case 'stats':
+      o.stats = true;
+      return undefined;
+    case 'explain':
+      o.explain = true;
+      return undefined;
+    case 'keepdepfile':
+      o.keepDepfile = true;
+      return undefined;
+    case 'keeprsp':
+      o.keepRsp = true;
+      return undefined;
+    case 'nostatcache':
+      return undefined;
+    default: {
+      const s = spellcheck(name, ['stats', 'explain', 'keepdepfile', 'keeprsp', 'nostatcache']);
+      ninjaError(log, `unknown debug setting '${name}'${s !== undefined ? `, did you mean '${s}'?` : ''}`);
+      return 1;
+    }
+  }
+}
+
+function warningEnable(name: string, o: NinjaOptions, log: Logger): number | undefined {
+  switch (name) {
+    case 'list':
+      log.out('warning flags:\n  phonycycle={err,warn}  phony build statement references itself');
+      return 1;
+    case 'phonycycle=err':
+      o.phonyCycleErr = true;
+      return undefined;
+    case 'phonycycle=warn':
+      o.phonyCycleErr = false;
+      return undefined;
+    case 'dupbuild=err':
+    case 'dupbuild=warn':
+      ninjaWarning(log, "deprecated warning 'dupbuild'");
+      return undefined;
+    case 'depfilemulti=err':
+    case 'depfilemulti=warn':
+      ninjaWarning(log, "deprecated warning 'depfilemulti'");
+      return undefined;
+    default: {
+      const s = spellcheck(name, ['phonycycle=err', 'phonycycle=warn']);
+      ninjaError(log, `unknown warning flag '${name}'${s !== undefined ? `, did you mean '${s}'?` : ''}`);
+      return 1;
+    }
+  }
+}
+
+/** The tools of `-t list`, in ninja's order. */
+export const TOOLS: { name: string; desc: string }[] = [
+  { name: 'clean', desc: 'clean built files' },
+  { name: 'commands', desc: 'list all commands required to rebuild given targets' },
+  { name: 'inputs', desc: 'list all inputs required to rebuild given targets' },
+  { name: 'multi-inputs', desc: 'print one or more sets of inputs required to build targets' },
+  { name: 'deps', desc: 'show dependencies stored in the deps log' },
+  { name: 'missingdeps', desc: 'check deps log dependencies on generated files' },
+  { name: 'graph', desc: 'output graphviz dot file for targets' },
+  { name: 'query', desc: 'show inputs/outputs for a path' },
+  { name: 'targets', desc: 'list targets by their rule or depth in the DAG' },
+  { name: 'compdb', desc: 'dump JSON compilation database to stdout' },
+  { name: 'compdb-targets', desc: 'dump JSON compilation database for a given list of targets to stdout' },
+  { name: 'recompact', desc: 'recompacts ninja-internal data structures' },
+  { name: 'restat', desc: 'restats all outputs in the build log' },
+  { name: 'rules', desc: 'list all rules' },
+  { name: 'cleandead', desc: 'clean built files that are no longer produced by the manifest' },
+  ...(process.platform === 'win32' ? [{ name: 'wincodepage', desc: 'print the Windows code page used by ninja' }] : []),
+];
+/** Known to ninja but not offered by B (reported as such, not as unknown tools). */
+const HIDDEN_TOOLS = ['browse', 'msvc', 'urtle'];
+
+function listTools(log: Logger): void {
+  log.out(['ninja subtools:', ...TOOLS.map((t) => `${t.name.padStart(11)}  ${t.desc}`)].join('\n'));
+}
+
+/** Runs ninja's command line; resolves with the exit code. */
+export async function runNinja(argv: string[], log: Logger, prog = 'ninja'): Promise<number> {
+  const parsed = readFlags(argv, prog, log);
+  if (!parsed.ok) return parsed.code;
+  const o = parsed.opts;
+  if (o.dir !== undefined) {
+    // Printed so that editors follow relative paths in what comes next; not for tools, whose
+    // output is often piped somewhere.
+    if (o.tool === undefined && !o.quiet) log.out(`ninja: Entering directory \`${o.dir}'`);
+    try {
+      process.chdir(o.dir);
+    } catch (e) {
+      return ninjaFatal(log, `chdir to '${o.dir}' - ${strerror(e)}`);
+    }
+  }
+  if (o.tool !== undefined && HIDDEN_TOOLS.includes(o.tool)) {
+    return ninjaFatal(log, o.tool === 'browse' ? 'browse tool not supported on this platform' : `unknown tool '${o.tool}'`);
+  }
+  try {
+    if (o.tool !== undefined) {
+      const { runTool } = await import('./ninja-tools.ts');
+      return await runTool(o, log);
+    }
+    return await build(o, log);
+  } catch (e) {
+    if (e instanceof UserError || e instanceof RemoteFailure) {
+      const msg = e instanceof RemoteFailure ? e.failure.message : e.message;
+      ninjaError(log, msg);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** The text of a system error as strerror(3) words it. */
+export function strerror(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    ENOENT: 'No such file or directory', ENOTDIR: 'Not a directory', EACCES: 'Permission denied',
+    EPERM: 'Operation not permitted', ENOTEMPTY: 'Directory not empty', EISDIR: 'Is a directory',
+    EBUSY: 'Device or resource busy', EEXIST: 'File exists', EROFS: 'Read-only file system',
+  };
+  return (code !== undefined ? words[code] : undefined) ?? (e as Error).message;
+}
+
+/**
+ * Loads the manifest in this thread, as ninja does before anything else: for its errors in
+ * ninja's words, for the targets (spelling suggestions, `foo^`), and for what the status line
+ * and the failure report show (commands, all outputs of an edge, the console pool).
+ */
+export async function loadManifest(o: NinjaOptions, log: Logger): Promise<NinjaDescription | number> {
+  if (!fs.existsSync(o.file)) {
+    ninjaError(log, `loading '${o.file}': No such file or directory`);
+    return 1;
+  }
+  const { loadNinja } = await import('./ninja-build.ts');
+  try {
+    return loadNinja(o.file, process.cwd());
+  } catch (e) {
+    if (e instanceof UserError) {
+      ninjaError(log, e.message);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function build(o: NinjaOptions, log: Logger): Promise<number> {
+  const t0 = performance.now();
+  let loaded = await loadManifest(o, log);
+  if (typeof loaded === 'number') return loaded;
+  const parseMs = performance.now() - t0;
+  for (const w of loaded.manifest.warnings) ninjaWarning(log, w);
+  const fmt = process.env.NINJA_STATUS ?? '[%f/%t] ';
+  for (let i = 0; i < fmt.length; i++) {
+    if (fmt[i] !== '%') continue;
+    const c = fmt[++i] ?? '';
+    // Ninja fails on the first status line it prints; B checks before it starts.
+    if (!'%strufocpPewEW'.includes(c) || c === '') return ninjaFatal(log, `unknown placeholder '%${c}' in $NINJA_STATUS`);
+  }
+
+  const jobs = o.jobs ?? guessParallelism();
+  let regenerated = false;
+  for (;;) {
+    const graph = new NinjaGraph(loaded.manifest, process.cwd());
+    const plan = planBuild(graph, o.args);
+    if (plan.error !== undefined) {
+      // The manifest may know the target once it is regenerated (ninja regenerates first).
+      const key = loaded.manifestKey();
+      if (!regenerated && key !== undefined && !o.dryRun) {
+        regenerated = true;
+        const r = await runBuild(o, log, loaded, graph, [key], new Set([key]), jobs, fmt, parseMs, { manifestOnly: true });
+        if (r.code !== 0) return r.code;
+        if (!r.manifestRan) {
+          ninjaError(log, plan.error);
+          return 1;
+        }
+        const again = await loadManifest(o, log);
+        if (typeof again === 'number') return again;
+        loaded = again;
+        continue;
+      }
+      ninjaError(log, plan.error);
+      return 1;
+    }
+    return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, jobs, fmt, parseMs, { useDefaults: o.args.length === 0 })).code;
+  }
+}
+
+interface BuildPlan {
+  targets: string[];
+  reachable: Set<string>;
+  error?: string;
+}
+
+/** The targets as nodes (ninja's CollectTargetsFromArgs), then ninja's pre-build checks. */
+function planBuild(g: NinjaGraph, args: string[]): BuildPlan {
+  let targets: string[];
+  if (args.length === 0) {
+    const d = g.defaultNodes();
+    if (d.error !== undefined) return { targets: [], reachable: new Set(), error: d.error };
+    targets = d.nodes;
+  } else {
+    targets = [];
+    for (const a of args) {
+      const t = collectTarget(g, a);
+      if (t.error !== undefined) return { targets: [], reachable: new Set(), error: t.error };
+      targets.push(t.node!);
+    }
+  }
+  const scan = scanTargets(g, targets, (p) => fs.existsSync(path.resolve(g.root, p)));
+  return { targets, reachable: scan.reachable, ...(scan.error !== undefined ? { error: scan.error } : {}) };
+}
+
+async function runBuild(
+  o: NinjaOptions, log: Logger, desc: NinjaDescription, graph: NinjaGraph, targets: string[], reachable: Set<string>,
+  jobs: number, fmt: string, parseMs: number, how: { useDefaults?: boolean; manifestOnly?: boolean },
+): Promise<{ code: number; manifestRan: boolean }> {
+  const { buildCmd } = await import('./cmd-build.ts');
+  const { loadNinja } = await import('./ninja-build.ts');
+  const reporter = new NinjaReporter(log, {
+    graph, reachable, statusFormat: fmt, verbose: o.verbose, quiet: o.quiet, explain: o.explain, jobs: jobs === 0 ? 512 : jobs,
+    manifestKey: desc.manifestKey(), keepGoing: o.keepGoing, dryRun: o.dryRun, stats: o.stats, parseMs,
+    manifestOnly: how.manifestOnly === true,
+    reload: () => {
+      const d = loadNinja(o.file, process.cwd());
+      const g = new NinjaGraph(d.manifest, process.cwd());
+      const p = planBuild(g, o.args);
+      return { graph: g, reachable: p.reachable };
+    },
+  });
+  const code = await buildCmd(how.useDefaults === true ? [] : targets, {
+    dir: process.cwd(),
+    file: o.file,
+    jobs,
+    keepGoing: o.keepGoing,
+    dryRun: o.dryRun,
+    explain: o.explain,
+    exactTargets: true,
+    ...(o.eventsFile !== undefined ? { eventsFile: o.eventsFile } : {}),
+    reporter,
+  }, log);
+  return { code, manifestRan: reporter.manifestRan };
+}
+
+interface ReporterOptions {
+  graph: NinjaGraph;
+  reachable: Set<string>;
+  statusFormat: string;
+  verbose: boolean;
+  quiet: boolean;
+  explain: boolean;
+  jobs: number;
+  manifestKey: string | undefined;
+  keepGoing: number;
+  dryRun: boolean;
+  stats: boolean;
+  parseMs: number;
+  /** Only bringing the manifest up to date (to look for targets it does not know yet). */
+  manifestOnly: boolean;
+  reload(): { graph: NinjaGraph; reachable: Set<string> };
+}
+
+/** Ninja's LinePrinter on B's logger: status lines, and output that starts on a fresh line. */
+class LinePrinter {
+  private blank = true;
+  private readonly log: Logger;
+  constructor(log: Logger) {
+    this.log = log;
+  }
+  get smart(): boolean {
+    return this.log.smartTerminal;
+  }
+  /** A status line: elided and rewritten in place on a smart terminal, else a line of its own. */
+  print(line: string, full: boolean): void {
+    if (this.smart && !full) {
+      const cols = (this.log.stdout as { columns?: number }).columns ?? 80;
+      this.log.status(elideMiddle(line, Math.max(1, cols - 1)));
+      this.blank = false;
+    } else {
+      this.log.raw(`${line}\n`);
+    }
+  }
+  printOnNewLine(text: string): void {
+    if (!this.blank) {
+      if (this.smart) this.log.finishStatus();
+      else this.log.raw('\n');
+    }
+    if (text !== '') this.log.raw(text);
+    this.blank = text === '' || text.endsWith('\n');
+  }
+}
+
+/** ninja's ElideMiddle: "abc...xyz" in `width` columns. */
+export function elideMiddle(s: string, width: number): string {
+  if (s.length <= width) return s;
+  const dots = '...';
+  if (width <= dots.length) return dots.slice(0, width);
+  const keep = width - dots.length;
+  const left = Math.ceil(keep / 2);
+  return s.slice(0, left) + dots + s.slice(s.length - (keep - left));
+}
+
+/** What ninja calls a command's exit status, from B's failure message. */
+function failureCode(message: string | undefined): number {
+  const m = /\((?:exit code (\d+)|killed by (SIG[A-Z0-9]+))\)/.exec(message ?? '');
+  if (m === null) return 1;
+  if (m[1] !== undefined) return Number(m[1]) || 1;
+  const sig = m[2]!;
+  if (sig === 'SIGINT' || sig === 'SIGTERM' || sig === 'SIGHUP') return 130;
+  const n = (osConstants.signals as Record<string, number>)[sig];
+  return n !== undefined ? 128 + n : 1;
+}
+
+/**
+ * B's reason for running an action in the words of ninja's `-d explain`. B compares contents,
+ * so a changed source is said to have changed (ninja would say the output is older than it); a
+ * changed generated input is dirty, as ninja says.
+ */
+function explainLine(key: string, reason: string, generated: (p: string) => boolean): string {
+  if (reason === 'never built') return `command line not found in log for ${key}`;
+  if (reason === 'command changed') return `command line changed for ${key}`;
+  let m = /^output (.*) is (missing|new)$/.exec(reason);
+  if (m) return `output ${m[1]} doesn't exist`;
+  m = /^output (.*) was modified$/.exec(reason);
+  if (m) return `output ${m[1]} was modified since it was built`;
+  if (reason === 'inputs changed') return `inputs of ${key} changed`;
+  m = /^(?:input )?(.*) changed$/.exec(reason);
+  if (m) return generated(m[1]!) ? `${m[1]} is dirty` : `${m[1]} changed since ${key} was built`;
+  return `${key}: ${reason}`;
+}
+
+/**
+ * The status printer of the Ninja personality (ninja's StatusPrinter): `[%f/%t] description`
+ * when an edge finishes (and when it starts, on a smart terminal or for the console pool), the
+ * command instead with -v, `FAILED: [code=N] outputs` with the command and its output, and the
+ * closing "ninja: ..." line. `%t` is the number of edges the targets reach less those found up
+ * to date so far: B decides what is dirty while it builds, so the total shrinks to the exact
+ * count as the build goes (ninja knows it up front).
+ */
+export class NinjaReporter implements BuildReporter {
+  readonly detailed = true;
+  private readonly log: Logger;
+  private readonly o: ReporterOptions;
+  private readonly lp: LinePrinter;
+  private graph: NinjaGraph;
+  private reachable: Set<string>;
+  private started = 0;
+  private finished = 0;
+  private running = 0;
+  private upToDate = 0;
+  private cpuMs = 0;
+  private t0 = Date.now();
+  private readonly descriptions = new Map<string, string>();
+  private readonly rate: number[] = [];
+  private lastRateUpdate = -1;
+  private inManifest = false;
+  /** Edges that ran, not counting the manifest's regeneration. */
+  private ran = 0;
+  private failures = 0;
+  private exitCode = 0;
+  private wasInterrupted = false;
+  /** The manifest was regenerated during this build. */
+  manifestRan = false;
+  /** Failures already reported with FAILED:. */
+  private readonly shown = new Set<string>();
+
+  constructor(log: Logger, o: ReporterOptions) {
+    this.log = log;
+    this.o = o;
+    this.lp = new LinePrinter(log);
+    this.graph = o.graph;
+    this.reachable = o.reachable;
+  }
+
+  batch(buf: Buffer): void {
+    for (const line of buf.toString('utf8').split('\n')) {
+      if (line !== '') this.event(JSON.parse(line) as BuildEvent);
+    }
+  }
+
+  interrupted(): void {
+    this.wasInterrupted = true;
+  }
+
+  private total(): number {
+    if (this.inManifest) return 1;
+    return Math.max(this.started, this.reachable.size - this.upToDate);
+  }
+
+  private edgeOf(key: string): ReturnType<NinjaGraph['producer']> {
+    return this.graph.producer(key);
+  }
+
+  private event(e: BuildEvent): void {
+    if (e.event === 'run') {
+      if (e.key === this.o.manifestKey) this.inManifest = true;
+      this.started++;
+      this.running++;
+      this.descriptions.set(e.key, e.description ?? e.key);
+      if (this.o.explain && e.reason !== undefined) {
+        this.lp.printOnNewLine('');
+        stderr(this.log, `ninja explain: ${explainLine(e.key, e.reason, (p) => this.graph.producer(p) !== undefined)}`);
+      }
+      const console = this.edgeOf(e.key)?.pool === 'console';
+      if (console || this.lp.smart) this.printStatus(e.key);
+      return;
+    }
+    if (e.event !== 'finish') return;
+    if (e.ran !== true) {
+      if (this.reachable.has(e.key)) this.upToDate++;
+      return;
+    }
+    this.finished++;
+    this.cpuMs += e.ms ?? 0;
+    const edge = this.edgeOf(e.key);
+    if (edge?.pool !== 'console') this.printStatus(e.key);
+    this.running = Math.max(0, this.running - 1);
+    if (e.status === 'failed' && !this.wasInterrupted) {
+      this.failures++;
+      const code = failureCode(e.error?.message);
+      this.exitCode = code;
+      const outs = edge !== undefined ? this.graph.outputsOf(edge) : [e.key];
+      const failed = `FAILED: [code=${code}] `;
+      this.lp.printOnNewLine(this.lp.smart ? `\x1b[31m${failed}\x1b[0m${outs.join(' ')} \n` : `${failed}${outs.join(' ')} \n`);
+      const cmd = (e.error?.fields?.command as string | undefined) ?? edge?.command ?? '';
+      this.lp.printOnNewLine(`${cmd}\n`);
+      if (e.error?.message !== undefined) this.shown.add(e.error.message);
+      // A command that succeeded but whose depfile could not be read fails with that error
+      // after its output, as in ninja.
+      if (e.error?.code !== 'command-failed' && e.error?.message !== undefined) {
+        const out = e.output ?? '';
+        e.output = `${out}${out !== '' && !out.endsWith('\n') ? '\n' : ''}${e.error.message}\n`;
+      }
+    }
+    if (e.output) this.lp.printOnNewLine(this.lp.smart ? e.output : stripAnsi(e.output));
+    this.descriptions.delete(e.key);
+    if (e.key === this.o.manifestKey && this.inManifest) {
+      // The manifest was regenerated: ninja reloads it and starts a new build (fresh counts).
+      this.inManifest = false;
+      if (e.status === 'ok' && !this.o.dryRun) {
+        this.manifestRan = true;
+        this.lp.printOnNewLine('');
+        if (this.o.manifestOnly) return;
+        try {
+          const r = this.o.reload();
+          this.graph = r.graph;
+          this.reachable = r.reachable;
+        } catch {
+          // The broker reports a broken manifest itself.
+        }
+        this.started = this.finished = this.running = this.upToDate = this.cpuMs = 0;
+        this.t0 = Date.now();
+      }
+      return;
+    }
+    this.ran++;
+  }
+
+  private printStatus(key: string): void {
+    if (this.o.quiet) return;
+    const edge = this.edgeOf(key);
+    const text = this.o.verbose ? (edge?.command ?? this.descriptions.get(key) ?? key) : (this.descriptions.get(key) ?? key);
+    this.lp.print(this.format() + text, this.o.verbose);
+  }
+
+  /** FormatProgressStatus for NINJA_STATUS. */
+  private format(): string {
+    const ms = Date.now() - this.t0;
+    const total = this.total();
+    const fmt = this.o.statusFormat;
+    let out = '';
+    for (let i = 0; i < fmt.length; i++) {
+      const ch = fmt[i]!;
+      if (ch !== '%') {
+        out += ch;
+        continue;
+      }
+      const c = fmt[++i];
+      switch (c) {
+        case '%': out += '%'; break;
+        case 's': out += String(this.started); break;
+        case 't': out += String(total); break;
+        case 'r': out += String(this.running); break;
+        case 'u': out += String(Math.max(0, total - this.started)); break;
+        case 'f': out += String(this.finished); break;
+        case 'o': out += rate(this.finished / (ms / 1000)); break;
+        case 'c': out += rate(this.currentRate(ms)); break;
+        case 'p': out += `${String(this.finished !== 0 && total !== 0 ? Math.floor((100 * this.finished) / total) : 0).padStart(3)}%`; break;
+        case 'P': out += `${String(Math.floor(100 * this.predicted(total))).padStart(3)}%`; break;
+        case 'e': out += (ms / 1000).toFixed(3); break;
+        case 'w': out += clock(ms / 1000, ms / 1000 >= 3600); break;
+        case 'E':
+        case 'W': {
+          const p = this.predicted(total);
+          const eta = p !== 0 ? (ms / p - ms) / 1000 : -1;
+          if (eta < 0) out += '?';
+          else out += c === 'E' ? eta.toFixed(3) : clock(eta, eta >= 3600 || ms / 1000 >= 3600);
+          break;
+        }
+        default: out += `%${c ?? ''}`;
+      }
+    }
+    return out;
+  }
+
+  /** Share of the work done, in time: the edges' own durations, the rest at their average. */
+  private predicted(total: number): number {
+    if (this.finished === 0) return 0;
+    const avg = this.cpuMs / this.finished;
+    const all = this.cpuMs + avg * Math.max(0, total - this.finished);
+    return all === 0 ? 0 : this.cpuMs / all;
+  }
+
+  /** Finished edges per second over the last -j edges (ninja's SlidingRateInfo). */
+  private currentRate(ms: number): number {
+    if (this.finished !== this.lastRateUpdate) {
+      this.lastRateUpdate = this.finished;
+      if (this.rate.length === this.o.jobs) this.rate.shift();
+      this.rate.push(ms);
+    }
+    if (this.rate.length < 2 || this.rate[this.rate.length - 1] === this.rate[0]) return -1;
+    return this.rate.length / ((this.rate[this.rate.length - 1]! - this.rate[0]!) / 1000);
+  }
+
+  finish(r: { reply: BuildReply | undefined; failure: unknown; interrupted: boolean }): number {
+    this.lp.printOnNewLine('');
+    if (r.interrupted || this.wasInterrupted) {
+      this.log.out('ninja: build stopped: interrupted by user.');
+      return 130;
+    }
+    if (r.failure !== undefined) {
+      if (r.failure instanceof RemoteFailure || r.failure instanceof UserError) {
+        const msg = r.failure instanceof RemoteFailure ? r.failure.failure.message : r.failure.message;
+        ninjaError(this.log, msg);
+        return 1;
+      }
+      throw r.failure;
+    }
+    const reply = r.reply!;
+    for (const n of reply.notices) if (!this.graph.m.warnings.includes(n)) ninjaWarning(this.log, n);
+    if (this.o.stats) this.printStats(reply);
+    if (!reply.ok) {
+      for (const e of reply.errors) {
+        if (e.code === 'command-failed' || this.shown.has(e.message)) continue;
+        // Ninja finds these before it builds: missing inputs (of a manifest B regenerated during
+        // the build), dependency cycles, dyndep and depfile errors.
+        ninjaError(this.log, e.message);
+      }
+      if (this.failures > 0) {
+        const k = this.o.keepGoing;
+        const why = k === 0 || this.failures < k ? 'cannot make progress due to previous errors' : k > 1 ? 'subcommands failed' : 'subcommand failed';
+        this.log.out(`ninja: build stopped: ${why}.`);
+        return this.exitCode || 1;
+      }
+      return 1;
+    }
+    if (this.ran === 0 && !this.o.quiet && !this.o.manifestOnly) this.log.out('ninja: no work to do.');
+    return 0;
+  }
+
+  private printStats(reply: BuildReply): void {
+    const rows: [string, number, number][] = [
+      ['.ninja parse (main thread)', 1, this.o.parseMs],
+      ['build (node)', 1, reply.ms],
+      ['files hashed', reply.hashed, 0],
+      ["files stat'ed", reply.stats, 0],
+      ['edges run', this.finished, this.cpuMs],
+    ];
+    const w = Math.max(...rows.map((x) => x[0].length));
+    const lines = [`${'metric'.padEnd(w)}\t${'count'.padEnd(6)}\t${'avg (us)'.padEnd(9)}\ttotal (ms)`];
+    for (const [name, count, total] of rows) {
+      const avg = count > 0 ? (total * 1000) / count : 0;
+      lines.push(`${name.padEnd(w)}\t${String(count).padEnd(6)}\t${avg.toFixed(1).padEnd(8)}\t${total.toFixed(1)}`);
+    }
+    this.log.out(lines.join('\n'));
+  }
+}
+
+function rate(r: number): string {
+  if (r === -1) return '?';
+  if (!Number.isFinite(r)) return 'inf';
+  return r.toFixed(1);
+}
+
+function clock(sec: number, hours: boolean): string {
+  const t = Math.floor(sec);
+  const mm = String(Math.floor((t % 3600) / 60)).padStart(2, '0');
+  const ss = String(t % 60).padStart(2, '0');
+  return hours ? `${Math.floor(t / 3600)}:${mm}:${ss}` : `${String(Math.floor(t / 60)).padStart(2, '0')}:${ss}`;
+}
+
+function stripAnsi(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.includes('\x1b') ? s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '') : s;
+}

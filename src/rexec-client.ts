@@ -1,0 +1,228 @@
+// Remote execution without a shared filesystem, client side: which edges go to such nodes, what
+// they must carry, and how their outputs come back.
+//
+// Policy (as distcc's): compiles go remote, everything else runs here. A compile is a command
+// whose program is a C/C++ compiler and that has `-c` and `-o`; links, custom commands and
+// console jobs need the whole tree or the terminal and stay local.
+//
+// Complete inputs: the edge's explicit and implicit inputs, the headers its last depfile named
+// (recorded in B's database), and, on a clean build when no depfile exists yet, every source-like
+// file in its include directories and in the source file's directory (bounded). A superset is
+// harmless: the node fetches each blob once (content-addressed), and the dependencies recorded
+// for the next build still come from the depfile. Files of the system (/usr, ...) are not sent:
+// nodes use their own, which is why the compiler's fingerprint must match.
+// Outputs come back as blobs and are written atomically, only at the edge's declared outputs,
+// and only inside the build root.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { digestHex } from './hash.ts';
+import type { RexecInput, RexecWork } from './rexec.ts';
+
+const COMPILER = /^(?:.*\/)?(?:[\w.+-]+-)?(?:cc|gcc|g\+\+|c\+\+|clang|clang\+\+)(?:-\d+(?:\.\d+)*)?$/;
+const SYSTEM = ['/usr/', '/lib/', '/lib64/', '/bin/', '/sbin/', '/etc/', '/opt/', '/proc/', '/sys/', '/dev/', '/nix/'];
+const SOURCE_LIKE = /\.(h|hh|hpp|hxx|h\+\+|inc|inl|ipp|tcc|tpp|def|c|cc|cpp|cxx|c\+\+|m|mm|s|S|asm|x|ld|lds|modulemap)$/;
+const MAX_FILES = 4000;
+const MAX_BYTES = 200 * 1024 * 1024;
+
+/** Splits a shell command line into words (quotes and backslashes; enough for compile lines). */
+export function shellWords(cmd: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  let q: string | undefined;
+  for (let i = 0; i < cmd.length; i++) {
+    const c = cmd[i]!;
+    if (q !== undefined) {
+      if (c === q) q = undefined;
+      else if (c === '\\' && q === '"' && i + 1 < cmd.length) cur += cmd[++i];
+      else cur += c;
+    } else if (c === "'" || c === '"') {
+      q = c;
+      inWord = true;
+    } else if (c === '\\' && i + 1 < cmd.length) {
+      cur += cmd[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  return words;
+}
+
+export interface CompileInfo {
+  compiler: string;
+  includeDirs: string[];
+  source: string | undefined;
+}
+
+/** A single compile command (no shell operators), or undefined. */
+export function compileInfo(cmd: string, cwd: string): CompileInfo | undefined {
+  if (/[;&|<>`$()]/.test(cmd.replace(/'[^']*'|"[^"]*"/g, ''))) return undefined;
+  const w = shellWords(cmd);
+  const compiler = w[0];
+  if (compiler === undefined || !COMPILER.test(compiler)) return undefined;
+  if (!w.includes('-c') || !w.includes('-o')) return undefined;
+  const includeDirs: string[] = [];
+  let source: string | undefined;
+  for (let i = 1; i < w.length; i++) {
+    const a = w[i]!;
+    for (const flag of ['-I', '-iquote', '-isystem', '-idirafter']) {
+      if (a === flag && w[i + 1] !== undefined) includeDirs.push(path.resolve(cwd, w[++i]!));
+      else if (a.startsWith(flag) && a.length > flag.length && flag === '-I') includeDirs.push(path.resolve(cwd, a.slice(2)));
+    }
+    if (a === '-o' || a === '-MF' || a === '-MT' || a === '-MQ' || a === '-include' || a === '-x') {
+      i++;
+      continue;
+    }
+    if (!a.startsWith('-') && SOURCE_LIKE.test(a)) source = path.resolve(cwd, a);
+  }
+  return { compiler, includeDirs, source };
+}
+
+export function isSystem(abs: string): boolean {
+  return SYSTEM.some((s) => abs.startsWith(s));
+}
+
+/** Source-like files under `dirs` (recursive, bounded); undefined if over the bounds. */
+export function sourceFilesUnder(dirs: string[], skip: (abs: string) => boolean): string[] | undefined {
+  const out = new Set<string>();
+  let bytes = 0;
+  const seen = new Set<string>();
+  const walk = (d: string): boolean => {
+    if (seen.has(d) || isSystem(d + '/')) return true;
+    seen.add(d);
+    let ents: fs.Dirent[];
+    try {
+      ents = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return true;
+    }
+    for (const e of ents) {
+      if (e.name.startsWith('.')) continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (e.name === 'CMakeFiles' || e.name === 'node_modules') continue;
+        if (!walk(p)) return false;
+      } else if (e.isFile() && SOURCE_LIKE.test(e.name) && !skip(p) && !out.has(p)) {
+        out.add(p);
+        try {
+          bytes += fs.statSync(p).size;
+        } catch {
+          // vanished: it will be missing on the node too, as it is here
+        }
+        if (out.size > MAX_FILES || bytes > MAX_BYTES) return false;
+      }
+    }
+    return true;
+  };
+  for (const d of dirs) if (!walk(d)) return undefined;
+  return [...out];
+}
+
+/**
+ * The client directories to recreate on the node: for each top-level directory the paths live
+ * in, their deepest common ancestor (never `/` itself).
+ */
+export function projectRoots(paths: string[]): string[] {
+  const groups = new Map<string, string[]>();
+  for (const p of paths) {
+    const parts = p.split('/').filter(Boolean);
+    if (parts.length === 0) continue;
+    const g = groups.get(parts[0]!) ?? [];
+    g.push(p);
+    groups.set(parts[0]!, g);
+  }
+  const roots: string[] = [];
+  for (const ps of groups.values()) {
+    let common = ps[0]!.split('/');
+    for (const p of ps.slice(1)) {
+      const q = p.split('/');
+      let k = 0;
+      while (k < common.length && k < q.length && common[k] === q[k]) k++;
+      common = common.slice(0, k);
+    }
+    const r = common.join('/') || `/${ps[0]!.split('/')[1]}`;
+    roots.push(r);
+  }
+  return roots;
+}
+
+/** Checks that a declared output, written by the client, stays inside the build root. */
+export function checkOutputPath(root: string, out: string, rule: string): string {
+  const abs = path.resolve(root, out);
+  const rel = path.relative(root, abs);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new Error(`rule ${rule}: output ${out} is outside the build root ${root}; refusing to write it from a remote result`);
+  }
+  let dir = path.dirname(abs);
+  fs.mkdirSync(dir, { recursive: true });
+  const realRoot = fs.realpathSync(root);
+  dir = fs.realpathSync(dir);
+  if (dir !== realRoot && !dir.startsWith(realRoot + path.sep)) {
+    throw new Error(`rule ${rule}: output ${out} goes through a symlink out of the build root (${dir}); refusing to write it from a remote result`);
+  }
+  return abs;
+}
+
+export interface RexecPlan {
+  work: RexecWork;
+  /** Digest (hex) -> client file, for serving blobs to nodes. */
+  offered: Map<string, string>;
+}
+
+/**
+ * The self-contained work item for a compile edge, or undefined when it must run here.
+ * `digestOf` returns a file's content digest (from B's database, hashing only if needed).
+ */
+export function planRexec(
+  e: { cmd: string; root: string; inputs: string[]; knownDeps: string[] | undefined; outputs: string[]; depfile: string; deps: string; msvcPrefix: string; rspfile: string; rspfileContent: string },
+  digestOf: (abs: string) => { digest: string; size: number; exec: boolean } | undefined,
+): RexecPlan | undefined {
+  const info = compileInfo(e.cmd, e.root);
+  if (info === undefined) return undefined;
+  const abs = (p: string): string => path.resolve(e.root, p);
+  const files = new Set<string>(e.inputs.map(abs));
+  if (e.knownDeps !== undefined) for (const d of e.knownDeps) files.add(abs(d));
+  else {
+    const dirs = [...info.includeDirs, ...(info.source ? [path.dirname(info.source)] : [])];
+    const extra = sourceFilesUnder(dirs, (p) => files.has(p));
+    if (extra === undefined) return undefined; // too much to ship: compile here
+    for (const f of extra) files.add(f);
+  }
+  const inputs: RexecInput[] = [];
+  const offered = new Map<string, string>();
+  for (const f of files) {
+    if (isSystem(f)) continue;
+    const d = digestOf(f);
+    if (d === undefined) continue; // absent here: absent there too
+    const hex = digestHex(d.digest);
+    inputs.push({ path: f, digest: hex, size: d.size, exec: d.exec });
+    offered.set(hex, f);
+  }
+  const outputs = e.outputs.map(abs);
+  const roots = projectRoots([e.root, ...inputs.map((i) => i.path), ...outputs]);
+  return {
+    work: {
+      k: 'rexec',
+      cmd: e.cmd,
+      cwd: e.root,
+      roots,
+      inputs,
+      outputs,
+      depfile: e.depfile !== '' ? abs(e.depfile) : '',
+      deps: e.deps,
+      msvcPrefix: e.msvcPrefix,
+      rspfile: e.rspfile !== '' ? abs(e.rspfile) : '',
+      rspfileContent: e.rspfileContent,
+      prefixMap: /(?:^|\/)(?:[\w.+-]+-)?(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(?:-\d+(?:\.\d+)*)?$/.test(info.compiler),
+    },
+    offered,
+  };
+}

@@ -1,0 +1,195 @@
+// Remote execution without a shared filesystem, node side: a self-contained work item (command,
+// working directory, input files as content digests, declared outputs) runs in a private sandbox
+// in the node's work directory. Missing input blobs are fetched from the client in chunks (through
+// the worker's client socket, so they follow the same route as any question back to the build's
+// origin), outputs go into the node's store and come back as blobs.
+//
+// Commands name the client's absolute paths (CMake writes them), so the client's project
+// directories are recreated under the sandbox and the command is rewritten to point there; for
+// gcc/clang `-ffile-prefix-map=SANDBOX=` makes paths the compiler embeds in its output the
+// client's again, so objects are identical to a local build's. Depfile paths and the command's
+// output text are mapped back before they leave the node. The node writes only in its sandbox
+// and its store: input paths are normalized and must stay inside the sandbox.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execCommand } from './exec.ts';
+import { Cas, CHUNK } from './cas.ts';
+import { parseDepfile, parseShowIncludes } from './depfile.ts';
+import { cacheDir, ensurePrivateDir } from './cachedir.ts';
+import type { TaskContext } from './jobs.ts';
+
+export interface RexecInput {
+  /** Absolute path on the client. */
+  path: string;
+  /** Content digest (hex). */
+  digest: string;
+  size: number;
+  exec: boolean;
+}
+
+export interface RexecWork {
+  k: 'rexec';
+  cmd: string;
+  cwd: string;
+  /** Client directories recreated under the sandbox (the command's paths are rewritten). */
+  roots: string[];
+  inputs: RexecInput[];
+  /** Absolute client paths of the declared outputs. */
+  outputs: string[];
+  depfile: string;
+  deps: string;
+  msvcPrefix: string;
+  rspfile: string;
+  rspfileContent: string;
+  /** The command is a gcc/clang compile: add -ffile-prefix-map. */
+  prefixMap: boolean;
+}
+
+export interface RexecOutput {
+  path: string;
+  digest: string | null;
+  size: number;
+  mode: number;
+}
+
+export interface RexecResult {
+  exit: number;
+  signal?: string;
+  output: string;
+  spawnError?: string;
+  outputs: RexecOutput[];
+  /** Absolute client paths from the depfile or /showIncludes. */
+  deps: string[];
+  /** Bytes of inputs this node had to fetch. */
+  fetched: number;
+  ms: number;
+}
+
+let cas: Cas | undefined;
+let lastMaintenance = 0;
+
+export function nodeCas(): Cas {
+  cas ??= new Cas();
+  if (Date.now() - lastMaintenance > 60_000) {
+    lastMaintenance = Date.now();
+    try {
+      cas.maintain();
+    } catch {
+      // maintenance is best effort; another worker may be doing it
+    }
+  }
+  return cas;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Rewrites client paths under `roots` to the sandbox (longest roots first). A root is replaced
+ * where a path starts: at the start, after a separator or quote, or glued to a flag (`-I/x`).
+ */
+export function relocate(text: string, roots: string[], sandbox: string): string {
+  let out = text;
+  for (const r of [...roots].sort((a, b) => b.length - a.length)) {
+    out = out.replace(new RegExp(`(^|[\\s'"=:,(]|-[A-Za-z_]+)${escapeRe(r)}(?=$|[/\\s'";:,=)])`, 'g'), (_m, pre: string) => `${pre}${sandbox}${r}`);
+  }
+  return out;
+}
+
+/** A path inside the sandbox for a client path; refuses anything that would escape it. */
+export function inSandbox(sandbox: string, clientPath: string): string {
+  if (!path.isAbsolute(clientPath)) throw new Error(`not an absolute path: ${clientPath}`);
+  const p = path.join(sandbox, path.normalize(clientPath));
+  if (p !== sandbox && !p.startsWith(sandbox + path.sep)) throw new Error(`path escapes the sandbox: ${clientPath}`);
+  return p;
+}
+
+async function fetchBlob(ctx: TaskContext, store: Cas, input: RexecInput): Promise<number> {
+  const w = store.writer(input.digest);
+  try {
+    for (let off = 0; off < input.size || (off === 0 && input.size === 0); off += CHUNK) {
+      const buf = await ctx.need({ op: 'blob', task: ctx.task, digest: input.digest, offset: off, length: Math.min(CHUNK, input.size - off) });
+      const data = Buffer.from((JSON.parse(buf.toString('utf8')) as { data: string }).data, 'base64');
+      w.write(data);
+      if (input.size === 0) break;
+    }
+    w.commit();
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+  return input.size;
+}
+
+export async function runRexec(w: RexecWork, ctx: TaskContext): Promise<RexecResult> {
+  const t0 = Date.now();
+  const store = nodeCas();
+  const workRoot = path.join(cacheDir(), 'work');
+  ensurePrivateDir(workRoot);
+  const sandbox = fs.mkdtempSync(path.join(workRoot, `${process.pid}-${ctx.task}-`));
+  try {
+    // Inputs this node lacks, a few at a time.
+    const missing = w.inputs.filter((i, k) => !store.has(i.digest) && w.inputs.findIndex((j) => j.digest === i.digest) === k);
+    let fetched = 0;
+    for (let k = 0; k < missing.length; k += 8) {
+      const sizes = await Promise.all(missing.slice(k, k + 8).map((i) => fetchBlob(ctx, store, i)));
+      fetched += sizes.reduce((a, b) => a + b, 0);
+    }
+    for (const i of w.inputs) {
+      const dst = inSandbox(sandbox, i.path);
+      fs.mkdirSync(path.dirname(dst), { recursive: true });
+      // A copy (a reflink where the filesystem can), never a link: a command that writes to an
+      // input must not change the store.
+      fs.copyFileSync(store.pathOf(i.digest), dst, fs.constants.COPYFILE_FICLONE);
+      if (i.exec) fs.chmodSync(dst, 0o755);
+    }
+    for (const o of w.outputs) fs.mkdirSync(path.dirname(inSandbox(sandbox, o)), { recursive: true });
+    const cwd = inSandbox(sandbox, w.cwd);
+    fs.mkdirSync(cwd, { recursive: true });
+    let cmd = relocate(w.cmd, w.roots, sandbox);
+    if (w.prefixMap) cmd += ` -ffile-prefix-map=${sandbox}=`;
+    if (w.rspfile !== '') fs.writeFileSync(inSandbox(sandbox, w.rspfile), relocate(w.rspfileContent, w.roots, sandbox));
+    const r = await execCommand({ shell: cmd, cwd }, ctx.signal);
+    const back = (s: string): string => s.split(sandbox).join('');
+    const result: RexecResult = { exit: r.exit, output: back(r.output), outputs: [], deps: [], fetched, ms: Date.now() - t0 };
+    if (r.signal) result.signal = r.signal;
+    if (r.spawnError !== undefined) result.spawnError = r.spawnError;
+    if (r.exit !== 0 || r.spawnError !== undefined) return result;
+    if (w.deps === 'msvc') {
+      const s = parseShowIncludes(r.output, w.msvcPrefix || undefined);
+      result.output = back(s.rest);
+      result.deps = s.deps.map(back);
+    } else if (w.depfile !== '') {
+      try {
+        result.deps = parseDepfile(fs.readFileSync(inSandbox(sandbox, w.depfile), 'utf8')).ins.map((d) => back(path.resolve(cwd, d)));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    for (const o of w.outputs) {
+      const p = inSandbox(sandbox, o);
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.statSync(p);
+      } catch {
+        st = undefined;
+      }
+      if (st === undefined || !st.isFile()) {
+        result.outputs.push({ path: o, digest: null, size: 0, mode: 0 });
+        continue;
+      }
+      const put = store.putFile(p);
+      result.outputs.push({ path: o, digest: put.hex, size: put.size, mode: st.mode & 0o777 });
+    }
+    return result;
+  } finally {
+    fs.rmSync(sandbox, { recursive: true, force: true });
+  }
+}
+
+/** Serves part of a blob from this node's store (a client fetching outputs). */
+export function casGet(w: { digest: string; offset: number; length: number }): { data: string } {
+  return { data: nodeCas().read(w.digest, w.offset, Math.min(w.length, CHUNK)).toString('base64') };
+}

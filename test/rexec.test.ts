@@ -1,0 +1,89 @@
+// Remote execution building blocks: command relocation, sandbox bounds, compile detection,
+// project roots, output path checks, and the node's content-addressed store.
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { suite, tmp } from './helpers.ts';
+import { relocate, inSandbox } from '../src/rexec.ts';
+import { compileInfo, projectRoots, shellWords, checkOutputPath } from '../src/rexec-client.ts';
+import { Cas } from '../src/cas.ts';
+
+const test = suite('rexec');
+
+test('relocate rewrites client paths wherever a path starts, and nothing else', () => {
+  const S = '/sb';
+  assert.is(relocate('cc -I/p/inc -c /p/src/a.c -o out.o', ['/p'], S), 'cc -I/sb/p/inc -c /sb/p/src/a.c -o out.o');
+  assert.is(relocate('cc -isystem /p/x "-I/p/y" -DX=/p/z', ['/p'], S), 'cc -isystem /sb/p/x "-I/sb/p/y" -DX=/sb/p/z');
+  assert.is(relocate('cc /pp/a.c /p', ['/p'], S), 'cc /pp/a.c /sb/p', 'a longer name is another path');
+  assert.is(relocate('cat rel/p/a', ['/p'], S), 'cat rel/p/a', 'a relative path ending in the root is left alone');
+  assert.is(relocate('x /a/b /a', ['/a', '/a/b'], S), 'x /sb/a/b /sb/a');
+});
+
+test('inSandbox keeps every path inside the sandbox', () => {
+  assert.is(inSandbox('/sb', '/p/a.c'), '/sb/p/a.c');
+  assert.is(inSandbox('/sb', '/p/../../etc/passwd'), '/sb/etc/passwd');
+  assert.throws(() => inSandbox('/sb', 'relative'), /not an absolute path/);
+});
+
+test('compileInfo: compiles only, with their include dirs', () => {
+  assert.equal(compileInfo('/usr/bin/cc -Iinc -I /abs/x -iquote q -c src/a.c -o a.o', '/w'), { compiler: '/usr/bin/cc', includeDirs: ['/w/inc', '/abs/x', '/w/q'], source: '/w/src/a.c' });
+  assert.ok(compileInfo('x86_64-linux-gnu-gcc-12 -c a.c -o a.o', '/w'));
+  assert.ok(compileInfo('clang++ -c a.cc -o a.o', '/w'));
+  assert.is(compileInfo('cc a.o b.o -o app', '/w'), undefined, 'a link stays local');
+  assert.is(compileInfo('cd x && cc -c a.c -o a.o', '/w'), undefined, 'shell operators stay local');
+  assert.is(compileInfo('python gen.py -c x -o y', '/w'), undefined);
+  assert.equal(shellWords(`a 'b c' "d\\"e" f\\ g`), ['a', 'b c', 'd"e', 'f g']);
+});
+
+test('projectRoots: one common ancestor per top-level directory, never /', () => {
+  assert.equal(projectRoots(['/tmp/x/build', '/tmp/x/src/a.c', '/tmp/x/src/inc/h.h']), ['/tmp/x']);
+  assert.equal(projectRoots(['/home/u/src/a.c', '/tmp/build/o.o']).sort(), ['/home/u/src/a.c', '/tmp/build/o.o'].sort());
+  assert.equal(projectRoots(['/tmp/a', '/tmp/b']), ['/tmp']);
+});
+
+test('outputs written from remote results stay inside the build root', () => {
+  const root = tmp();
+  const outside = tmp();
+  assert.is(checkOutputPath(root, 'obj/a.o', 'r'), path.join(root, 'obj/a.o'));
+  assert.throws(() => checkOutputPath(root, '../x.o', 'obj/x.o'), /rule obj\/x\.o: output \.\.\/x\.o is outside the build root/);
+  assert.throws(() => checkOutputPath(root, '/etc/x', 'r'), /outside the build root/);
+  fs.symlinkSync(outside, path.join(root, 'link'));
+  assert.throws(() => checkOutputPath(root, 'link/a.o', 'r'), /goes through a symlink out of the build root/);
+});
+
+test('the store: verified writes, reads, LRU eviction, dead temp files removed', () => {
+  const dir = tmp();
+  const cas = new Cas(path.join(dir, 'cas'), 3000);
+  const blob = (s: string): { hex: string; data: Buffer } => {
+    const data = Buffer.from(s.repeat(1000));
+    return { hex: createHash('sha256').update(data).digest('hex').slice(0, 32), data };
+  };
+  const a = blob('a');
+  const w = cas.writer(a.hex);
+  w.write(a.data.subarray(0, 500));
+  w.write(a.data.subarray(500));
+  w.commit();
+  assert.ok(cas.has(a.hex));
+  assert.equal(cas.read(a.hex, 10, 5), a.data.subarray(10, 15));
+  const bad = cas.writer(blob('b').hex);
+  bad.write(Buffer.from('not b'));
+  assert.throws(() => bad.commit(), /arrived corrupted/);
+  assert.not.ok(cas.has(blob('b').hex));
+  fs.writeFileSync(path.join(dir, 'cas', a.hex.slice(0, 2), `${a.hex}.999999999.dead.tmp`), 'half');
+  const live = path.join(dir, 'cas', a.hex.slice(0, 2), `${a.hex}.${process.pid}.writing.tmp`);
+  fs.writeFileSync(live, 'in progress');
+  for (const s of ['c', 'd', 'e', 'f']) {
+    const x = blob(s);
+    const wr = cas.writer(x.hex);
+    wr.write(x.data);
+    wr.commit();
+  }
+  const r = cas.maintain();
+  assert.ok(r.evicted > 0 && r.bytes <= 3000, JSON.stringify(r));
+  const left = fs.readdirSync(path.join(dir, 'cas')).flatMap((d) => fs.readdirSync(path.join(dir, 'cas', d)));
+  assert.equal(left.filter((f) => f.endsWith('.tmp')), [path.basename(live)], 'only the live writer\'s temp file is kept');
+  assert.throws(() => cas.pathOf('../../etc/passwd'), /not a content digest/);
+});
+
+test.run();
