@@ -7,8 +7,11 @@
 //  (b) zstd 1.5.4 (Debian's libzstd source, CMake, Release, programs on): clean build at -j2,
 //      no-op build, one-file-change rebuild.
 //
-//   node scripts/bench-ninja.ts [--statements 90000] [--runs 5] [--zstd-runs 3] [--jobs 2]
-//                               [--only chromium|zstd] [--keep]
+//   node scripts/bench-ninja.ts [--statements 90000,18000] [--build-max 20000] [--runs 5]
+//                               [--zstd-runs 3] [--jobs 2] [--only chromium|zstd] [--keep]
+//
+// Each generated size gets its load measured; full and no-op builds only up to --build-max
+// statements (B's full build of the 90k project takes tens of minutes today: see the report).
 //
 // B runs as `ninja` (a symlink to the executable; CMake uses it as CMAKE_MAKE_PROGRAM) when its
 // Ninja personality answers `--version`; otherwise as `b build -C DIR -j N`, and CMake configures
@@ -32,7 +35,8 @@ const opt = (name: string, def: string): string => {
   const i = args.indexOf(name);
   return i >= 0 ? (args[i + 1] ?? def) : def;
 };
-const STATEMENTS = Number(opt('--statements', '90000'));
+const SIZES = opt('--statements', '90000,18000').split(',').map(Number);
+const BUILD_MAX = Number(opt('--build-max', '20000'));
 const RUNS = Number(opt('--runs', '5'));
 const ZRUNS = Number(opt('--zstd-runs', '3'));
 const JOBS = opt('--jobs', '2');
@@ -45,6 +49,8 @@ const out = (s: string): void => {
 
 interface Timed {
   s: number;
+  /** CPU seconds (user + system) of the command and everything it ran. */
+  cpu: number;
   rssMiB: number;
   code: number;
   out: string;
@@ -52,11 +58,11 @@ interface Timed {
 
 /** Runs a command: wall seconds, peak RSS (MiB) of its largest process, exit code, output tail. */
 function timed(cmd: string, argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, allowFail = false): Timed {
-  const py = 'import resource,subprocess,sys,time\nt=time.time()\np=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nd=time.time()-t\nsys.stdout.write(f"{d} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss} {p.returncode}\\n"+p.stdout[-3000:]+p.stderr[-3000:])';
+  const py = 'import resource,subprocess,sys,time\nt=time.time()\np=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nd=time.time()-t\nr=resource.getrusage(resource.RUSAGE_CHILDREN)\nsys.stdout.write(f"{d} {r.ru_maxrss} {p.returncode} {r.ru_utime+r.ru_stime}\\n"+p.stdout[-3000:]+p.stderr[-3000:])';
   const r = spawnSync('python3', ['-c', py, cmd, ...argv], { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
   const [first, ...rest] = r.stdout.split('\n');
-  const [s, rss, code] = (first ?? '').split(' ').map(Number);
-  const res = { s: s ?? NaN, rssMiB: (rss ?? 0) / 1024, code: code ?? -1, out: rest.join('\n') + r.stderr };
+  const [s, rss, code, cpu] = (first ?? '').split(' ').map(Number);
+  const res = { s: s ?? NaN, rssMiB: (rss ?? 0) / 1024, code: code ?? -1, cpu: cpu ?? NaN, out: rest.join('\n') + r.stderr };
   if (res.code !== 0 && !allowFail) throw new Error(`${cmd} ${argv.join(' ')} (in ${cwd}) failed (${res.code}):\n${res.out}`);
   return res;
 }
@@ -88,11 +94,11 @@ function bRunner(tmpDir: string): BRunner {
   return { how: '`b build -C DIR -j N` (no Ninja personality yet)', personality: false, env, shim: shim.bin, build: (dir, extra = []) => [exe, ['build', '-C', dir, '-j', JOBS, ...extra]] };
 }
 
-function chromium(tmpDir: string, b: BRunner): void {
-  out(`\n(a) generated Chromium-sized manifest\n`);
+function chromium(tmpDir: string, b: BRunner, statements: number): void {
+  out(`\n(a) generated Chromium-style manifest, ${statements} statements wanted\n`);
   const t0 = Date.now();
-  const gn = generateChromium(path.join(tmpDir, 'chromium-ninja'), STATEMENTS);
-  const gb = generateChromium(path.join(tmpDir, 'chromium-b'), STATEMENTS);
+  const gn = generateChromium(path.join(tmpDir, `chromium-${statements}-ninja`), statements);
+  const gb = generateChromium(path.join(tmpDir, `chromium-${statements}-b`), statements);
   const bytes = fs.readdirSync(path.join(gn.out, 'obj')).reduce((n, f) => n + fs.statSync(path.join(gn.out, 'obj', f)).size, fs.statSync(path.join(gn.out, 'build.ninja')).size + fs.statSync(path.join(gn.out, 'toolchain.ninja')).size);
   out(`  ${gn.statements} build statements, ${gn.targets} subninjas, ${(bytes / 1e6).toFixed(1)} MB of manifest; generated twice in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
 
@@ -123,6 +129,13 @@ function chromium(tmpDir: string, b: BRunner): void {
   if (bHasTargets) out(`  load, -t targets all:        ninja ${fmt(loads.n)}   B ${fmt(loads.b)}   B/ninja ${ratio(median(loads.b), median(loads.n), 1.5)}\n`);
   else out(`  load, -t targets all:        ninja ${fmt(loads.n)}   B: no \`-t targets\` (${tTargets ? tTargets.out.trim().split('\n')[0] : 'no Ninja personality'})\n`);
   out(`  load, build unknown target:  ninja ${fmt(loads.nMissing)}   B ${fmt(loads.bMissing)}   B/ninja ${ratio(median(loads.bMissing), median(loads.nMissing), 1.5)}\n`);
+  out(`  peak RSS loading: ninja ${rss.n.toFixed(0)} MiB, B ${rss.b.toFixed(0)} MiB\n`);
+  if (gn.statements > BUILD_MAX) {
+    out(`  (no builds at this size: over --build-max ${BUILD_MAX})\n`);
+    fs.rmSync(path.dirname(gn.out), { recursive: true, force: true });
+    fs.rmSync(path.dirname(gb.out), { recursive: true, force: true });
+    return;
+  }
 
   // Full builds (one each), then no-op builds.
   out(`  full builds at -j${JOBS} (this takes a while)...\n`);
@@ -177,6 +190,7 @@ function zstd(tmpDir: string, b: BRunner): void {
     return timed(c, a, trees.b, b.env);
   };
   const clean = { n: [] as number[], b: [] as number[] };
+  const cleanCpu = { n: [] as number[], b: [] as number[] };
   const conf = { n: [] as number[], b: [] as number[] };
   const rss = { n: 0, b: 0 };
   let reruns = 0;
@@ -185,13 +199,15 @@ function zstd(tmpDir: string, b: BRunner): void {
       conf[which].push(configure(which));
       const r = build(which);
       clean[which].push(r.s);
+      cleanCpu[which].push(r.cpu);
       rss[which] = Math.max(rss[which], r.rssMiB);
       if (which === 'b') reruns += (r.out.match(/Re-running CMake/g) ?? []).length;
-      out(`  clean build ${i + 1}/${ZRUNS} ${which === 'n' ? 'ninja' : 'B    '} ${r.s.toFixed(1)} s\n`);
+      out(`  clean build ${i + 1}/${ZRUNS} ${which === 'n' ? 'ninja' : 'B    '} ${r.s.toFixed(1)} s (CPU ${r.cpu.toFixed(1)} s, load average ${os.loadavg()[0]!.toFixed(1)})\n`);
     }
   }
   out(`  configure (cmake, not timed in builds): ninja ${fmt(conf.n, 1)}   with B as make program ${fmt(conf.b, 1)}\n`);
   out(`  clean build:  ninja ${fmt(clean.n, 1)}   B ${fmt(clean.b, 1)}   B/ninja ${ratio(median(clean.b), median(clean.n), 1.03)}\n`);
+  out(`  clean build CPU time (user+sys, all processes): ninja ${fmt(cleanCpu.n, 1)}   B ${fmt(cleanCpu.b, 1)}   B/ninja ${(median(cleanCpu.b) / median(cleanCpu.n)).toFixed(3)}x\n`);
   if (reruns > 0) out(`    (B re-ran CMake ${reruns} times in its ${ZRUNS} clean builds; ninja never does on a fresh tree)\n`);
   const noop = { n: [] as number[], b: [] as number[] };
   for (let i = 0; i < RUNS; i++) {
@@ -224,7 +240,7 @@ function main(): void {
     const bv = execFileSync(exe, ['--version'], { encoding: 'utf8' }).trim();
     out(`ninja benchmark: B ${bv} vs ninja ${nv}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
     out(`B runs as ${b.how}; medians of ${RUNS} runs (zstd clean builds and changes: ${ZRUNS})\n`);
-    if (ONLY !== 'zstd') chromium(tmpDir, b);
+    if (ONLY !== 'zstd') for (const n of SIZES) chromium(tmpDir, b, n);
     if (ONLY !== 'chromium') zstd(tmpDir, b);
     out(`\nload average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
   } finally {

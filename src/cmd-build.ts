@@ -49,6 +49,10 @@ export interface BuildReporter {
   finish(outcome: { reply: BuildReply | undefined; failure: unknown; interrupted: boolean }): number;
 }
 
+function fmtBytes(n: number): string {
+  return n < 10_000 ? `${n} bytes` : n < 10_000_000 ? `${(n / 1e3).toFixed(1)} kB` : `${(n / 1e6).toFixed(1)} MB`;
+}
+
 /** Nodes from --node and the B_NODES environment variable (comma or space separated). */
 export function nodesFrom(flags: string[] | undefined): string[] {
   const env = (process.env.B_NODES ?? '').split(/[\s,]+/).filter(Boolean);
@@ -157,6 +161,9 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   else {
     const where = [...progress!.nodes.entries()].map(([n, c]) => `${c} on ${n}`).join(', ');
     log.info(`${o.dryRun ? 'would run' : 'ran'} ${r.ran} rule${r.ran === 1 ? '' : 's'}${where && !o.dryRun ? ` (${where})` : ''}, ${r.upToDate} up to date, ${(r.ms / 1000).toFixed(2)} s`);
+  }
+  if (r.bytes && (r.bytes.sent > 0 || r.bytes.received > 0)) {
+    log.info(`files moved: ${fmtBytes(r.bytes.sent)} sent to nodes, ${fmtBytes(r.bytes.received)} received from them`);
   }
   return 0;
 }

@@ -76,6 +76,9 @@ export function guessParallelism(): number {
   return n <= 1 ? 2 : n === 2 ? 3 : n + 2;
 }
 
+/** `b ninja` (rather than an executable named ninja): the usage also lists B's own options. */
+let viaB = false;
+
 function usage(log: Logger): void {
   stderr(log, `usage: ninja [options] [targets...]
 
@@ -98,11 +101,11 @@ options:
   -t TOOL  run a subtool (use '-t list' to list subtools)
     terminates toplevel options; further flags are passed to the tool
   -w FLAG  adjust warnings (use '-w list' to list warnings)
-
+${viaB ? `
 b's own options:
   --events FILE  write build events as NDJSON to FILE
   --explain      same as -d explain
-`);
+` : ''}`);
 }
 
 /** strtol(s, &end, 10) with the whole string consumed; undefined if anything is left. */
@@ -357,7 +360,9 @@ function listTools(log: Logger): void {
 }
 
 /** Runs ninja's command line; resolves with the exit code. */
-export async function runNinja(argv: string[], log: Logger, prog = 'ninja'): Promise<number> {
+export async function runNinja(argv: string[], log: Logger, prog?: string): Promise<number> {
+  viaB = prog === undefined;
+  prog ??= 'ninja';
   const parsed = readFlags(argv, prog, log);
   if (!parsed.ok) return parsed.code;
   const o = parsed.opts;
@@ -416,6 +421,9 @@ export async function loadManifest(o: NinjaOptions, log: Logger): Promise<NinjaD
     return loadNinja(o.file, process.cwd());
   } catch (e) {
     if (e instanceof UserError) {
+      // A too old ninja is fatal in ninja (version.cc), not a syntax error at a line.
+      const v = /^[^\n]*?:\d+: (ninja version \(.*?\) incompatible with build file ninja_required_version version \(.*?\)\.)/.exec(e.message);
+      if (v !== null) return ninjaFatal(log, v[1]!);
       ninjaError(log, e.message);
       return 1;
     }
@@ -640,6 +648,8 @@ export class NinjaReporter implements BuildReporter {
   private wasInterrupted = false;
   /** The manifest was regenerated during this build. */
   manifestRan = false;
+  /** A failure that is fatal in ninja, already reported. */
+  private fatal: string | undefined;
   /** Failures already reported with FAILED:. */
   private readonly shown = new Set<string>();
 
@@ -692,6 +702,14 @@ export class NinjaReporter implements BuildReporter {
     this.finished++;
     this.cpuMs += e.ms ?? 0;
     const edge = this.edgeOf(e.key);
+    const fatal = e.status === 'failed' && /^unknown deps type '/.test(e.error?.message ?? '');
+    if (fatal && this.fatal === undefined) {
+      // Fatal in ninja once the edge has run: no status line, no FAILED report.
+      this.fatal = e.error!.message;
+      this.finished--;
+      stderr(this.log, `ninja: fatal: ${this.fatal}`);
+      return;
+    }
     if (edge?.pool !== 'console') this.printStatus(e.key);
     this.running = Math.max(0, this.running - 1);
     if (e.status === 'failed' && !this.wasInterrupted) {
@@ -708,7 +726,7 @@ export class NinjaReporter implements BuildReporter {
       // after its output, as in ninja.
       if (e.error?.code !== 'command-failed' && e.error?.message !== undefined) {
         const out = e.output ?? '';
-        e.output = `${out}${out !== '' && !out.endsWith('\n') ? '\n' : ''}${e.error.message}\n`;
+        e.output = `${out}${out !== '' ? '\n' : ''}${e.error.message}\n`;
       }
     }
     if (e.output) this.lp.printOnNewLine(this.lp.smart ? e.output : stripAnsi(e.output));
@@ -815,6 +833,7 @@ export class NinjaReporter implements BuildReporter {
       }
       throw r.failure;
     }
+    if (this.fatal !== undefined) return 1;
     const reply = r.reply!;
     for (const n of reply.notices) if (!this.graph.m.warnings.includes(n)) ninjaWarning(this.log, n);
     if (this.o.stats) this.printStats(reply);

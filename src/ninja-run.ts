@@ -33,6 +33,11 @@ export async function runCmd(w: CmdWork, signal: AbortSignal): Promise<CmdResult
   if (r.spawnError !== undefined) result.spawnError = r.spawnError;
   if (r.exit !== 0 || r.spawnError !== undefined) return result;
 
+  // Ninja knows no other deps types: it stops the build once such an edge has run.
+  if (w.deps !== '' && w.deps !== 'gcc' && w.deps !== 'msvc') {
+    result.depsError = `unknown deps type '${w.deps}'`;
+    return result;
+  }
   if (w.deps === 'msvc') {
     const s = parseShowIncludes(r.output, w.msvcPrefix || undefined);
     result.output = s.rest;

@@ -19,10 +19,19 @@ export class NinjaGraph {
   private consumersOf: Map<string, NinjaEdge[]> | undefined;
   private validatorsOf: Map<string, NinjaEdge[]> | undefined;
   private dyndeps = new Map<NinjaEdge, DyndepInfo | null>();
+  /**
+   * Phony outputs that named themselves as inputs: the parser drops that input (with ninja's
+   * warning), but in ninja the node keeps the edge among its out-edges, so it is no root node.
+   */
+  private readonly selfRefs = new Set<string>();
 
   constructor(m: NinjaManifest, root: string) {
     this.m = m;
     this.root = root;
+    for (const w of m.warnings) {
+      const r = /^phony target '(.*)' names itself as an input/.exec(w);
+      if (r !== null) this.selfRefs.add(r[1]!);
+    }
   }
 
   get edges(): NinjaEdge[] {
@@ -37,7 +46,7 @@ export class NinjaGraph {
     const c = new Map<string, NinjaEdge[]>();
     const v = new Map<string, NinjaEdge[]>();
     for (const e of this.m.edges) {
-      for (const i of e.ins) {
+      for (const i of this.selfRefs.size > 0 && e.isPhony && e.outs.some((o) => this.selfRefs.has(o)) ? [...e.ins, ...e.outs.filter((o) => this.selfRefs.has(o))] : e.ins) {
         const l = c.get(i);
         if (l === undefined) c.set(i, [e]);
         else if (l[l.length - 1] !== e) l.push(e);
@@ -91,7 +100,7 @@ export class NinjaGraph {
     let used: { has(p: string): boolean };
     if (this.consumersOf !== undefined) used = this.consumersOf;
     else {
-      const set = new Set<string>();
+      const set = new Set<string>(this.selfRefs);
       for (const e of this.m.edges) for (const i of e.ins) set.add(i);
       used = set;
     }
