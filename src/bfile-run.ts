@@ -181,7 +181,7 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
     if (s === undefined) {
       throw new WorkerFailure({ code: 'rule-output', message: `rule for ${o} finished without creating ${o}`, where: w.file, hint: 'the rule must write every output it declares', fields: { output: output.join('') } });
     }
-    outputs[o] = stateOf(s, digestFile(abs));
+    outputs[o] = stateOf(s, digestFile(abs), true);
   }
   const r: RuleResult = { outputs, output: output.join(''), commands };
   if (value !== undefined && rule.kind !== 'file') r.value = JSON.stringify(value);

@@ -365,7 +365,7 @@ export class Broker {
 
   /** Remote clients that stopped sending (dead machine, cut network) lose their work. */
   private sweep(): void {
-    this.checkFallback();
+    this.pump();
     const now = Date.now();
     for (const c of this.clients.values()) {
       if (c.remote && now - c.lastSeen > this.peers.deadMs * 2) this.clientGone(c, false);
@@ -434,10 +434,17 @@ export class Broker {
     return t.id;
   }
 
+  /**
+   * With --local 0 this machine's workers exist only as a fallback: they run what no node can
+   * (links that need the local files, a tool no node has), never what a node could take.
+   */
+  private localMayRun(t: Task): boolean {
+    return this.data.workers !== 0 || this.peers.noneCanRun(t);
+  }
+
   /** Local workers first; then the node with the most free credit; else wait. */
   private place(t: Task, q: Fifo<Task>): void {
-    const w = this.ready.pop();
-    if (w !== undefined) return this.give(w, t);
+    if (this.ready.length > 0 && this.localMayRun(t)) return this.give(this.ready.pop()!, t);
     const p = this.peers.pick(t);
     if (p !== undefined) {
       t.state = 'remote';
@@ -481,16 +488,26 @@ export class Broker {
   private pump(): void {
     this.checkFallback();
     for (const q of [this.retry, this.queue]) {
-      let budget = Math.min(q.length, 256);
-      while (budget-- > 0 && this.peers.freeSlots() > 0) {
-        const t = q.peek();
-        if (t === undefined) break;
+      if (q.length === 0 || this.peers.freeSlots() <= 0) continue;
+      // Scan past items no node can take (they wait for this machine's workers): one of them
+      // at the head must not hold back the rest.
+      const sent = new Set<Task>();
+      let budget = 512;
+      for (const t of q) {
+        if (budget-- <= 0 || this.peers.freeSlots() <= 0) break;
         const p = this.peers.pick(t);
-        if (p === undefined) break;
-        q.shift();
+        if (p === undefined) continue;
+        sent.add(t);
         t.state = 'remote';
         this.peers.send(p, t);
       }
+      if (sent.size > 0) q.remove((x) => sent.has(x));
+    }
+    // Idle local workers may now run what no node can take (a probe just said so).
+    for (let n = this.ready.length; n > 0 && this.queue.length + this.retry.length > 0; n--) {
+      const w = this.ready.pop()!;
+      this.dispatch(w);
+      if (this.ready[this.ready.length - 1] === w) break; // nothing for it
     }
   }
 
@@ -536,7 +553,14 @@ export class Broker {
     }
     const r = w.resumes.shift();
     if (r !== undefined) return this.resume(w, r);
-    const t = this.retry.shift() ?? this.queue.shift();
+    let t: Task | undefined;
+    if (this.data.workers !== 0) t = this.retry.shift() ?? this.queue.shift();
+    else {
+      for (const q of [this.retry, this.queue]) {
+        const [first] = q.remove((x) => t === undefined && this.peers.noneCanRun(x) && (t = x) !== undefined);
+        if (first !== undefined) break;
+      }
+    }
     if (t !== undefined) return this.give(w, t);
     this.ready.push(w);
   }

@@ -149,6 +149,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   const r = reply!;
   for (const n of r.notices) log.warn(n);
   log.debug(`hashed ${r.hashed} files, stat'ed ${r.stats}${r.messages ? `, ${r.messages.sent} messages sent and ${r.messages.received} received` : ''}`);
+  if (r.phases) log.debug(`load ${r.phases.load} ms, database ${r.phases.db} ms, build ${r.phases.build} ms, total in the node ${r.ms} ms`);
   if (!r.ok) {
     for (const e of r.errors) {
       const where = e.where ? `${e.where}: ` : '';

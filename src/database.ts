@@ -328,8 +328,11 @@ export class Database {
 
   /** Rewrites the journal with only live records when most of it is garbage (Ninja's recompact). */
   compact(force = false): boolean {
-    const live = this.traces.size + this.files.size;
-    if (!force && !(this.records > 3 * live + 1000)) return false;
+    // Live records: traces, file states, and the key definitions they use.
+    const live = this.traces.size + this.files.size + this.keys.length;
+    // Each trace rewritten since the last compaction leaves one stale record: rewrite the
+    // journal once stale records pass half the live ones (a no-op build then reads no garbage).
+    if (!force && !(this.records > 1.5 * live + 1000)) return false;
     this.ids.clear();
     this.keys = [];
     const bodies: Buffer[] = [];

@@ -13,9 +13,11 @@
 //   the recorded answer, checked in the order they were needed. Answers that come out unchanged
 //   after a rerun stop the rebuild there (early cutoff).
 //
-// Cycles: while an action waits on a key another running action is producing, that wait is an
-// edge of a waits-for graph; an edge that would close a loop fails the build with the whole chain
-// instead of waiting forever.
+// Cycles: while an action waits on a key another action is producing, that wait is an edge of a
+// waits-for graph. Searching the graph on every wait is quadratic on large builds, so it is
+// searched only when the build stalls (nothing finished for a moment and every running rule is
+// waiting on answers): a loop found then fails the build with the whole chain instead of
+// waiting forever. An action needing itself directly is reported at once.
 
 import * as path from 'node:path';
 import { type Database, type FileState, type Trace } from './database.ts';
@@ -66,6 +68,14 @@ export interface Action {
    * machine's files, or undefined if the action cannot run on such a node. Asked for lazily.
    */
   remote?(): Buffer | undefined;
+  /**
+   * Whether the recorded fingerprint can be trusted without computing the current one (Ninja:
+   * the trace was verified against a byte-identical manifest, so the command cannot differ; this
+   * spares a no-op build from evaluating every command line).
+   */
+  trustsFingerprint?(trace: Trace): boolean;
+  /** A trace to store after this one verified (to mark it checked against the current manifest). */
+  stamp?(trace: Trace): Trace | undefined;
   /** Runs before the inputs are built; may add inputs and outputs (Ninja dyndep files). */
   prepare?(answer: (key: string) => Promise<Answer>): Promise<void>;
 }
@@ -154,7 +164,10 @@ export class BuildError extends Error {
 interface ActionState {
   action: Action;
   promise: Promise<Map<string, Answer>> | undefined;
-  waitingOn: Set<ActionState>;
+  /** What this action waits for: the action, the key it asked for, and how to give up. */
+  waits: Map<ActionState, { key: string; reject: (e: unknown) => void }>;
+  /** Its answers, when it was settled by the synchronous fast path. */
+  settled?: Map<string, Answer>;
   running: boolean;
   /** Dependency groups recorded while running (NEEDs from a Bfile rule). */
   groups: Answer[][];
@@ -217,6 +230,15 @@ export class Engine {
   /** Builds the targets (or the defaults) and reports what happened. */
   async build(targets: string[]): Promise<BuildSummary> {
     const wanted = targets.length > 0 ? targets : this.desc.defaults();
+    const unwatch = this.watch();
+    try {
+      return await this.buildWanted(wanted);
+    } finally {
+      unwatch();
+    }
+  }
+
+  private async buildWanted(wanted: string[]): Promise<BuildSummary> {
     const results = await Promise.allSettled(wanted.map((k) => this.answer(k, undefined, false)));
     // With -k, independent work goes on after a failure: wait until every started action is
     // done, so the build ends only when nothing is running.
@@ -254,18 +276,17 @@ export class Engine {
     const action = this.desc.actionFor(key);
     if (action !== undefined) {
       const st = this.stateOf(action);
-      if (from !== undefined && (st === from || st.promise !== undefined)) {
-        try {
-          this.checkCycle(from, st, key);
-        } catch (e) {
-          return Promise.reject(e);
-        }
+      if (from === st) return Promise.reject(this.cycleError([st, st], key));
+      if (st.promise === undefined) {
+        const r = this.verifySync(st);
+        if (r !== undefined) return Promise.resolve(r.get(key) ?? { key, hash: MISSING });
       }
-      return this.runAction(st, from).then((answers) => answers.get(key) ?? { key, hash: MISSING });
+      return this.runAction(st, from, key).then((answers) => answers.get(key) ?? { key, hash: MISSING });
     }
     let p = this.keys.get(key);
     if (p === undefined) {
-      p = Promise.resolve().then(() => this.sourceAnswer(key));
+      const known = this.sourceValues.get(key);
+      p = known !== undefined ? Promise.resolve(known) : Promise.resolve().then(() => this.sourceSync(key));
       this.keys.set(key, p);
     }
     if (optional) return p;
@@ -278,6 +299,83 @@ export class Engine {
         hint: 'check the file name, or add a rule that produces it',
       });
     });
+  }
+
+  /** Answers of source keys computed so far (the same values `keys` promises). */
+  private readonly sourceValues = new Map<string, Answer>();
+  private readonly syncVisiting = new Set<ActionState>();
+  private syncDepth = 0;
+
+  private sourceSync(key: string): Answer {
+    let a = this.sourceValues.get(key);
+    if (a === undefined) {
+      a = this.sourceAnswer(key);
+      this.sourceValues.set(key, a);
+    }
+    return a;
+  }
+
+  private answerSync(key: string, optional: boolean): Answer | undefined {
+    const action = this.desc.actionFor(key);
+    if (action === undefined) {
+      const a = this.sourceSync(key);
+      return a.hash === MISSING && !optional ? undefined : a; // a missing input: the async path reports it
+    }
+    const r = this.verifySync(this.stateOf(action));
+    return r === undefined ? undefined : (r.get(key) ?? { key, hash: MISSING });
+  }
+
+  /**
+   * The fast path of a no-op build: settles an action now, without a promise per dependency,
+   * when its trace verifies all the way down. Anything else (a dirty or running action, a cycle,
+   * dyndep, validations, a very deep chain) returns undefined and the async path decides.
+   */
+  private verifySync(st: ActionState): Map<string, Answer> | undefined {
+    const done = st.settled;
+    if (done !== undefined) return done;
+    const a = st.action;
+    if (st.promise !== undefined || this.syncVisiting.has(st) || this.syncDepth > 500) return undefined;
+    if (a.prepare !== undefined || a.validations.length > 0 || a.always) return undefined;
+    this.syncVisiting.add(st);
+    this.syncDepth++;
+    try {
+      const inputs: Answer[] = new Array(a.inputs.length);
+      for (let i = 0; i < a.inputs.length; i++) {
+        const x = this.answerSync(a.inputs[i]!, false);
+        if (x === undefined) return undefined;
+        inputs[i] = x;
+      }
+      for (const k of a.orderOnly) if (this.answerSync(k, false) === undefined) return undefined;
+      let result: Map<string, Answer>;
+      if (a.phony) result = this.phonyAnswers(a, inputs);
+      else {
+        const trace = this.db.getTrace(a.id);
+        if (trace === undefined || this.staticDirty(a, trace, inputs) !== undefined) return undefined;
+        for (let g = 1; g < trace.deps.length; g++) {
+          for (const d of trace.deps[g]!) {
+            const x = this.answerSync(d.key, true);
+            if (x === undefined || x.hash !== d.hash) return undefined;
+          }
+        }
+        if (!this.opts.dryRun && a.replay?.(trace) !== undefined) return undefined;
+        this.stats.upToDate++;
+        if (this.opts.explain || this.detailed) {
+          const name = this.showAction(a);
+          this.host.event({ event: 'start', key: name, action: a.id });
+          if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
+        }
+        const stamped = a.stamp?.(trace);
+        if (stamped !== undefined) this.db.putTrace(stamped);
+        result = this.answersFromTrace(a, trace);
+      }
+      st.settled = result;
+      st.promise = Promise.resolve(result);
+      this.progress++;
+      return result;
+    } finally {
+      this.syncVisiting.delete(st);
+      this.syncDepth--;
+    }
   }
 
   private sourceAnswer(key: string): Answer {
@@ -293,41 +391,101 @@ export class Engine {
   private stateOf(action: Action): ActionState {
     let st = this.actions.get(action.id);
     if (st === undefined) {
-      st = { action, promise: undefined, waitingOn: new Set(), running: false, groups: [] };
+      st = { action, promise: undefined, waits: new Map(), running: false, groups: [] };
       this.actions.set(action.id, st);
     }
     return st;
   }
 
-  /** Fails with the chain if `from` waiting on `to` would close a loop of waiting actions. */
-  private checkCycle(from: ActionState, to: ActionState, key: string): void {
-    const pathTo = (a: ActionState, seen: Set<ActionState>): ActionState[] | undefined => {
-      if (a === from) return [a];
-      if (seen.has(a)) return undefined;
-      seen.add(a);
-      for (const b of a.waitingOn) {
-        const p = pathTo(b, seen);
-        if (p) return [a, ...p];
-      }
-      return undefined;
-    };
-    const loop = to === from ? [from] : pathTo(to, new Set());
-    if (loop === undefined) return;
-    const names = [from, ...loop].map((s) => this.desc.show(s.action.outputs[0] ?? s.action.answers ?? s.action.id));
-    throw new BuildError({
+  private cycleError(loop: ActionState[], key: string): BuildError {
+    const names = loop.map((s) => this.desc.show(s.action.outputs[0] ?? s.action.answers ?? s.action.id));
+    return new BuildError({
       code: 'cycle',
       message: `dependency cycle: ${names.join(' -> ')}`,
       hint: `'${this.desc.show(key)}' depends on itself through the chain above`,
     });
   }
 
-  private runAction(st: ActionState, from: ActionState | undefined): Promise<Map<string, Answer>> {
-    // The body starts on a later microtask, after the caller's waits-for edge exists: an action
-    // that reaches back to `from` synchronously must see that edge to report the cycle.
+  private runAction(st: ActionState, from: ActionState | undefined, key = ''): Promise<Map<string, Answer>> {
     if (st.promise === undefined) st.promise = Promise.resolve().then(() => this.doAction(st));
     if (from === undefined || from === st) return st.promise;
-    from.waitingOn.add(st);
-    return st.promise.finally(() => from.waitingOn.delete(st));
+    const p = st.promise;
+    return new Promise((resolve, reject) => {
+      from.waits.set(st, { key, reject });
+      p.then((v) => {
+        from.waits.delete(st);
+        this.progress++;
+        resolve(v);
+      }, (e: unknown) => {
+        from.waits.delete(st);
+        this.progress++;
+        reject(e);
+      });
+    });
+  }
+
+  /** The host's submit, counted for the stall watchdog. */
+  private async submit(...args: Parameters<EngineHost['submit']>): ReturnType<EngineHost['submit']> {
+    this.inFlight++;
+    try {
+      return await this.host.submit(...args);
+    } finally {
+      this.inFlight--;
+      this.progress++;
+    }
+  }
+
+  /** Finished work (any kind): the stall watchdog compares it between ticks. */
+  private progress = 0;
+  /** Work items submitted and not answered, and `need`s of running rules not answered. */
+  private inFlight = 0;
+  private needing = 0;
+
+  /**
+   * Looks for a loop of waiting actions when nothing moves: no progress since the last look and
+   * every item in flight is itself waiting on answers. Breaks a loop it finds with the chain.
+   */
+  private watch(): () => void {
+    let last = -1;
+    const timer = setInterval(() => {
+      if (this.progress !== last || this.inFlight > this.needing) {
+        last = this.progress;
+        return;
+      }
+      const loop = this.findLoop();
+      if (loop === undefined) return;
+      const [from, to] = [loop[0]!, loop[1]!];
+      const w = from.waits.get(to);
+      w?.reject(this.cycleError(loop, w.key));
+    }, 100);
+    return () => clearInterval(timer);
+  }
+
+  private findLoop(): ActionState[] | undefined {
+    const state = new Map<ActionState, 1 | 2>();
+    const stack: ActionState[] = [];
+    const visit = (a: ActionState): ActionState[] | undefined => {
+      state.set(a, 1);
+      stack.push(a);
+      for (const b of a.waits.keys()) {
+        const s = state.get(b);
+        if (s === 1) return [...stack.slice(stack.indexOf(b)), b];
+        if (s === undefined) {
+          const found = visit(b);
+          if (found) return found;
+        }
+      }
+      stack.pop();
+      state.set(a, 2);
+      return undefined;
+    };
+    for (const a of this.actions.values()) {
+      if (a.waits.size > 0 && state.get(a) === undefined) {
+        const found = visit(a);
+        if (found) return found;
+      }
+    }
+    return undefined;
   }
 
   private showAction(a: Action): string {
@@ -363,6 +521,8 @@ export class Engine {
     if (reason === undefined && trace !== undefined) {
       this.stats.upToDate++;
       if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
+      const stamped = a.stamp?.(trace);
+      if (stamped !== undefined) this.db.putTrace(stamped);
       return this.answersFromTrace(a, trace);
     }
     return this.execute(st, reason ?? 'never built', inputs);
@@ -374,7 +534,7 @@ export class Engine {
     st.groups = [inputs];
     let taskId = -1;
     try {
-      const r = await this.host.submit(payload, (id) => {
+      const r = await this.submit(payload, (id) => {
         taskId = id;
         this.byTask.set(id, st);
       });
@@ -421,7 +581,27 @@ export class Engine {
     const a = st.action;
     if (trace === undefined) return 'never built';
     if (a.always) return 'always runs';
-    if (trace.fingerprint !== a.fingerprint && !a.generator) return 'command changed';
+    const reason = this.staticDirty(a, trace, inputs);
+    if (reason !== undefined) return reason;
+    for (let g = 1; g < trace.deps.length; g++) {
+      const group = trace.deps[g]!;
+      let answers: Answer[];
+      try {
+        answers = await Promise.all(group.map((d) => this.answer(d.key, st, true)));
+      } catch (e) {
+        if (e instanceof BuildError && e.failure.code === 'cycle') throw e;
+        return `dependency ${this.desc.show(group[0]?.key ?? '')} failed to build`;
+      }
+      for (let i = 0; i < group.length; i++) {
+        if (answers[i]!.hash !== group[i]!.hash) return `${this.desc.show(group[i]!.key)} changed`;
+      }
+    }
+    return undefined;
+  }
+
+  /** The checks of a trace that need no other action: command, outputs, the inputs' answers. */
+  private staticDirty(a: Action, trace: Trace, inputs: Answer[]): string | undefined {
+    if (!a.generator && a.trustsFingerprint?.(trace) !== true && trace.fingerprint !== a.fingerprint) return 'command changed';
     for (const out of trace.outputs) {
       const known = this.db.getFile(out);
       const now = currentState(this.db, out, path.resolve(this.desc.root, out));
@@ -437,19 +617,6 @@ export class Engine {
       const cur = inputs[i]!;
       if (rec.key !== cur.key) return 'inputs changed';
       if (rec.hash !== cur.hash) return `input ${this.desc.show(cur.key)} changed`;
-    }
-    for (let g = 1; g < trace.deps.length; g++) {
-      const group = trace.deps[g]!;
-      let answers: Answer[];
-      try {
-        answers = await Promise.all(group.map((d) => this.answer(d.key, st, true)));
-      } catch (e) {
-        if (e instanceof BuildError && e.failure.code === 'cycle') throw e;
-        return `dependency ${this.desc.show(group[0]?.key ?? '')} failed to build`;
-      }
-      for (let i = 0; i < group.length; i++) {
-        if (answers[i]!.hash !== group[i]!.hash) return `${this.desc.show(group[i]!.key)} changed`;
-      }
     }
     return undefined;
   }
@@ -499,7 +666,7 @@ export class Engine {
         taskId = id;
         this.byTask.set(id, st);
       };
-      let r = await this.host.submit(a.work(), onTask, a.placement, a.remote ? () => a.remote?.() : undefined);
+      let r = await this.submit(a.work(), onTask, a.placement, a.remote ? () => a.remote?.() : undefined);
       let note: string | undefined;
       if (!r.ok) {
         // A rule that failed because something it needed failed is not a failure of its own.
@@ -517,7 +684,7 @@ export class Engine {
         // have lacked a file, and a real error fails again and is reported as usual.
         note = `failed on node ${worker} (${c.message.split('\n')[0]}); ran again here`;
         this.host.event({ event: 'output', key: name, action: a.id, note });
-        r = await this.host.submit(a.work(), onTask, { ...a.placement, remote: false });
+        r = await this.submit(a.work(), onTask, { ...a.placement, remote: false });
         if (!r.ok) return this.failed(a, r.failure, Date.now() - t0, (r.failure.fields?.output as string | undefined) ?? '');
         c = await a.complete(r.payload, { need: (keys) => this.need(st, keys), fetch: () => Promise.reject(new Error('no node to fetch from')) });
       }
@@ -574,7 +741,13 @@ export class Engine {
 
   /** Keys needed by a running action: built, recorded as one dependency group, answered. */
   async need(st: ActionState, keys: string[], optional = false): Promise<Answer[]> {
-    const answers = await Promise.all(keys.map((k) => this.answer(k, st, optional)));
+    this.needing++;
+    let answers: Answer[];
+    try {
+      answers = await Promise.all(keys.map((k) => this.answer(k, st, optional)));
+    } finally {
+      this.needing--;
+    }
     if (!optional) st.groups.push(answers);
     return answers;
   }

@@ -1,8 +1,10 @@
 // What a file looks like now, cheaply. A no-op build must not read file contents, so a file's
 // digest is taken from the database when its stat (size, mtime, ctime, inode) is unchanged; only
-// a changed stat costs a read and a hash. A file modified within the last RACY_MS of being read
-// is marked racy: a second change within the same timestamp tick could leave the stat
-// unchanged, so its digest is recomputed next time instead of trusted (Git's "racy clean").
+// a changed stat costs a read and a hash. A file modified in the same timestamp tick as it was
+// read is marked racy: a second change within that tick could leave the stat unchanged, so its
+// digest is recomputed next time instead of trusted (Git's "racy clean"). The tick is the
+// filesystem's timestamp resolution: a few milliseconds of margin where mtimes have sub-second
+// precision, 2 s where they are whole seconds (FAT, some network filesystems).
 
 import * as fs from 'node:fs';
 import { digestFile } from './hash.ts';
@@ -44,6 +46,12 @@ export function currentState(db: Database, key: string, abs: string): FileState 
   return st;
 }
 
-export function stateOf(s: fs.Stats, digest: string, now = Date.now()): FileState {
-  return { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino, digest, racy: now - s.mtimeMs < RACY_MS };
+/**
+ * A file's state from its stat and digest. `written` is true for an output B's own command wrote
+ * and that command has exited: no writer is left to change it within the same tick, so it is
+ * never racy (otherwise every output of a build would be re-read by the next one).
+ */
+export function stateOf(s: fs.Stats, digest: string, written = false, now = Date.now()): FileState {
+  const tick = s.mtimeMs % 1000 === 0 ? RACY_MS : 20;
+  return { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino, digest, racy: !written && now - s.mtimeMs < tick };
 }

@@ -60,6 +60,11 @@ export class NinjaDescription implements BuildDescription {
   readonly pools: Map<string, number>;
   readonly notices: string[];
   private readonly actions = new Map<NinjaEdge, Action>();
+  /**
+   * Identity of the manifest files' contents (digest of their digests), set by the build host:
+   * a trace stamped with it was verified against a byte-identical manifest.
+   */
+  manifestId = '';
   /** Set by the build host: digests and blob offers for remote execution. */
   remoteEnv: {
     digestOf(abs: string): { digest: string; size: number; exec: boolean } | undefined;
@@ -118,16 +123,22 @@ export class NinjaDescription implements BuildDescription {
     const outputs = edge.outs.slice();
     const isConsole = edge.pool === 'console';
     let command: string | undefined;
+    let fp: number | undefined;
     const cmd = (): string => (command ??= edge.command);
     const a: Action = {
       id: edge.outs[0] ?? `#${edge.id}`,
       outputs,
       get fingerprint(): number {
-        const rsp = edge.rspfile !== '' ? `;rspfile=${edge.rspfileContent}` : '';
-        return fingerprint(cmd() + rsp);
+        if (fp === undefined) {
+          const rsp = edge.rspfile !== '' ? `;rspfile=${edge.rspfileContent}` : '';
+          fp = fingerprint(cmd() + rsp);
+        }
+        return fp;
       },
       inputs,
       orderOnly,
+      trustsFingerprint: (t) => desc.manifestId !== '' && t.extra === desc.manifestId,
+      stamp: (t) => (desc.manifestId !== '' && t.extra !== desc.manifestId ? { ...t, extra: desc.manifestId } : undefined),
       validations: edge.validations,
       pool: edge.pool,
       phony: edge.isPhony,
@@ -181,7 +192,7 @@ export class NinjaDescription implements BuildDescription {
         }
         const outs = new Map<string, FileState | undefined>();
         for (const o of outputs) outs.set(o, r.outputs[o] ?? undefined);
-        return { outputs: outs, discovered: r.deps, value: undefined, output: r.output, extra: '' };
+        return { outputs: outs, discovered: r.deps, value: undefined, output: r.output, extra: desc.manifestId };
       },
     };
     const where = (): string => `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`;
@@ -217,13 +228,13 @@ export class NinjaDescription implements BuildDescription {
           return { code: 'remote.fetch', message: `fetching ${o} from the node failed: ${(e as Error).message}`, where: where(), fields: { retryLocal: true } };
         }
         received += rec.size;
-        outs.set(o, stateOf(fs.statSync(dest), digestFromHex(rec.digest)));
+        outs.set(o, stateOf(fs.statSync(dest), digestFromHex(rec.digest), true));
       }
       const discovered = r.deps.map((d) => {
         const rel = path.relative(desc.root, d);
         return canonicalizePath(rel.startsWith('..') || path.isAbsolute(rel) ? d : rel);
       });
-      return { outputs: outs, discovered, value: undefined, output: r.output, extra: '', bytes: { sent: r.fetched, received } };
+      return { outputs: outs, discovered, value: undefined, output: r.output, extra: desc.manifestId, bytes: { sent: r.fetched, received } };
     };
     if (edge.dyndep !== '') {
       a.prepare = async (answer: (key: string) => Promise<Answer>): Promise<void> => {

@@ -72,7 +72,7 @@ export async function runCmd(w: CmdWork, signal: AbortSignal): Promise<CmdResult
     } catch {
       s = undefined;
     }
-    outputs[o] = s === undefined ? null : s.isDirectory() ? { size: 0, mtime: 0, ctime: 0, ino: s.ino, digest: '\u0000dir', racy: false } : stateOf(s, digestFile(abs));
+    outputs[o] = s === undefined ? null : s.isDirectory() ? { size: 0, mtime: 0, ctime: 0, ino: s.ino, digest: '\u0000dir', racy: false } : stateOf(s, digestFile(abs), true);
   }
   result.outputs = outputs;
   return result;
