@@ -734,7 +734,7 @@ export async function runBroker(data: BrokerData): Promise<void> {
   let stopReason: string | undefined;
   let drainMs = 0;
   let wake: (() => void) | undefined;
-  parentPort?.on('message', (m: { type?: string; reason?: string; drainMs?: number }) => {
+  const onParent = (m: { type?: string; reason?: string; drainMs?: number }): void => {
     if (m.type === 'stop') {
       if (stopReason !== undefined) b.hurry = true;
       stopReason = m.reason ?? 'stopped';
@@ -743,7 +743,8 @@ export async function runBroker(data: BrokerData): Promise<void> {
     } else if (m.type === 'status') {
       parentPort?.postMessage({ type: 'status', status: b.status() });
     }
-  });
+  };
+  parentPort?.on('message', onParent);
   try {
     // The build engine is loaded with the broker but only does work when a client asks.
     const { BuildHost } = await import('./build-host.ts');
@@ -757,6 +758,6 @@ export async function runBroker(data: BrokerData): Promise<void> {
   }
   await b.stop(stopReason ?? 'stopped', drainMs);
   parentPort?.postMessage({ type: 'stopped' });
-  parentPort?.removeAllListeners('message');
+  parentPort?.off('message', onParent); // Deno: removeAllListeners throws ERR_NOT_IMPLEMENTED
   parentPort?.unref();
 }

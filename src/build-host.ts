@@ -18,9 +18,10 @@ import { VERSION } from './version.ts';
 import { UserError } from './errors.ts';
 import { isBfile, loadBfile } from './bfile.ts';
 import { counters, currentState } from './filestate.ts';
+import { cleanOutputs, deadOutputs } from './dead.ts';
 
 export interface BuildRequest {
-  op: 'build' | 'clean-dead' | 'query';
+  op: 'build' | 'clean' | 'clean-dead';
   dir: string;
   file?: string;
   targets: string[];
@@ -271,7 +272,7 @@ export class BuildHost implements NeedHandler {
       e.specialAnswer = (key) => envAnswer(key, req.env);
       return e;
     };
-    let reply: BuildReply;
+    let reply: BuildReply | undefined;
     const flusher = setInterval(() => db.flush(), 200);
     let engine: Engine | undefined;
     try {
@@ -295,19 +296,26 @@ export class BuildHost implements NeedHandler {
         if (s.ran === 0) break;
         desc = await loadDescription(file, req);
       }
-      engine = makeEngine(desc);
-      this.engines.add(engine);
-      const tBuild = Date.now();
-      const s = await engine.build(req.targets);
-      phases.build = Date.now() - tBuild;
-      reply = {
-        ok: s.ok, ran: s.ran + total.ran, upToDate: s.upToDate, failed: s.failed + total.failed, errors: s.errors, dead: [], notices, ms: Date.now() - t0,
-        hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,
-      };
-      const m1 = this.broker.messages();
-      reply.messages = { sent: m1.sent - m0.sent, received: m1.received - m0.received };
-      reply.bytes = { ...this.bytes };
-      reply.phases = phases;
+      if (req.op === 'clean' || req.op === 'clean-dead') {
+        const removed = cleanOutputs(desc, db, req.op === 'clean');
+        reply = { ok: true, ran: 0, upToDate: 0, failed: 0, errors: [], dead: removed, notices, ms: Date.now() - t0, hashed: 0, stats: 0 };
+      } else {
+        engine = makeEngine(desc);
+        this.engines.add(engine);
+        const tBuild = Date.now();
+        const s = await engine.build(req.targets);
+        phases.build = Date.now() - tBuild;
+        // After a complete build of the defaults, say which outputs of earlier builds are dead.
+        const dead = s.ok && req.targets.length === 0 && !req.dryRun ? deadOutputs(desc, db) : [];
+        reply = {
+          ok: s.ok, ran: s.ran + total.ran, upToDate: s.upToDate, failed: s.failed + total.failed, errors: s.errors, dead, notices, ms: Date.now() - t0,
+          hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,
+        };
+        const m1 = this.broker.messages();
+        reply.messages = { sent: m1.sent - m0.sent, received: m1.received - m0.received };
+        reply.bytes = { ...this.bytes };
+        reply.phases = phases;
+      }
     } finally {
       clearInterval(flusher);
       if (engine) this.engines.delete(engine);
@@ -316,7 +324,7 @@ export class BuildHost implements NeedHandler {
       db.close();
       unlock();
     }
-    this.broker.sendTo(client, encode(T.ANSWER, reqId, reply));
+    this.broker.sendTo(client, encode(T.ANSWER, reqId, reply!));
   }
 
   stop(): void {

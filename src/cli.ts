@@ -87,6 +87,22 @@ export async function run(argv: string[]): Promise<number> {
     });
 
   cli
+    .command('clean', 'Remove the files builds wrote (--dead: only those the build no longer produces)')
+    .option('--dead', 'Only outputs of earlier builds that no rule produces any more')
+    .option('-C, --dir <dir>', 'Change to DIR before doing anything')
+    .option('-f, --file <file>', 'Build file')
+    .action(async (o: Common & Record<string, unknown>) => {
+      const l = mk(o);
+      const { buildCmd } = await import('./cmd-build.ts');
+      result = buildCmd([], {
+        clean: o.dead === true ? 'clean-dead' : 'clean',
+        ...(o.dir !== undefined ? { dir: String(o.dir) } : {}),
+        ...(o.file !== undefined ? { file: String(o.file) } : {}),
+        jobs: 1,
+      }, l);
+    });
+
+  cli
     .command('demo [dir]', 'Build a bundled example project (in a temp dir, or in DIR to keep it)')
     .option('-j, --jobs <n>', 'Run N jobs in parallel')
     .action(async (dir: string | undefined, o: Common & Record<string, unknown>) => {

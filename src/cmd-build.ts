@@ -13,6 +13,8 @@ import type { Logger } from './logger.ts';
 import type { BuildReply, BuildRequest } from './build-host.ts';
 
 export interface BuildOptions {
+  /** Instead of building: remove every recorded output ('clean') or the dead ones ('clean-dead'). */
+  clean?: 'clean' | 'clean-dead';
   dir?: string;
   file?: string;
   jobs?: number;
@@ -111,7 +113,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   try {
     await client.hello('b build');
     const req: BuildRequest = {
-      op: 'build',
+      op: o.clean ?? 'build',
       dir,
       targets: o.exactTargets === true ? targets : targets.map((t) => path.normalize(t)),
       keepGoing: o.keepGoing ?? 1,
@@ -147,6 +149,11 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     throw failure;
   }
   const r = reply!;
+  if (o.clean !== undefined) {
+    for (const f of r.dead) log.out(`removed ${f}`);
+    log.info(`${o.clean === 'clean' ? 'cleaned' : 'removed dead files:'} ${r.dead.length} file${r.dead.length === 1 ? '' : 's'}`);
+    return r.ok ? 0 : 1;
+  }
   for (const n of r.notices) log.warn(n);
   log.debug(`hashed ${r.hashed} files, stat'ed ${r.stats}${r.messages ? `, ${r.messages.sent} messages sent and ${r.messages.received} received` : ''}`);
   if (r.phases) log.debug(`load ${r.phases.load} ms, database ${r.phases.db} ms, build ${r.phases.build} ms, total in the node ${r.ms} ms`);
@@ -162,6 +169,9 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   else {
     const where = [...progress!.nodes.entries()].map(([n, c]) => `${c} on ${n}`).join(', ');
     log.info(`${o.dryRun ? 'would run' : 'ran'} ${r.ran} rule${r.ran === 1 ? '' : 's'}${where && !o.dryRun ? ` (${where})` : ''}, ${r.upToDate} up to date, ${(r.ms / 1000).toFixed(2)} s`);
+  }
+  if (r.dead.length > 0) {
+    log.warn(`${r.dead.length} file${r.dead.length === 1 ? '' : 's'} from earlier builds that the build no longer produces: ${r.dead.slice(0, 10).join(' ')}${r.dead.length > 10 ? ' ...' : ''}\n  hint: \`b clean --dead\` removes them`);
   }
   if (r.bytes && (r.bytes.sent > 0 || r.bytes.received > 0)) {
     log.info(`files moved: ${fmtBytes(r.bytes.sent)} sent to nodes, ${fmtBytes(r.bytes.received)} received from them`);

@@ -20,13 +20,16 @@ export interface ThreadData {
 interface Inherited {
   threadSource?: string;
   addonPath?: string;
+  /** zmq.ts's doorbell (Deno polling mode): one per process, shared by every thread. */
+  zmqBell?: SharedArrayBuffer;
 }
 
 function inherited(): Inherited {
   const fromParent = (workerData ?? {}) as Inherited;
   const source = typeof __B_THREAD_SOURCE__ === 'string' ? __B_THREAD_SOURCE__ : fromParent.threadSource;
   const addonPath = (globalThis as { __bAddonPath?: string }).__bAddonPath ?? fromParent.addonPath;
-  return { ...(source !== undefined ? { threadSource: source } : {}), ...(addonPath !== undefined ? { addonPath } : {}) };
+  const zmqBell = fromParent.zmqBell ?? ((globalThis as { __bZmqBell?: SharedArrayBuffer }).__bZmqBell ??= new SharedArrayBuffer(4));
+  return { ...(source !== undefined ? { threadSource: source } : {}), ...(addonPath !== undefined ? { addonPath } : {}), zmqBell };
 }
 
 export function spawnThread(data: ThreadData, name: string): Worker {

@@ -264,15 +264,16 @@ export async function runWorker(data: WorkerData): Promise<void> {
   process.on('uncaughtException', (e) => log('error', `worker ${data.id}: uncaught: ${(e as Error).stack ?? String(e)}`));
   process.on('unhandledRejection', (e) => log('error', `worker ${data.id}: unhandled rejection: ${String(e)}`));
   const w = new WorkerThread(data);
-  parentPort?.on('message', (m: { type?: string; task?: number }) => {
+  const onParent = (m: { type?: string; task?: number }) => {
     if (m.type === 'cancel') w.cancelAll();
     else if (m.type === 'cancel-task' && typeof m.task === 'number') w.cancel(m.task);
-  });
+  };
+  parentPort?.on('message', onParent);
   try {
     await w.run();
   } catch (e) {
     log('error', `worker ${data.id} failed: ${(e as Error).stack ?? String(e)}`);
   }
-  parentPort?.removeAllListeners('message');
+  parentPort?.off('message', onParent); // Deno: parentPort.removeAllListeners throws ERR_NOT_IMPLEMENTED
   parentPort?.unref();
 }

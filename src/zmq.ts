@@ -9,8 +9,152 @@
 //   owners must `close()` every channel before their thread returns; close() is idempotent.
 
 import * as zmq from 'zeromq';
+import { workerData } from 'node:worker_threads';
 import { Fifo } from './fifo.ts';
 import { z85Encode } from './keys.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Deno: zeromq.js waits for readiness with libuv (uv_poll on ZMQ_FD, uv_timer for timeouts), and
+// Deno's libuv polyfill (ext/napi/uv.rs, Deno 2.9.x) breaks all of it: uv_poll is one-shot (a
+// wake-up that finds no message leaves receive() pending forever), a poll callback already
+// queued runs after uv_close freed the handle (segfault), and uv_timer_init clears handle->data
+// (any send/receive timeout segfaults). So under Deno no socket ever waits in native code:
+// sendTimeout = receiveTimeout = 0 makes every send/receive a non-blocking call that completes
+// or fails with EAGAIN at once, readiness is checked with the `readable`/`writable` getters
+// (ZMQ_EVENTS), and waiting is done in JS by one pump per thread:
+// - a process-wide doorbell (a SharedArrayBuffer counter handed to every thread, see
+//   threads.ts) is rung after every send; waiting threads sleep on it with Atomics.waitAsync and
+//   wake within microseconds when any thread of the process sent something (inproc traffic);
+// - a fallback timer (1 ms, doubling up to IDLE_MAX_MS while idle) catches what no thread of
+//   this process rang for: messages from other processes (tcp/ipc), connects and disconnects.
+const POLLING = process.env['B_ZMQ_POLL'] !== undefined
+  ? process.env['B_ZMQ_POLL'] === '1'
+  : (globalThis as { Deno?: unknown }).Deno !== undefined;
+/** Longest sleep between two readiness checks of an idle thread (ms): bounds tcp latency. */
+const IDLE_MAX_MS = Number(process.env['B_ZMQ_POLL_MAX_MS'] ?? 8);
+/** Messages handled back to back before a receive loop yields to other macrotasks. */
+const STREAK = 256;
+
+const bellBuffer: SharedArrayBuffer =
+  ((workerData as { zmqBell?: SharedArrayBuffer } | null)?.zmqBell) ??
+  ((globalThis as { __bZmqBell?: SharedArrayBuffer }).__bZmqBell ??= new SharedArrayBuffer(4));
+const bell = new Int32Array(bellBuffer);
+// Atomics.waitAsync (ES2024; Deno and Node >= 16 have it) is not in this project's TS lib.
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<unknown> | string };
+}).waitAsync;
+
+class Pump {
+  private waiters: (() => void)[] = [];
+  private scheduled = false;
+  private round = 0;
+  private seen = 0;
+  private idleRounds = 0;
+  private streak = 0;
+  /** The doorbell value being waited for with Atomics.waitAsync (at most one wait pending). */
+  private bellValue: number | undefined;
+  private onBell: (() => void) | undefined;
+
+  /** After a send: wake the threads waiting for traffic. */
+  ring(): void {
+    Atomics.add(bell, 0, 1);
+    Atomics.notify(bell, 0);
+  }
+
+  /** Traffic: the next idle waits start short again. */
+  activity(): void {
+    this.idleRounds = 0;
+  }
+
+  /** Resolves at the next poll round (then the caller checks readiness again). */
+  wait(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waiters.push(resolve);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const round = ++this.round;
+    const run = (): void => {
+      if (round !== this.round || !this.scheduled) return;
+      this.scheduled = false;
+      this.onBell = undefined;
+      // Every readiness check after this line sees all sends counted up to `seen`.
+      this.seen = Atomics.load(bell, 0);
+      const w = this.waiters;
+      this.waiters = [];
+      for (const f of w) f();
+    };
+    const cur = Atomics.load(bell, 0);
+    if (cur !== this.seen) {
+      setImmediate(run); // something was sent since the waiters last looked
+      return;
+    }
+    // Fallback: traffic nobody in this process rang for (tcp/ipc peers, connects).
+    const timer = setTimeout(run, Math.min(IDLE_MAX_MS, 2 ** Math.min(this.idleRounds++, 6)));
+    this.onBell = () => {
+      clearTimeout(timer);
+      setImmediate(run);
+    };
+    // One waitAsync per doorbell value, kept across idle rounds (no pile-up of waiters). It may
+    // settle spuriously (a notify racing with the wait): that only costs one extra round.
+    if (this.bellValue !== cur) {
+      this.bellValue = cur;
+      const r = waitAsync(bell, 0, cur);
+      void (r.async ? (r.value as Promise<unknown>) : Promise.resolve()).then(() => {
+        if (this.bellValue !== cur) return; // superseded by a wait for a newer value
+        this.bellValue = undefined;
+        const f = this.onBell;
+        this.onBell = undefined;
+        f?.();
+      });
+    }
+  }
+
+  /** Called per message received: every STREAK messages, lets timers and other I/O run. */
+  async fair(): Promise<void> {
+    if (++this.streak % STREAK === 0) await new Promise<void>((r) => setImmediate(r));
+  }
+}
+const pump = new Pump();
+
+type Sock = zmq.Router | zmq.Dealer | zmq.Request | zmq.Reply;
+
+async function receiveFrames(sock: Sock): Promise<Buffer[]> {
+  if (!POLLING) return sock.receive();
+  for (;;) {
+    if (sock.closed) throw Object.assign(new Error('Socket is closed'), { code: 'EBADF' });
+    if (sock.readable) {
+      try {
+        const m = await sock.receive();
+        pump.activity();
+        await pump.fair();
+        return m;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EAGAIN') throw e;
+      }
+    }
+    await pump.wait();
+  }
+}
+
+async function sendFrames(sock: Sock, frames: (Buffer | string)[]): Promise<void> {
+  if (!POLLING) return sock.send(frames);
+  for (;;) {
+    try {
+      await sock.send(frames);
+      pump.activity();
+      pump.ring();
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EAGAIN' || sock.closed) throw e;
+    }
+    await pump.wait();
+  }
+}
 
 /** Sets ZMQ_IO_THREADS. Only effective before the first socket of the process is created. */
 export function setIoThreads(n: number): void {
@@ -64,6 +208,7 @@ type AnySocket = zmq.Router | zmq.Dealer | zmq.Request | zmq.Reply;
 function makeSocket(kind: Kind, o: ChannelOptions): AnySocket {
   const common = {
     linger: 0,
+    ...(POLLING ? { sendTimeout: 0, receiveTimeout: 0 } : {}),
     sendHighWaterMark: o.hwm ?? 100_000,
     receiveHighWaterMark: o.hwm ?? 100_000,
     ...(o.maxMessageSize !== undefined ? { maxMessageSize: o.maxMessageSize } : {}),
@@ -187,7 +332,7 @@ export class Channel {
     try {
       for (let m = this.out.shift(); m !== undefined && !this.isClosed; m = this.out.shift()) {
         try {
-          await this.sock.send(detached(m));
+          await sendFrames(this.sock, detached(m));
           this.counts.sent++;
         } catch (e) {
           if (!this.isClosed) this.onSendError(e as Error, m);
@@ -209,7 +354,7 @@ export class Channel {
     while (!this.isClosed) {
       let msg: Frames;
       try {
-        msg = await this.sock.receive();
+        msg = await receiveFrames(this.sock);
       } catch (e) {
         if (this.isClosed) break;
         this.onReceiveError(e as Error);
@@ -229,6 +374,8 @@ export class Channel {
 
   /** Monitor: calls `f` when a peer connects or disconnects (tcp only; not for inproc). */
   watch(f: (event: 'connect' | 'disconnect' | 'accept' | 'handshake-fail', address: string) => void): void {
+    // zeromq.js's monitor socket always waits with uv_poll: not usable under Deno.
+    if (POLLING) return;
     const events = this.sock.events;
     void (async () => {
       while (!this.isClosed && !events.closed) {
@@ -270,8 +417,8 @@ export class ReqChannel {
   async request(frames: Frames): Promise<Frames | undefined> {
     if (this.isClosed) return undefined;
     try {
-      await this.sock.send(detached(frames));
-      return await this.sock.receive();
+      await sendFrames(this.sock, detached(frames));
+      return await receiveFrames(this.sock);
     } catch (e) {
       if (this.isClosed) return undefined;
       throw e;
@@ -281,7 +428,7 @@ export class ReqChannel {
   /** Sends without waiting for a reply (the last message of a worker before it leaves). */
   async sendOnly(frames: Frames): Promise<void> {
     if (this.isClosed) return;
-    await this.sock.send(detached(frames));
+    await sendFrames(this.sock, detached(frames));
   }
 
   close(): void {
@@ -297,7 +444,7 @@ export class ReqChannel {
  * One per process (the endpoint is process-wide); run by the process broker.
  */
 export class ZapHandler {
-  private readonly sock = new zmq.Reply({ linger: 0 });
+  private readonly sock = new zmq.Reply({ linger: 0, ...(POLLING ? { sendTimeout: 0, receiveTimeout: 0 } : {}) });
   private closed = false;
   /** Connections refused (shown by `b status`). */
   refused = 0;
@@ -315,7 +462,7 @@ export class ZapHandler {
     while (!this.closed) {
       let req: Buffer[];
       try {
-        req = await this.sock.receive();
+        req = await receiveFrames(this.sock);
       } catch {
         break;
       }
@@ -329,7 +476,7 @@ export class ZapHandler {
       }
       if (!ok) this.refused++;
       try {
-        await this.sock.send(['1.0', requestId ?? '', ok ? '200' : '400', ok ? 'OK' : text, ok ? 'client' : '', '']);
+        await sendFrames(this.sock, ['1.0', requestId ?? '', ok ? '200' : '400', ok ? 'OK' : text, ok ? 'client' : '', '']);
       } catch {
         break;
       }

@@ -240,6 +240,33 @@ test('a database from another platform or format is rebuilt with a message', asy
   assert.is(r.ran.length, 5);
 });
 
+test('dead files: reported by b build after a rule goes away, removed by b clean --dead', async () => {
+  const bfile = (rules: string[]): string => `import type { B } from 'b';
+export default (b: B) => {
+  b.default(${JSON.stringify(rules)});
+${rules.map((r) => `  b.rule('${r}', async ({ write, out }) => { await write(out, '${r}\\n'); });`).join('\n')}
+};`;
+  const dir = project({ 'Bfile.ts': bfile(['keep.txt', 'gone.txt']) });
+  assert.is((await build(dir)).code, 0);
+  assert.ok(fs.existsSync(path.join(dir, 'gone.txt')));
+  fs.writeFileSync(path.join(dir, 'Bfile.ts'), bfile(['keep.txt']));
+  const r = await build(dir);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /1 file from earlier builds that the build no longer produces: gone\.txt/);
+  const c = await b(['clean', '--dead', '-C', dir]);
+  assert.is(c.code, 0, c.stderr);
+  assert.match(c.stdout, /removed gone\.txt/);
+  assert.not.ok(fs.existsSync(path.join(dir, 'gone.txt')));
+  assert.ok(fs.existsSync(path.join(dir, 'keep.txt')));
+  const again = await build(dir);
+  assert.not.match(again.stderr, /no longer produces/);
+  assert.equal(again.ran, []);
+  const all = await b(['clean', '-C', dir]);
+  assert.is(all.code, 0);
+  assert.not.ok(fs.existsSync(path.join(dir, 'keep.txt')));
+  assert.equal((await build(dir)).ran, ['keep.txt']);
+});
+
 test('SIGKILL at any moment, then build again: a correct build', async () => {
   const dir = project({
     'Bfile.ts': `import type { B } from 'b';
