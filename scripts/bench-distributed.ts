@@ -1,7 +1,7 @@
 // Distributed benchmark: 2,000 actions that each sleep 50 ms, on 4 nodes x 8 slots (real
 // `b node` processes on loopback), built by a client with no local workers.
 //
-//   node scripts/bench-distributed.ts [--actions 2000] [--nodes 4] [--slots 8] [--ms 50]
+//   node scripts/bench-distributed.ts [--actions 2000] [--nodes 4] [--slots 8] [--ms 50] [--only sleep|zstd]
 //
 // Reports, per variant: efficiency = ideal time / measured time (ideal = actions x ms / slots),
 // dispatch latency per action (from the engine handing it out to the rule starting on a node:
@@ -9,8 +9,14 @@
 // one node killed (SIGKILL) halfway: the time lost against the ideal with the surviving nodes.
 // Variants: "rule" sleeps inside a Bfile rule (measures B itself); "command" runs `sleep` as a
 // Ninja command (adds the cost of starting 2,000 processes on this machine's 2 CPUs).
+//
+// Then remote execution on a real project: zstd 1.5.4 (Debian's libzstd source, CMake) built by
+// B with 2 nodes that share no files with the client (each in its own network and mount
+// namespace, the client's tree hidden by a tmpfs; needs root), against a local `ninja -j2` of
+// the same tree: wall time and bytes moved, for a clean build and for a one-file-change rebuild
+// with warm node caches.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -144,6 +150,12 @@ function report(name: string, r: Run, ideal: number): void {
 }
 
 async function main(): Promise<void> {
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+  if (only !== 'zstd') await sleeps();
+  if (only !== 'sleep') await zstd();
+}
+
+async function sleeps(): Promise<void> {
   process.stdout.write(`distributed benchmark: ${ACTIONS} actions x ${MS} ms on ${NODES} nodes x ${SLOTS} slots (loopback, ${os.cpus().length} CPUs)\n`);
   const ideal = (ACTIONS * MS) / 1000 / (NODES * SLOTS);
   for (const kind of ['rule', 'command'] as const) {
@@ -164,6 +176,99 @@ async function main(): Promise<void> {
       await Promise.all(nodes.map(stopNode));
       nodes = [];
     }
+  }
+}
+
+function sh(cmd: string, a: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
+  return execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20, ...opts });
+}
+
+/** A node in its own network namespace and mount namespace, with `hide` covered by a tmpfs. */
+function hiddenNode(n: number, hide: string, keys: string, cache: string): Promise<Node & { cleanup: () => void }> {
+  const ns = `b-bench-${process.pid}-${n}`;
+  const hostDev = `bbh${n}`;
+  const nsDev = `bbn${n}`;
+  const hostIp = `192.0.2.${20 + n}`;
+  const ip = `192.0.2.${140 + n}`;
+  const cleanup = (): void => {
+    try {
+      sh('ip', ['netns', 'del', ns]);
+    } catch {
+      // gone
+    }
+  };
+  cleanup();
+  sh('ip', ['netns', 'add', ns]);
+  sh('ip', ['link', 'add', hostDev, 'type', 'veth', 'peer', 'name', nsDev]);
+  sh('ip', ['link', 'set', nsDev, 'netns', ns]);
+  sh('ip', ['addr', 'add', `${hostIp}/32`, 'dev', hostDev]);
+  sh('ip', ['link', 'set', hostDev, 'up']);
+  sh('ip', ['route', 'add', `${ip}/32`, 'dev', hostDev]);
+  for (const c of [['link', 'set', 'lo', 'up'], ['addr', 'add', `${ip}/32`, 'dev', nsDev], ['link', 'set', nsDev, 'up'], ['route', 'add', `${hostIp}/32`, 'dev', nsDev]]) sh('ip', ['netns', 'exec', ns, 'ip', ...c]);
+  const script = `mount -t tmpfs none '${hide}' && exec '${exe}' node --workers 2 --listen tcp://${ip}:7070 --key '${keys}/node.key' --allow '${keys}/clients.pub'`;
+  return new Promise((resolve, reject) => {
+    const proc = spawn('ip', ['netns', 'exec', ns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, B_CACHE_DIR: cache } });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const id = /^node (\S+):/.exec(out)?.[1];
+      if (id && out.includes('listening on tcp://')) resolve({ proc, endpoint: `tcp://${ip}:7070#${keys}/node.pub`, id, cleanup });
+    });
+    proc.on('exit', () => reject(new Error(`node exited: ${out}`)));
+  });
+}
+
+async function zstd(): Promise<void> {
+  const { debianSource, ensureTools } = await import('../test/real-sources.ts');
+  const tools = ensureTools(['cmake', 'ninja', 'cc']);
+  const src = tools.ok ? debianSource('libzstd') : tools;
+  if (!src.ok) {
+    process.stdout.write(`\nzstd: skipped (${src.why})\n`);
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'b-bench-rexec-'));
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'b-bench-rexec-cache-'));
+  const nodes: (Node & { cleanup: () => void })[] = [];
+  try {
+    fs.cpSync(src.dir, path.join(dir, 'src'), { recursive: true });
+    const cfg = (tree: string): string => sh('cmake', ['-G', 'Ninja', '-S', path.join(dir, 'src/build/cmake'), '-B', path.join(dir, tree), '-DCMAKE_BUILD_TYPE=Release', '-DZSTD_BUILD_PROGRAMS=ON', '-DZSTD_BUILD_TESTS=OFF', '-DZSTD_BUILD_SHARED=OFF']);
+    cfg('N');
+    cfg('R');
+    const keys = path.join(cache, 'keys');
+    const env = { ...process.env, B_CONFIG_DIR: path.join(keys, 'cfg') };
+    sh(exe, ['keygen', path.join(keys, 'node')], { env });
+    fs.writeFileSync(path.join(keys, 'clients.pub'), sh(exe, ['keygen', '--show'], { env }));
+    for (let n = 0; n < 2; n++) nodes.push(await hiddenNode(n, dir, keys, path.join(cache, `node${n}`)));
+    const time = (f: () => string): { s: number; out: string } => {
+      const t0 = process.hrtime.bigint();
+      const out = f();
+      return { s: Number(process.hrtime.bigint() - t0) / 1e9, out };
+    };
+    const ninja = (): { s: number; out: string } => time(() => sh('ninja', ['-C', path.join(dir, 'N'), '-j2']));
+    const bytes = (r: { out: string }): string => /files moved: (.*)/.exec(r.out)?.[1] ?? 'no bytes reported';
+    // B's summary (with the bytes moved) is on stderr.
+    const bRun = (local: number): { s: number; out: string } => time(() => {
+      const r = spawnSync(exe, ['build', '-C', path.join(dir, 'R'), '-j', '6', '--local', String(local), ...nodes.flatMap((x) => ['--node', x.endpoint])], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
+      if (r.status !== 0) throw new Error(`B build failed:\n${r.stderr}`);
+      return r.stderr;
+    });
+    process.stdout.write(`\nzstd 1.5.4, 2 nodes x 2 workers that share no files with the client (netns + hidden tree), this machine ${os.cpus().length} CPUs\n`);
+    const n1 = ninja();
+    const b1 = bRun(1);
+    process.stdout.write(`  clean build:       ninja -j2 (local) ${n1.s.toFixed(1)} s   B (1 local + 2 nodes) ${b1.s.toFixed(1)} s   ${bytes(b1)}\n`);
+    fs.appendFileSync(path.join(dir, 'src/lib/common/entropy_common.c'), '\nint b_bench_marker(void) { return 7; }\n');
+    const n2 = ninja();
+    const b2 = bRun(0);
+    process.stdout.write(`  one .c file edited: ninja -j2 (local) ${n2.s.toFixed(2)} s   B (compile on a node, warm caches) ${b2.s.toFixed(2)} s   ${bytes(b2)}\n`);
+  } finally {
+    for (const n of nodes) {
+      n.proc.kill('SIGINT');
+      n.proc.kill('SIGINT');
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const n of nodes) n.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(cache, { recursive: true, force: true });
   }
 }
 
