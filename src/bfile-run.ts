@@ -5,8 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execCommand } from './exec.ts';
-import { digestFile } from './hash.ts';
-import { stateOf } from './filestate.ts';
+import { writtenState } from './filestate.ts';
 import { parseDepfile } from './depfile.ts';
 import { WorkerFailure } from './worker.ts';
 import type { TaskContext } from './jobs.ts';
@@ -171,17 +170,11 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
   }
   const outputs: Record<string, FileState | null> = {};
   for (const o of w.outs) {
-    const abs = path.resolve(w.dir, o);
-    let s: fs.Stats | undefined;
-    try {
-      s = fs.statSync(abs);
-    } catch {
-      s = undefined;
-    }
-    if (s === undefined) {
+    const st = writtenState(path.resolve(w.dir, o));
+    if (st === undefined) {
       throw new WorkerFailure({ code: 'rule-output', message: `rule for ${o} finished without creating ${o}`, where: w.file, hint: 'the rule must write every output it declares', fields: { output: output.join('') } });
     }
-    outputs[o] = stateOf(s, digestFile(abs), true);
+    outputs[o] = st;
   }
   const r: RuleResult = { outputs, output: output.join(''), commands };
   if (value !== undefined && rule.kind !== 'file') r.value = JSON.stringify(value);

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Channel, ZapHandler, type Frames } from './zmq.ts';
-import { T, decode, encode, failureOf, isProtocolError, parseFailure, parseHello, typeName, PROTOCOL_VERSION, type Failure, type Role } from './protocol.ts';
+import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, PROTOCOL_VERSION, type Failure, type Role } from './protocol.ts';
 import { Fifo } from './fifo.ts';
 import { spawnThread } from './threads.ts';
 import { VERSION } from './version.ts';
@@ -222,15 +222,20 @@ export class Broker {
   private onFrontend(frames: Frames, ch: Channel, remote: boolean): void {
     const rid = frames[0];
     if (rid === undefined) return;
-    const d = decode(frames.slice(1));
+    const d = decode(frames, undefined, 1);
     const key = (remote ? 'r:' : 'l:') + rid.toString('latin1');
+    let c = this.clients.get(key);
+    if (c !== undefined && !isProtocolError(d) && d.type === T.SUBMIT) {
+      // The hot path (every work item), first and without allocations beyond the task.
+      if (remote) c.lastSeen = Date.now();
+      return this.onSubmit(c, d.id, d.payload ?? EMPTY, d.payload2 ?? EMPTY);
+    }
     const send = (body: Frames): void => ch.send([rid, ...body]);
     if (isProtocolError(d)) {
       this.drop(d.error);
       if (d.error === 'version') send(encode(T.ERROR, 0, failureOf(d)));
       return;
     }
-    let c = this.clients.get(key);
     if (c !== undefined) c.lastSeen = Date.now();
     if (d.type === T.HELLO) {
       const h = parseHello(d.payload);
@@ -516,7 +521,7 @@ export class Broker {
     t.worker = w;
     w.current = t;
     w.waiting = false;
-    this.backend.send([w.rid, EMPTY, ...encode(T.WORK, t.id, t.payload)]);
+    this.backend.send([w.rid, EMPTY, header(T.WORK, t.id), t.payload]);
   }
 
   private onWake(c: ClientState, taskId: number): void {
@@ -568,7 +573,7 @@ export class Broker {
   private onBackend(frames: Frames): void {
     const rid = frames[0];
     if (rid === undefined) return;
-    const d = decode(frames.slice(2));
+    const d = decode(frames, undefined, 2);
     const w = this.workers.get(rid.toString('latin1'));
     if (w === undefined || isProtocolError(d)) {
       this.drop('backend');
@@ -619,7 +624,7 @@ export class Broker {
 
   private complete(owner: Owner, r: TaskResult): void {
     if (owner.kind === 'local') owner.done(r);
-    else if (r.ok) owner.client.send(encode(T.RESULT, owner.reqId, r.payload));
+    else if (r.ok) owner.client.send([header(T.RESULT, owner.reqId), r.payload]);
     else owner.client.send(encode(T.FAILURE, owner.reqId, r.failure));
   }
 

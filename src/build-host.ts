@@ -19,6 +19,7 @@ import { UserError } from './errors.ts';
 import { isBfile, loadBfile } from './bfile.ts';
 import { counters, currentState } from './filestate.ts';
 import { cleanOutputs, deadOutputs } from './dead.ts';
+import { lockDb, NESTED } from './lock.ts';
 
 export interface BuildRequest {
   op: 'build' | 'clean' | 'clean-dead';
@@ -107,30 +108,11 @@ async function loadDescription(file: string, req: BuildRequest): Promise<Loaded>
 
 /** Holds a directory's lock for the length of a build: two builds never share a database. */
 function lock(dbDir: string): () => void {
-  fs.mkdirSync(dbDir, { recursive: true });
-  const file = path.join(dbDir, 'lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = fs.openSync(file, 'wx');
-      fs.writeSync(fd, String(process.pid));
-      fs.closeSync(fd);
-      return () => fs.rmSync(file, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(fs.readFileSync(file, 'utf8').trim());
-      let alive = false;
-      try {
-        alive = pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
-      } catch {
-        alive = false;
-      }
-      if (alive) {
-        throw new UserError({ code: 'locked', message: `another b (pid ${pid}) is building in ${path.dirname(dbDir)}`, hint: 'wait for it to finish, or stop it', exitCode: 1 });
-      }
-      fs.rmSync(file, { force: true }); // stale: its owner died (e.g. SIGKILL)
-    }
-  }
-  throw new UserError({ code: 'locked', message: `cannot lock ${file}`, exitCode: 1 });
+  const l = lockDb(dbDir);
+  if (typeof l === 'function') return l;
+  // A build started by a command of the build holding the lock would deadlock on it.
+  const message = l === NESTED ? `a command of the build in ${path.dirname(dbDir)} started another build of it` : l;
+  throw new UserError({ code: 'locked', message, hint: 'wait for the other build to finish, or stop it', exitCode: 1 });
 }
 
 export class BuildHost implements NeedHandler {

@@ -17,6 +17,9 @@ interface Waiter {
   onEvent?: (b: Buffer) => void;
 }
 
+const NO_META = {};
+const NO_META_BYTES = Buffer.from('{}');
+
 export class Client {
   private readonly ch: Channel;
   private readonly waiters = new Map<number, Waiter>();
@@ -66,8 +69,8 @@ export class Client {
     return { id, done };
   }
 
-  submit(payload: Buffer | object, meta: object = {}): Promise<Buffer> {
-    return this.request(T.SUBMIT, [meta, payload]).done;
+  submit(payload: Buffer | object, meta: object = NO_META): Promise<Buffer> {
+    return this.request(T.SUBMIT, [meta === NO_META ? NO_META_BYTES : meta, payload]).done;
   }
 
   need(payload: object, onEvent?: (b: Buffer) => void): { id: number; done: Promise<Buffer> } {

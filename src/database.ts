@@ -126,6 +126,14 @@ class Reader {
   }
 }
 
+function keyRecord(id: number, key: string): Buffer {
+  const w = new Writer();
+  w.u8(0x4b);
+  w.u32(id);
+  w.str(key);
+  return w.done();
+}
+
 export class Database {
   private readonly journal: Journal;
   private readonly files = new Map<string, FileState>();
@@ -219,11 +227,7 @@ export class Database {
       id = this.keys.length;
       this.keys.push(key);
       this.ids.set(key, id);
-      const w = new Writer();
-      w.u8(0x4b);
-      w.u32(id);
-      w.str(key);
-      this.append(w.done());
+      this.append(keyRecord(id, key));
     }
     return id;
   }
@@ -343,11 +347,7 @@ export class Database {
       const id = this.keys.length;
       this.keys.push(key);
       this.ids.set(key, id);
-      const w = new Writer();
-      w.u8(0x4b);
-      w.u32(id);
-      w.str(key);
-      keyRecords.push(w.done());
+      keyRecords.push(keyRecord(id, key));
     };
     for (const t of this.traces.values()) {
       for (const g of t.deps) for (const d of g) intern(d.key);

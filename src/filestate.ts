@@ -47,6 +47,21 @@ export function currentState(db: Database, key: string, abs: string): FileState 
 }
 
 /**
+ * The state of an output a command of B's just wrote (stat and hash), or undefined if the
+ * command did not create it. A directory output counts by existence only.
+ */
+export function writtenState(abs: string): FileState | undefined {
+  let s: fs.Stats;
+  try {
+    s = fs.statSync(abs);
+  } catch {
+    return undefined;
+  }
+  if (s.isDirectory()) return { size: 0, mtime: 0, ctime: 0, ino: s.ino, digest: '\u0000dir', racy: false };
+  return stateOf(s, digestFile(abs), true);
+}
+
+/**
  * A file's state from its stat and digest. `written` is true for an output B's own command wrote
  * and that command has exited: no writer is left to change it within the same tick, so it is
  * never racy (otherwise every output of a build would be re-read by the next one).

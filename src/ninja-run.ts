@@ -5,8 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execCommand } from './exec.ts';
-import { digestFile } from './hash.ts';
-import { stateOf } from './filestate.ts';
+import { writtenState } from './filestate.ts';
 import { parseDepfile, parseShowIncludes } from './depfile.ts';
 import { canonicalizePath } from './ninja-path.ts';
 import type { CmdResult, CmdWork } from './ninja-build.ts';
@@ -64,16 +63,7 @@ export async function runCmd(w: CmdWork, signal: AbortSignal): Promise<CmdResult
   if (rsp !== undefined) fs.rmSync(rsp, { force: true });
 
   const outputs: Record<string, FileState | null> = {};
-  for (const o of w.outs) {
-    const abs = path.resolve(w.cwd, o);
-    let s: fs.Stats | undefined;
-    try {
-      s = fs.statSync(abs);
-    } catch {
-      s = undefined;
-    }
-    outputs[o] = s === undefined ? null : s.isDirectory() ? { size: 0, mtime: 0, ctime: 0, ino: s.ino, digest: '\u0000dir', racy: false } : stateOf(s, digestFile(abs), true);
-  }
+  for (const o of w.outs) outputs[o] = writtenState(path.resolve(w.cwd, o)) ?? null;
   result.outputs = outputs;
   return result;
 }

@@ -123,14 +123,14 @@ function toBuffer(p: Body | object): Buffer {
 }
 
 /**
- * Decodes a body (frames after the routing envelope). Never throws: malformed input yields a
- * ProtocolError that says what was wrong, so a node can count and drop it.
+ * Decodes a body: the frames from `start` on (after the routing envelope). Never throws:
+ * malformed input yields a ProtocolError that says what was wrong, so a node can count and drop it.
  */
-export function decode(frames: readonly Buffer[], maxBytes = DEFAULT_MAX_MESSAGE_BYTES): Decoded | ProtocolError {
+export function decode(frames: readonly Buffer[], maxBytes = DEFAULT_MAX_MESSAGE_BYTES, start = 0): Decoded | ProtocolError {
   let total = 0;
-  for (const f of frames) total += f.length;
+  for (let i = start; i < frames.length; i++) total += frames[i]!.length;
   if (total > maxBytes) return { error: 'size', message: `message of ${total} bytes exceeds the limit of ${maxBytes} bytes` };
-  const h = frames[0];
+  const h = frames[start];
   if (h === undefined) return { error: 'frames', message: 'empty message' };
   if (h.length !== HEADER_BYTES) return { error: 'frames', message: `header frame has ${h.length} bytes, expected ${HEADER_BYTES}` };
   if (h[0] !== MAGIC) return { error: 'magic', message: `not a B message (first byte 0x${(h[0] ?? 0).toString(16)})` };
@@ -145,10 +145,10 @@ export function decode(frames: readonly Buffer[], maxBytes = DEFAULT_MAX_MESSAGE
   const type = h[2] ?? 0;
   const want = FRAMES.get(type);
   if (want === undefined) return { error: 'type', message: `unknown message type 0x${type.toString(16)}` };
-  if (frames.length !== 1 + want) {
-    return { error: 'frames', message: `${typeName(type)} has ${frames.length - 1} payload frames, expected ${want}` };
+  if (frames.length - start !== 1 + want) {
+    return { error: 'frames', message: `${typeName(type)} has ${frames.length - start - 1} payload frames, expected ${want}` };
   }
-  return { type: type as MsgType, id: h.readUInt32LE(4), payload: want >= 1 ? frames[1] : undefined, payload2: want >= 2 ? frames[2] : undefined };
+  return { type: type as MsgType, id: h.readUInt32LE(4), payload: want >= 1 ? frames[start + 1] : undefined, payload2: want >= 2 ? frames[start + 2] : undefined };
 }
 
 /** Reads only the type of an already size-checked header, for hot paths that forward bodies. */

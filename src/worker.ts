@@ -16,7 +16,7 @@
 
 import { parentPort } from 'node:worker_threads';
 import { Channel, ReqChannel, type Frames } from './zmq.ts';
-import { T, decode, encode, isProtocolError, parseFailure, typeName, type Failure } from './protocol.ts';
+import { T, decode, encode, header, isProtocolError, parseFailure, typeName, type Failure } from './protocol.ts';
 import { killAll } from './exec.ts';
 import { handle, type TaskContext } from './jobs.ts';
 import { VERSION } from './version.ts';
@@ -43,7 +43,15 @@ interface TaskState {
   held: (() => void)[];
   /** Requests created in the current tick, sent together. */
   batch: Frames[];
-  abort: AbortController;
+  /** Made on first use: most items never look at their signal. */
+  abort: AbortController | undefined;
+  /** Cancelled before anyone asked for the signal. */
+  cancelled: boolean;
+}
+
+function abortTask(t: TaskState): void {
+  t.cancelled = true;
+  t.abort?.abort();
 }
 
 export class WorkerFailure extends Error {
@@ -104,7 +112,7 @@ class WorkerThread {
     } finally {
       this.stopping = true;
       killAll();
-      for (const t of this.tasks.values()) t.abort.abort();
+      for (const t of this.tasks.values()) abortTask(t);
       this.client.close();
       this.req.close();
     }
@@ -113,12 +121,13 @@ class WorkerThread {
   /** Stops every running command and signals every task to give up (node stopping). */
   cancelAll(): void {
     killAll();
-    for (const t of this.tasks.values()) t.abort.abort();
+    for (const t of this.tasks.values()) abortTask(t);
   }
 
   /** Stops one task (its client went away): its command is killed, it fails, the slot frees. */
   cancel(id: number): void {
-    this.tasks.get(id)?.abort.abort();
+    const t = this.tasks.get(id);
+    if (t !== undefined) abortTask(t);
   }
 
   /** Gives the slot to a task and resolves with the message that frees it again. */
@@ -137,15 +146,22 @@ class WorkerThread {
   }
 
   private start(id: number, payload: Buffer): void {
-    const t: TaskState = { id, waiting: 0, held: [], batch: [], abort: new AbortController() };
+    const t: TaskState = { id, waiting: 0, held: [], batch: [], abort: undefined, cancelled: false };
     this.tasks.set(id, t);
     this.active = id;
+    const self = this;
     const ctx: TaskContext = {
       worker: this.data.id,
       task: id,
-      signal: t.abort.signal,
-      submit: (work) => this.request(t, T.SUBMIT, [{}, work]),
-      need: (q) => this.request(t, T.NEED, q),
+      get signal(): AbortSignal {
+        if (t.abort === undefined) {
+          t.abort = new AbortController();
+          if (t.cancelled) t.abort.abort();
+        }
+        return t.abort.signal;
+      },
+      submit: (work) => self.request(t, T.SUBMIT, [{}, work]),
+      need: (q) => self.request(t, T.NEED, q),
     };
     let result: Promise<Buffer>;
     try {
@@ -154,7 +170,7 @@ class WorkerThread {
       result = Promise.reject(e);
     }
     result.then(
-      (out) => this.finish(t, encode(T.DONE, id, out)),
+      (out) => this.finish(t, [header(T.DONE, id), out]),
       (e: unknown) => this.finish(t, encode(T.FAIL, id, failureFrom(e, this.data.id))),
     );
   }

@@ -123,8 +123,12 @@ const pump = new Pump();
 
 type Sock = zmq.Router | zmq.Dealer | zmq.Request | zmq.Reply;
 
-async function receiveFrames(sock: Sock): Promise<Buffer[]> {
-  if (!POLLING) return sock.receive();
+/** sock.receive(), or under Deno a receive polled from JavaScript (no extra promise under Node). */
+function receiveFrames(sock: Sock): Promise<Buffer[]> {
+  return POLLING ? pollReceive(sock) : sock.receive();
+}
+
+async function pollReceive(sock: Sock): Promise<Buffer[]> {
   for (;;) {
     if (sock.closed) throw Object.assign(new Error('Socket is closed'), { code: 'EBADF' });
     if (sock.readable) {
@@ -141,8 +145,11 @@ async function receiveFrames(sock: Sock): Promise<Buffer[]> {
   }
 }
 
-async function sendFrames(sock: Sock, frames: (Buffer | string)[]): Promise<void> {
-  if (!POLLING) return sock.send(frames);
+function sendFrames(sock: Sock, frames: (Buffer | string)[]): Promise<void> {
+  return POLLING ? pollSend(sock, frames) : sock.send(frames);
+}
+
+async function pollSend(sock: Sock, frames: (Buffer | string)[]): Promise<void> {
   for (;;) {
     try {
       await sock.send(frames);
