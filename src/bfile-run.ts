@@ -57,15 +57,22 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
     return n;
   };
 
+  // Calls still in flight: a body that returns before they settle forgot an `await`, and what
+  // it read or needed would not be what the build records.
+  const inFlight = new Set<Promise<unknown>>();
   const ask = async (keys: string[]): Promise<WireAnswer[]> => {
     let buf: Buffer;
+    const p = task.need({ op: 'need', task: task.task, keys });
+    inFlight.add(p);
     try {
-      buf = await task.need({ op: 'need', task: task.task, keys });
+      buf = await p;
     } catch (e) {
       if (e instanceof WorkerFailure) {
         throw new RuleFailure({ ...e.failure, code: e.failure.code === 'cycle' ? 'cycle' : 'dependency-failed' });
       }
       throw e;
+    } finally {
+      inFlight.delete(p);
     }
     return (JSON.parse(buf.toString('utf8')) as { answers: WireAnswer[] }).answers;
   };
@@ -134,7 +141,18 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
       await need(file);
       return fs.readFileSync(path.resolve(w.dir, file), 'utf8');
     },
-    write: async (file: string, content: string): Promise<void> => {
+    write: async (file: string, content: string | Uint8Array): Promise<void> => {
+      const c: unknown = content;
+      if (typeof c !== 'string' && !(c instanceof Uint8Array)) {
+        const what = c instanceof Promise ? 'a Promise' : typeof content;
+        const where = locate(new Error(), w.file);
+        throw new RuleFailure({
+          code: 'rule-threw',
+          message: `write(${JSON.stringify(file)}, …) was given ${what}, not a string`,
+          ...(where ? { where } : {}),
+          hint: c instanceof Promise ? 'await the value first: write(out, await read(src))' : 'pass a string or a Buffer',
+        });
+      }
       const abs = path.resolve(w.dir, file);
       if (replay !== undefined) {
         let cur: string | undefined;
@@ -143,7 +161,7 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
         } catch {
           cur = undefined;
         }
-        if (cur !== content) throw new ReplayDiff(`would write different content to ${file}`);
+        if (cur !== (typeof content === 'string' ? content : Buffer.from(content).toString('utf8'))) throw new ReplayDiff(`would write different content to ${file}`);
         return;
       }
       fs.mkdirSync(path.dirname(abs), { recursive: true });
@@ -157,7 +175,19 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
   let value: unknown;
   try {
     value = await (rule.fn as (c: typeof ctx) => unknown)(ctx);
+    if (inFlight.size > 0) {
+      const n = inFlight.size;
+      await Promise.allSettled([...inFlight]);
+      throw new RuleFailure({
+        code: 'rule-threw',
+        message: `rule ${w.key.startsWith(ORACLE) ? w.key.slice(1) : w.key} returned while ${n} need/read/ask call${n === 1 ? ' was' : 's were'} still running`,
+        where: w.file,
+        hint: 'a call is missing its `await` (write(out, await read(src)), await need(...))',
+      });
+    }
   } catch (e) {
+    // Let calls the body left behind settle, so the task ends with nothing outstanding.
+    if (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     if (e instanceof ReplayDiff) return { outputs: {}, output: '', commands: [], replay: { same: false, reason: e.message } };
     if (e instanceof RuleFailure) throw new WorkerFailure(e.failure);
     const err = e instanceof Error ? e : new Error(String(e));

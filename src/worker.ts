@@ -176,6 +176,12 @@ class WorkerThread {
   }
 
   private finish(t: TaskState, m: Frames): void {
+    if (this.active !== t.id && this.tasks.get(t.id) === t) {
+      // The body settled while suspended (a request it never awaited): it holds no slot, so
+      // report it when the broker resumes it, once those requests are answered.
+      t.held.push(() => this.finish(t, m));
+      return;
+    }
     this.tasks.delete(t.id);
     if (this.active === t.id) this.freeSlot(m);
     else if (!this.stopping) log('error', `worker ${this.data.id}: task ${t.id} finished while suspended; its result is lost`);

@@ -179,6 +179,30 @@ export default (b: B) => { b.rule('out.txt', async ({ need, run }) => { await ne
   assert.match(r.stderr, /'nope\.c', needed by 'out\.txt', missing and no known rule to make it/);
 });
 
+test('a missing await is a clear error, never a hang or a lost task', async () => {
+  const dir = project({
+    'in.txt': 'hi',
+    'Bfile.ts': `import type { B } from 'b';
+export default (b: B) => {
+  // @ts-ignore: the mistake under test
+  b.rule('a.txt', async ({ read, write }) => { await write('a.txt', read('in.txt')); });
+  b.rule('b.txt', async ({ need, write }) => { need('in.txt'); await write('b.txt', 'x'); });
+  b.rule('c.txt', async ({ need, read, write }) => { await need('in.txt'); await write('c.txt', await read('in.txt')); });
+};`,
+  });
+  const a = await build(dir, ['a.txt']);
+  assert.is(a.code, 1, a.stderr);
+  assert.match(a.stderr, /Bfile\.ts:4:\d+: write\("a\.txt", …\) was given a Promise, not a string/);
+  assert.match(a.stderr, /hint: await the value first/);
+  const bb = await build(dir, ['b.txt']);
+  assert.is(bb.code, 1, bb.stderr);
+  assert.match(bb.stderr, /rule b\.txt returned while 1 need\/read\/ask call was still running/);
+  for (const r of [a, bb]) assert.not.match(r.stderr, /finished while suspended|is gone/);
+  const c = await build(dir, ['c.txt']);
+  assert.is(c.code, 0, c.stderr);
+  assert.is(fs.readFileSync(path.join(dir, 'c.txt'), 'utf8'), 'hi');
+});
+
 test('a failing rule: exit 1, shown with its output; retried next time; -k 0 keeps going', async () => {
   const dir = project({
     'Bfile.ts': `import type { B } from 'b';
