@@ -114,6 +114,11 @@ function escapeRe(s: string): string {
 
 /** Hash of the Bfile and the local modules it imports: what "the Bfile changed" means. */
 export function moduleHash(file: string): number {
+  return moduleFiles(file).hash;
+}
+
+/** The Bfile and the local modules it imports (followed through relative imports), and their hash. */
+export function moduleFiles(file: string): { files: string[]; hash: number } {
   const seen = new Set<string>();
   const texts: string[] = [];
   const visit = (f: string): void => {
@@ -132,7 +137,7 @@ export function moduleHash(file: string): number {
     }
   };
   visit(file);
-  return fingerprint(texts.join('\n'));
+  return { files: [...seen].filter((f) => fs.existsSync(f)), hash: fingerprint(texts.join('\n')) };
 }
 
 export interface Match {
@@ -221,6 +226,8 @@ class BfileDescription implements BuildDescription {
   readonly file: string;
   readonly dbDir: string;
   readonly hash: number;
+  /** The Bfile and the local modules it imports (the no-op snapshot records them). */
+  readonly files: string[];
   private readonly actions = new Map<string, Action>();
 
   constructor(file: string, dir: string, reg: Registry) {
@@ -228,7 +235,9 @@ class BfileDescription implements BuildDescription {
     this.file = file;
     this.table = new RuleTable(reg);
     this.dbDir = path.join(dir, '.b');
-    this.hash = moduleHash(file);
+    const m = moduleFiles(file);
+    this.hash = m.hash;
+    this.files = m.files;
   }
 
   show(key: string): string {

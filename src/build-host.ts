@@ -20,6 +20,10 @@ import { isBfile, loadBfile } from './bfile.ts';
 import { counters, currentState } from './filestate.ts';
 import { cleanOutputs, deadOutputs } from './dead.ts';
 import { lockDb, NESTED } from './lock.ts';
+import { findBuildFile } from './buildfile.ts';
+import { dropSnapshot, writeSnapshot, type SnapshotFile } from './fastnoop.ts';
+
+export { findBuildFile };
 
 export interface BuildRequest {
   op: 'build' | 'clean' | 'clean-dead';
@@ -73,25 +77,6 @@ export interface BuildReply {
   bytes?: { sent: number; received: number };
   /** Milliseconds spent loading the build file, opening the database, building. */
   phases?: { load: number; db: number; build: number };
-}
-
-/** Finds the build file of a directory: -f wins, then Bfile.ts/.js/.mjs, then build.ninja. */
-export function findBuildFile(dir: string, file: string | undefined): string {
-  if (file !== undefined) {
-    const f = path.resolve(dir, file);
-    if (!fs.existsSync(f)) throw new UserError({ code: 'buildfile.missing', message: `build file ${f} does not exist`, exitCode: 2 });
-    return f;
-  }
-  for (const name of ['Bfile.ts', 'Bfile.js', 'Bfile.mjs', 'build.ninja']) {
-    const f = path.join(dir, name);
-    if (fs.existsSync(f)) return f;
-  }
-  throw new UserError({
-    code: 'buildfile.missing',
-    message: `no Bfile.ts, Bfile.js, Bfile.mjs or build.ninja in ${dir}`,
-    hint: 'run `b init` to write a starter Bfile.ts, `b demo` to see an example, or pass -C DIR / -f FILE',
-    exitCode: 2,
-  });
 }
 
 type Loaded = BuildDescription & { notices?: string[]; dbDir: string };
@@ -199,6 +184,9 @@ export class BuildHost implements NeedHandler {
     this.bytes.sent = 0;
     this.bytes.received = 0;
     const unlock = lock(desc.dbDir);
+    // The tree is about to change: no later build may take the old snapshot as the truth. (A
+    // dry run changes nothing, and leaves it.)
+    if (!req.dryRun) dropSnapshot(req.dir);
     const notices = [...(desc.notices ?? [])];
     const tDb = Date.now();
     const opened = Database.open(path.join(desc.dbDir, 'db'), `b ${VERSION}`);
@@ -289,6 +277,7 @@ export class BuildHost implements NeedHandler {
         phases.build = Date.now() - tBuild;
         // After a complete build of the defaults, say which outputs of earlier builds are dead.
         const dead = s.ok && req.targets.length === 0 && !req.dryRun ? deadOutputs(desc, db) : [];
+        if (s.ok && !req.dryRun) saveSnapshot(req, file, desc, db, engine, dead);
         reply = {
           ok: s.ok, ran: s.ran + total.ran, upToDate: s.upToDate, failed: s.failed + total.failed, errors: s.errors, dead, notices, ms: Date.now() - t0,
           hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,
@@ -311,6 +300,36 @@ export class BuildHost implements NeedHandler {
 
   stop(): void {
     for (const e of this.engines) e.stop('interrupted');
+  }
+}
+
+/**
+ * Records what a successful build read and wrote, so that the next identical build can see at
+ * a glance that it has nothing to do (fastnoop.ts). Skipped when something always runs or a
+ * file was changed within its timestamp tick.
+ */
+function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Database, engine: Engine, dead: string[]): void {
+  const t = engine.touched();
+  // A build file with warnings prints them on every load; the fast path would hide them.
+  if (t.always || (desc.notices?.length ?? 0) > 0) return;
+  const files: SnapshotFile[] = [];
+  const now = Date.now();
+  for (const k of [...t.sources, ...t.outputs]) {
+    const st = db.getFile(k);
+    if (st?.racy) return;
+    files.push({ abs: path.resolve(desc.root, k), st: st === undefined ? undefined : { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
+  }
+  const own = (desc as { files?: string[]; manifest?: { files: string[] } });
+  for (const f of [...(own.files ?? []), ...(own.manifest?.files ?? [])]) {
+    const abs = path.resolve(desc.root, f);
+    const s = fs.statSync(abs, { throwIfNoEntry: false });
+    if (s === undefined || now - s.mtimeMs < 2000) return;
+    files.push({ abs, st: { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino } });
+  }
+  try {
+    writeSnapshot(req.dir, { b: VERSION, buildFile: file, targets: req.targets, env: t.env, root: desc.root, upToDate: engine.stats.upToDate + engine.stats.ran, dead }, files);
+  } catch {
+    // Only an optimization: a build that cannot write it still succeeded.
   }
 }
 

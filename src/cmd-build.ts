@@ -11,6 +11,8 @@ import { RemoteFailure, UserError } from './errors.ts';
 import { Progress } from './progress.ts';
 import type { Logger } from './logger.ts';
 import type { BuildReply, BuildRequest } from './build-host.ts';
+import { findBuildFile } from './buildfile.ts';
+import { checkSnapshot, type SnapshotHeader } from './fastnoop.ts';
 
 export interface BuildOptions {
   /** Instead of building: remove every recorded output ('clean') or the dead ones ('clean-dead'). */
@@ -63,6 +65,20 @@ export function nodesFrom(flags: string[] | undefined): string[] {
 
 export async function buildCmd(targets: string[], o: BuildOptions, log: Logger): Promise<number> {
   const dir = path.resolve(o.dir ?? '.');
+  const requested = o.exactTargets === true ? targets : targets.map((t) => path.normalize(t));
+  // A build that the last one's snapshot shows has nothing to do needs no node, no build file
+  // and no database: only a stat of every file it touched (fastnoop.ts).
+  if (o.clean === undefined && !o.dryRun && !o.explain && o.eventsFile === undefined && o.reporter === undefined) {
+    const t0 = performance.now();
+    const hit = fastNoop(dir, o.file, requested);
+    if (typeof hit === 'string') log.debug(`no-op snapshot not used: ${hit}`);
+    else {
+      log.debug(`no-op snapshot: ${hit.count ?? 0} files unchanged (${(performance.now() - t0).toFixed(1)} ms)`);
+      log.info(o.noWork ?? `no work to do (${hit.upToDate} up to date)`);
+      if (hit.dead.length > 0) reportDead(log, hit.dead);
+      return 0;
+    }
+  }
   const nodes = nodesFrom(o.nodes);
   const jobs = o.jobs === undefined ? availableParallelism() : o.jobs === 0 ? 512 : o.jobs;
   // Without other nodes -j is the number of worker threads. With nodes it bounds the rules
@@ -115,7 +131,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     const req: BuildRequest = {
       op: o.clean ?? 'build',
       dir,
-      targets: o.exactTargets === true ? targets : targets.map((t) => path.normalize(t)),
+      targets: requested,
       keepGoing: o.keepGoing ?? 1,
       dryRun: o.dryRun === true,
       explain: o.explain === true,
@@ -170,11 +186,30 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     const where = [...progress!.nodes.entries()].map(([n, c]) => `${c} on ${n}`).join(', ');
     log.info(`${o.dryRun ? 'would run' : 'ran'} ${r.ran} rule${r.ran === 1 ? '' : 's'}${where && !o.dryRun ? ` (${where})` : ''}, ${r.upToDate} up to date, ${(r.ms / 1000).toFixed(2)} s`);
   }
-  if (r.dead.length > 0) {
-    log.warn(`${r.dead.length} file${r.dead.length === 1 ? '' : 's'} from earlier builds that the build no longer produces: ${r.dead.slice(0, 10).join(' ')}${r.dead.length > 10 ? ' ...' : ''}\n  hint: \`b clean --dead\` removes them`);
-  }
+  if (r.dead.length > 0) reportDead(log, r.dead);
   if (r.bytes && (r.bytes.sent > 0 || r.bytes.received > 0)) {
     log.info(`files moved: ${fmtBytes(r.bytes.sent)} sent to nodes, ${fmtBytes(r.bytes.received)} received from them`);
   }
   return 0;
+}
+
+function reportDead(log: Logger, dead: string[]): void {
+  log.warn(`${dead.length} file${dead.length === 1 ? '' : 's'} from earlier builds that the build no longer produces: ${dead.slice(0, 10).join(' ')}${dead.length > 10 ? ' ...' : ''}\n  hint: \`b clean --dead\` removes them`);
+}
+
+/**
+ * The last build's snapshot when it shows that building `targets` now would do nothing
+ * (fastnoop.ts); else why the normal path has to decide. `dead` lists only the dead
+ * files that are still there.
+ */
+export function fastNoop(dir: string, file: string | undefined, targets: string[]): SnapshotHeader | string {
+  let buildFile: string;
+  try {
+    buildFile = findBuildFile(dir, file);
+  } catch {
+    return 'no build file'; // the normal path reports it
+  }
+  const h = checkSnapshot(dir, buildFile, targets, process.env);
+  if (typeof h === 'string') return h;
+  return { ...h, dead: h.dead.filter((f) => fs.existsSync(path.resolve(h.root, f))) };
 }

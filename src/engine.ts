@@ -512,6 +512,7 @@ export class Engine {
       throw this.dependencyFailed(a, e);
     });
     if (a.phony) return this.phonyAnswers(a, inputs);
+    if (a.always) this.sawAlways = true;
     const trace = this.db.getTrace(a.id);
     let reason = await this.dirtyReason(st, trace, inputs);
     if (reason === undefined && trace !== undefined && !this.opts.dryRun) {
@@ -549,6 +550,22 @@ export class Engine {
     }
   }
 
+  /** An action that always runs (or a phony that is always out of date) was part of the build. */
+  private sawAlways = false;
+
+  /** What the build read and wrote, for the no-op snapshot (fastnoop.ts). */
+  touched(): { sources: string[]; outputs: string[]; env: [string, string | null][]; always: boolean } {
+    const sources: string[] = [];
+    const env: [string, string | null][] = [];
+    for (const [k, a] of this.sourceValues) {
+      if (k.startsWith('\u0000env:')) env.push([k.slice(5), a.value !== undefined ? (JSON.parse(a.value) as string | null) : null]);
+      else if (!k.startsWith('\u0000')) sources.push(k);
+    }
+    const outputs: string[] = [];
+    for (const st of this.actions.values()) for (const o of st.action.outputs) outputs.push(o);
+    return { sources, outputs, env, always: this.sawAlways };
+  }
+
   /** Reports --events detail for every action considered, not only those that ran. */
   detailed = false;
 
@@ -568,6 +585,7 @@ export class Engine {
         // out of date, and so is everything that depends on it (Ninja semantics).
         const s = currentState(this.db, out, path.resolve(this.desc.root, out));
         hash = s ? s.digest : this.always;
+        if (s === undefined) this.sawAlways = true;
       } else {
         hash = digest(inputs.map((i) => i.hash).join(''));
       }

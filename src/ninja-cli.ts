@@ -433,17 +433,23 @@ export async function loadManifest(o: NinjaOptions, log: Logger): Promise<NinjaD
 
 async function build(o: NinjaOptions, log: Logger): Promise<number> {
   const t0 = performance.now();
+  // `ninja` with nothing to do: the last build's snapshot answers without loading the manifest
+  // (fastnoop.ts). Only for the default targets: named ones need the manifest to canonicalize.
+  if (o.args.length === 0 && !o.dryRun && !o.explain && !o.stats && o.eventsFile === undefined && validStatus(process.env.NINJA_STATUS ?? '[%f/%t] ')) {
+    const { fastNoop } = await import('./cmd-build.ts');
+    if (typeof fastNoop(process.cwd(), o.file, []) !== 'string') {
+      if (!o.quiet) log.out('ninja: no work to do.');
+      return 0;
+    }
+  }
   let loaded = await loadManifest(o, log);
   if (typeof loaded === 'number') return loaded;
   const parseMs = performance.now() - t0;
   for (const w of loaded.manifest.warnings) ninjaWarning(log, w);
   const fmt = process.env.NINJA_STATUS ?? '[%f/%t] ';
-  for (let i = 0; i < fmt.length; i++) {
-    if (fmt[i] !== '%') continue;
-    const c = fmt[++i] ?? '';
-    // Ninja fails on the first status line it prints; B checks before it starts.
-    if (!'%strufocpPewEW'.includes(c) || c === '') return ninjaFatal(log, `unknown placeholder '%${c}' in $NINJA_STATUS`);
-  }
+  // Ninja fails on the first status line it prints; B checks before it starts.
+  const bad = badPlaceholder(fmt);
+  if (bad !== undefined) return ninjaFatal(log, `unknown placeholder '%${bad}' in $NINJA_STATUS`);
 
   const jobs = o.jobs ?? guessParallelism();
   let regenerated = false;
@@ -471,6 +477,20 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
     }
     return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, jobs, fmt, parseMs, { useDefaults: o.args.length === 0 })).code;
   }
+}
+
+/** The first placeholder of a $NINJA_STATUS format that ninja does not know, if any. */
+function badPlaceholder(fmt: string): string | undefined {
+  for (let i = 0; i < fmt.length; i++) {
+    if (fmt[i] !== '%') continue;
+    const c = fmt[++i] ?? '';
+    if (!'%strufocpPewEW'.includes(c) || c === '') return c;
+  }
+  return undefined;
+}
+
+function validStatus(fmt: string): boolean {
+  return badPlaceholder(fmt) === undefined;
 }
 
 interface BuildPlan {

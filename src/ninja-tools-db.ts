@@ -5,6 +5,7 @@
 // are now). Readers work on a copy of the database, so they never disturb a running build;
 // writers take the build lock (.b/lock) as a build does.
 
+import { dropSnapshot } from './fastnoop.ts';
 import { lockDb, NESTED } from './lock.ts';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -50,6 +51,8 @@ function openForWrite(dbDir: string, log: Logger): { db: Database; close(): void
     return undefined;
   }
   try {
+    // What the tool changes in the database, the last build's no-op snapshot does not know.
+    dropSnapshot(process.cwd());
     const opened = Database.open(path.join(dbDir, 'db'), `b ${VERSION}`);
     if (opened.reset !== undefined) ninjaWarning(log, `build database ${path.join(dbDir, 'db')} was discarded: ${opened.reset}`);
     return {

@@ -1,0 +1,125 @@
+// The no-op snapshot (fastnoop.ts): a build with nothing to do answers from the stats of what
+// the last build read and wrote, and anything that could change the answer takes the normal
+// path. `--verbose` says which path was taken and why, which is what these tests read.
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { b, suite, tmp } from './helpers.ts';
+
+const test = suite('fastnoop');
+
+const HIT = /no-op snapshot: \d+ files unchanged/;
+
+function write(dir: string, name: string, text: string, ageSeconds = 0): void {
+  const f = path.join(dir, name);
+  fs.mkdirSync(path.dirname(f), { recursive: true });
+  fs.writeFileSync(f, text);
+  // Build files edited within the last 2 s are not trusted to a snapshot (their mtime tick may
+  // hide a second edit); the tests date them back instead of sleeping.
+  if (ageSeconds > 0) {
+    const t = Date.now() / 1000 - ageSeconds;
+    fs.utimesSync(f, t, t);
+  }
+}
+
+async function build(dir: string, args: string[] = [], env: Record<string, string | undefined> = {}) {
+  const r = await b(['build', '-C', dir, '--verbose', ...args], { env: { ...process.env, FOO: undefined, FAIL: undefined, ...env } as NodeJS.ProcessEnv, timeout: 60_000 });
+  return { ...r, hit: HIT.test(r.stderr), why: /no-op snapshot not used: (.*)/.exec(r.stderr)?.[1] ?? '' };
+}
+
+test('a Bfile build: no-op from the snapshot; inputs, env, imports, targets and outputs invalidate it', async () => {
+  const dir = tmp('b-noop-');
+  write(dir, 'lib.ts', `export const suffix = '!';\n`, 10);
+  write(dir, 'Bfile.ts', `import type { B } from 'b';
+import { suffix } from './lib.ts';
+export default (b: B) => {
+  b.default('out.txt');
+  b.rule('out.txt', async ({ read, write, env }) => {
+    if (await env('FAIL')) throw new Error('asked to fail');
+    await write('out.txt', (await read('in.txt')).trim() + (await env('FOO') ?? '-') + suffix);
+  });
+  b.rule('other.txt', async ({ write }) => { await write('other.txt', 'o'); });
+};`, 10);
+  write(dir, 'in.txt', 'a');
+  const out = () => fs.readFileSync(path.join(dir, 'out.txt'), 'utf8');
+
+  let r = await build(dir);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.why, 'no snapshot of the last build');
+  assert.is(out(), 'a-!');
+  r = await build(dir);
+  assert.ok(r.hit, r.stderr);
+  assert.match(r.stderr, /no work to do \(1 up to date\)/);
+
+  write(dir, 'in.txt', 'b');
+  r = await build(dir);
+  assert.match(r.why, /in\.txt changed$/);
+  assert.is(out(), 'b-!');
+  assert.ok((await build(dir)).hit);
+
+  r = await build(dir, [], { FOO: 'x' });
+  assert.is(r.why, 'environment variable FOO changed');
+  assert.is(out(), 'bx!');
+  assert.ok((await build(dir, [], { FOO: 'x' })).hit);
+  assert.is((await build(dir)).why, 'environment variable FOO changed');
+
+  write(dir, 'lib.ts', `export const suffix = '?';\n`, 5);
+  r = await build(dir);
+  assert.match(r.why, /lib\.ts changed$/);
+  assert.is(out(), 'b-?');
+  assert.ok((await build(dir)).hit);
+
+  r = await build(dir, ['other.txt']);
+  assert.is(r.why, 'the last build had other targets');
+  assert.is((await build(dir)).why, 'the last build had other targets');
+
+  fs.rmSync(path.join(dir, 'out.txt'));
+  r = await build(dir);
+  assert.match(r.why, /out\.txt is gone$/);
+  assert.is(out(), 'b-?');
+
+  // Flags that report on the build itself always take the normal path.
+  r = await build(dir, ['-n']);
+  assert.not.ok(r.hit);
+  assert.ok((await build(dir)).hit);
+
+  // A failed build leaves no snapshot behind: the next one decides per rule.
+  r = await build(dir, [], { FAIL: '1' });
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, /asked to fail/);
+  r = await build(dir, [], { FAIL: '1' });
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.why, 'no snapshot of the last build');
+  r = await build(dir);
+  assert.is(r.code, 0, r.stderr);
+  assert.ok((await build(dir)).hit);
+});
+
+test('a Ninja build: `b ninja` no-op from the snapshot; a header named by a depfile invalidates it', async () => {
+  const dir = tmp('b-noop-ninja-');
+  write(dir, 'build.ninja', `rule cc
+  command = cat $in h.h > $out && echo "$out: $in h.h" > $out.d
+  depfile = $out.d
+  deps = gcc
+build out: cc in.c
+`, 10);
+  write(dir, 'in.c', 'c\n');
+  write(dir, 'h.h', 'h\n');
+  const ninja = (args: string[] = []) => b(['ninja', '-C', dir, ...args], { timeout: 60_000 });
+  let r = await ninja();
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(fs.existsSync(path.join(dir, '.b', 'noop')), 'a snapshot after a clean build');
+  r = await ninja();
+  assert.match(r.stdout, /ninja: no work to do\./);
+  write(dir, 'h.h', 'h2\n');
+  r = await ninja();
+  assert.match(r.stdout, /\[1\/1\] cat in\.c h\.h/);
+  assert.is(fs.readFileSync(path.join(dir, 'out'), 'utf8'), 'c\nh2\n');
+  // A manifest edit is a change too.
+  write(dir, 'build.ninja', fs.readFileSync(path.join(dir, 'build.ninja'), 'utf8') + 'build extra: cc in.c\ndefault out extra\n', 5);
+  r = await ninja();
+  assert.match(r.stdout, /cat in\.c h\.h > extra/);
+  assert.match((await ninja()).stdout, /no work to do/);
+});
+
+test.run();
