@@ -3,7 +3,10 @@
 // `--listen`, serves other machines (CurveZMQ-authenticated unless --insecure); a backend ROUTER
 // serves the REQ sockets of this process's workers. Load Balancing Pattern: work is handed only
 // to a worker that said it is free; otherwise it goes to another node with free credit
-// (peers.ts), or waits in a FIFO queue.
+// (peers.ts), or waits in a queue. A free worker takes the newest queued item: work that a
+// suspended rule just asked for runs first (depth first), so its rule resumes and finishes
+// instead of every rule of a wide build being started and held suspended at once (a 100,000-rule
+// build peaked at 2 GB that way, and half the time; see README).
 //
 // The broker forwards work and result bytes without parsing them. It owns its worker threads:
 // it starts them, restarts one that dies (failing the items it held, so no client waits
@@ -559,7 +562,7 @@ export class Broker {
     const r = w.resumes.shift();
     if (r !== undefined) return this.resume(w, r);
     let t: Task | undefined;
-    if (this.data.workers !== 0) t = this.retry.shift() ?? this.queue.shift();
+    if (this.data.workers !== 0) t = this.retry.shift() ?? this.queue.pop();
     else {
       for (const q of [this.retry, this.queue]) {
         const [first] = q.remove((x) => t === undefined && this.peers.noneCanRun(x) && (t = x) !== undefined);

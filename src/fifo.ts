@@ -1,5 +1,5 @@
-// A first-in first-out queue with O(1) push and shift. Array#shift is O(n), and the broker's
-// work queue and every socket's send queue can hold hundreds of thousands of entries.
+// A queue with O(1) push, shift and pop. Array#shift is O(n), and the broker's work queue and
+// every socket's send queue can hold hundreds of thousands of entries.
 
 export class Fifo<T> {
   private items: (T | undefined)[] = [];
@@ -20,6 +20,17 @@ export class Fifo<T> {
     // Compact once the consumed prefix dominates, keeping memory proportional to the live part.
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return x;
+  }
+
+  /** Takes the newest element. */
+  pop(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const x = this.items.pop();
+    if (this.head >= this.items.length) {
+      this.items = [];
       this.head = 0;
     }
     return x;

@@ -369,11 +369,7 @@ export class PeerSet {
       if (theirs === undefined) this.probeTool(p, t.meta.tool);
       if (mine === 'pending' || theirs === undefined || theirs === 'pending') return false;
       if (mine.hash !== theirs.hash) {
-        const key = `${p.address} ${t.meta.tool}`;
-        if (!this.warned.has(key)) {
-          this.warned.add(key);
-          this.host.log('warn', `node ${p.name} has a different ${t.meta.tool} (${theirs.path ? theirs.version || 'unknown version' : 'not installed'}; here: ${mine.version || 'unknown'}): work running ${t.meta.tool} stays off it`);
-        }
+        this.warnTool(p, t.meta.tool);
         return false;
       }
     }
@@ -382,12 +378,27 @@ export class PeerSet {
 
   private readonly warned = new Set<string>();
 
+  /**
+   * Says once per node and tool that they differ, as soon as both sides are known (not only if
+   * an item happens to be turned away: a local worker may take it first).
+   */
+  private warnTool(p: Peer, tool: string): void {
+    const mine = this.localTools.get(tool);
+    const theirs = p.tools.get(tool);
+    if (mine === undefined || mine === 'pending' || theirs === undefined || theirs === 'pending' || mine.hash === theirs.hash) return;
+    const key = `${p.address} ${tool}`;
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.host.log('warn', `node ${p.name} has a different ${tool} (${theirs.path ? theirs.version || 'unknown version' : 'not installed'}; here: ${mine.version || 'unknown'}): work running ${tool} stays off it`);
+  }
+
   private local(tool: string): ToolPrint | 'pending' {
     const v = this.localTools.get(tool);
     if (v !== undefined) return v;
     this.localTools.set(tool, 'pending');
     void import('./toolchain.ts').then((m) => m.toolPrint(tool)).then((tp) => {
       this.localTools.set(tool, tp);
+      for (const p of this.peers) this.warnTool(p, tool);
       this.host.pump();
     });
     return 'pending';
@@ -428,6 +439,7 @@ export class PeerSet {
         return;
       }
       p.tools.set(tool, tp);
+      this.warnTool(p, tool);
       this.host.pump();
     });
   }

@@ -170,12 +170,15 @@ test('a node with a different compiler gets no work that runs it, and b status s
   const odd = await node(['--workers', '2'], { PATH: `${fake}:${process.env.PATH ?? ''}` });
   try {
     const dir = tmp('b-fed-cc-');
-    fs.writeFileSync(path.join(dir, 'a.c'), 'int a(void) { return 1; }\n');
-    fs.writeFileSync(path.join(dir, 'build.ninja'), 'rule cc\n  command = cc -c $in -o $out\nrule s\n  command = sleep 0.2; echo "$${B_NODE}" > $out\nbuild a.o: cc a.c\nbuild x: s\nbuild y: s\nbuild z: s\n');
+    // Four compiles for one local slot: some wait in the queue while the node is probed, so
+    // the node is asked about its cc whichever item the local worker takes first.
+    const objs = ['a', 'b', 'c', 'd'];
+    for (const o of objs) fs.writeFileSync(path.join(dir, `${o}.c`), `int ${o}(void) { return 1; }\n`);
+    fs.writeFileSync(path.join(dir, 'build.ninja'), 'rule cc\n  command = cc -c $in -o $out\nrule s\n  command = sleep 0.2; echo "$${B_NODE}" > $out\n' +
+      objs.map((o) => `build ${o}.o: cc ${o}.c\n`).join('') + 'build x: s\nbuild y: s\nbuild z: s\n');
     const r = await build(dir, ['--node', odd.endpoint, '--local', '1']);
     assert.is(r.code, 0, r.stderr);
-    const cc = r.ran.find((e) => e.key === 'a.o');
-    assert.is(cc?.node, 'local', 'the compile stayed on this machine');
+    for (const o of objs) assert.is(r.ran.find((e) => e.key === `${o}.o`)?.node, 'local', 'the compiles stayed on this machine');
     assert.ok(r.ran.some((e) => e.node === odd.id), 'other work still went to the node');
     assert.match(r.stderr, new RegExp(`node ${odd.id} has a different cc \\(fakecc 0\\.1`));
     const st = await b(['status', '--node', odd.endpoint]);
