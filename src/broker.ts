@@ -187,7 +187,7 @@ export class Broker {
 
   private spawnWorker(): void {
     const id = `w${++this.spawned}`;
-    const thread = spawnThread({ kind: 'worker', id, node: this.data.nodeId, backend: this.data.backend, frontend: this.data.frontend }, `b-worker-${id}`);
+    const thread = spawnThread({ kind: 'worker', id, node: this.data.nodeId, backend: this.data.backend, frontend: this.data.frontend, warm: !this.data.lazyWorkers }, `b-worker-${id}`);
     const slot: WorkerSlot = { id, rid: Buffer.from(id), thread, waiting: false, current: undefined, suspended: new Map(), resumes: new Fifo() };
     this.workers.set(id, slot);
     thread.on('message', (m: unknown) => parentPort?.postMessage(m));

@@ -158,7 +158,7 @@ export class BuildHost implements NeedHandler {
     for (const e of this.engines) {
       const st = e.actionOfTask(req.task);
       if (st === undefined) continue;
-      e.need(st, req.keys).then(
+      e.ruleNeed(st, req.keys).then(
         (answers) => this.broker.sendTo(client, encode(T.ANSWER, reqId, { answers: answers.map(wire) })),
         (err: unknown) => {
           e.noteError(err);

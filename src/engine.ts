@@ -758,6 +758,21 @@ export class Engine {
   }
 
   /** Keys needed by a running action: built, recorded as one dependency group, answered. */
+  /**
+   * A running rule's `need`: while it waits it is suspended and runs nowhere, so it gives back
+   * its -j token (else a rule waiting on many others would hold a slot idle for the whole
+   * build, and a chain of needs deeper than -j would deadlock), and takes one again before it
+   * resumes.
+   */
+  async ruleNeed(st: ActionState, keys: string[]): Promise<Answer[]> {
+    this.jobs?.release();
+    try {
+      return await this.need(st, keys);
+    } finally {
+      await this.jobs?.acquire();
+    }
+  }
+
   async need(st: ActionState, keys: string[], optional = false): Promise<Answer[]> {
     this.needing++;
     let answers: Answer[];

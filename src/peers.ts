@@ -4,7 +4,9 @@
 // pinned) and introduces itself as a `peer`. Flow control is credit-based: a node advertises
 // its worker count, and at most that many items (plus a small pipeline to hide the round trip)
 // are in flight to it; a result frees a credit. Placement prefers the node with the most free
-// credits, so work spreads in proportion to free slots instead of one item at a time.
+// credits, so work spreads in proportion to free slots instead of one item at a time. An item
+// whose rule waits for answers from us (a NEED not yet answered) is suspended on the node and
+// holds no credit until the answer goes back.
 //
 // Faults: both sides send heartbeats. A node that is silent for `deadMs` (killed, frozen with
 // SIGSTOP, network cut) is declared dead: its in-flight items are placed again (elsewhere or
@@ -41,6 +43,8 @@ export interface PlacedTask {
   remote?: (() => Buffer | undefined) | undefined;
   remotePayload?: Buffer | null;
   meta: TaskMeta;
+  /** NEEDs of this item's rule, sent from the node it runs on, not answered yet. */
+  needs?: number;
   peer: Peer | undefined;
   attempt: number;
 }
@@ -88,6 +92,13 @@ export class Peer {
   /** The node's own workers (its capacity may include nodes it uses in turn). */
   localWorkers = 0;
   readonly inflight = new Map<number, PlacedTask>();
+  /**
+   * In-flight items whose rule waits for answers from us: suspended on that node, they hold
+   * no worker there, so they hold no credit here either (else rules waiting on other rules
+   * would use up a node's credit and nothing could run: a chain of needs deeper than its
+   * workers deadlocked).
+   */
+  waiting = 0;
   lastHeard = 0;
   lastHello = 0;
   incompatible: string | undefined;
@@ -108,7 +119,17 @@ export class Peer {
   }
 
   free(): number {
-    return this.capacity + Math.max(1, Math.ceil(this.capacity * PIPELINE)) - this.inflight.size;
+    return this.capacity + Math.max(1, Math.ceil(this.capacity * PIPELINE)) - (this.inflight.size - this.waiting);
+  }
+
+  /** Forgets an in-flight item (finished, cancelled, or the node died). */
+  drop(attempt: number): PlacedTask | undefined {
+    const t = this.inflight.get(attempt);
+    if (t === undefined) return undefined;
+    this.inflight.delete(attempt);
+    if ((t.needs ?? 0) > 0) this.waiting--;
+    t.needs = 0;
+    return t;
   }
 }
 
@@ -175,6 +196,8 @@ export class PeerSet {
     if (wasAlive) p.stats.deaths++;
     const lost = [...p.inflight.values()];
     p.inflight.clear();
+    p.waiting = 0;
+    for (const t of lost) t.needs = 0;
     for (const [id, pr] of this.probes) {
       if (pr.peer === p) {
         this.probes.delete(id);
@@ -248,9 +271,8 @@ export class PeerSet {
           probe.done(d.type === T.RESULT ? (d.payload ?? Buffer.alloc(0)) : undefined);
           return;
         }
-        const t = p.inflight.get(d.id);
+        const t = p.drop(d.id);
         if (t === undefined) return; // a late answer for an attempt given up on: ignored
-        p.inflight.delete(d.id);
         t.peer = undefined;
         if (d.type === T.RESULT) {
           p.stats.done++;
@@ -284,7 +306,14 @@ export class PeerSet {
           return;
         }
         const payload = Buffer.from(JSON.stringify({ ...req, task: t.id }));
-        this.host.need((body) => p.ch.send(body), p.name, d.id, payload);
+        if ((t.needs = (t.needs ?? 0) + 1) === 1) p.waiting++;
+        const attempt = req.task as number;
+        this.host.need((body) => {
+          // Answered: the rule resumes there and holds a credit again.
+          if (p.inflight.get(attempt) === t && t.needs !== undefined && t.needs > 0 && --t.needs === 0) p.waiting--;
+          p.ch.send(body);
+        }, p.name, d.id, payload);
+        this.host.pump();
         return;
       }
       case T.ANSWER:
@@ -475,7 +504,7 @@ export class PeerSet {
   /** Takes a task back from wherever it was placed (cancelled by its owner). */
   cancel(t: PlacedTask): void {
     if (t.peer === undefined) return;
-    t.peer.inflight.delete(t.attempt);
+    t.peer.drop(t.attempt);
     t.peer.ch.send(encode(T.CANCEL, t.attempt));
     t.peer = undefined;
   }
@@ -498,9 +527,10 @@ export class PeerSet {
     return n;
   }
 
+  /** Items the nodes can take now, pipeline included (as `pick` counts them). */
   freeSlots(): number {
     let n = 0;
-    for (const p of this.peers) if (p.alive && p.welcomed && p.incompatible === undefined) n += Math.max(0, p.capacity - p.inflight.size);
+    for (const p of this.peers) if (p.alive && p.welcomed && p.incompatible === undefined) n += Math.max(0, p.free());
     return n;
   }
 

@@ -27,6 +27,8 @@ export interface WorkerData {
   node: string;
   backend: string;
   frontend: string;
+  /** Load what running work needs before the first item comes (long-lived `b node`s). */
+  warm?: boolean;
 }
 
 interface Pending {
@@ -278,6 +280,22 @@ function log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void 
   parentPort?.postMessage({ type: 'log', level, message });
 }
 
+/**
+ * A fresh thread pays ~45 ms of CPU on its first item: compiling the job modules and starting
+ * Node's ES module loader (which every Bfile import goes through). A build node starts its
+ * workers long before builds come, so it pays that up front, in idle time, instead of on the
+ * first build's critical path (32 worker threads on 2 CPUs: 1.4 s of CPU).
+ */
+async function warmUp(): Promise<void> {
+  try {
+    await Promise.all([import('./bfile-run.ts'), import('./ninja-run.ts'), import('./toolchain.ts'), import('./rexec.ts')]);
+    const tiny: string = 'data:text/javascript,export default 0';
+    await import(tiny);
+  } catch {
+    // Only a head start: the first item loads what it needs anyway.
+  }
+}
+
 export async function runWorker(data: WorkerData): Promise<void> {
   // Worker threads have their own copy of the environment: commands started here see the node.
   process.env.B_NODE = data.node;
@@ -291,6 +309,7 @@ export async function runWorker(data: WorkerData): Promise<void> {
     else if (m.type === 'cancel-task' && typeof m.task === 'number') w.cancel(m.task);
   };
   parentPort?.on('message', onParent);
+  if (data.warm === true) void warmUp();
   try {
     await w.run();
   } catch (e) {

@@ -136,6 +136,33 @@ test('a Bfile rule running on another node needs answers from the build\'s origi
   }
 }, { timeout: 90_000 });
 
+test('rules waiting on other rules hold no node slot: a chain deeper than the workers completes, and a waiting rule\'s worker runs other work', async () => {
+  const n1 = await node(['--workers', '2']);
+  try {
+    const dir = tmp('b-fed-deep-');
+    // c0 needs c1 needs ... c7: eight rules waiting at once on a node with two workers, and
+    // with -j 2. Then 'fan' waits on 6 sleeps: both workers must run them (the one that started
+    // 'fan' too), not one after the other.
+    fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `import * as fs from 'node:fs';
+import { threadId } from 'node:worker_threads';
+export default (b) => {
+  b.default('c0');
+  b.rule('c%', async ({ stem, need, write }) => { const n = Number(stem); if (n < 7) await need('c' + (n + 1)); await write('c' + n, String(n)); });
+  b.rule('fan', async ({ need, write }) => { await need([0, 1, 2, 3, 4, 5].map((i) => 's' + i)); await write('fan', 'x'); });
+  b.rule('s%', async ({ out, dir }) => { await new Promise((r) => setTimeout(r, 300)); fs.writeFileSync(dir + '/' + out, String(threadId)); });
+};`);
+    const r = await b(['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '-j', '2', '--heartbeat', '100'], { timeout: 30_000 });
+    assert.is(r.code, 0, r.stderr);
+    assert.is(fs.readFileSync(path.join(dir, 'c0'), 'utf8'), '0');
+    const f = await b(['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '-j', '2', '--heartbeat', '100', 'fan'], { timeout: 30_000 });
+    assert.is(f.code, 0, f.stderr);
+    const threads = new Set([0, 1, 2, 3, 4, 5].map((i) => fs.readFileSync(path.join(dir, 's' + i), 'utf8')));
+    assert.is(threads.size, 2, 'both workers ran the sleeps');
+  } finally {
+    await stop(n1);
+  }
+}, { timeout: 90_000 });
+
 test('nodes that use nodes: a chain runs work two hops away; a cycle of nodes does not bounce work forever', async () => {
   const far = await node(['--workers', '2']);
   const near = await node(['--workers', '1', '--node', far.endpoint]);
