@@ -86,7 +86,7 @@ export class Logger {
   /** An updating one-line status on a smart terminal; plain lines otherwise. */
   status(line: string): void {
     if (this.smartTerminal) {
-      const cols = this.stdout.columns ?? 80;
+      const cols = this.stdout.columns || 80; // 0 on some terminals (serial consoles, emacs shells)
       const fit = line.length > cols - 1 ? line.slice(0, Math.max(0, cols - 4)) + '...' : line;
       this.stdout.write('\r' + fit + '\x1b[K');
       this.statusShown = true;

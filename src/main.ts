@@ -26,7 +26,14 @@ process.on('warning', (w: Error & { code?: string }) => {
 });
 
 const asNinja = ninjaName();
-const main = asNinja !== undefined
+// The spawn helper (spawner.ts) is this program started again with B_SPAWNER=1.
+const spawner = process.env.B_SPAWNER === '1';
+const main = spawner
+  ? import('./spawner.ts').then((m) => {
+    m.serveSpawner();
+    return new Promise<number>(() => {}); // it exits when B closes its stdin
+  })
+  : asNinja !== undefined
   ? import('./ninja-cli.ts').then((m) => m.runNinja(process.argv.slice(2), new Logger(), asNinja))
   : run(process.argv.slice(2));
 main.then(

@@ -201,6 +201,8 @@ export function spellcheck(text: string, words: Iterable<string>): string | unde
   let min = MAX + 1;
   let result: string | undefined;
   for (const w of words) {
+    // The distance is at least the difference in length: most paths are ruled out unread.
+    if (Math.abs(w.length - text.length) >= min) continue;
     const d = editDistance(w, text, MAX);
     if (d < min) {
       min = d;

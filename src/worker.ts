@@ -18,6 +18,7 @@ import { parentPort } from 'node:worker_threads';
 import { Channel, ReqChannel, type Frames } from './zmq.ts';
 import { T, decode, encode, header, isProtocolError, parseFailure, typeName, type Failure } from './protocol.ts';
 import { killAll } from './exec.ts';
+import { closeSpawner } from './spawner.ts';
 import { handle, type TaskContext } from './jobs.ts';
 import { VERSION } from './version.ts';
 
@@ -316,5 +317,6 @@ export async function runWorker(data: WorkerData): Promise<void> {
     log('error', `worker ${data.id} failed: ${(e as Error).stack ?? String(e)}`);
   }
   parentPort?.off('message', onParent); // Deno: parentPort.removeAllListeners throws ERR_NOT_IMPLEMENTED
+  closeSpawner();
   parentPort?.unref();
 }
