@@ -148,7 +148,7 @@ function main(): void {
       const bNoop = median(noops);
       const nNoop = median(nnoops);
       process.stdout.write(`\n${n} rules (depth ${DEPTH}):\n`);
-      process.stdout.write(`  B     full ${full.s.toFixed(2)} s   no-op ${bNoop.toFixed(3)} s (full check ${median(checks).toFixed(3)} s)   one change ${change.s.toFixed(2)} s   peak RSS ${Math.max(full.rssMiB, noopRss, change.rssMiB).toFixed(0)} MiB (no-op ${noopRss.toFixed(0)} MiB)\n`);
+      process.stdout.write(`  B     full ${full.s.toFixed(2)} s   no-op ${bNoop.toFixed(3)} s (full check ${median(checks).toFixed(3)} s)   one change ${change.s.toFixed(2)} s   peak RSS ${Math.max(full.rssMiB, noopRss, change.rssMiB).toFixed(0)} MiB (full ${full.rssMiB.toFixed(0)}, no-op ${noopRss.toFixed(0)}, change ${change.rssMiB.toFixed(0)} MiB)\n`);
       process.stdout.write(`  ninja full ${n <= NINJA_FULL_MAX ? `${nfull.s.toFixed(2)} s` : `${nfull.s.toFixed(2)} s (process per action)`}   no-op ${nNoop.toFixed(3)} s   one change ${nchange.s.toFixed(2)} s   peak RSS ${Math.max(nfull.rssMiB, nchange.rssMiB).toFixed(0)} MiB\n`);
       process.stdout.write(`  no-op B/ninja = ${(bNoop / nNoop).toFixed(2)} (target <= 2)\n`);
     } finally {

@@ -13,11 +13,11 @@ import { T, encode, type Failure } from './protocol.ts';
 import type { Broker, ClientState, NeedHandler } from './broker.ts';
 import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer } from './engine.ts';
 import { Database } from './database.ts';
-import { digest, digestHex } from './hash.ts';
+import { digest, digestFile, digestHex } from './hash.ts';
 import { VERSION } from './version.ts';
 import { UserError } from './errors.ts';
 import { isBfile, loadBfile } from './bfile.ts';
-import { counters, currentState } from './filestate.ts';
+import { counters, currentState, RACY_MS } from './filestate.ts';
 import { cleanOutputs, deadOutputs } from './dead.ts';
 import { lockDb, NESTED } from './lock.ts';
 import { findBuildFile } from './buildfile.ts';
@@ -314,9 +314,29 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
   if (t.always || (desc.notices?.length ?? 0) > 0) return;
   const files: SnapshotFile[] = [];
   const now = Date.now();
-  for (const k of [...t.sources, ...t.outputs]) {
+  for (const k of t.sources) {
+    // A source as the build read it. If its stat moved since (a command hard-linked it, which
+    // changes its ctime; or it was read within its timestamp tick), the snapshot may still take
+    // the stat of now, but only once the content is checked to be what the build read.
     const st = db.getFile(k);
-    if (st?.racy) return;
+    const abs = path.resolve(desc.root, k);
+    if (st === undefined || st.digest === '\u0000dir') {
+      files.push({ abs, st: st === undefined ? undefined : { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
+      continue;
+    }
+    const s = fs.statSync(abs, { throwIfNoEntry: false });
+    if (s === undefined || s.isDirectory()) return;
+    const same = s.size === st.size && s.mtimeMs === st.mtime && s.ctimeMs === st.ctime && s.ino === st.ino;
+    if (same && !st.racy) {
+      files.push({ abs, st: { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
+      continue;
+    }
+    const settled = now - s.mtimeMs >= (s.mtimeMs % 1000 === 0 ? RACY_MS : 20);
+    if (!settled || s.size !== st.size || digestFile(abs) !== st.digest) return; // changed during the build
+    files.push({ abs, st: { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino } });
+  }
+  for (const k of t.outputs) {
+    const st = db.getFile(k);
     files.push({ abs: path.resolve(desc.root, k), st: st === undefined ? undefined : { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
   }
   const own = (desc as { files?: string[]; manifest?: { files: string[] } });

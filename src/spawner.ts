@@ -97,6 +97,7 @@ export function serveSpawner(): void {
       reply(r);
     });
   };
+  reply({ id: 0, exit: 0, output: '', start: 0, end: 0 }); // ready
   let buf = '';
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', (d: string) => {
@@ -151,6 +152,8 @@ export class Spawner {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private broken = false;
+  /** The helper said it runs (until then commands start directly: no one waits for its boot). */
+  private ready = false;
 
   private constructor(child: ChildProcess) {
     this.child = child;
@@ -167,6 +170,10 @@ export class Spawner {
         try {
           r = JSON.parse(line) as Reply;
         } catch {
+          continue;
+        }
+        if (r.id === 0) {
+          this.ready = true;
           continue;
         }
         const p = this.pending.get(r.id);
@@ -190,10 +197,14 @@ export class Spawner {
     for (const s of [child.stdin, child.stdout, child.stderr]) (s as { unref?: () => void } | null)?.unref?.();
   }
 
-  /** The helper of this thread, started on first use; undefined where it is not used. */
+  /**
+   * The helper of this thread when it is ready; undefined where it is not used, or not yet. It
+   * starts at the thread's DIRECT_FIRST-th command: a small build (CMake's try_compile, one
+   * edited file) spawns a few commands and would only pay for another process starting.
+   */
   static get(): Spawner | undefined {
-    if (current !== undefined) return current.broken ? undefined : current;
-    if (unavailable) return undefined;
+    if (current !== undefined) return current.broken || !current.ready ? undefined : current;
+    if (unavailable || ++commands < DIRECT_FIRST) return undefined;
     const argv = selfArgv();
     if (argv === undefined || process.platform === 'win32' || process.env.B_SPAWNER === '0') {
       unavailable = true;
@@ -202,7 +213,7 @@ export class Spawner {
     try {
       const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, B_SPAWNER: '1' }, stdio: ['pipe', 'pipe', 'inherit'], detached: true });
       current = new Spawner(child);
-      return current;
+      return undefined;
     } catch {
       unavailable = true;
       return undefined;
@@ -245,6 +256,8 @@ export class Spawner {
 
 let current: Spawner | undefined;
 let unavailable = false;
+let commands = 0;
+const DIRECT_FIRST = 16;
 
 /** Closes this thread's helper, if it started one (worker stopping). */
 export function closeSpawner(): void {

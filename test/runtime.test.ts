@@ -147,6 +147,49 @@ test('SIGINT mid-run: commands killed, threads joined, clean exit', async () => 
   assert.is(pgrep(`sleep ${marker}`).length, 0, 'commands left running');
 });
 
+function ppid(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('commands start from the spawn helper; SIGKILL of b leaves no command and no helper behind', async () => {
+  const marker = `${Math.floor(Math.random() * 1e6) + 1}.25`;
+  // A worker starts its helper after its first 16 commands (small builds spawn directly): quick
+  // commands first, then, once the flag file exists, long ones.
+  const flag = path.join(tmp('b-spawner-'), 'flag');
+  const c = start(B, ['exec', '--workers', '2', '--count', '2000', '--', 'sh', '-c', `[ -e ${flag} ] && exec sleep ${marker}; true`]);
+  await new Promise((r) => setTimeout(r, 1500));
+  fs.writeFileSync(flag, '');
+  await until(() => pgrep(`sleep ${marker}`).length === 2, 10_000, 'two commands running');
+  const helpers = [...new Set(pgrep(`sleep ${marker}`).map(ppid))];
+  assert.ok(helpers.length >= 1 && !helpers.includes(c.pid!), 'commands are children of a helper, not of b');
+  for (const h of helpers) {
+    assert.is(ppid(h), c.pid!, 'the helper is a child of b');
+    assert.match(fs.readFileSync(`/proc/${h}/environ`, 'latin1'), /(^|\0)B_SPAWNER=1\0/);
+  }
+  process.kill(c.pid!, 'SIGKILL');
+  await exited(c, 10_000);
+  // The helper sees its stdin close, stops its commands and exits.
+  await until(() => pgrep(`sleep ${marker}`).length === 0 && helpers.every((h) => !alive(h)), 10_000, 'commands and helpers gone');
+
+  // B_SPAWNER=0: spawned by b itself, and still killed on Ctrl-C.
+  const d = start(B, ['exec', '--workers', '2', '--count', '4', '--', 'sleep', marker], { env: { ...process.env, B_SPAWNER: '0' } });
+  await until(() => pgrep(`sleep ${marker}`).length === 2, 10_000, 'two commands running');
+  assert.ok(pgrep(`sleep ${marker}`).every((p) => ppid(p) === d.pid), 'spawned directly');
+  process.kill(d.pid!, 'SIGINT');
+  await exited(d, 15_000);
+  assert.is(pgrep(`sleep ${marker}`).length, 0);
+});
+
 test('b node: prints its id, workers and endpoints; SIGINT and SIGTERM stop it with exit 0', async () => {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     const c = start(B, ['node', '--workers', '2']);
