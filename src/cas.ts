@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { cacheDir, ensurePrivateDir } from './cachedir.ts';
-import { DIGEST_BYTES } from './hash.ts';
+import { DIGEST_BYTES, readBuffer } from './hash.ts';
 
 export const CHUNK = 1 << 20;
 
@@ -51,7 +51,7 @@ export class Cas {
   putFile(file: string): { hex: string; size: number } {
     const h = createHash('sha256');
     const fd = fs.openSync(file, 'r');
-    const buf = Buffer.allocUnsafe(CHUNK);
+    const buf = readBuffer(); // synchronous below: nothing else uses it meanwhile
     let size = 0;
     try {
       for (;;) {

@@ -53,7 +53,9 @@ export interface OpenedDb {
 }
 
 class Writer {
-  private buf = Buffer.allocUnsafe(4096);
+  // Records are small: start in Node's buffer pool (a 4 KB start was an unpooled allocation per
+  // record, thousands per build) and grow by doubling.
+  private buf = Buffer.allocUnsafe(256);
   private off = 0;
 
   private room(n: number): void {

@@ -16,13 +16,23 @@ export function digest(data: string | Uint8Array): string {
 }
 
 const CHUNK = 1 << 20;
+let scratch: Buffer | undefined;
+
+/**
+ * A read buffer for synchronous whole-file reads, one per thread. Allocating 1 MB per file cost
+ * as much as hashing it: a build that hashes thousands of small outputs spent most of that time
+ * in allocation and the garbage collector.
+ */
+export function readBuffer(): Buffer {
+  return (scratch ??= Buffer.allocUnsafe(CHUNK));
+}
 
 /** Digest of a file's contents, read in chunks so large files never sit whole in memory. */
 export function digestFile(path: string): string {
   const h = createHash('sha256');
   const fd = fs.openSync(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(CHUNK);
+    const buf = readBuffer();
     for (;;) {
       const n = fs.readSync(fd, buf, 0, CHUNK, null);
       if (n === 0) break;
