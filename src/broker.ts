@@ -13,84 +13,22 @@
 // forever), and on stop cancels running commands, sends STOP and joins them all before it
 // closes its own sockets.
 
-import { parentPort, type Worker } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Channel, ZapHandler, type Frames } from './zmq.ts';
-import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, PROTOCOL_VERSION, type Failure, type Role } from './protocol.ts';
+import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, PROTOCOL_VERSION, type Failure } from './protocol.ts';
 import { Fifo } from './fifo.ts';
 import { spawnThread } from './threads.ts';
 import { VERSION } from './version.ts';
-import { PeerSet, type PeerResult, type PlacedTask, type TaskMeta } from './peers.ts';
+import { PeerSet, type PeerResult, type TaskMeta } from './peers.ts';
 import { platform } from './toolchain.ts';
-import { isLoopback, type KeyPair } from './keys.ts';
+import { isLoopback } from './keys.ts';
+import type { BrokerData, ClientState, NeedHandler, Owner, Task, TaskResult, WorkerSlot } from './broker-types.ts';
 
-export interface BrokerData {
-  nodeId: string;
-  workers: number;
-  /** Start worker threads only when the first item is queued (fast no-op builds). */
-  lazyWorkers: boolean;
-  frontend: string;
-  backend: string;
-  /** Endpoints for other machines (tcp://...). */
-  listen: string[];
-  /** This node's key pair: its remote endpoint is a CurveZMQ server. */
-  key?: KeyPair;
-  /** Public keys of clients allowed to connect. */
-  allow?: string[];
-  insecure?: boolean;
-  /** Other nodes to use, and our key pair for them. */
-  peers?: { address: string; serverKey?: string }[];
-  clientKey?: KeyPair;
-  heartbeatMs?: number;
-}
-
-export type TaskResult = { ok: true; payload: Buffer; worker: string; note?: string } | { ok: false; failure: Failure };
-
-type Owner = { kind: 'client'; client: ClientState; reqId: number } | { kind: 'local'; done: (r: TaskResult) => void };
-
-interface Task extends PlacedTask {
-  owner: Owner;
-  state: 'queued' | 'running' | 'suspended' | 'remote';
-  worker?: WorkerSlot;
-  /** A WAKE arrived before the worker's SUSPEND (they travel on different sockets). */
-  wakeEarly?: boolean;
-  /** Why it did not run where it was first placed (shown to the user). */
-  note?: string;
-  /** When it was last put in a queue. */
-  queuedAt?: number;
-}
-
-export interface ClientState {
-  key: string;
-  role: Role;
-  name: string;
-  /** Connected over the network (untrusted: no worker role, liveness by heartbeat). */
-  remote: boolean;
-  send: (body: Frames) => void;
-  lastSeen: number;
-  /** Requests of this client that became tasks, for CANCEL and BYE. */
-  tasks: Map<number, Task>;
-}
-
-interface WorkerSlot {
-  id: string;
-  rid: Buffer;
-  thread: Worker;
-  waiting: boolean;
-  current: Task | undefined;
-  suspended: Map<number, Task>;
-  resumes: Fifo<Task>;
-}
-
-/** What the build engine plugs into the broker (see build-host.ts). */
-export interface NeedHandler {
-  need(client: ClientState, reqId: number, payload: Buffer): void;
-  clientGone?(client: ClientState): void;
-  stop?(): void;
-}
+export type { BrokerData, ClientState, NeedHandler, TaskResult } from './broker-types.ts';
 
 const EMPTY = Buffer.alloc(0);
 const NO_META: TaskMeta = {};
@@ -726,46 +664,4 @@ function fsToken(root: string): { file: string; token: string } | undefined {
   } catch {
     return undefined;
   }
-}
-
-export interface BrokerStarted {
-  type: 'started';
-  node: string;
-  workers: number;
-  endpoints: string[];
-}
-
-export async function runBroker(data: BrokerData): Promise<void> {
-  const b = new Broker(data);
-  process.on('uncaughtException', (e) => b.log('error', `broker: uncaught: ${(e as Error).stack ?? String(e)}`));
-  process.on('unhandledRejection', (e) => b.log('error', `broker: unhandled rejection: ${String(e)}`));
-  let stopReason: string | undefined;
-  let drainMs = 0;
-  let wake: (() => void) | undefined;
-  const onParent = (m: { type?: string; reason?: string; drainMs?: number }): void => {
-    if (m.type === 'stop') {
-      if (stopReason !== undefined) b.hurry = true;
-      stopReason = m.reason ?? 'stopped';
-      drainMs = m.drainMs ?? 0;
-      wake?.();
-    } else if (m.type === 'status') {
-      parentPort?.postMessage({ type: 'status', status: b.status() });
-    }
-  };
-  parentPort?.on('message', onParent);
-  try {
-    // The build engine is loaded with the broker but only does work when a client asks.
-    const { BuildHost } = await import('./build-host.ts');
-    b.needHandler = new BuildHost(b);
-    await b.start();
-    parentPort?.postMessage({ type: 'started', node: data.nodeId, workers: b.workerCount, endpoints: b.endpoints } satisfies BrokerStarted);
-    if (stopReason === undefined) await new Promise<void>((r) => (wake = r));
-  } catch (e) {
-    parentPort?.postMessage({ type: 'failed', message: (e as Error).message });
-    stopReason = 'start failed';
-  }
-  await b.stop(stopReason ?? 'stopped', drainMs);
-  parentPort?.postMessage({ type: 'stopped' });
-  parentPort?.off('message', onParent); // Deno: removeAllListeners throws ERR_NOT_IMPLEMENTED
-  parentPort?.unref();
 }

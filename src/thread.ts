@@ -5,7 +5,7 @@ import { workerData } from 'node:worker_threads';
 async function main(): Promise<void> {
   const data = workerData as { kind?: string };
   if (data.kind === 'broker') {
-    const { runBroker } = await import('./broker.ts');
+    const { runBroker } = await import('./broker-thread.ts');
     await runBroker(workerData);
   } else if (data.kind === 'worker') {
     const { runWorker } = await import('./worker.ts');

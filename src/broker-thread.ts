@@ -1,0 +1,49 @@
+// The process broker's thread: starts a Broker (with the build engine plugged in), tells the
+// parent when it runs, and stops it when the parent asks (a second stop request hurries the
+// drain). The parent side is runtime.ts.
+
+import { parentPort } from 'node:worker_threads';
+import { Broker } from './broker.ts';
+import type { BrokerData } from './broker-types.ts';
+
+export interface BrokerStarted {
+  type: 'started';
+  node: string;
+  workers: number;
+  endpoints: string[];
+}
+
+export async function runBroker(data: BrokerData): Promise<void> {
+  const b = new Broker(data);
+  process.on('uncaughtException', (e) => b.log('error', `broker: uncaught: ${(e as Error).stack ?? String(e)}`));
+  process.on('unhandledRejection', (e) => b.log('error', `broker: unhandled rejection: ${String(e)}`));
+  let stopReason: string | undefined;
+  let drainMs = 0;
+  let wake: (() => void) | undefined;
+  const onParent = (m: { type?: string; reason?: string; drainMs?: number }): void => {
+    if (m.type === 'stop') {
+      if (stopReason !== undefined) b.hurry = true;
+      stopReason = m.reason ?? 'stopped';
+      drainMs = m.drainMs ?? 0;
+      wake?.();
+    } else if (m.type === 'status') {
+      parentPort?.postMessage({ type: 'status', status: b.status() });
+    }
+  };
+  parentPort?.on('message', onParent);
+  try {
+    // The build engine is loaded with the broker but only does work when a client asks.
+    const { BuildHost } = await import('./build-host.ts');
+    b.needHandler = new BuildHost(b);
+    await b.start();
+    parentPort?.postMessage({ type: 'started', node: data.nodeId, workers: b.workerCount, endpoints: b.endpoints } satisfies BrokerStarted);
+    if (stopReason === undefined) await new Promise<void>((r) => (wake = r));
+  } catch (e) {
+    parentPort?.postMessage({ type: 'failed', message: (e as Error).message });
+    stopReason = 'start failed';
+  }
+  await b.stop(stopReason ?? 'stopped', drainMs);
+  parentPort?.postMessage({ type: 'stopped' });
+  parentPort?.off('message', onParent); // Deno: removeAllListeners throws ERR_NOT_IMPLEMENTED
+  parentPort?.unref();
+}

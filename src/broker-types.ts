@@ -1,0 +1,75 @@
+// The broker's vocabulary: how it is configured (BrokerData), what it keeps about work items
+// (Task, Owner), clients (ClientState) and its worker threads (WorkerSlot), and what the build
+// engine plugs into it (NeedHandler). broker.ts runs it; broker-thread.ts starts it.
+
+import type { Worker } from 'node:worker_threads';
+import type { Frames } from './zmq.ts';
+import type { Failure, Role } from './protocol.ts';
+import type { Fifo } from './fifo.ts';
+import type { PlacedTask } from './peers.ts';
+import type { KeyPair } from './keys.ts';
+
+export interface BrokerData {
+  nodeId: string;
+  workers: number;
+  /** Start worker threads only when the first item is queued (fast no-op builds). */
+  lazyWorkers: boolean;
+  frontend: string;
+  backend: string;
+  /** Endpoints for other machines (tcp://...). */
+  listen: string[];
+  /** This node's key pair: its remote endpoint is a CurveZMQ server. */
+  key?: KeyPair;
+  /** Public keys of clients allowed to connect. */
+  allow?: string[];
+  insecure?: boolean;
+  /** Other nodes to use, and our key pair for them. */
+  peers?: { address: string; serverKey?: string }[];
+  clientKey?: KeyPair;
+  heartbeatMs?: number;
+}
+
+export type TaskResult = { ok: true; payload: Buffer; worker: string; note?: string } | { ok: false; failure: Failure };
+
+export type Owner = { kind: 'client'; client: ClientState; reqId: number } | { kind: 'local'; done: (r: TaskResult) => void };
+
+export interface Task extends PlacedTask {
+  owner: Owner;
+  state: 'queued' | 'running' | 'suspended' | 'remote';
+  worker?: WorkerSlot;
+  /** A WAKE arrived before the worker's SUSPEND (they travel on different sockets). */
+  wakeEarly?: boolean;
+  /** Why it did not run where it was first placed (shown to the user). */
+  note?: string;
+  /** When it was last put in a queue. */
+  queuedAt?: number;
+}
+
+export interface ClientState {
+  key: string;
+  role: Role;
+  name: string;
+  /** Connected over the network (untrusted: no worker role, liveness by heartbeat). */
+  remote: boolean;
+  send: (body: Frames) => void;
+  lastSeen: number;
+  /** Requests of this client that became tasks, for CANCEL and BYE. */
+  tasks: Map<number, Task>;
+}
+
+export interface WorkerSlot {
+  id: string;
+  rid: Buffer;
+  thread: Worker;
+  waiting: boolean;
+  current: Task | undefined;
+  suspended: Map<number, Task>;
+  resumes: Fifo<Task>;
+}
+
+/** What the build engine plugs into the broker (see build-host.ts). */
+export interface NeedHandler {
+  need(client: ClientState, reqId: number, payload: Buffer): void;
+  clientGone?(client: ClientState): void;
+  stop?(): void;
+}
