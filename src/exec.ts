@@ -90,10 +90,7 @@ export function execCommand(req: ExecRequest, signal?: AbortSignal): Promise<Exe
     args = ['-c', req.shell];
   } else return direct(req, signal);
   if (signal?.aborted) return Promise.resolve({ exit: -1, output: '', start: Date.now(), end: Date.now(), signal: 'SIGTERM' });
-  const { id, done } = sp.run(
-    { file, args, cwd: req.cwd, ...(req.env ? { env: req.env } : {}), split: req.splitStdout === true, max: req.maxOutput ?? 4 * 1024 * 1024 },
-    () => direct(req, signal),
-  );
+  const { id, done } = sp.run({ file, args, cwd: req.cwd, ...(req.env ? { env: req.env } : {}), split: req.splitStdout === true, max: req.maxOutput ?? 4 * 1024 * 1024 });
   if (signal === undefined) return done;
   const onAbort = (): void => {
     sp.kill(id, 'SIGTERM');

@@ -143,8 +143,6 @@ export function serveSpawner(): void {
 interface Pending {
   q: SpawnRequest;
   resolve: (r: ExecResult) => void;
-  /** Runs the request directly (the helper died before answering). */
-  fallback: () => void;
 }
 
 export class Spawner {
@@ -183,17 +181,21 @@ export class Spawner {
         p.resolve(result);
       }
     });
-    const lost = (): void => {
+    const lost = (why: string): void => {
       if (this.broken) return;
       this.broken = true;
-      // Whatever it had not answered runs here instead.
+      // What it had not answered fails rather than runs again: it may still be running, and a
+      // command run twice at once could clobber its own outputs. Later commands start directly.
       const left = [...this.pending.values()];
       this.pending.clear();
-      for (const p of left) p.fallback();
+      const now = Date.now();
+      for (const p of left) {
+        p.resolve({ exit: -1, output: '', start: now, end: now, spawnError: `B's spawn helper (pid ${child.pid ?? '?'}) ${why} while this command ran; it was not retried, so that it cannot run twice: build again` });
+      }
     };
-    child.on('exit', lost);
-    child.on('error', lost);
-    child.stdin?.on('error', lost);
+    child.on('exit', (code, sig) => lost(sig ? `was killed by ${sig}` : `exited (${code ?? '?'})`));
+    child.on('error', (e) => lost(`failed: ${e.message}`));
+    child.stdin?.on('error', (e) => lost(`stopped reading: ${e.message}`));
     for (const s of [child.stdin, child.stdout, child.stderr]) (s as { unref?: () => void } | null)?.unref?.();
   }
 
@@ -225,10 +227,10 @@ export class Spawner {
     return current !== undefined && !current.broken ? current : undefined;
   }
 
-  run(q: Omit<SpawnRequest, 'id'>, fallback: () => Promise<ExecResult>): { id: number; done: Promise<ExecResult> } {
+  run(q: Omit<SpawnRequest, 'id'>): { id: number; done: Promise<ExecResult> } {
     const id = this.nextId++;
     const done = new Promise<ExecResult>((resolve) => {
-      this.pending.set(id, { q: { ...q, id }, resolve, fallback: () => void fallback().then(resolve) });
+      this.pending.set(id, { q: { ...q, id }, resolve });
     });
     this.child.stdin?.write(JSON.stringify({ ...q, id }) + '\n');
     return { id, done };

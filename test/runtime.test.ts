@@ -190,6 +190,32 @@ test('commands start from the spawn helper; SIGKILL of b leaves no command and n
   assert.is(pgrep(`sleep ${marker}`).length, 0);
 });
 
+test('a spawn helper killed mid-command: those commands fail with a clear error, never run twice; later ones run', async () => {
+  const marker = `${Math.floor(Math.random() * 1e6) + 1}.75`;
+  const dir = tmp('b-spawner-');
+  const flag = path.join(dir, 'flag');
+  const c = start(B, ['exec', '--workers', '1', '--count', '300', '--', 'sh', '-c', `[ -e ${flag} ] && exec sleep ${marker}; true`]);
+  let err = '';
+  c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    fs.writeFileSync(flag, '');
+    await until(() => pgrep(`sleep ${marker}`).length === 1, 10_000, 'a command running under the helper');
+    const [sleeper] = pgrep(`sleep ${marker}`);
+    const helper = ppid(sleeper!);
+    assert.is.not(helper, c.pid!);
+    fs.rmSync(flag);
+    process.kill(helper, 'SIGKILL');
+    const r = await exited(c, 30_000);
+    assert.is(r.code, 1, err);
+    assert.match(err, /spawn helper \(pid \d+\) was killed by SIGKILL while this command ran; it was not retried/);
+    assert.match(err, /300 items: 299 ok, 1 failed/);
+  } finally {
+    for (const p of pgrep(`sleep ${marker}`)) process.kill(p, 'SIGKILL');
+    c.kill('SIGKILL');
+  }
+});
+
 test('b node: prints its id, workers and endpoints; SIGINT and SIGTERM stop it with exit 0', async () => {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     const c = start(B, ['node', '--workers', '2']);
