@@ -13,11 +13,11 @@ import { T, encode, type Failure } from './protocol.ts';
 import type { Broker, ClientState, NeedHandler } from './broker.ts';
 import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer } from './engine.ts';
 import { Database } from './database.ts';
-import { digest, digestFile, digestHex } from './hash.ts';
+import { digest, digestHex } from './hash.ts';
 import { VERSION } from './version.ts';
 import { UserError } from './errors.ts';
 import { isBfile, loadBfile } from './bfile.ts';
-import { counters, currentState, RACY_MS } from './filestate.ts';
+import { counters, currentState, stillSame } from './filestate.ts';
 import { cleanOutputs, deadOutputs } from './dead.ts';
 import { lockDb, NESTED } from './lock.ts';
 import { findBuildFile } from './buildfile.ts';
@@ -324,15 +324,8 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
       files.push({ abs, st: st === undefined ? undefined : { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
       continue;
     }
-    const s = fs.statSync(abs, { throwIfNoEntry: false });
-    if (s === undefined || s.isDirectory()) return;
-    const same = s.size === st.size && s.mtimeMs === st.mtime && s.ctimeMs === st.ctime && s.ino === st.ino;
-    if (same && !st.racy) {
-      files.push({ abs, st: { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
-      continue;
-    }
-    const settled = now - s.mtimeMs >= (s.mtimeMs % 1000 === 0 ? RACY_MS : 20);
-    if (!settled || s.size !== st.size || digestFile(abs) !== st.digest) return; // changed during the build
+    const s = stillSame(st, abs, now);
+    if (s === undefined) return; // changed during the build, or cannot be told yet
     files.push({ abs, st: { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino } });
   }
   for (const k of t.outputs) {

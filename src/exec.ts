@@ -61,11 +61,7 @@ export function killAll(): void {
     const t = setTimeout(() => killTree(c, 'SIGKILL'), GRACE_MS);
     t.unref();
   }
-  const sp = Spawner.existing();
-  if (sp !== undefined && sp.running > 0) {
-    sp.killAll('SIGTERM');
-    setTimeout(() => sp.killAll('SIGKILL'), GRACE_MS).unref();
-  }
+  Spawner.existing()?.killAll(); // the helper escalates to SIGKILL itself
 }
 
 export function runningCount(): number {
@@ -77,30 +73,17 @@ export function runningCount(): number {
  * from this big process costs milliseconds and blocks the thread), else directly.
  */
 export function execCommand(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
-  if (req.console || process.platform === 'win32') return direct(req, signal);
-  const sp = Spawner.get();
-  if (sp === undefined) return direct(req, signal);
-  let file: string;
-  let args: string[];
-  if (req.argv !== undefined) {
-    if (req.argv[0] === undefined) return direct(req, signal);
-    [file, ...args] = req.argv as [string, ...string[]];
-  } else if (req.shell !== undefined) {
-    file = '/bin/sh';
-    args = ['-c', req.shell];
-  } else return direct(req, signal);
-  if (signal?.aborted) return Promise.resolve({ exit: -1, output: '', start: Date.now(), end: Date.now(), signal: 'SIGTERM' });
-  const { id, done } = sp.run({ file, args, cwd: req.cwd, ...(req.env ? { env: req.env } : {}), split: req.splitStdout === true, max: req.maxOutput ?? 4 * 1024 * 1024 });
+  const sp = req.console ? undefined : Spawner.get();
+  if (sp === undefined || signal?.aborted) return execDirect(req, signal);
+  const { id, done } = sp.run(req);
   if (signal === undefined) return done;
-  const onAbort = (): void => {
-    sp.kill(id, 'SIGTERM');
-    setTimeout(() => sp.kill(id, 'SIGKILL'), GRACE_MS).unref();
-  };
+  const onAbort = (): void => sp.kill(id); // the helper stops it as execDirect does here
   signal.addEventListener('abort', onAbort, { once: true });
   return done.finally(() => signal.removeEventListener('abort', onAbort));
 }
 
-function direct(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+/** Starts the command from this process (and, in the spawn helper, from that one). */
+export function execDirect(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
   return new Promise((resolve) => {
     const start = Date.now();
     const max = req.maxOutput ?? 4 * 1024 * 1024;

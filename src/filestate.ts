@@ -30,6 +30,29 @@ function sameStat(a: FileState, s: fs.Stats): boolean {
   return a.size === s.size && a.mtime === s.mtimeMs && a.ctime === s.ctimeMs && a.ino === s.ino;
 }
 
+/** The filesystem's timestamp resolution, with margin: within it a second change can hide. */
+function racyTick(s: fs.Stats): number {
+  return s.mtimeMs % 1000 === 0 ? RACY_MS : 20;
+}
+
+/**
+ * The stat of a file now if its content is still `known` (as a build read it) and no later change
+ * can hide behind that stat; undefined otherwise. A stat that moved since (a hard link changes
+ * the ctime) or a racy read costs a hash. Not counted in `counters` (not part of a build).
+ */
+export function stillSame(known: FileState, abs: string, now = Date.now()): fs.Stats | undefined {
+  let s: fs.Stats | undefined;
+  try {
+    s = fs.statSync(abs, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+  if (s === undefined || s.isDirectory()) return undefined;
+  if (!known.racy && sameStat(known, s)) return s;
+  if (now - s.mtimeMs < racyTick(s) || s.size !== known.size) return undefined;
+  return digestFile(abs) === known.digest ? s : undefined;
+}
+
 /** Reads the current state of a file, hashing it only when its stat changed. */
 export function currentState(db: Database, key: string, abs: string): FileState | undefined {
   const s = stat(abs);
@@ -67,6 +90,5 @@ export function writtenState(abs: string): FileState | undefined {
  * never racy (otherwise every output of a build would be re-read by the next one).
  */
 export function stateOf(s: fs.Stats, digest: string, written = false, now = Date.now()): FileState {
-  const tick = s.mtimeMs % 1000 === 0 ? RACY_MS : 20;
-  return { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino, digest, racy: !written && now - s.mtimeMs < tick };
+  return { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino, digest, racy: !written && now - s.mtimeMs < racyTick(s) };
 }

@@ -26,10 +26,10 @@ process.on('warning', (w: Error & { code?: string }) => {
 });
 
 const asNinja = ninjaName();
-// The spawn helper (spawner.ts) is this program started again with B_SPAWNER=1.
+// The spawn helper (spawn-helper.ts) is this program started again with B_SPAWNER=1.
 const spawner = process.env.B_SPAWNER === '1';
 const main = spawner
-  ? import('./spawner.ts').then((m) => {
+  ? import('./spawn-helper.ts').then((m) => {
     m.serveSpawner();
     return new Promise<number>(() => {}); // it exits when B closes its stdin
   })
