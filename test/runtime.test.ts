@@ -161,13 +161,33 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Waits until the short commands (`sh -c "[ -e FLAG ] ..."`, 20 ms each so that pgrep sees them)
+ * of b run under `n` spawn helpers: a worker starts its helper at its 16th command and uses it
+ * once it is up, so a fixed delay could end too soon (or after all the short commands).
+ */
+async function helpersInUse(b: number, flag: string, n: number): Promise<void> {
+  const seen = new Set<number>();
+  await until(() => {
+    for (const p of pgrep(`sh -c . -e ${flag}`)) {
+      try {
+        const parent = ppid(p);
+        if (parent !== b) seen.add(parent);
+      } catch {
+        // it ended meanwhile
+      }
+    }
+    return seen.size >= n;
+  }, 20_000, `commands running under ${n} spawn helper(s)`);
+}
+
 test('commands start from the spawn helper; SIGKILL of b leaves no command and no helper behind', async () => {
   const marker = `${Math.floor(Math.random() * 1e6) + 1}.25`;
   // A worker starts its helper after its first 16 commands (small builds spawn directly): quick
   // commands first, then, once the flag file exists, long ones.
   const flag = path.join(tmp('b-spawner-'), 'flag');
-  const c = start(B, ['exec', '--workers', '2', '--count', '2000', '--', 'sh', '-c', `[ -e ${flag} ] && exec sleep ${marker}; true`]);
-  await new Promise((r) => setTimeout(r, 1500));
+  const c = start(B, ['exec', '--workers', '2', '--count', '20000', '--', 'sh', '-c', `[ -e ${flag} ] && exec sleep ${marker}; sleep 0.02`]);
+  await helpersInUse(c.pid!, flag, 2);
   fs.writeFileSync(flag, '');
   await until(() => pgrep(`sleep ${marker}`).length === 2, 10_000, 'two commands running');
   const helpers = [...new Set(pgrep(`sleep ${marker}`).map(ppid))];
@@ -194,22 +214,24 @@ test('a spawn helper killed mid-command: those commands fail with a clear error,
   const marker = `${Math.floor(Math.random() * 1e6) + 1}.75`;
   const dir = tmp('b-spawner-');
   const flag = path.join(dir, 'flag');
-  const c = start(B, ['exec', '--workers', '1', '--count', '300', '--', 'sh', '-c', `[ -e ${flag} ] && exec sleep ${marker}; true`]);
+  const fast = path.join(dir, 'fast');
+  const c = start(B, ['exec', '--workers', '1', '--count', '1000', '--', 'sh', '-c', `[ -e ${flag} ] && exec sleep ${marker}; [ -e ${fast} ] || sleep 0.02`]);
   let err = '';
   c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   try {
-    await new Promise((r) => setTimeout(r, 1000));
+    await helpersInUse(c.pid!, flag, 1);
     fs.writeFileSync(flag, '');
     await until(() => pgrep(`sleep ${marker}`).length === 1, 10_000, 'a command running under the helper');
     const [sleeper] = pgrep(`sleep ${marker}`);
     const helper = ppid(sleeper!);
     assert.is.not(helper, c.pid!);
     fs.rmSync(flag);
+    fs.writeFileSync(fast, ''); // the rest, run directly now, end at once
     process.kill(helper, 'SIGKILL');
-    const r = await exited(c, 30_000);
+    const r = await exited(c, 60_000);
     assert.is(r.code, 1, err);
     assert.match(err, /spawn helper \(pid \d+\) was killed by SIGKILL while this command ran; it was not retried/);
-    assert.match(err, /300 items: 299 ok, 1 failed/);
+    assert.match(err, /1000 items: 999 ok, 1 failed/);
   } finally {
     for (const p of pgrep(`sleep ${marker}`)) process.kill(p, 'SIGKILL');
     c.kill('SIGKILL');
