@@ -95,12 +95,12 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
       commands.push(rec);
       return { stdout: rec.stdout, exit: rec.exit };
     }
-    const r = await execCommand({
+    const r = await task.wait(execCommand({
       ...(Array.isArray(cmd) ? { argv: cmd } : { shell: cmd }),
       cwd,
       ...(opts.env ? { env: opts.env } : {}),
       splitStdout: true,
-    }, task.signal);
+    }, task.signal));
     commands.push({ cmd: text, cwd, env, exit: r.exit, stdout: (r.stdout ?? '').length > MAX_RECORDED_STDOUT ? '\u0000too-long' : (r.stdout ?? '') });
     if (r.output) output.push(r.output);
     if (r.exit !== 0 || r.spawnError !== undefined) {

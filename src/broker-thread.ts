@@ -10,6 +10,8 @@ export interface BrokerStarted {
   type: 'started';
   node: string;
   workers: number;
+  /** Command slots it advertises. */
+  jobs: number;
   endpoints: string[];
 }
 
@@ -36,7 +38,7 @@ export async function runBroker(data: BrokerData): Promise<void> {
     const { BuildHost } = await import('./build-host.ts');
     b.needHandler = new BuildHost(b);
     await b.start();
-    parentPort?.postMessage({ type: 'started', node: data.nodeId, workers: b.workerCount, endpoints: b.endpoints } satisfies BrokerStarted);
+    parentPort?.postMessage({ type: 'started', node: data.nodeId, workers: b.workerCount, jobs: b.slotCount, endpoints: b.endpoints } satisfies BrokerStarted);
     if (stopReason === undefined) await new Promise<void>((r) => (wake = r));
   } catch (e) {
     parentPort?.postMessage({ type: 'failed', message: (e as Error).message });

@@ -11,7 +11,13 @@ import type { KeyPair } from './keys.ts';
 
 export interface BrokerData {
   nodeId: string;
+  /** Worker threads (JavaScript: rule bodies, hashing); -1: one per CPU. */
   workers: number;
+  /**
+   * Command slots: how many items may run or wait on their commands here at once (`b node
+   * --jobs`, the local share of `b build -j`); what this node advertises. Absent: unbounded.
+   */
+  jobs?: number;
   /** Start worker threads only when the first item is queued (fast no-op builds). */
   lazyWorkers: boolean;
   frontend: string;
@@ -35,9 +41,12 @@ export type Owner = { kind: 'client'; client: ClientState; reqId: number } | { k
 
 export interface Task extends PlacedTask {
   owner: Owner;
-  state: 'queued' | 'running' | 'suspended' | 'remote';
+  /** `suspended`: waits on answers (holds no slot); `parked`: waits on its commands (holds one). */
+  state: 'queued' | 'running' | 'suspended' | 'parked' | 'remote';
+  /** Counted in the broker's local slots (running or parked on a local worker). */
+  busy?: boolean;
   worker?: WorkerSlot;
-  /** A WAKE arrived before the worker's SUSPEND (they travel on different sockets). */
+  /** A WAKE arrived before the worker's SUSPEND or PARK (they travel on different sockets). */
   wakeEarly?: boolean;
   /** Why it did not run where it was first placed (shown to the user). */
   note?: string;

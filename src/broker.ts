@@ -26,6 +26,7 @@ import { VERSION } from './version.ts';
 import { PeerSet, type PeerResult, type TaskMeta } from './peers.ts';
 import { platform } from './toolchain.ts';
 import { isLoopback } from './keys.ts';
+import { newCommandSlots } from './exec.ts';
 import type { BrokerData, ClientState, NeedHandler, Owner, Task, TaskResult, WorkerSlot } from './broker-types.ts';
 
 export type { BrokerData, ClientState, NeedHandler, TaskResult } from './broker-types.ts';
@@ -79,9 +80,33 @@ export class Broker {
   }
 
   private fallbackWorkers = 0;
+  /** Local tasks running or parked on their commands, against `slotCount`. */
+  private localBusy = 0;
+  private commandSlots: SharedArrayBuffer | undefined;
 
   get workerCount(): number {
     return Math.max(this.fallbackWorkers, this.data.workers >= 0 ? this.data.workers : availableParallelism());
+  }
+
+  /** Items this node runs at once: its command slots (threads only run JavaScript). */
+  get slotCount(): number {
+    return this.workerCount === 0 ? 0 : (this.data.jobs ?? this.workerCount);
+  }
+
+  private localFree(): boolean {
+    return this.data.jobs === undefined || this.localBusy < Math.max(this.slotCount, 1);
+  }
+
+  private busy(t: Task): void {
+    if (t.busy) return;
+    t.busy = true;
+    this.localBusy++;
+  }
+
+  private unbusy(t: Task): void {
+    if (!t.busy) return;
+    t.busy = false;
+    this.localBusy--;
   }
 
   async start(): Promise<void> {
@@ -125,7 +150,8 @@ export class Broker {
 
   private spawnWorker(): void {
     const id = `w${++this.spawned}`;
-    const thread = spawnThread({ kind: 'worker', id, node: this.data.nodeId, backend: this.data.backend, frontend: this.data.frontend, warm: !this.data.lazyWorkers }, `b-worker-${id}`);
+    if (this.data.jobs !== undefined && this.commandSlots === undefined) this.commandSlots = newCommandSlots(this.data.jobs);
+    const thread = spawnThread({ kind: 'worker', id, node: this.data.nodeId, backend: this.data.backend, frontend: this.data.frontend, warm: !this.data.lazyWorkers, ...(this.commandSlots ? { slots: this.commandSlots } : {}) }, `b-worker-${id}`);
     const slot: WorkerSlot = { id, rid: Buffer.from(id), thread, waiting: false, current: undefined, suspended: new Map(), resumes: new Fifo() };
     this.workers.set(id, slot);
     thread.on('message', (m: unknown) => parentPort?.postMessage(m));
@@ -215,7 +241,7 @@ export class Broker {
       case T.CANCEL:
         return this.cancel(c, d.id);
       case T.PING:
-        send(encode(T.PONG, d.id, { node: this.data.nodeId, free: this.ready.length, workers: this.workerCount + this.peers.capacity(), local: this.workerCount }));
+        send(encode(T.PONG, d.id, { node: this.data.nodeId, free: this.ready.length, workers: this.slotCount + this.peers.capacity(), local: this.slotCount }));
         return;
       case T.PONG:
         return;
@@ -229,7 +255,7 @@ export class Broker {
 
   private welcome(): object {
     return {
-      protocol: PROTOCOL_VERSION, b: VERSION, node: this.data.nodeId, workers: this.workerCount + this.peers.capacity(), local: this.workerCount, platform: platform(),
+      protocol: PROTOCOL_VERSION, b: VERSION, node: this.data.nodeId, workers: this.slotCount + this.peers.capacity(), local: this.slotCount, platform: platform(),
     };
   }
 
@@ -332,7 +358,13 @@ export class Broker {
       this.queue.remove((x) => x === t);
       this.retry.remove((x) => x === t);
     } else if (t.state === 'remote') this.peers.cancel(t);
-    else if (t.worker !== undefined) t.worker.thread.postMessage({ type: 'cancel-task', task: t.id });
+    else if (t.worker !== undefined) {
+      t.worker.thread.postMessage({ type: 'cancel-task', task: t.id });
+      if (t.busy) {
+        this.unbusy(t);
+        this.pump();
+      }
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -388,9 +420,9 @@ export class Broker {
     return this.data.workers !== 0 || this.peers.noneCanRun(t);
   }
 
-  /** Local workers first; then the node with the most free credit; else wait. */
+  /** Local slots first; then the node with the most free credit; else wait. */
   private place(t: Task, q: Fifo<Task>): void {
-    if (this.ready.length > 0 && this.localMayRun(t)) return this.give(this.ready.pop()!, t);
+    if (this.ready.length > 0 && this.localFree() && this.localMayRun(t)) return this.give(this.ready.pop()!, t);
     const p = this.peers.pick(t);
     if (p !== undefined) {
       t.state = 'remote';
@@ -458,6 +490,7 @@ export class Broker {
   }
 
   private give(w: WorkerSlot, t: Task): void {
+    this.busy(t);
     t.state = 'running';
     t.worker = w;
     w.current = t;
@@ -470,7 +503,7 @@ export class Broker {
     if (t === undefined) return; // cancelled meanwhile
     const w = t.worker;
     if (w === undefined || c.role !== 'worker-client' || c.name !== w.id) return;
-    if (t.state !== 'suspended') {
+    if (t.state !== 'suspended' && t.state !== 'parked') {
       t.wakeEarly = true;
       return;
     }
@@ -482,6 +515,7 @@ export class Broker {
     const i = this.ready.indexOf(w);
     if (i >= 0) this.ready.splice(i, 1);
     w.suspended.delete(t.id);
+    this.busy(t);
     t.state = 'running';
     w.current = t;
     w.waiting = false;
@@ -500,7 +534,8 @@ export class Broker {
     const r = w.resumes.shift();
     if (r !== undefined) return this.resume(w, r);
     let t: Task | undefined;
-    if (this.data.workers !== 0) t = this.retry.shift() ?? this.queue.pop();
+    if (!this.localFree()) t = undefined; // every slot runs a command: the worker waits
+    else if (this.data.workers !== 0) t = this.retry.shift() ?? this.queue.pop();
     else {
       for (const q of [this.retry, this.queue]) {
         const [first] = q.remove((x) => t === undefined && this.peers.noneCanRun(x) && (t = x) !== undefined);
@@ -535,8 +570,10 @@ export class Broker {
         return this.dispatch(w);
       }
       case T.SUSPEND:
+      case T.PARK:
         if (t !== undefined) {
-          t.state = 'suspended';
+          t.state = d.type === T.PARK ? 'parked' : 'suspended';
+          if (d.type === T.SUSPEND) this.unbusy(t);
           w.suspended.set(t.id, t);
           if (t.wakeEarly) {
             t.wakeEarly = false;
@@ -551,6 +588,7 @@ export class Broker {
 
   private finish(t: Task, r: PeerResult): void {
     if (!this.tasks.delete(t.id)) return; // dropped (cancelled) or already finished
+    this.unbusy(t);
     if (t.worker) {
       t.worker.suspended.delete(t.id);
       if (t.worker.current === t) t.worker.current = undefined;
@@ -585,6 +623,8 @@ export class Broker {
       pid: process.pid,
       uptime: Math.round((Date.now() - this.started) / 1000),
       workers: this.workerCount,
+      jobs: this.slotCount,
+      running: this.localBusy,
       busy,
       queued: this.queue.length + this.retry.length,
       endpoints: this.endpoints,

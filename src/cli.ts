@@ -54,14 +54,15 @@ export async function run(argv: string[]): Promise<number> {
     .command('build [...targets]', 'Build targets (default: the build file\'s defaults) from Bfile.ts or build.ninja')
     .option('-C, --dir <dir>', 'Change to DIR before doing anything')
     .option('-f, --file <file>', 'Build file (default: Bfile.ts, Bfile.js, Bfile.mjs, then build.ninja)')
-    .option('-j, --jobs <n>', 'Run N jobs in parallel (worker threads; default: number of CPUs; 0: unlimited)')
+    .option('-j, --jobs <n>', 'Run N commands in parallel (default: CPUs + 2, as Ninja; 0: unlimited)')
+    .option('--workers <n>', 'Threads that run JavaScript (rule bodies, hashing; default: number of CPUs)')
     .option('-k, --keep-going <n>', 'Keep going until N jobs fail (0: never stop)', { default: 1 })
     .option('-n, --dry-run', 'Show what would run without running it')
     .option('--explain', 'Say why each rule runs')
     .option('--events <file>', 'Write build events as NDJSON to FILE')
     .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })
     .option('--node <addr>', 'Also run work on the build node at ADDR: tcp://HOST:PORT[#NODE_PUBLIC_KEY] (repeatable; or B_NODES=addr,addr)')
-    .option('--local <n>', 'With --node: worker threads on this machine (default: number of CPUs; 0: send all work to nodes)')
+    .option('--local <n>', 'With --node: command slots on this machine (default: CPUs + 2; 0: send all work to nodes)')
     .option('--key <file>', 'With --node: this client\'s key pair (default: ~/.config/b/client.key)')
     .option('--heartbeat <ms>', 'With --node: heartbeat interval; a node silent for 6 intervals is declared dead', { default: 500 })
     .example('b build -j 8 app')
@@ -72,7 +73,8 @@ export async function run(argv: string[]): Promise<number> {
       result = buildCmd(targets, {
         ...(o.dir !== undefined ? { dir: String(o.dir) } : {}),
         ...(o.file !== undefined ? { file: String(o.file) } : {}),
-        ...(o.jobs !== undefined ? { jobs: int(o.jobs, '-j', 0, 4096) } : {}),
+        ...(o.jobs !== undefined ? { jobs: int(o.jobs, '-j', 0, 65536) } : {}),
+        ...(o.workers !== undefined ? { workers: int(o.workers, '--workers', 1, 4096) } : {}),
         keepGoing: int(o.keepGoing, '-k', 0, 1e9) ?? 1,
         dryRun: o.dryRun === true,
         explain: o.explain === true,
@@ -128,7 +130,8 @@ export async function run(argv: string[]): Promise<number> {
 
   cli
     .command('node', 'Run a build node until stopped (Ctrl-C)')
-    .option('--workers <n>', 'Worker threads (default: number of CPUs)')
+    .option('--workers <n>', 'Threads that run JavaScript (default: number of CPUs)')
+    .option('--jobs <n>', 'Commands run at once: the slots this node advertises (default: CPUs + 2, as Ninja)')
     .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })
     .option('--listen <addr>', 'Accept clients from other machines on ADDR, e.g. tcp://0.0.0.0:7070 (repeatable)')
     .option('--key <file>', 'This node\'s key pair (b keygen NAME): encrypt and authenticate --listen addresses')
@@ -138,12 +141,13 @@ export async function run(argv: string[]): Promise<number> {
     .option('--name <id>', 'Node id shown to clients (default: host-pid-random)')
     .option('--heartbeat <ms>', 'Heartbeat interval; a peer silent for 6 intervals is declared dead', { default: 500 })
     .option('--drain <seconds>', 'On Ctrl-C, let running work finish for this long', { default: 30 })
-    .example('b node --listen tcp://0.0.0.0:7070 --workers 16 --key node.key --allow clients.pub')
+    .example('b node --listen tcp://0.0.0.0:7070 --workers 16 --jobs 64 --key node.key --allow clients.pub')
     .action(async (o: Common & Record<string, unknown>) => {
       const l = mk(o);
       const { nodeCommand } = await import('./cmd-node.ts');
       result = nodeCommand({
         ...(o.workers !== undefined ? { workers: int(o.workers, '--workers', 1, 4096) } : {}),
+        ...(o.jobs !== undefined ? { jobs: int(o.jobs, '--jobs', 1, 65536) } : {}),
         ioThreads: int(o.ioThreads, '--io-threads', 0, 64) ?? 1,
         listen: list(o.listen),
         ...(o.key !== undefined ? { keyFile: String(o.key) } : {}),
@@ -179,17 +183,19 @@ export async function run(argv: string[]): Promise<number> {
 
   cli
     .command('exec', 'Run a command on the workers of an in-process node: b exec [--count M] -- CMD ARGS...')
-    .option('--workers <n>', 'Worker threads (default: number of CPUs)')
+    .option('--workers <n>', 'Threads that run JavaScript (default: number of CPUs)')
+    .option('-j, --jobs <n>', 'Commands at once (default: CPUs + 2)')
     .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })
     .option('--count <m>', 'Run the command M times; each item sees its index in $B_ITEM', { default: 1 })
     .option('--shell', 'Run the command through the shell (sh -c)')
     .option('--json', 'Print one JSON object per item (exit, start, end, output)')
-    .example('b exec --count 8 --workers 4 -- sh -c "sleep 1; echo item $B_ITEM"')
-    .action(async (o: Common & { workers?: unknown; ioThreads?: unknown; count?: unknown; json?: boolean; shell?: boolean; '--'?: string[] }) => {
+    .example('b exec --count 8 -j 4 -- sh -c "sleep 1; echo item $B_ITEM"')
+    .action(async (o: Common & { workers?: unknown; jobs?: unknown; ioThreads?: unknown; count?: unknown; json?: boolean; shell?: boolean; '--'?: string[] }) => {
       const l = mk(o);
       const { execCmd } = await import('./cmd-exec.ts');
       result = execCmd(o['--'] ?? [], {
         ...(o.workers !== undefined ? { workers: int(o.workers, '--workers', 1, 4096) } : {}),
+        ...(o.jobs !== undefined ? { jobs: int(o.jobs, '-j', 1, 65536) } : {}),
         ioThreads: int(o.ioThreads, '--io-threads', 0, 64) ?? 1,
         count: int(o.count, '--count', 1, 10_000_000) ?? 1,
         json: o.json === true,

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { availableParallelism } from 'node:os';
-import { LocalNode } from './runtime.ts';
+import { LocalNode, defaultJobs } from './runtime.ts';
 import { onInterrupt } from './signals.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { Progress } from './progress.ts';
@@ -19,7 +19,10 @@ export interface BuildOptions {
   clean?: 'clean' | 'clean-dead';
   dir?: string;
   file?: string;
+  /** Commands at once (-j); 0: unlimited; undefined: Ninja's default (CPUs + 2). */
   jobs?: number;
+  /** Threads that run JavaScript (default: number of CPUs); never follows -j. */
+  workers?: number;
   keepGoing?: number;
   dryRun?: boolean;
   explain?: boolean;
@@ -31,7 +34,7 @@ export interface BuildOptions {
   noWork?: string;
   /** Other build nodes (tcp://host:port[#key]); B_NODES adds more. */
   nodes?: string[];
-  /** Local worker threads when nodes are used (default: number of CPUs). */
+  /** Command slots on this machine when nodes are used (default: CPUs + 2; 0: none). */
   local?: number;
   keyFile?: string;
   heartbeatMs?: number;
@@ -80,16 +83,19 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     }
   }
   const nodes = nodesFrom(o.nodes);
-  const jobs = o.jobs === undefined ? availableParallelism() : o.jobs === 0 ? 512 : o.jobs;
-  // Without other nodes -j is the number of worker threads. With nodes it bounds the rules
-  // running at once everywhere, and --local sets this machine's share.
-  const workers = nodes.length === 0 ? jobs : (o.local ?? availableParallelism());
+  // -j bounds the commands running at once (everywhere, with nodes), as Ninja's does; threads
+  // only run JavaScript, so there are as many as CPUs whatever -j says (each thread is a V8
+  // isolate: one per job made -j200 take 2.8 GiB). With nodes, --local is this machine's share.
+  const jobs = o.jobs === undefined ? defaultJobs() : o.jobs === 0 ? undefined : o.jobs;
+  const local = nodes.length === 0 ? jobs : (o.local ?? defaultJobs());
+  const workers = local === 0 ? 0 : (o.workers ?? availableParallelism());
   // Commands can tell which b runs them (threads copy the environment when they start): a
   // `ninja -t restat` run by CMake's regeneration step inside this build must not wait for
   // this build's lock (ninja-tools-db.ts).
   process.env.B_BUILD_PID = String(process.pid);
   const node = await LocalNode.start({
     workers,
+    ...(local !== undefined && local > 0 ? { jobs: local } : {}),
     ioThreads: o.ioThreads ?? 1,
     lazyWorkers: true,
     peers: nodes,
@@ -137,7 +143,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       explain: o.explain === true,
       events: o.eventsFile !== undefined || reporter?.detailed === true,
       env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)),
-      ...(nodes.length > 0 && o.jobs !== undefined ? { jobs } : {}),
+      ...(jobs !== undefined ? { jobs } : {}),
       ...(o.file !== undefined ? { file: o.file } : {}),
     };
     const buf = await client.need(req, onEvents).done;

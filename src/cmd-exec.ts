@@ -2,7 +2,7 @@
 // (each sees its index in $B_ITEM), which makes it a small parallel runner and the simplest way
 // to push work through the whole runtime (client -> broker -> worker -> client) end to end.
 
-import { LocalNode, initZmq } from './runtime.ts';
+import { LocalNode, defaultJobs, initZmq } from './runtime.ts';
 import { onInterrupt } from './signals.ts';
 import { UserError, RemoteFailure } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -10,6 +10,8 @@ import type { ExecResult } from './exec.ts';
 
 export interface ExecCmdOptions {
   workers?: number;
+  /** Commands at once (default: CPUs + 2, as Ninja's -j). */
+  jobs?: number;
   ioThreads?: number;
   count?: number;
   json?: boolean;
@@ -20,7 +22,7 @@ export async function execCmd(argv: string[], o: ExecCmdOptions, log: Logger): P
   if (argv.length === 0) throw new UserError({ code: 'usage', message: 'b exec needs a command after --', hint: 'example: b exec --count 4 -- sh -c "echo $B_ITEM"' });
   const count = o.count ?? 1;
   if (!Number.isInteger(count) || count < 1) throw new UserError({ code: 'usage', message: `--count must be a positive integer, got ${String(o.count)}` });
-  const node = await LocalNode.start({ ...(o.workers !== undefined ? { workers: o.workers } : {}), ioThreads: o.ioThreads ?? 1 }, log);
+  const node = await LocalNode.start({ ...(o.workers !== undefined ? { workers: o.workers } : {}), jobs: o.jobs ?? defaultJobs(), ioThreads: o.ioThreads ?? 1 }, log);
   const { Client } = await import('./client.ts');
   await initZmq(o.ioThreads ?? 1);
   const client = new Client(node.frontend);
@@ -70,6 +72,6 @@ export async function execCmd(argv: string[], o: ExecCmdOptions, log: Logger): P
     log.error('interrupted');
     return 130;
   }
-  if (!o.json) log.info(`${count} item${count === 1 ? '' : 's'}: ${count - failed} ok, ${failed} failed, ${((Date.now() - t0) / 1000).toFixed(2)} s on ${node.info.workers} workers`);
+  if (!o.json) log.info(`${count} item${count === 1 ? '' : 's'}: ${count - failed} ok, ${failed} failed, ${((Date.now() - t0) / 1000).toFixed(2)} s on ${node.info.workers} workers, ${node.info.jobs} at once`);
   return failed > 0 ? 1 : 0;
 }

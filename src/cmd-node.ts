@@ -3,13 +3,13 @@
 // --allow). The first Ctrl-C hands queued work back to its clients and lets running items finish
 // (up to --drain seconds); a second one stops at once.
 
-import { LocalNode, type NodeOptions } from './runtime.ts';
+import { LocalNode, defaultJobs, type NodeOptions } from './runtime.ts';
 import type { Logger } from './logger.ts';
 
 export async function nodeCommand(o: NodeOptions & { drainSeconds?: number }, log: Logger): Promise<number> {
-  const node = await LocalNode.start(o, log);
+  const node = await LocalNode.start({ ...o, jobs: o.jobs ?? defaultJobs() }, log);
   const i = node.info;
-  log.out(`node ${i.node}: ${i.workers} workers, ${o.ioThreads ?? 1} I/O threads, pid ${process.pid}`);
+  log.out(`node ${i.node}: ${i.workers} workers, ${i.jobs} jobs, ${o.ioThreads ?? 1} I/O threads, pid ${process.pid}`);
   for (const e of i.endpoints) log.out(`listening on ${e}`);
   const drainMs = (o.drainSeconds ?? 30) * 1000;
   let signals = 0;

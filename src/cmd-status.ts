@@ -18,6 +18,9 @@ interface Status {
   pid: number;
   uptime: number;
   workers: number;
+  /** Command slots (items running at once); older nodes do not say. */
+  jobs?: number;
+  running?: number;
   busy: number;
   queued: number;
   endpoints: string[];
@@ -48,7 +51,7 @@ export async function statusCmd(nodes: string[], o: { keyFile?: string; json?: b
         continue;
       }
       log.out(`node ${st.node} (${addr.address}): up ${st.uptime} s, B ${st.b} (protocol ${st.protocol}), ${st.platform}, pid ${st.pid}`);
-      log.out(`  workers: ${st.workers} (${st.busy} busy), ${st.queued} queued; ran ${st.stats.completed ?? 0}, failed ${st.stats.failed ?? 0}`);
+      log.out(`  workers: ${st.workers} threads (${st.busy} busy); jobs: ${st.jobs ?? st.workers} command slots (${st.running ?? st.busy} in use); ${st.queued} queued; ran ${st.stats.completed ?? 0}, failed ${st.stats.failed ?? 0}`);
       log.out(`  security: ${st.secure ? 'CurveZMQ (encrypted, clients authenticated by key)' : st.insecure ? 'INSECURE: listening without keys (--insecure); anyone who can reach it can run commands' : 'loopback only, no keys'}`);
       log.out(`  files: ${st.files}`);
       const dropped = Object.entries(st.dropped).map(([k, v]) => `${v} ${k}`).join(', ');

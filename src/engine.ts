@@ -45,8 +45,15 @@ interface ActionState {
 class Semaphore {
   private free: number;
   private readonly waiters: (() => void)[] = [];
-  constructor(n: number) {
+  private readonly newestFirst: boolean;
+  /**
+   * `newestFirst`: a freed token goes to the latest waiter, as the broker hands a free worker the
+   * newest item. For -j that is depth first: what a suspended rule just needed runs before its
+   * siblings start, so a wide Bfile build does not start every rule and hold them all waiting.
+   */
+  constructor(n: number, newestFirst = false) {
     this.free = n;
+    this.newestFirst = newestFirst;
   }
   async acquire(): Promise<void> {
     if (this.free > 0) {
@@ -56,7 +63,7 @@ class Semaphore {
     await new Promise<void>((r) => this.waiters.push(r));
   }
   release(): void {
-    const w = this.waiters.shift();
+    const w = this.newestFirst ? this.waiters.pop() : this.waiters.shift();
     if (w) w();
     else this.free++;
   }
@@ -85,7 +92,7 @@ export class Engine {
     this.host = host;
     this.opts = opts;
     for (const [name, depth] of desc.pools) if (depth > 0) this.pools.set(name, new Semaphore(depth));
-    if (opts.jobs !== undefined && opts.jobs > 0) this.jobs = new Semaphore(opts.jobs);
+    if (opts.jobs !== undefined && opts.jobs > 0) this.jobs = new Semaphore(opts.jobs, true);
   }
 
   /** Builds the targets (or the defaults) and reports what happened. */

@@ -4,7 +4,7 @@
 // stopped build never leaves orphans behind.
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { Spawner } from './spawner.ts';
+import { NOT_STARTED, Spawner } from './spawner.ts';
 
 export interface ExecRequest {
   /** Run through the shell (`/bin/sh -c` or `cmd /c`), as Ninja does with rule commands. */
@@ -72,14 +72,64 @@ export function runningCount(): number {
  * Runs a command: through this thread's spawn helper where there is one (spawner.ts: a fork
  * from this big process costs milliseconds and blocks the thread), else directly.
  */
-export function execCommand(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
-  const sp = req.console ? undefined : Spawner.get();
-  if (sp === undefined || signal?.aborted) return execDirect(req, signal);
-  const { id, done } = sp.run(req);
-  if (signal === undefined) return done;
-  const onAbort = (): void => sp.kill(id); // the helper stops it as execDirect does here
-  signal.addEventListener('abort', onAbort, { once: true });
-  return done.finally(() => signal.removeEventListener('abort', onAbort));
+export async function execCommand(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+  await slots?.acquire();
+  try {
+    const sp = req.console ? undefined : Spawner.get();
+    if (sp === undefined || signal?.aborted) return await execDirect(req, signal);
+    const { id, done } = sp.run(req);
+    const onAbort = (): void => sp.kill(id); // the helper stops it as execDirect does here
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const r = await done.finally(() => signal?.removeEventListener('abort', onAbort));
+    return r === NOT_STARTED ? await execDirect(req, signal) : r;
+  } finally {
+    slots?.release();
+  }
+}
+
+/**
+ * The node's command slots (`b node --jobs`, `b build -j`), shared by all its worker threads:
+ * since a worker runs other items while its commands run, threads no longer bound commands.
+ * An Int32Array on a SharedArrayBuffer: [in use, limit]; waiting is Atomics.waitAsync, so a
+ * worker waiting for a slot still serves its other tasks.
+ */
+class CommandSlots {
+  private readonly a: Int32Array;
+  constructor(buf: SharedArrayBuffer) {
+    this.a = new Int32Array(buf);
+  }
+
+  async acquire(): Promise<void> {
+    for (;;) {
+      const used = Atomics.load(this.a, 0);
+      if (used < Atomics.load(this.a, 1)) {
+        if (Atomics.compareExchange(this.a, 0, used, used + 1) === used) return;
+        continue;
+      }
+      const w = Atomics.waitAsync(this.a, 0, used);
+      if (w.async) await w.value;
+    }
+  }
+
+  release(): void {
+    Atomics.sub(this.a, 0, 1);
+    Atomics.notify(this.a, 0, 1);
+  }
+}
+
+let slots: CommandSlots | undefined;
+
+/** Bounds this thread's commands by the node's shared slots (see newCommandSlots). */
+export function useCommandSlots(buf: SharedArrayBuffer | undefined): void {
+  slots = buf !== undefined ? new CommandSlots(buf) : undefined;
+}
+
+/** The shared state of `limit` command slots, for useCommandSlots in every worker. */
+export function newCommandSlots(limit: number): SharedArrayBuffer {
+  const buf = new SharedArrayBuffer(8);
+  const a = new Int32Array(buf);
+  a[1] = limit;
+  return buf;
 }
 
 /** Starts the command from this process (and, in the spawn helper, from that one). */

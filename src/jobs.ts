@@ -15,6 +15,11 @@ export interface TaskContext {
   submit(work: Buffer | object): Promise<Buffer>;
   /** Asks the build engine questions (see engine.ts) and waits for the answers. */
   need(request: object): Promise<Buffer>;
+  /**
+   * Waits for `p` (a command this task started) suspended: the worker runs other items
+   * meanwhile, so running commands hold no thread.
+   */
+  wait<R>(p: Promise<R>): Promise<R>;
 }
 
 export type WorkItem =
@@ -52,7 +57,7 @@ export async function handle(payload: Buffer, ctx: TaskContext): Promise<Buffer>
     case 'echo':
       return payload;
     case 'exec': {
-      const r: ExecResult = await execCommand(item, ctx.signal);
+      const r: ExecResult = await ctx.wait(execCommand(item, ctx.signal));
       return json(r);
     }
     case 'fib': {
@@ -76,11 +81,11 @@ export async function handle(payload: Buffer, ctx: TaskContext): Promise<Buffer>
     }
     case 'probe': {
       const { probe } = await import('./toolchain.ts');
-      return json(await probe(item));
+      return json(await ctx.wait(probe(item)));
     }
     case 'cmd': {
       const { runCmd } = await import('./ninja-run.ts');
-      return json(await runCmd(item, ctx.signal));
+      return json(await runCmd(item, ctx));
     }
     case 'rule': {
       const { runRule } = await import('./bfile-run.ts');

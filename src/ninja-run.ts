@@ -10,6 +10,7 @@ import { parseDepfile, parseShowIncludes } from './depfile.ts';
 import { canonicalizePath } from './ninja-path.ts';
 import type { CmdResult, CmdWork } from './ninja-build.ts';
 import type { FileState } from './database.ts';
+import type { TaskContext } from './jobs.ts';
 
 /** A dependency path as a key: canonical, and relative when it is inside the build directory. */
 function depKey(p: string, cwd: string): string {
@@ -19,14 +20,14 @@ function depKey(p: string, cwd: string): string {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? canonicalizePath(rel) : c;
 }
 
-export async function runCmd(w: CmdWork, signal: AbortSignal): Promise<CmdResult> {
+export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait'>): Promise<CmdResult> {
   for (const o of w.outs) fs.mkdirSync(path.dirname(path.resolve(w.cwd, o)), { recursive: true });
   const rsp = w.rspfile !== '' ? path.resolve(w.cwd, w.rspfile) : undefined;
   if (rsp !== undefined) {
     fs.mkdirSync(path.dirname(rsp), { recursive: true });
     fs.writeFileSync(rsp, w.rspfileContent);
   }
-  const r = await execCommand({ shell: w.cmd, cwd: w.cwd, console: w.console }, signal);
+  const r = await ctx.wait(execCommand({ shell: w.cmd, cwd: w.cwd, console: w.console }, ctx.signal));
   const result: CmdResult = { exit: r.exit, output: r.output, outputs: {}, deps: [] };
   if (r.signal) result.signal = r.signal;
   if (r.spawnError !== undefined) result.spawnError = r.spawnError;

@@ -42,6 +42,7 @@ export const T = {
   DONE: 0x22, // [result bytes]           task `id` finished
   FAIL: 0x23, // [json Failure]           task `id` threw
   SUSPEND: 0x24, // []                    task `id` waits on answers; the worker may take other work
+  PARK: 0x25, // []                       task `id` waits on a command it started; the worker may take other work
   // broker -> worker (backend)
   WORK: 0x31, // [work bytes]             run task `id`
   RESUME: 0x32, // []                     continue suspended task `id` (its answers have arrived)
@@ -54,7 +55,7 @@ export type MsgType = (typeof T)[keyof typeof T];
 const FRAMES: ReadonlyMap<number, number> = new Map<number, number>([
   [T.HELLO, 1], [T.SUBMIT, 2], [T.NEED, 1], [T.CANCEL, 0], [T.PING, 0], [T.BYE, 0], [T.WAKE, 0],
   [T.WELCOME, 1], [T.RESULT, 1], [T.FAILURE, 1], [T.ANSWER, 1], [T.EVENT, 1], [T.PONG, 1], [T.ERROR, 1],
-  [T.READY, 1], [T.DONE, 1], [T.FAIL, 1], [T.SUSPEND, 0],
+  [T.READY, 1], [T.DONE, 1], [T.FAIL, 1], [T.SUSPEND, 0], [T.PARK, 0],
   [T.WORK, 1], [T.RESUME, 0], [T.STOP, 0],
 ]);
 

@@ -151,7 +151,7 @@ export async function runRexec(w: RexecWork, ctx: TaskContext): Promise<RexecRes
     let cmd = relocate(w.cmd, w.roots, sandbox);
     if (w.prefixMap) cmd += ` -ffile-prefix-map=${sandbox}=`;
     if (w.rspfile !== '') fs.writeFileSync(inSandbox(sandbox, w.rspfile), relocate(w.rspfileContent, w.roots, sandbox));
-    const r = await execCommand({ shell: cmd, cwd }, ctx.signal);
+    const r = await ctx.wait(execCommand({ shell: cmd, cwd }, ctx.signal));
     const back = (s: string): string => s.split(sandbox).join('');
     const result: RexecResult = { exit: r.exit, output: back(r.output), outputs: [], deps: [], fetched, ms: Date.now() - t0 };
     if (r.signal) result.signal = r.signal;

@@ -4,7 +4,7 @@
 // Ctrl-C, SIGTERM) ends with the same join: broker stopped, workers joined, sockets closed.
 
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { spawnThread } from './threads.ts';
 import type { BrokerData } from './broker-types.ts';
@@ -16,6 +16,8 @@ import { clientKeyPair, isLoopback, parseNodeAddress, readAllowList, readKeyPair
 export interface NodeOptions {
   /** Local worker threads; undefined: one per CPU; 0: none (work goes to other nodes). */
   workers?: number;
+  /** Command slots (items running or waiting on their commands here); undefined: unbounded. */
+  jobs?: number;
   ioThreads?: number;
   listen?: string[];
   lazyWorkers?: boolean;
@@ -42,6 +44,15 @@ export async function initZmq(ioThreads: number): Promise<typeof import('./zmq.t
     ioThreadsSet = ioThreads;
   }
   return z;
+}
+
+/**
+ * Ninja's default -j (its GuessParallelism): CPUs + 2, at least 2, and 3 on two CPUs, so that a
+ * command waiting on its disk does not leave a CPU idle.
+ */
+export function defaultJobs(): number {
+  const n = availableParallelism();
+  return n <= 1 ? 2 : n === 2 ? 3 : n + 2;
 }
 
 export function defaultNodeId(): string {
@@ -109,12 +120,16 @@ export class LocalNode {
     if (!Number.isInteger(workers) || workers < -1 || workers > 4096) {
       throw new UserError({ code: 'usage', message: `--workers must be an integer from 0 to 4096, got ${workers}` });
     }
+    if (opts.jobs !== undefined && (!Number.isInteger(opts.jobs) || opts.jobs < 1 || opts.jobs > 65536)) {
+      throw new UserError({ code: 'usage', message: `--jobs must be an integer from 1 to 65536, got ${opts.jobs}` });
+    }
     const z = await initZmq(ioThreads);
     const nodeId = opts.nodeId ?? defaultNodeId();
     const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
     const data: BrokerData = {
       nodeId,
       workers,
+      ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
       lazyWorkers: opts.lazyWorkers ?? false,
       frontend: `inproc://b-${tag}-front`,
       backend: `inproc://b-${tag}-back`,

@@ -26,12 +26,23 @@ export interface SpawnRequest {
 
 export type SpawnReply = ExecResult & { id: number };
 
+/** The answer for a command the helper never read (it died before it was ready): start it here. */
+export const NOT_STARTED: ExecResult = Object.freeze({ exit: -1, output: '', start: 0, end: 0, spawnError: 'not started' });
+
+interface Pending {
+  req: ExecRequest;
+  resolve: (r: ExecResult) => void;
+}
+
 export class Spawner {
   private readonly child: ChildProcess;
-  private readonly pending = new Map<number, (r: ExecResult) => void>();
+  private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private broken = false;
-  /** The helper said it runs (until then commands start directly: no one waits for its boot). */
+  /**
+   * The helper said it runs. Requests written before that wait in the pipe; if the helper dies
+   * before it is ready it has read none of them, so they are started directly instead.
+   */
   private ready = false;
 
   private constructor(child: ChildProcess) {
@@ -55,11 +66,11 @@ export class Spawner {
           this.ready = true;
           continue;
         }
-        const resolve = this.pending.get(r.id);
-        if (resolve === undefined) continue;
+        const p = this.pending.get(r.id);
+        if (p === undefined) continue;
         this.pending.delete(r.id);
         const { id: _id, ...result } = r;
-        resolve(result);
+        p.resolve(result);
       }
     });
     const lost = (why: string): void => {
@@ -70,8 +81,12 @@ export class Spawner {
       const left = [...this.pending.values()];
       this.pending.clear();
       const now = Date.now();
-      for (const resolve of left) {
-        resolve({ exit: -1, output: '', start: now, end: now, spawnError: `B's spawn helper (pid ${child.pid ?? '?'}) ${why} while this command ran; it was not retried, so that it cannot run twice: build again` });
+      for (const p of left) {
+        if (!this.ready) {
+          p.resolve(NOT_STARTED);
+          continue;
+        }
+        p.resolve({ exit: -1, output: '', start: now, end: now, spawnError: `B's spawn helper (pid ${child.pid ?? '?'}) ${why} while this command ran; it was not retried, so that it cannot run twice: build again` });
       }
     };
     child.on('exit', (code, sig) => lost(sig ? `was killed by ${sig}` : `exited (${code ?? '?'})`));
@@ -81,13 +96,14 @@ export class Spawner {
   }
 
   /**
-   * The helper of this thread when it is ready; undefined where it is not used, or not yet. It
-   * starts at the thread's DIRECT_FIRST-th command: a small build (CMake's try_compile, one
-   * edited file) spawns a few commands and would only pay for another process starting.
+   * This thread's helper, started on first use (workers start it when they start, so it is up
+   * by their first command); undefined where it is not used. Every command goes through it, the
+   * first one too: a command spawned directly is a child of B itself, and one that B's SIGKILL
+   * leaves running would write its outputs during the next build.
    */
   static get(): Spawner | undefined {
-    if (current !== undefined) return current.broken || !current.ready ? undefined : current;
-    if (unavailable || ++commands < DIRECT_FIRST) return undefined;
+    if (current !== undefined) return current.broken ? undefined : current;
+    if (unavailable) return undefined;
     const argv = selfArgv();
     if (argv === undefined || process.platform === 'win32' || process.env.B_SPAWNER === '0') {
       unavailable = true;
@@ -96,7 +112,7 @@ export class Spawner {
     try {
       const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, B_SPAWNER: '1' }, stdio: ['pipe', 'pipe', 'inherit'], detached: true });
       current = new Spawner(child);
-      return undefined;
+      return current;
     } catch {
       unavailable = true;
       return undefined;
@@ -110,7 +126,7 @@ export class Spawner {
 
   run(req: ExecRequest): { id: number; done: Promise<ExecResult> } {
     const id = this.nextId++;
-    const done = new Promise<ExecResult>((resolve) => this.pending.set(id, resolve));
+    const done = new Promise<ExecResult>((resolve) => this.pending.set(id, { req, resolve }));
     this.child.stdin?.write(JSON.stringify({ id, req } satisfies SpawnRequest) + '\n');
     return { id, done };
   }
@@ -138,8 +154,6 @@ export class Spawner {
 
 let current: Spawner | undefined;
 let unavailable = false;
-let commands = 0;
-const DIRECT_FIRST = 16;
 
 /** Closes this thread's helper, if it started one (worker stopping). */
 export function closeSpawner(): void {

@@ -2,10 +2,10 @@
 // uses (the compiler's `--version`), and whether it sees the client's files at the same paths.
 // A client sends work to a node only when all of these match; `probe` work items answer them.
 
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { digest, digestHex } from './hash.ts';
+import { execCommand } from './exec.ts';
 
 export interface ToolPrint {
   /** Resolved absolute path, or null when the tool is not installed. */
@@ -61,8 +61,9 @@ export function toolPrint(tool: string): Promise<ToolPrint> {
         resolve({ path: null, version: '', hash: 'missing' });
         return;
       }
-      execFile(where, ['--version'], { timeout: 10_000, maxBuffer: 1 << 20 }, (_err, stdout, stderr) => {
-        const text = `${stdout}${stderr}`;
+      // Through exec.ts (the spawn helper), like every command: no fork of this big process.
+      void execCommand({ argv: [where, '--version'], maxOutput: 1 << 20 }, AbortSignal.timeout(10_000)).then((r) => {
+        const text = r.output;
         resolve({ path: where, version: text.split('\n')[0]?.trim() ?? '', hash: digestHex(digest(text)) });
       });
     });

@@ -17,8 +17,8 @@
 import { parentPort } from 'node:worker_threads';
 import { Channel, ReqChannel, type Frames } from './zmq.ts';
 import { T, decode, encode, header, isProtocolError, parseFailure, typeName, type Failure } from './protocol.ts';
-import { killAll } from './exec.ts';
-import { closeSpawner } from './spawner.ts';
+import { killAll, useCommandSlots } from './exec.ts';
+import { Spawner, closeSpawner } from './spawner.ts';
 import { handle, type TaskContext } from './jobs.ts';
 import { VERSION } from './version.ts';
 
@@ -30,6 +30,8 @@ export interface WorkerData {
   frontend: string;
   /** Load what running work needs before the first item comes (long-lived `b node`s). */
   warm?: boolean;
+  /** The node's command slots (exec.ts), shared by all its workers; absent: unbounded. */
+  slots?: SharedArrayBuffer;
 }
 
 interface Pending {
@@ -50,6 +52,10 @@ interface TaskState {
   abort: AbortController | undefined;
   /** Cancelled before anyone asked for the signal. */
   cancelled: boolean;
+  /** Started waiting on something that is no request (a child process): suspend at the flush. */
+  park: boolean;
+  /** Waits on commands (not on answers): it is suspended with PARK, and keeps its local slot. */
+  commands: number;
 }
 
 function abortTask(t: TaskState): void {
@@ -149,7 +155,7 @@ class WorkerThread {
   }
 
   private start(id: number, payload: Buffer): void {
-    const t: TaskState = { id, waiting: 0, held: [], batch: [], abort: undefined, cancelled: false };
+    const t: TaskState = { id, waiting: 0, held: [], batch: [], abort: undefined, cancelled: false, park: false, commands: 0 };
     this.tasks.set(id, t);
     this.active = id;
     const self = this;
@@ -165,6 +171,7 @@ class WorkerThread {
       },
       submit: (work) => self.request(t, T.SUBMIT, [{}, work]),
       need: (q) => self.request(t, T.NEED, q),
+      wait: (p) => self.wait(t, p),
     };
     let result: Promise<Buffer>;
     try {
@@ -208,27 +215,73 @@ class WorkerThread {
     const id = this.nextReq++;
     t.waiting++;
     t.batch.push(encode(type, id, body));
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
-    }
+    this.scheduleFlush();
     return new Promise<Buffer>((resolve, reject) => {
       this.pending.set(id, {
         task: t.id,
-        ok: (p) => t.held.push(() => resolve(p)),
-        fail: (f) => t.held.push(() => reject(new WorkerFailure(f))),
+        ok: resolve,
+        fail: (f) => reject(new WorkerFailure(f)),
       });
     });
+  }
+
+  /**
+   * A task waits on something that is not the broker (a command it started): the same suspension
+   * as a request. The worker sends SUSPEND and takes other work while the child runs, and the task
+   * is resumed (WAKE, then RESUME when the worker is free) once `p` settles. So a worker thread is
+   * busy only while JavaScript runs, and `-j` commands need no more threads than CPUs: at -j200,
+   * one isolate per running command cost 2.8 GiB and 84 s for 400 half-second sleeps.
+   */
+  private wait<R>(t: TaskState, p: Promise<R>): Promise<R> {
+    t.waiting++;
+    t.commands++;
+    t.park = true;
+    this.scheduleFlush();
+    const done = (): void => {
+      t.commands--;
+    };
+    return new Promise<R>((resolve, reject) => {
+      p.then(
+        (v) => this.answered(t, () => resolve(v), done),
+        (e: unknown) => this.answered(t, () => reject(e), done),
+      );
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
   }
 
   /** Sends the tick's requests, and suspends the active task if it is now waiting. */
   private flush(): void {
     this.flushScheduled = false;
     for (const t of this.tasks.values()) {
-      if (t.batch.length === 0) continue;
+      if (t.batch.length === 0 && !t.park) continue;
       for (const m of t.batch) this.client.send(m);
       t.batch = [];
-      if (this.active === t.id && t.waiting > 0) this.freeSlot(encode(T.SUSPEND, t.id));
+      t.park = false;
+      // PARK when only commands are awaited: the broker still counts the task against this
+      // node's command slots (a task waiting on answers holds none, see broker.ts).
+      if (this.active === t.id && t.waiting > 0) this.freeSlot(encode(t.commands === t.waiting ? T.PARK : T.SUSPEND, t.id));
+    }
+  }
+
+  /** One thing task `t` waited for is here: deliver it now if `t` runs, else when it resumes. */
+  private answered(t: TaskState, deliver: () => void, settled?: () => void): void {
+    if (this.tasks.get(t.id) !== t) return; // cancelled meanwhile
+    settled?.();
+    t.held.push(deliver);
+    t.waiting--;
+    if (t.waiting > 0) return;
+    if (this.active === t.id) {
+      // Answered before the task gave up its slot (it was not suspended): deliver now.
+      const held = t.held;
+      t.held = [];
+      for (const f of held) f();
+    } else {
+      this.client.send(encode(T.WAKE, t.id));
     }
   }
 
@@ -246,24 +299,15 @@ class WorkerThread {
     }
     const p = this.pending.get(d.id);
     if (p === undefined) return; // a reply to a cancelled task
-    this.pending.delete(d.id);
-    if (d.type === T.RESULT || d.type === T.ANSWER) p.ok(d.payload ?? Buffer.alloc(0));
-    else if (d.type === T.FAILURE) {
-      const f = parseFailure(d.payload);
-      p.fail(isProtocolError(f) ? { code: 'protocol', message: f.message } : f);
-    } else return;
     const t = this.tasks.get(p.task);
     if (t === undefined) return;
-    t.waiting--;
-    if (t.waiting === 0) {
-      if (this.active === t.id) {
-        // Answered before the task gave up its slot (it was not suspended): deliver now.
-        const held = t.held;
-        t.held = [];
-        for (const f of held) f();
-      } else {
-        this.client.send(encode(T.WAKE, t.id));
-      }
+    this.pending.delete(d.id);
+    if (d.type === T.RESULT || d.type === T.ANSWER) {
+      const payload = d.payload ?? Buffer.alloc(0);
+      this.answered(t, () => p.ok(payload));
+    } else if (d.type === T.FAILURE) {
+      const f = parseFailure(d.payload);
+      this.answered(t, () => p.fail(isProtocolError(f) ? { code: 'protocol', message: f.message } : f));
     }
   }
 }
@@ -304,6 +348,10 @@ export async function runWorker(data: WorkerData): Promise<void> {
   // aborts the whole process. Report it and keep serving.
   process.on('uncaughtException', (e) => log('error', `worker ${data.id}: uncaught: ${(e as Error).stack ?? String(e)}`));
   process.on('unhandledRejection', (e) => log('error', `worker ${data.id}: unhandled rejection: ${String(e)}`));
+  useCommandSlots(data.slots);
+  // The spawn helper boots (~50 ms) while this thread loads its first item, so the first
+  // command does not wait for it.
+  Spawner.get();
   const w = new WorkerThread(data);
   const onParent = (m: { type?: string; task?: number }) => {
     if (m.type === 'cancel') w.cancelAll();
