@@ -60,6 +60,15 @@ function fmtBytes(n: number): string {
   return n < 10_000 ? `${n} bytes` : n < 10_000_000 ? `${(n / 1e3).toFixed(1)} kB` : `${(n / 1e6).toFixed(1)} MB`;
 }
 
+/** B_WORKERS: the thread count where no flag can say it (B run as `ninja` by CMake). */
+function workersFromEnv(): number | undefined {
+  const v = process.env.B_WORKERS;
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 4096) throw new UserError({ code: 'usage', message: `B_WORKERS must be an integer from 1 to 4096, got ${JSON.stringify(v)}` });
+  return n;
+}
+
 /** Nodes from --node and the B_NODES environment variable (comma or space separated). */
 export function nodesFrom(flags: string[] | undefined): string[] {
   const env = (process.env.B_NODES ?? '').split(/[\s,]+/).filter(Boolean);
@@ -88,7 +97,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   // isolate: one per job made -j200 take 2.8 GiB). With nodes, --local is this machine's share.
   const jobs = o.jobs === undefined ? defaultJobs() : o.jobs === 0 ? undefined : o.jobs;
   const local = nodes.length === 0 ? jobs : (o.local ?? defaultJobs());
-  const workers = local === 0 ? 0 : (o.workers ?? availableParallelism());
+  const workers = local === 0 ? 0 : (o.workers ?? workersFromEnv() ?? availableParallelism());
   // Commands can tell which b runs them (threads copy the environment when they start): a
   // `ninja -t restat` run by CMake's regeneration step inside this build must not wait for
   // this build's lock (ninja-tools-db.ts).

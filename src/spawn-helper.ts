@@ -12,8 +12,21 @@ export function serveSpawner(): void {
   process.on('SIGINT', () => {});
   const running = new Map<number, AbortController>();
   const reply = (r: SpawnReply): void => {
-    process.stdout.write(JSON.stringify(r) + '\n');
+    if (!gone) process.stdout.write(JSON.stringify(r) + '\n');
   };
+  // B closed its end of the pipe (it exited, however it died): a reply can no longer be
+  // written. Without a listener the EPIPE is an unhandled 'error' and a stack trace on the
+  // terminal after the build; it means the same as stdin's end: stop the commands and leave.
+  let gone = false;
+  let closing = false;
+  const leave = (): void => {
+    if (gone) return;
+    gone = true;
+    closing = true;
+    if (running.size === 0) process.exit(0);
+    for (const ac of running.values()) ac.abort();
+  };
+  process.stdout.on('error', leave);
   const run = (q: SpawnRequest): void => {
     const ac = new AbortController();
     running.set(q.id, ac);
@@ -23,7 +36,6 @@ export function serveSpawner(): void {
       if (closing && running.size === 0) process.exit(0);
     });
   };
-  let closing = false;
   reply({ id: 0, exit: 0, output: '', start: 0, end: 0 }); // ready
   let buf = '';
   process.stdin.setEncoding('utf8');
@@ -43,10 +55,7 @@ export function serveSpawner(): void {
       else run(m);
     }
   });
-  process.stdin.on('end', () => {
-    // B is gone: stop what it started (execDirect escalates to SIGKILL), then leave.
-    closing = true;
-    if (running.size === 0) process.exit(0);
-    for (const ac of running.values()) ac.abort();
-  });
+  // B is gone: stop what it started (execDirect escalates to SIGKILL), then leave.
+  process.stdin.on('end', leave);
+  process.stdin.on('error', leave);
 }
