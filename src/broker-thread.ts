@@ -3,6 +3,7 @@
 // drain). The parent side is runtime.ts.
 
 import { parentPort } from 'node:worker_threads';
+import { closeSpawner } from './spawner.ts';
 import { Broker } from './broker.ts';
 import type { BrokerData } from './broker-types.ts';
 
@@ -45,6 +46,7 @@ export async function runBroker(data: BrokerData): Promise<void> {
     stopReason = 'start failed';
   }
   await b.stop(stopReason ?? 'stopped', drainMs);
+  await closeSpawner(); // the broker's own, if it fingerprinted a tool for a node
   parentPort?.postMessage({ type: 'stopped' });
   parentPort?.off('message', onParent); // Deno: removeAllListeners throws ERR_NOT_IMPLEMENTED
   parentPort?.unref();

@@ -145,10 +145,23 @@ export class Spawner {
     return this.pending.size;
   }
 
-  /** Closes the helper (it stops its commands and exits). */
-  close(): void {
+  /**
+   * Closes the helper (it stops its commands and exits) and resolves once it has exited, or
+   * after `ms`: B waits for its helpers, so no helper outlives a clean exit and their CPU time
+   * (and their commands') shows in B's own resource usage, as a process tree's should.
+   */
+  close(ms = 3000): Promise<void> {
     this.broken = true;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.child.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
     this.child.stdin?.end();
+    return exited;
   }
 }
 
@@ -156,8 +169,8 @@ let current: Spawner | undefined;
 let unavailable = false;
 
 /** Closes this thread's helper, if it started one (worker stopping). */
-export function closeSpawner(): void {
-  current?.close();
+export function closeSpawner(): Promise<void> {
+  return current?.close() ?? Promise.resolve();
 }
 
 /** How to start this program again: the executable itself, or node with the bundle. */

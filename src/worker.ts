@@ -365,6 +365,6 @@ export async function runWorker(data: WorkerData): Promise<void> {
     log('error', `worker ${data.id} failed: ${(e as Error).stack ?? String(e)}`);
   }
   parentPort?.off('message', onParent); // Deno: parentPort.removeAllListeners throws ERR_NOT_IMPLEMENTED
-  closeSpawner();
+  await closeSpawner();
   parentPort?.unref();
 }
