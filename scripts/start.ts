@@ -15,7 +15,9 @@ function newest(dir: string): number {
   return t;
 }
 
-if (!fs.existsSync(exe) || fs.statSync(exe).mtimeMs < newest(path.join(root, 'src'))) {
+// Sources and the build script itself (it decides what goes into the executable).
+const inputs = Math.max(newest(path.join(root, 'src')), fs.statSync(path.join(root, 'scripts', 'build.ts')).mtimeMs);
+if (!fs.existsSync(exe) || fs.statSync(exe).mtimeMs < inputs) {
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.ts'), '--host'], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }

@@ -10,15 +10,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { cacheDir, ensurePrivateDir, writeFileAtomic } from './cachedir.ts';
-// Virtual module made by scripts/build.ts: the addon of the target platform, base64-encoded.
-import { sha256, base64, platform } from 'b:addon';
+// Virtual module made by scripts/build.ts: the addon of the target platform (a single
+// executable's SEA asset, or base64 in dist/b.cjs).
+import { sha256, platform, addonBytes } from 'b:addon';
 
 export function extractAddon(): string {
   if (!sha256) throw new Error('this build of B has no embedded zeromq addon');
   const dir = path.join(cacheDir(), 'addons');
   ensurePrivateDir(dir);
   const file = path.join(dir, `zeromq-${platform}-${sha256.slice(0, 32)}.node`);
-  const bytes = Buffer.from(base64, 'base64');
+  const bytes = addonBytes();
   let ok = false;
   try {
     ok = fs.statSync(file).size === bytes.length;

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { availableParallelism } from 'node:os';
-import { LocalNode, defaultJobs } from './runtime.ts';
+import { defaultJobs } from './parallelism.ts';
 import { onInterrupt } from './signals.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { Progress } from './progress.ts';
@@ -102,6 +102,10 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   // `ninja -t restat` run by CMake's regeneration step inside this build must not wait for
   // this build's lock (ninja-tools-db.ts).
   process.env.B_BUILD_PID = String(process.pid);
+  // Loaded here, not at the top: the no-op path above must not pay for node:crypto and
+  // node:worker_threads (about 20 ms of the 40 ms start-up budget, measured with
+  // scripts/bench-startup.ts).
+  const { LocalNode } = await import('./runtime.ts');
   const node = await LocalNode.start({
     workers,
     ...(local !== undefined && local > 0 ? { jobs: local } : {}),

@@ -4,12 +4,13 @@
 // Ctrl-C, SIGTERM) ends with the same join: broker stopped, workers joined, sockets closed.
 
 import { randomBytes } from 'node:crypto';
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { spawnThread } from './threads.ts';
 import type { BrokerData } from './broker-types.ts';
 import type { BrokerStarted } from './broker-thread.ts';
 import { UserError } from './errors.ts';
+export { defaultJobs } from './parallelism.ts';
 import type { Logger } from './logger.ts';
 import { clientKeyPair, isLoopback, parseNodeAddress, readAllowList, readKeyPair, type KeyPair } from './keys.ts';
 
@@ -44,15 +45,6 @@ export async function initZmq(ioThreads: number): Promise<typeof import('./zmq.t
     ioThreadsSet = ioThreads;
   }
   return z;
-}
-
-/**
- * Ninja's default -j (its GuessParallelism): CPUs + 2, at least 2, and 3 on two CPUs, so that a
- * command waiting on its disk does not leave a CPU idle.
- */
-export function defaultJobs(): number {
-  const n = availableParallelism();
-  return n <= 1 ? 2 : n === 2 ? 3 : n + 2;
 }
 
 export function defaultNodeId(): string {
