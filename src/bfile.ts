@@ -21,6 +21,8 @@ import type { FileState, Trace } from './database.ts';
 import { fingerprint } from './hash.ts';
 import type { Failure } from './protocol.ts';
 import { UserError } from './errors.ts';
+import type { RecordedCommand, RuleResult, RuleWork } from './messages.ts';
+export type { RecordedCommand, RuleResult, RuleWork };
 
 export type RuleKind = 'file' | 'oracle' | 'phony';
 
@@ -183,35 +185,6 @@ export class RuleTable {
   find(id: string): RuleDef | undefined {
     return this.reg.rules.find((r) => r.id === id);
   }
-}
-
-/** What a worker returns for a rule (see bfile-run.ts). */
-export interface RuleResult {
-  outputs: Record<string, FileState | null>;
-  value?: string;
-  output: string;
-  commands: RecordedCommand[];
-  /** Replay: whether the rule, run against its recorded commands, did exactly the same. */
-  replay?: { same: boolean; reason?: string };
-}
-
-export interface RecordedCommand {
-  cmd: string;
-  cwd: string;
-  env: string;
-  exit: number;
-  stdout: string;
-}
-
-export interface RuleWork {
-  k: 'rule';
-  file: string;
-  dir: string;
-  rule: string;
-  key: string;
-  outs: string[];
-  stem: string;
-  replay?: RecordedCommand[];
 }
 
 interface Extra {

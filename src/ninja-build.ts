@@ -19,38 +19,14 @@ import { canonicalizePath } from './ninja-path.ts';
 import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
 import type { Action, Answer, BuildDescription, Completed, RunContext } from './engine.ts';
-import type { RexecResult } from './rexec.ts';
 import { checkOutputPath, planRexec } from './rexec-client.ts';
 import { stateOf } from './filestate.ts';
 import { digestFromHex } from './hash.ts';
 import type { FileState } from './database.ts';
 import type { Failure } from './protocol.ts';
 import { UserError } from './errors.ts';
-
-/** Work item for a worker: run one edge's command (see ninja-run.ts). */
-export interface CmdWork {
-  k: 'cmd';
-  cmd: string;
-  cwd: string;
-  outs: string[];
-  depfile: string;
-  deps: string;
-  msvcPrefix: string;
-  rspfile: string;
-  rspfileContent: string;
-  console: boolean;
-}
-
-export interface CmdResult {
-  exit: number;
-  signal?: string;
-  output: string;
-  outputs: Record<string, FileState | null>;
-  /** Dependencies read from the depfile or /showIncludes (canonical, relative to cwd). */
-  deps: string[];
-  depsError?: string;
-  spawnError?: string;
-}
+import type { CmdResult, CmdWork, RexecResult } from './messages.ts';
+export type { CmdResult, CmdWork };
 
 export class NinjaDescription implements BuildDescription {
   readonly root: string;

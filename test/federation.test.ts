@@ -311,7 +311,11 @@ test('--insecure on an open address warns loudly at start and in b status', asyn
   const n = await node(['--workers', '1', '--insecure', '--listen', 'tcp://0.0.0.0:*']);
   try {
     assert.match(n.err(), /INSECURE/);
-    const st = await b(['status', '--node', n.endpoint]);
+    // Unpinned and not on loopback: a client refuses it unless told --insecure.
+    const refused = await b(['status', '--node', n.endpoint]);
+    assert.is(refused.code, 1);
+    assert.match(refused.stderr, /no pinned key/);
+    const st = await b(['status', '--node', n.endpoint, '--insecure']);
     assert.match(st.stdout, /INSECURE/);
   } finally {
     await stop(n);
