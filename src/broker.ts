@@ -37,8 +37,9 @@ const NO_META: TaskMeta = {};
  * Most payload bytes one client may have queued or running on this node. A build keeps at most
  * a node's credits in flight (workers x 1.5), each a few kB to a few MB (a remote compile with
  * its inputs listed): 256 MiB is far above that and bounds what one client can make a node hold.
+ * (B_MAX_CLIENT_BYTES changes it, for tests.)
  */
-export const MAX_CLIENT_BYTES = 256 * 1024 * 1024;
+export const MAX_CLIENT_BYTES = Number(process.env.B_MAX_CLIENT_BYTES ?? 256 * 1024 * 1024);
 
 /** A forwarded NEED: who asked (and under which id), and the one session allowed to answer. */
 interface Forward {

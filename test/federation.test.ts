@@ -312,10 +312,11 @@ test('--insecure on an open address warns loudly at start and in b status', asyn
   try {
     assert.match(n.err(), /INSECURE/);
     // Unpinned and not on loopback: a client refuses it unless told --insecure.
-    const refused = await b(['status', '--node', n.endpoint]);
+    const open = n.out.find((l) => l.startsWith('listening on tcp://0.0.0.0:'))!.slice('listening on '.length);
+    const refused = await b(['status', '--node', open]);
     assert.is(refused.code, 1);
     assert.match(refused.stderr, /no pinned key/);
-    const st = await b(['status', '--node', n.endpoint, '--insecure']);
+    const st = await b(['status', '--node', open, '--insecure']);
     assert.match(st.stdout, /INSECURE/);
   } finally {
     await stop(n);
