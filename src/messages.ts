@@ -10,7 +10,9 @@
 // This module imports only protocol.ts, so worker-side files (jobs, bfile-run, ninja-run,
 // rexec) depend on it and on leaf utilities, never on the front ends that produce the messages.
 
-import { type ProtocolError, isProtocolError, parseJson } from './protocol.ts';
+import { type ProtocolError, duplicateKey, isProtocolError, parseJson } from './protocol.ts';
+
+export { duplicateKey };
 
 // ---------------------------------------------------------------------------------------------
 // Bounds. Generous for real builds (a clang command line of 100 kB, 20,000 inputs of a compile,
@@ -123,50 +125,6 @@ function checkShape(x: unknown, shape: Shape, at: string): ProtocolError | undef
       const e = checkSpec(v, spec, `${at}.${k}`);
       if (e) return e;
     }
-  }
-  return undefined;
-}
-
-/**
- * The first key that occurs twice in one object of a valid JSON text, if any. JSON.parse keeps
- * the last of duplicates silently, so two readers of one message could disagree on what it says
- * (a validator reading one `op`, a handler another): such messages are refused.
- */
-export function duplicateKey(text: string): string | undefined {
-  const stack: (Set<string> | null)[] = [];
-  let expectKey = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 34) {
-      let j = i + 1;
-      let escaped = false;
-      for (;;) {
-        const q = text.indexOf('"', j);
-        if (q < 0) return undefined; // not valid JSON: the parser already refused it
-        let b = q - 1;
-        while (text.charCodeAt(b) === 92) b--;
-        if ((q - 1 - b) % 2 === 0) {
-          j = q;
-          break;
-        }
-        escaped = true;
-        j = q + 1;
-      }
-      const top = stack[stack.length - 1];
-      if (top && expectKey) {
-        const raw = text.slice(i, j + 1);
-        const k = escaped || raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
-        if (top.has(k)) return k;
-        top.add(k);
-        expectKey = false;
-      }
-      i = j;
-    } else if (c === 123) {
-      stack.push(new Set());
-      expectKey = true;
-    } else if (c === 91) stack.push(null);
-    else if (c === 125 || c === 93) stack.pop();
-    else if (c === 44 && stack[stack.length - 1]) expectKey = true;
   }
   return undefined;
 }
@@ -456,6 +414,27 @@ export function parseResult<K extends keyof ResultOf>(k: K, payload: Buffer | un
   return decodeShape<ResultOf[K]>(payload, `${k} result`, RESULTS[k], Number.MAX_SAFE_INTEGER);
 }
 
+/**
+ * Decodes a result that may be of several kinds (a Ninja edge's result is a `cmd` result, or a
+ * `rexec` one when a node without this machine's files ran it): parsed once, then checked
+ * against each kind's shape; the first that fits names the kind.
+ */
+export function parseResultOf<K extends keyof ResultOf>(kinds: readonly K[], payload: Buffer | undefined): { [P in K]: { k: P; r: ResultOf[P] } }[K] | ProtocolError {
+  const v = parseJson(payload);
+  if (isProtocolError(v)) return v;
+  let why: ProtocolError | undefined;
+  for (const k of kinds) {
+    const e = checkShape(v, RESULTS[k], `${k} result`);
+    if (e === undefined) {
+      const dup = duplicateKey(payload!.toString('utf8'));
+      if (dup !== undefined) return refuse(`${k} result has the field "${dup.slice(0, 64)}" twice`);
+      return { k, r: v } as { [P in K]: { k: P; r: ResultOf[P] } }[K];
+    }
+    why ??= e;
+  }
+  return why ?? refuse('no result kind given');
+}
+
 /** As parseResult, for callers whose peer must not be trusted: a refusal becomes an Error. */
 export function resultOrThrow<K extends keyof ResultOf>(k: K, payload: Buffer | undefined, from: string): ResultOf[K] {
   const r = parseResult(k, payload);
@@ -564,18 +543,4 @@ export function parseNeedAnswer(payload: Buffer | undefined): NeedAnswer | Proto
 
 export function parseBlobAnswer(payload: Buffer | undefined): CasGetResult | ProtocolError {
   return decodeShape<CasGetResult>(payload, 'blob answer', RESULTS['cas-get'], 64 << 20);
-}
-
-/** PONG's payload (broker -> client): liveness and capacity. */
-export interface PongInfo {
-  node: string;
-  free: number;
-  workers?: number;
-  local?: number;
-}
-
-const PONG: Shape = { node: str(NAME), free: int(0, 1 << 24), workers: opt(int(0, 1 << 24)), local: opt(int(0, 1 << 24)) };
-
-export function parsePongInfo(payload: Buffer | undefined): PongInfo | ProtocolError {
-  return decodeShape<PongInfo>(payload, 'PONG', PONG, 1 << 16);
 }

@@ -23,9 +23,9 @@ import { checkOutputPath, planRexec } from './rexec-client.ts';
 import { stateOf } from './filestate.ts';
 import { digestFromHex } from './hash.ts';
 import type { FileState } from './database.ts';
-import type { Failure } from './protocol.ts';
 import { UserError } from './errors.ts';
-import type { CmdResult, CmdWork, RexecResult } from './messages.ts';
+import { parseResultOf, type CmdResult, type CmdWork, type RexecResult } from './messages.ts';
+import { isProtocolError, type Failure } from './protocol.ts';
 export type { CmdResult, CmdWork };
 
 export class NinjaDescription implements BuildDescription {
@@ -156,9 +156,11 @@ export class NinjaDescription implements BuildDescription {
         return Buffer.from(JSON.stringify(w));
       },
       async complete(result: Buffer, ctx): Promise<Completed | Failure> {
-        const parsed = JSON.parse(result.toString('utf8')) as CmdResult | RexecResult;
-        if ('fetched' in parsed) return completeRemote(parsed, ctx);
-        const r = parsed;
+        // From a worker or another machine: decoded once, strictly (messages.ts).
+        const parsed = parseResultOf(['cmd', 'rexec'], result);
+        if (isProtocolError(parsed)) return { code: 'protocol', message: `malformed result for ${cmd()}: ${parsed.message}`, where: where() };
+        if (parsed.k === 'rexec') return completeRemote(parsed.r, ctx);
+        const r = parsed.r;
         if (r.exit !== 0 || r.spawnError !== undefined) {
           const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
           return { code: 'command-failed', message: `command failed (${why}): ${cmd()}`, where: `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`, fields: { output: r.output, command: cmd() } };

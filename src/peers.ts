@@ -19,12 +19,12 @@
 import { randomBytes } from 'node:crypto';
 import { Channel, type Curve, type Frames } from './zmq.ts';
 import {
-  T, decode, encode, isProtocolError, parseFailure, parseWelcome, PROTOCOL_VERSION,
+  T, decode, encode, isProtocolError, parseFailure, parsePong, parseWelcome, PROTOCOL_VERSION,
   type Failure, type WelcomeInfo,
 } from './protocol.ts';
 import { VERSION } from './version.ts';
 import { platform } from './toolchain.ts';
-import { parseNeed, parsePongInfo, parseResult, type BlobRequest, type NeedRequest, type ProbeResult, type TaskMeta, type ToolPrint } from './messages.ts';
+import { parseNeed, parseResult, type BlobRequest, type NeedRequest, type ProbeResult, type TaskMeta, type ToolPrint } from './messages.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.ts';
 import { sessionId } from './keys.ts';
 
@@ -232,12 +232,12 @@ export class PeerSet {
       case T.WELCOME: {
         const w = parseWelcome(d.payload);
         if (isProtocolError(w)) return;
-        const info = w as WelcomeInfo & { platform?: string };
+        const info = w;
         const rejoined = p.deadSince !== undefined && p.nodeId !== undefined;
         p.info = info;
         p.nodeId = info.node;
         p.capacity = info.workers;
-        p.localWorkers = (info as { local?: number }).local ?? info.workers;
+        p.localWorkers = info.local ?? info.workers;
         p.welcomed = true;
         p.alive = true;
         p.deadSince = undefined;
@@ -250,7 +250,7 @@ export class PeerSet {
         return;
       }
       case T.PONG: {
-        const info = parsePongInfo(d.payload);
+        const info = parsePong(d.payload);
         if (isProtocolError(info)) return this.host.refused('pong');
         if (info.workers !== undefined) p.capacity = info.workers;
         if (info.local !== undefined) p.localWorkers = info.local;

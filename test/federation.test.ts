@@ -326,7 +326,11 @@ test('--insecure on an open address warns loudly at start and in b status', asyn
 test('malformed, wrong-version and random frames are dropped and counted; the node still builds', async () => {
   const n = await node(['--workers', '2']);
   const zmq = await import('zeromq');
-  const sock = new zmq.Dealer({ linger: 0 });
+  // Loopback nodes use keys too: an allowed client (this user's key) sending garbage.
+  const { configDir, readKeyPair, sessionId } = await import('../src/keys.ts');
+  assert.is((await b(['keygen', '--show'])).code, 0);
+  const key = readKeyPair(path.join(configDir(), 'client.key'));
+  const sock = new zmq.Dealer({ linger: 0, routingId: sessionId(key, key.publicKey), curvePublicKey: key.publicKey, curveSecretKey: key.secretKey, curveServerKey: key.publicKey });
   const replies: Buffer[][] = [];
   try {
     sock.connect(n.endpoint);
