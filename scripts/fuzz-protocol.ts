@@ -4,7 +4,7 @@
 // node, with the fake node still configured, must be correct. Prints frames sent, refusals the
 // node counted, and crashes (must be 0).
 //
-//   node scripts/fuzz-protocol.ts [--seconds 60] [--seed N]
+//   node scripts/fuzz-protocol.ts [--seconds 60] [--seed N]      (FUZZ_DEBUG=1: the node's log)
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,8 +20,10 @@ const arg = (name: string, dflt: number): number => {
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const SECONDS = arg('--seconds', 60);
-let seed = arg('--seed', Date.now() % 1e9);
-const rnd = (m: number): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % m;
+const SEED = arg('--seed', Date.now() % 1e9);
+let seed = SEED;
+// A 32-bit LCG (Math.imul: a float product of a large seed would lose its low bits).
+const rnd = (m: number): number => (seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) % m;
 const exe = path.resolve(import.meta.dirname, '..', 'dist', `b-${process.platform}-${process.arch}`);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'b-fuzz-'));
 const env = { ...process.env, B_CONFIG_DIR: path.join(work, 'cfg') };
@@ -38,6 +40,7 @@ const templates: Buffer[][] = [
   encode(T.SUBMIT, 1, [{}, cmd]),
   encode(T.SUBMIT, 2, [{ via: ['x'], remote: false }, { k: 'probe', tools: ['cc'] }]),
   encode(T.SUBMIT, 3, [{}, { k: 'cas-get', digest: 'a'.repeat(64), offset: 0, length: 10 }]),
+  encode(T.SUBMIT, 9, [{}, { k: 'exec', argv: ['true'] }]),
   encode(T.NEED, 4, { op: 'status' }),
   encode(T.NEED, 5, { op: 'need', task: 1, keys: ['status'] }),
   encode(T.NEED, 6, { op: 'blob', task: 1, digest: 'a'.repeat(64), offset: 0, length: 10 }),
@@ -52,7 +55,8 @@ const templates: Buffer[][] = [
 ];
 
 function mutate(): Buffer[] {
-  const kind = rnd(5);
+  const kind = rnd(6);
+  if (kind === 5) return templates[rnd(templates.length)]!; // valid frames, maybe not for this role
   if (kind === 0) return Array.from({ length: 1 + rnd(4) }, () => Buffer.from(Array.from({ length: rnd(64) }, () => rnd(256))));
   const frames = templates[rnd(templates.length)]!.map((f) => Buffer.from(f));
   const f = frames[rnd(frames.length)]!;
@@ -68,11 +72,11 @@ function mutate(): Buffer[] {
 }
 
 async function startNode(): Promise<{ proc: ChildProcess; endpoint: string }> {
-  const proc = spawn(exe, ['node', '--listen', 'tcp://127.0.0.1:*', '--workers', '2', '--heartbeat', '200'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(exe, ['node', '--listen', 'tcp://127.0.0.1:*', '--workers', '2', '--heartbeat', '200', ...(process.env.FUZZ_DEBUG ? ['--verbose'] : [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(proc);
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', () => {});
+  proc.stderr!.on('data', (d: Buffer) => { if (process.env.FUZZ_DEBUG) process.stderr.write(d); });
   for (let i = 0; i < 600 && !/listening on tcp:\/\/\S+/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
   const endpoint = /listening on (tcp:\/\/\S+)/.exec(out)?.[1];
   if (endpoint === undefined) throw new Error(`node did not start: ${out}`);
@@ -129,7 +133,8 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   let sent = 0;
   while (Date.now() - t0 < SECONDS * 1000) {
-    await raw.send(mutate());
+    // A valid HELLO now and then, so that mutated requests reach the validators behind it.
+    await raw.send(sent % 50 === 0 ? templates[0]! : mutate());
     sent++;
     for (const rid of peers) {
       await fake.send([Buffer.from(rid, 'latin1'), ...mutate()]).catch(() => {});
@@ -150,7 +155,7 @@ async function main(): Promise<number> {
   node.proc.kill('SIGINT');
   await new Promise((res) => node.proc.once('exit', res));
   if (node.proc.signalCode !== null && node.proc.signalCode !== 'SIGINT') crashes++;
-  process.stdout.write(`fuzz-protocol: ${SECONDS} s, seed ${arg('--seed', 0) || 'time'}: ${sent} frames sent (node and client)\n`);
+  process.stdout.write(`fuzz-protocol: ${SECONDS} s, seed ${SEED}: ${sent} frames sent (node and client)\n`);
   process.stdout.write(`refusals counted by the node: ${status.stats?.dropped ?? '?'} ${JSON.stringify(status.dropped ?? {})}\n`);
   process.stdout.write(`crashes: ${crashes}${crashes > 0 ? ` (client stderr: ${victimErr.slice(-500)})` : ''}\n`);
   process.stdout.write(`build through them afterwards: ${correct ? 'correct' : `WRONG (exit ${r.status}): ${r.stderr.slice(-800)}`}\n`);

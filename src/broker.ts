@@ -205,6 +205,7 @@ export class Broker {
       }
       const identity = remote ? this.identify(rid) : 'local';
       if (identity === undefined) {
+        this.log('debug', `HELLO from ${h.name} refused: its routing id (${rid.length} bytes) proves no allowed key`);
         return this.refuse(send, T.ERROR, 0, 'identity', {
           code: 'protocol.identity',
           message: 'this connection\'s routing id is not a session id proving an allowed key',
@@ -213,7 +214,7 @@ export class Broker {
       }
       // A reconnect: the same session id, so the same key (and process): it replaces its own
       // session, never another key's.
-      if (c !== undefined) this.clientGone(c, false);
+      if (c !== undefined) this.clientGone(c, true);
       c = { key, identity, role: h.role, name: h.name, via: remote ? 'remote' : 'inproc', remote, bytes: 0, send, lastSeen: Date.now(), tasks: new Map() };
       this.clients.set(key, c);
       if (h.role !== 'worker-client') send(encode(T.WELCOME, 0, this.welcome()));
