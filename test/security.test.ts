@@ -136,6 +136,8 @@ test('attack 1: a node cannot make the client build another directory (NEED "bui
   const target = victimDir();
   const replies: { type: number; id: number; body: string }[] = [];
   let asked = false;
+  const seen: string[] = [];
+  let touched = false;
   const loop = (async () => {
     try {
       for (;;) {
@@ -143,6 +145,9 @@ test('attack 1: a node cannot make the client build another directory (NEED "bui
         const d = decode(body);
         if (isProtocolError(d) || rid === undefined) continue;
         const reply = (f: Buffer[]): Promise<void> => fake.send([rid, ...f]);
+        seen.push(`${d.type}${d.type === T.SUBMIT ? `:${d.payload2?.toString().slice(0, 40)}` : ''}`);
+        // Work or probes about the target directory: the client is building it.
+        if (d.payload2?.toString().includes(target) === true) touched = true;
         if (d.type === T.HELLO) await reply(encode(T.WELCOME, 0, { protocol: 1, b: 'fake', node: 'fake', workers: 2, local: 2, platform: platform() }));
         else if (d.type === T.PING) await reply(encode(T.PONG, d.id, { node: 'fake', free: 2 }));
         else if (d.type === T.SUBMIT) {
@@ -166,9 +171,14 @@ test('attack 1: a node cannot make the client build another directory (NEED "bui
   const proj = tmp('b-sec-1p-');
   fs.writeFileSync(path.join(proj, 'Bfile.mjs'), "export default (b) => { b.default('out'); b.rule('out', async ({ write, out }) => { await write(out, 'x'); }); };\n");
   const client = start(B, ['build', '-C', proj, '--node', `${endpoint}#${nodeKey.publicKey}`, '--local', '0', '--heartbeat', '100'], { env: { ...process.env, ...u.env } });
+  let cerr = '';
+  client.stderr?.on('data', (d: Buffer) => (cerr += d.toString()));
   try {
-    await until(() => replies.length >= 2 || fs.existsSync(path.join(target, 'pwned')), 30_000, 'the client to answer the fake node\'s NEEDs');
-    assert.not.ok(fs.existsSync(path.join(target, 'pwned')), 'the client built the directory a node asked for');
+    const pwned = (): boolean => touched || fs.existsSync(path.join(target, 'pwned'));
+    await until(() => replies.length >= 2 || pwned(), 30_000, 'the client to answer the fake node\'s NEEDs').catch((e: Error) => {
+      throw new Error(`${e.message}; the fake node got ${seen.join(' ')}; client: ${cerr.slice(-500)}`);
+    });
+    assert.not.ok(pwned(), 'the client built the directory a node asked for');
     for (const r of replies) {
       assert.is(r.type, T.FAILURE, r.body);
       assert.match(r.body, /need\.refused|may not ask/);
@@ -188,7 +198,7 @@ test('attack 1b: a remote client can neither start builds on a node nor submit t
   const marker = path.join(dir, 'exec-ran');
   const raw = await connectAny(n.endpoint, u.key);
   try {
-    await raw.send(encode(T.NEED, 5, { ...buildOp(target), task: 1, keys: [], x: '"op":"need"' }));
+    await raw.send(encode(T.NEED, 5, { ...buildOp(target), task: 1, keys: [], x: { op: 'need' } }));
     await raw.send(encode(T.NEED, 6, buildOp(target)));
     await raw.send(encode(T.SUBMIT, 7, [{}, { k: 'exec', shell: `touch ${marker}` }]));
     await raw.send(encode(T.SUBMIT, 8, [{}, { k: 'fib', n: 3 }]));
