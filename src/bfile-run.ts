@@ -7,12 +7,11 @@ import * as path from 'node:path';
 import { execCommand } from './exec.ts';
 import { writtenState } from './filestate.ts';
 import { parseDepfile } from './depfile.ts';
-import { WorkerFailure } from './worker.ts';
-import type { TaskContext } from './jobs.ts';
+import { WorkerFailure, type TaskContext } from './task-context.ts';
 import type { FileState } from './database.ts';
-import type { Failure } from './protocol.ts';
 import { collect, importBfile, locate, ORACLE, ENV, RuleTable, type RecordedCommand, type RuleResult, type RuleWork } from './bfile.ts';
-import type { WireAnswer } from './build-host.ts';
+import { parseNeedAnswer, type WireAnswer } from './messages.ts';
+import { isProtocolError, type Failure } from './protocol.ts';
 
 const tables = new Map<string, { mtime: number; table: RuleTable }>();
 
@@ -74,7 +73,9 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
     } finally {
       inFlight.delete(p);
     }
-    return (JSON.parse(buf.toString('utf8')) as { answers: WireAnswer[] }).answers;
+    const a = parseNeedAnswer(buf);
+    if (isProtocolError(a)) throw new RuleFailure({ code: 'protocol', message: `malformed answer to need(${keys.join(', ').slice(0, 200)}): ${a.message}` });
+    return a.answers;
   };
 
   const need = async (...files: (string | string[])[]): Promise<void> => {

@@ -19,8 +19,10 @@ import { pathToFileURL } from 'node:url';
 import type { Action, BuildDescription, Completed } from './engine.ts';
 import type { FileState, Trace } from './database.ts';
 import { fingerprint } from './hash.ts';
-import type { Failure } from './protocol.ts';
 import { UserError } from './errors.ts';
+import { parseResult, type RecordedCommand, type RuleResult, type RuleWork } from './messages.ts';
+import { isProtocolError, type Failure } from './protocol.ts';
+export type { RecordedCommand, RuleResult, RuleWork };
 
 export type RuleKind = 'file' | 'oracle' | 'phony';
 
@@ -185,35 +187,6 @@ export class RuleTable {
   }
 }
 
-/** What a worker returns for a rule (see bfile-run.ts). */
-export interface RuleResult {
-  outputs: Record<string, FileState | null>;
-  value?: string;
-  output: string;
-  commands: RecordedCommand[];
-  /** Replay: whether the rule, run against its recorded commands, did exactly the same. */
-  replay?: { same: boolean; reason?: string };
-}
-
-export interface RecordedCommand {
-  cmd: string;
-  cwd: string;
-  env: string;
-  exit: number;
-  stdout: string;
-}
-
-export interface RuleWork {
-  k: 'rule';
-  file: string;
-  dir: string;
-  rule: string;
-  key: string;
-  outs: string[];
-  stem: string;
-  replay?: RecordedCommand[];
-}
-
 interface Extra {
   bfile: number;
   commands: RecordedCommand[];
@@ -293,14 +266,17 @@ class BfileDescription implements BuildDescription {
         return extra === undefined || extra.bfile === desc.hash ? undefined : work(extra.commands);
       },
       async complete(result: Buffer): Promise<Completed | Failure> {
-        const r = JSON.parse(result.toString('utf8')) as RuleResult;
+        // From a worker or another machine: decoded once, strictly (messages.ts).
+        const r = parseResult('rule', result);
+        if (isProtocolError(r)) return { code: 'protocol', message: `malformed result of rule ${key}: ${r.message}`, where: desc.file };
         const outputs = new Map<string, FileState | undefined>();
         for (const o of m.outs) outputs.set(o, r.outputs[o] ?? undefined);
         const extra: Extra = { bfile: desc.hash, commands: r.commands };
         return { outputs, discovered: [], value: r.value, output: r.output, extra: JSON.stringify(extra) };
       },
       replayed(result: Buffer): { same: boolean; reason: string; extra: string } {
-        const r = JSON.parse(result.toString('utf8')) as RuleResult;
+        const r = parseResult('rule', result);
+        if (isProtocolError(r)) return { same: false, reason: `malformed replay result: ${r.message}`, extra: '' };
         return { same: r.replay?.same === true, reason: r.replay?.reason ?? 'rule changed', extra: JSON.stringify({ bfile: desc.hash, commands: r.commands } satisfies Extra) };
       },
     };

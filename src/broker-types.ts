@@ -8,6 +8,7 @@ import type { Failure, Role } from './protocol.ts';
 import type { Fifo } from './fifo.ts';
 import type { PlacedTask } from './peers.ts';
 import type { KeyPair } from './keys.ts';
+import type { BlobRequest, BuildRequest, NeedRequest } from './messages.ts';
 
 export interface BrokerData {
   nodeId: string;
@@ -54,12 +55,26 @@ export interface Task extends PlacedTask {
   queuedAt?: number;
 }
 
+/**
+ * Where a client's messages come from, which decides what it may ask (broker.ts `mayAsk`):
+ * - 'inproc': this process (the main thread's client, a worker's client);
+ * - 'remote': another machine on the --listen socket, identified by its key (keys.ts sessionId);
+ * - 'node': a node we gave work to, asking back for its answers (peers.ts).
+ */
+export type ClientVia = 'inproc' | 'remote' | 'node';
+
 export interface ClientState {
+  /** Session key: socket and routing id (a routing id on a keyed socket proves the key). */
   key: string;
+  /** Who it is: the authenticated public key, or 'local', or 'insecure:<routing id>'. */
+  identity: string;
   role: Role;
   name: string;
+  via: ClientVia;
   /** Connected over the network (untrusted: no worker role, liveness by heartbeat). */
   remote: boolean;
+  /** Payload bytes of this client's items queued or running here (capped: MAX_CLIENT_BYTES). */
+  bytes: number;
   send: (body: Frames) => void;
   lastSeen: number;
   /** Requests of this client that became tasks, for CANCEL and BYE. */
@@ -78,7 +93,8 @@ export interface WorkerSlot {
 
 /** What the build engine plugs into the broker (see build-host.ts). */
 export interface NeedHandler {
-  need(client: ClientState, reqId: number, payload: Buffer): void;
+  /** A validated NEED the client's role allows (the broker answers `status` itself). */
+  need(client: ClientState, reqId: number, op: BuildRequest | NeedRequest | BlobRequest): void;
   clientGone?(client: ClientState): void;
   stop?(): void;
 }

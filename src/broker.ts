@@ -19,13 +19,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Channel, ZapHandler, type Frames } from './zmq.ts';
-import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, PROTOCOL_VERSION, type Failure } from './protocol.ts';
+import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type Failure } from './protocol.ts';
+import { BUILD_KINDS, parseMeta, parseNeed, parseWork, resultOrThrow, type NeedOp, type TaskMeta } from './messages.ts';
 import { Fifo } from './fifo.ts';
 import { spawnThread } from './threads.ts';
 import { VERSION } from './version.ts';
-import { PeerSet, type PeerResult, type TaskMeta } from './peers.ts';
+import { PeerSet, type PeerResult } from './peers.ts';
 import { platform } from './toolchain.ts';
-import { isLoopback } from './keys.ts';
+import { isLoopback, verifySessionId } from './keys.ts';
 import { newCommandSlots } from './exec.ts';
 import type { BrokerData, ClientState, NeedHandler, Owner, Task, TaskResult, WorkerSlot } from './broker-types.ts';
 
@@ -33,6 +34,20 @@ export type { BrokerData, ClientState, NeedHandler, TaskResult } from './broker-
 
 const EMPTY = Buffer.alloc(0);
 const NO_META: TaskMeta = {};
+/**
+ * Most payload bytes one client may have queued or running on this node. A build keeps at most
+ * a node's credits in flight (workers x 1.5), each a few kB to a few MB (a remote compile with
+ * its inputs listed): 256 MiB is far above that and bounds what one client can make a node hold.
+ * (B_MAX_CLIENT_BYTES changes it, for tests.)
+ */
+export const MAX_CLIENT_BYTES = Number(process.env.B_MAX_CLIENT_BYTES ?? 256 * 1024 * 1024);
+
+/** A forwarded NEED: who asked (and under which id), and the one session allowed to answer. */
+interface Forward {
+  reply: (body: Frames) => void;
+  reqId: number;
+  to: ClientState;
+}
 
 export class Broker {
   readonly frontend = new Channel('router', { mandatory: true });
@@ -45,7 +60,7 @@ export class Broker {
   private readonly queue = new Fifo<Task>();
   private readonly retry = new Fifo<Task>();
   private readonly tasks = new Map<number, Task>();
-  private readonly forwards = new Map<number, { reply: (body: Frames) => void; reqId: number }>();
+  private readonly forwards = new Map<number, Forward>();
   private nextTask = 1;
   private nextForward = 1;
   private spawned = 0;
@@ -72,8 +87,8 @@ export class Broker {
       finish: (t, r) => this.finish(t as Task, r),
       requeue: (t, reason) => this.requeue(t as Task, reason),
       pump: () => this.pump(),
-      need: (reply, name, reqId, payload) => this.need(this.pseudoClient(name, reply), reqId, payload),
-      answer: (_name, type, id, payload) => this.onForwardReply(type, id, payload),
+      need: (reply, name, reqId, op) => this.onNeed(this.pseudoClient(name, reply), reqId, op),
+      refused: (reason) => this.drop(reason),
       log: (l, m) => this.log(l, m),
       fsToken: (root) => fsToken(root),
     }, hb);
@@ -124,10 +139,12 @@ export class Broker {
       }
       // Clients from other machines get their own socket: they can never pose as this node's
       // workers, and only this one is encrypted and authenticated.
+      // libzmq drops a connection that sends a frame over the protocol's limit before it is
+      // buffered; smaller frames adding up to more are refused (ERROR) by decode().
       const r = new Channel('router', {
         mandatory: true,
         handover: true,
-        maxMessageSize: 256 * 1024 * 1024,
+        maxMessageSize: DEFAULT_MAX_MESSAGE_BYTES,
         heartbeatMs: this.data.heartbeatMs ?? 500,
         ...(this.data.key ? { curve: { ...this.data.key, server: true }, zapDomain: 'b' } : {}),
       });
@@ -186,6 +203,12 @@ export class Broker {
     this.dropReasons.set(reason, (this.dropReasons.get(reason) ?? 0) + 1);
   }
 
+  /** Refuses a message: counted (b status) and answered, so the peer learns why. */
+  private refuse(send: (body: Frames) => void, type: typeof T.ERROR | typeof T.FAILURE, id: number, reason: string, f: Failure): void {
+    this.drop(reason);
+    send(encode(type, id, f));
+  }
+
   private onFrontend(frames: Frames, ch: Channel, remote: boolean): void {
     const rid = frames[0];
     if (rid === undefined) return;
@@ -198,45 +221,48 @@ export class Broker {
       return this.onSubmit(c, d.id, d.payload ?? EMPTY, d.payload2 ?? EMPTY);
     }
     const send = (body: Frames): void => ch.send([rid, ...body]);
-    if (isProtocolError(d)) {
-      this.drop(d.error);
-      if (d.error === 'version') send(encode(T.ERROR, 0, failureOf(d)));
-      return;
-    }
+    if (isProtocolError(d)) return this.refuse(send, T.ERROR, 0, d.error, failureOf(d));
     if (c !== undefined) c.lastSeen = Date.now();
     if (d.type === T.HELLO) {
       const h = parseHello(d.payload);
-      if (isProtocolError(h)) {
-        this.drop(h.error);
-        send(encode(T.ERROR, 0, failureOf(h)));
-        return;
-      }
+      if (isProtocolError(h)) return this.refuse(send, T.ERROR, 0, h.error, failureOf(h));
       if (remote && h.role === 'worker-client') {
-        this.drop('role');
-        send(encode(T.ERROR, 0, { code: 'protocol.role', message: 'worker clients are local only' }));
-        return;
+        return this.refuse(send, T.ERROR, 0, 'role', { code: 'protocol.role', message: 'worker clients are local only' });
       }
-      if (c !== undefined) this.clientGone(c, false); // a reconnect: forget the old session
-      c = { key, role: h.role, name: h.name, remote, send, lastSeen: Date.now(), tasks: new Map() };
+      const identity = remote ? this.identify(rid) : 'local';
+      if (identity === undefined) {
+        this.log('debug', `HELLO from ${h.name} refused: its routing id (${rid.length} bytes) proves no allowed key`);
+        return this.refuse(send, T.ERROR, 0, 'identity', {
+          code: 'protocol.identity',
+          message: 'this connection\'s routing id is not a session id proving an allowed key',
+          hint: 'connect with B itself (it derives the routing id from its key and the node\'s), the same release on both sides',
+        });
+      }
+      // A reconnect: the same session id, so the same key (and process): it replaces its own
+      // session, never another key's.
+      if (c !== undefined) this.clientGone(c, true);
+      c = { key, identity, role: h.role, name: h.name, via: remote ? 'remote' : 'inproc', remote, bytes: 0, send, lastSeen: Date.now(), tasks: new Map() };
       this.clients.set(key, c);
       if (h.role !== 'worker-client') send(encode(T.WELCOME, 0, this.welcome()));
       return;
     }
     if (c === undefined) {
-      this.drop('no-hello');
-      send(encode(T.ERROR, d.id, { code: 'protocol.hello', message: 'send HELLO first', hint: 'client and node run different B releases, or the node restarted' }));
-      return;
+      return this.refuse(send, T.ERROR, d.id, 'no-hello', { code: 'protocol.hello', message: 'send HELLO first', hint: 'client and node run different B releases, or the node restarted' });
     }
     switch (d.type) {
       case T.SUBMIT:
         return this.onSubmit(c, d.id, d.payload ?? EMPTY, d.payload2 ?? EMPTY);
-      case T.NEED:
-        return this.need(c, d.id, d.payload ?? EMPTY);
+      case T.NEED: {
+        const op = parseNeed(d.payload);
+        if (isProtocolError(op)) return this.refuse(c.send, T.FAILURE, d.id, `need.${op.error}`, failureOf(op));
+        return this.onNeed(c, d.id, op);
+      }
       case T.ANSWER:
       case T.FAILURE:
-        return this.onForwardReply(d.type, d.id, d.payload);
+        return this.onForwardReply(c, d.type, d.id, d.payload);
       case T.WAKE:
         if (!remote) this.onWake(c, d.id);
+        else this.drop('direction');
         return;
       case T.CANCEL:
         return this.cancel(c, d.id);
@@ -248,9 +274,21 @@ export class Broker {
       case T.BYE:
         return this.clientGone(c, true);
       default:
-        this.drop('direction');
-        send(encode(T.ERROR, d.id, { code: 'protocol.direction', message: `${typeName(d.type)} is not a client message` }));
+        return this.refuse(send, T.ERROR, d.id, 'direction', { code: 'protocol.direction', message: `${typeName(d.type)} is not a client message` });
     }
+  }
+
+  /**
+   * Who is on the other end of a remote connection. With keys, the routing id must prove an
+   * allowed key (keys.ts sessionId): the key is the identity, never the routing id alone.
+   * Without keys (--insecure) there is no identity beyond the routing id, and status says so.
+   */
+  private identify(rid: Buffer): string | undefined {
+    const key = this.data.key;
+    if (key === undefined) return `insecure:${rid.toString('hex').slice(0, 16)}`;
+    const pub = verifySessionId(rid.toString('latin1'), key);
+    if (pub === undefined || !(this.data.allow ?? []).includes(pub)) return undefined;
+    return pub;
   }
 
   private welcome(): object {
@@ -262,13 +300,28 @@ export class Broker {
   private onSubmit(c: ClientState, reqId: number, metaBuf: Buffer, work: Buffer): void {
     let meta: TaskMeta = NO_META;
     if (metaBuf.length > 2) {
-      try {
-        meta = JSON.parse(metaBuf.toString('utf8')) as TaskMeta;
-      } catch {
-        this.drop('json');
-        c.send(encode(T.FAILURE, reqId, { code: 'protocol.json', message: 'SUBMIT meta is not JSON' }));
-        return;
+      const m = parseMeta(metaBuf);
+      if (isProtocolError(m)) return this.refuse(c.send, T.FAILURE, reqId, `meta.${m.error}`, failureOf(m));
+      meta = m;
+    }
+    if (c.via === 'remote') {
+      // Another machine may submit only what a build sends (rules, commands, compiles, probes,
+      // blob reads), fully validated here; the kinds that test the runtime (exec, fib, sleep,
+      // throw, echo) exist only inside this process.
+      const w = parseWork(work, DEFAULT_MAX_MESSAGE_BYTES);
+      if (isProtocolError(w)) return this.refuse(c.send, T.FAILURE, reqId, `work.${w.error}`, failureOf(w));
+      if (!BUILD_KINDS.has(w.k)) {
+        return this.refuse(c.send, T.FAILURE, reqId, 'work.kind', { code: 'work.kind', message: `work of kind "${w.k}" is not accepted from other machines`, where: this.data.nodeId });
       }
+    }
+    if (c.tasks.has(reqId)) {
+      return this.refuse(c.send, T.FAILURE, reqId, 'duplicate-id', { code: 'protocol.id', message: `request ${reqId} is already running`, where: this.data.nodeId });
+    }
+    if (c.bytes + work.length > MAX_CLIENT_BYTES) {
+      return this.refuse(c.send, T.FAILURE, reqId, 'quota', {
+        code: 'limit.queued', message: `client ${c.name} already has ${c.bytes} bytes of work on node ${this.data.nodeId} (limit ${MAX_CLIENT_BYTES})`,
+        hint: 'wait for results before submitting more', where: this.data.nodeId,
+      });
     }
     if (meta.via?.includes(this.data.nodeId)) {
       c.send(encode(T.FAILURE, reqId, { code: 'loop', message: `node ${this.data.nodeId} already handled this item` }));
@@ -277,45 +330,75 @@ export class Broker {
     this.submit({ kind: 'client', client: c, reqId }, work, meta);
   }
 
-  /** A NEED: the engine's (build, a local rule's need), a status request, or one to forward. */
-  private need(c: ClientState, reqId: number, payload: Buffer): void {
-    if (payload.length < 64 && payload.includes('"status"')) {
+  /**
+   * What each kind of client may ask (NEED ops), checked after the op was decoded:
+   * - status: anyone who may connect;
+   * - build, clean: only this process's own client (never another machine, never a node);
+   * - need, blob: a worker of this process for a task running on it, or a node for an item we
+   *   gave it (peers.ts checks that, and translates the task id); remote clients never.
+   */
+  private mayAsk(c: ClientState, op: NeedOp): string | undefined {
+    switch (op.op) {
+      case 'status':
+        return undefined;
+      case 'build':
+      case 'clean':
+      case 'clean-dead':
+        return c.via === 'inproc' && c.role === 'client' ? undefined : `only the build's own client may ask for "${op.op}"`;
+      case 'need':
+      case 'blob': {
+        if (c.via === 'node') return undefined;
+        if (c.via === 'inproc' && c.role === 'worker-client') {
+          const t = this.tasks.get(op.task);
+          return t !== undefined && t.worker?.id === c.name ? undefined : `task ${op.task} is not running on worker ${c.name}`;
+        }
+        return `a ${c.via} ${c.role} may not ask for "${op.op}"`;
+      }
+    }
+  }
+
+  /** A NEED, decoded: the broker's status, or the engine's (build, a rule's need, a blob). */
+  private onNeed(c: ClientState, reqId: number, op: NeedOp): void {
+    const no = this.mayAsk(c, op);
+    if (no !== undefined) return this.refuse(c.send, T.FAILURE, reqId, 'need.role', { code: 'need.role', message: no, where: this.data.nodeId });
+    if (op.op === 'status') {
       c.send(encode(T.ANSWER, reqId, this.status()));
       return;
     }
-    // Other machines may ask what a rule running for them needs, or for an input blob, but
-    // may not start builds here.
-    if (c.remote && !payload.includes('"op":"need"') && !payload.includes('"op":"blob"')) {
-      this.drop('need');
-      c.send(encode(T.FAILURE, reqId, { code: 'need.remote', message: 'remote clients may only ask for status, answers and blobs' }));
-      return;
-    }
-    if (this.needHandler) this.needHandler.need(c, reqId, payload);
+    if (this.needHandler) this.needHandler.need(c, reqId, op);
     else c.send(encode(T.FAILURE, reqId, { code: 'engine.none', message: `node ${this.data.nodeId} has no build loaded` }));
   }
 
   /** A client standing for a peer connection (answers go back through our DEALER to it). */
   private pseudoClient(name: string, reply: (body: Frames) => void): ClientState {
-    return { key: `p:${name}`, role: 'peer', name, remote: true, send: reply, lastSeen: Date.now(), tasks: new Map() };
+    return { key: `p:${name}`, identity: `node:${name}`, role: 'peer', name, via: 'node', remote: true, bytes: 0, send: reply, lastSeen: Date.now(), tasks: new Map() };
   }
 
   /**
    * A rule running here, on work that came from another node, needs answers: they come from the
    * build's origin, so the question goes back to the client that gave us the item.
    */
-  forwardNeed(from: ClientState, reqId: number, task: number, req: Record<string, unknown>): boolean {
-    const t = this.tasks.get(task);
+  forwardNeed(from: ClientState, reqId: number, req: NeedOp & { op: 'need' | 'blob' }): boolean {
+    const t = this.tasks.get(req.task);
     if (t === undefined || t.owner.kind !== 'client') return false;
     const fid = this.nextForward;
     this.nextForward = (this.nextForward + 1) >>> 0 || 1;
-    this.forwards.set(fid, { reply: from.send, reqId });
-    t.owner.client.send(encode(T.NEED, fid, { ...req, task: t.owner.reqId }));
+    const to = t.owner.client;
+    this.forwards.set(fid, { reply: from.send, reqId, to });
+    to.send(encode(T.NEED, fid, { ...req, task: t.owner.reqId }));
     return true;
   }
 
-  private onForwardReply(type: number, id: number, payload: Buffer | undefined): void {
+  /**
+   * An answer to a forwarded NEED: accepted only from the session it was sent to (bound to its
+   * key), so another client cannot answer, or fail, a rule it did not run.
+   */
+  private onForwardReply(c: ClientState, type: number, id: number, payload: Buffer | undefined): void {
     const f = this.forwards.get(id);
-    if (f === undefined) return;
+    if (f === undefined || f.to !== c) {
+      this.drop('answer.unasked');
+      return;
+    }
     this.forwards.delete(id);
     f.reply(encode(type === T.ANSWER ? T.ANSWER : T.FAILURE, f.reqId, payload ?? EMPTY));
   }
@@ -329,8 +412,14 @@ export class Broker {
   }
 
   private clientGone(c: ClientState, said: boolean): void {
-    this.clients.delete(c.key);
+    if (this.clients.get(c.key) === c) this.clients.delete(c.key);
     for (const t of c.tasks.values()) this.dropTask(t);
+    // Questions waiting for this client's answers will get none.
+    for (const [id, f] of this.forwards) {
+      if (f.to !== c) continue;
+      this.forwards.delete(id);
+      f.reply(encode(T.FAILURE, f.reqId, { code: 'client.gone', message: `client ${c.name} left before answering` }));
+    }
     this.needHandler?.clientGone?.(c);
     if (!said && c.remote) this.log('info', `client ${c.name} went away; its work was cancelled`);
   }
@@ -353,7 +442,7 @@ export class Broker {
   /** Forgets a task: queued ones leave the queue, running ones are cancelled where they run. */
   private dropTask(t: Task): void {
     this.tasks.delete(t.id);
-    if (t.owner.kind === 'client') t.owner.client.tasks.delete(t.owner.reqId);
+    if (t.owner.kind === 'client') this.release(t.owner.client, t);
     if (t.state === 'queued') {
       this.queue.remove((x) => x === t);
       this.retry.remove((x) => x === t);
@@ -387,7 +476,7 @@ export class Broker {
     const fd = fs.openSync(dest, 'w', 0o644);
     try {
       for (let off = 0; off < size; off += 1 << 20) {
-        const r = JSON.parse((await this.peers.call(node, { k: 'cas-get', digest: hex, offset: off, length: 1 << 20 })).toString('utf8')) as { data: string };
+        const r = resultOrThrow('cas-get', await this.peers.call(node, { k: 'cas-get', digest: hex, offset: off, length: 1 << 20 }), `node ${node}`);
         const buf = Buffer.from(r.data, 'base64');
         if (buf.length === 0) throw new Error(`node ${node} has no blob ${hex}`);
         let w = 0;
@@ -407,7 +496,10 @@ export class Broker {
     const t: Task = { id: this.nextTask, payload, remote, meta, owner, state: 'queued', peer: undefined, attempt: 0 };
     this.nextTask = (this.nextTask + 1) >>> 0 || 1;
     this.tasks.set(t.id, t);
-    if (owner.kind === 'client') owner.client.tasks.set(owner.reqId, t);
+    if (owner.kind === 'client') {
+      owner.client.tasks.set(owner.reqId, t);
+      owner.client.bytes += payload.length;
+    }
     this.place(t, this.queue);
     return t.id;
   }
@@ -597,8 +689,15 @@ export class Broker {
       this.stats.completed++;
       if (!r.worker.startsWith('local/')) this.stats.remoteRan++;
     } else this.stats.failed++;
-    if (t.owner.kind === 'client') t.owner.client.tasks.delete(t.owner.reqId);
+    if (t.owner.kind === 'client') this.release(t.owner.client, t);
     this.complete(t.owner, r.ok && t.note !== undefined ? { ...r, note: t.note } : r);
+  }
+
+  /** The client's item left this node: it no longer counts against the client's bytes. */
+  private release(c: ClientState, t: Task): void {
+    if (t.owner.kind !== 'client' || c.tasks.get(t.owner.reqId) !== t) return;
+    c.tasks.delete(t.owner.reqId);
+    c.bytes -= t.payload.length;
   }
 
   private complete(owner: Owner, r: TaskResult): void {
@@ -631,7 +730,8 @@ export class Broker {
       secure: this.data.key !== undefined,
       insecure: this.data.key === undefined && this.data.listen.some((l) => !isLoopback(l)),
       files: 'shared: commands run on the client\'s paths, which this node must see (same machine or network filesystem)',
-      clients: [...this.clients.values()].filter((c) => c.role !== 'worker-client').map((c) => ({ name: c.name, role: c.role, remote: c.remote, tasks: c.tasks.size })),
+      // Names and keys only: routing ids are credentials on keyed sockets and stay here.
+      clients: [...this.clients.values()].filter((c) => c.role !== 'worker-client').map((c) => ({ name: c.name, role: c.role, remote: c.remote, key: c.identity.slice(0, 12), tasks: c.tasks.size })),
       peers: this.peers.status(),
       stats: { ...this.stats, refused: this.zap?.refused ?? 0 },
       messages: this.messages(),

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { T, encode, type Failure } from './protocol.ts';
+import type { BlobRequest, BuildRequest, NeedRequest, WireAnswer } from './messages.ts';
 import type { Broker, ClientState, NeedHandler } from './broker.ts';
 import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer } from './engine.ts';
 import { Database } from './database.ts';
@@ -25,39 +26,7 @@ import { dropSnapshot, writeSnapshot, type SnapshotFile } from './fastnoop.ts';
 
 export { findBuildFile };
 
-export interface BuildRequest {
-  op: 'build' | 'clean' | 'clean-dead';
-  dir: string;
-  file?: string;
-  targets: string[];
-  keepGoing: number;
-  dryRun: boolean;
-  explain: boolean;
-  events: boolean;
-  env: Record<string, string>;
-  /** Most rules at once across this machine and other nodes (-j with --node). */
-  jobs?: number;
-}
-
-export interface BlobRequest {
-  op: 'blob';
-  task: number;
-  digest: string;
-  offset: number;
-  length: number;
-}
-
-export interface NeedRequest {
-  op: 'need';
-  task: number;
-  keys: string[];
-}
-
-export interface WireAnswer {
-  key: string;
-  hash: string;
-  value?: string;
-}
+export type { BlobRequest, BuildRequest, NeedRequest, WireAnswer };
 
 export interface BuildReply {
   ok: boolean;
@@ -113,14 +82,8 @@ export class BuildHost implements NeedHandler {
   /** Bytes of blobs sent to nodes and received from them, in the current build. */
   readonly bytes = { sent: 0, received: 0 };
 
-  need(client: ClientState, reqId: number, payload: Buffer): void {
-    let req: BuildRequest | NeedRequest | BlobRequest;
-    try {
-      req = JSON.parse(payload.toString('utf8')) as BuildRequest | NeedRequest | BlobRequest;
-    } catch {
-      this.broker.replyFailure(client, reqId, { code: 'protocol.json', message: 'NEED payload is not JSON' });
-      return;
-    }
+  /** A NEED the broker decoded and allowed for this client (see broker.ts mayAsk). */
+  need(client: ClientState, reqId: number, req: BuildRequest | NeedRequest | BlobRequest): void {
     if (req.op === 'need') this.ruleNeed(client, reqId, req);
     else if (req.op === 'blob') this.blob(client, reqId, req);
     else this.build(client, reqId, req).catch((e: unknown) => this.broker.replyFailure(client, reqId, toFailure(e)));
@@ -134,7 +97,7 @@ export class BuildHost implements NeedHandler {
   private blob(client: ClientState, reqId: number, req: BlobRequest): void {
     const file = this.offered.get(req.digest);
     if (file === undefined) {
-      if (!this.broker.forwardNeed(client, reqId, req.task, req as unknown as Record<string, unknown>)) {
+      if (!this.broker.forwardNeed(client, reqId, req)) {
         this.broker.replyFailure(client, reqId, { code: 'blob.unknown', message: `blob ${req.digest} is not offered by this build` });
       }
       return;
@@ -168,7 +131,7 @@ export class BuildHost implements NeedHandler {
       return;
     }
     // Not our build: the rule runs here on work from another node; its origin answers.
-    if (!this.broker.forwardNeed(client, reqId, req.task, req as unknown as Record<string, unknown>)) {
+    if (!this.broker.forwardNeed(client, reqId, req)) {
       this.broker.replyFailure(client, reqId, { code: 'need.unknown-task', message: `no running build owns task ${req.task}` });
     }
   }

@@ -65,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
     .option('--local <n>', 'With --node: command slots on this machine (default: CPUs + 2; 0: send all work to nodes)')
     .option('--key <file>', 'With --node: this client\'s key pair (default: ~/.config/b/client.key)')
     .option('--heartbeat <ms>', 'With --node: heartbeat interval; a node silent for 6 intervals is declared dead', { default: 500 })
+    .option('--insecure', 'With --node: use nodes without a pinned key, in plaintext (trusted networks only; or B_INSECURE=1)')
     .example('b build -j 8 app')
     .example('b build --node tcp://build1:7070#build1.pub --node tcp://build2:7070#build2.pub -j 64')
     .action(async (targets: string[], o: Common & Record<string, unknown>) => {
@@ -85,6 +86,7 @@ export async function run(argv: string[]): Promise<number> {
         ...(o.local !== undefined ? { local: int(o.local, '--local', 0, 4096) } : {}),
         ...(o.key !== undefined ? { keyFile: String(o.key) } : {}),
         heartbeatMs: int(o.heartbeat, '--heartbeat', 50, 60_000) ?? 500,
+        insecure: o.insecure === true,
       }, l);
     });
 
@@ -136,7 +138,7 @@ export async function run(argv: string[]): Promise<number> {
     .option('--listen <addr>', 'Accept clients from other machines on ADDR, e.g. tcp://0.0.0.0:7070 (repeatable)')
     .option('--key <file>', 'This node\'s key pair (b keygen NAME): encrypt and authenticate --listen addresses')
     .option('--allow <file>', 'Public keys of the clients allowed to connect (file, one per line; repeatable)')
-    .option('--insecure', 'Listen on a non-loopback address without keys (trusted networks only)')
+    .option('--insecure', 'Listen without keys, and use nodes without pinned keys (plaintext; trusted networks only)')
     .option('--node <addr>', 'Use another node too: tcp://HOST:PORT[#NODE_PUBLIC_KEY] (repeatable)')
     .option('--name <id>', 'Node id shown to clients (default: host-pid-random)')
     .option('--heartbeat <ms>', 'Heartbeat interval; a peer silent for 6 intervals is declared dead', { default: 500 })
@@ -165,11 +167,12 @@ export async function run(argv: string[]): Promise<number> {
     .option('--node <addr>', 'Node address tcp://HOST:PORT[#NODE_PUBLIC_KEY] (repeatable; or B_NODES)')
     .option('--key <file>', 'This client\'s key pair (default: ~/.config/b/client.key)')
     .option('--json', 'Print one JSON object per node')
+    .option('--insecure', 'Talk to nodes without a pinned key, in plaintext (trusted networks only)')
     .action(async (o: Common & Record<string, unknown>) => {
       const l = mk(o);
       const { statusCmd } = await import('./cmd-status.ts');
       const { nodesFrom } = await import('./cmd-build.ts');
-      result = statusCmd(nodesFrom(list(o.node)), { ...(o.key !== undefined ? { keyFile: String(o.key) } : {}), json: o.json === true }, l);
+      result = statusCmd(nodesFrom(list(o.node)), { ...(o.key !== undefined ? { keyFile: String(o.key) } : {}), json: o.json === true, insecure: o.insecure === true }, l);
     });
 
   cli

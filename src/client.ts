@@ -2,8 +2,9 @@
 // matched by request id. Used by `b exec`, `b build`, `b status` and the benchmarks.
 
 import { Channel, type ChannelOptions, type Frames } from './zmq.ts';
+import { sessionId } from './keys.ts';
 import {
-  T, decode, encode, isProtocolError, parseFailure, parseWelcome, PROTOCOL_VERSION,
+  T, decode, encode, isProtocolError, parseFailure, parseWelcome, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
   type Failure, type Role, type WelcomeInfo,
 } from './protocol.ts';
 import { VERSION } from './version.ts';
@@ -33,7 +34,11 @@ export class Client {
 
   constructor(address: string, opts: ChannelOptions = {}) {
     this.address = address;
-    this.ch = new Channel('dealer', opts);
+    // On a keyed node the routing id is a session id proving our key (keys.ts), so that no other
+    // client can take over this session; nothing larger than the protocol allows is buffered.
+    const c = opts.curve;
+    const routingId = opts.routingId ?? (c?.serverKey !== undefined ? sessionId(c, c.serverKey) : undefined);
+    this.ch = new Channel('dealer', { maxMessageSize: DEFAULT_MAX_MESSAGE_BYTES, ...opts, ...(routingId !== undefined ? { routingId } : {}) });
     this.ch.onMessage = (m) => this.onMessage(m);
     this.ch.connect(address);
     this.ch.start();

@@ -38,6 +38,8 @@ export interface BuildOptions {
   local?: number;
   keyFile?: string;
   heartbeatMs?: number;
+  /** Use nodes without pinned keys, in plaintext (--insecure). */
+  insecure?: boolean;
   /** Targets are build keys already (the Ninja personality canonicalized them): no path.normalize. */
   exactTargets?: boolean;
   /** Renders progress and the outcome instead of B's own output (the Ninja personality). */
@@ -114,6 +116,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     peers: nodes,
     ...(o.keyFile !== undefined ? { clientKeyFile: o.keyFile } : {}),
     ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
+    ...(o.insecure === true ? { insecureNodes: true } : {}),
   }, log);
   const { Client } = await import('./client.ts');
   const client = new Client(node.frontend);

@@ -11,6 +11,14 @@ export async function nodeCommand(o: NodeOptions & { drainSeconds?: number }, lo
   const i = node.info;
   log.out(`node ${i.node}: ${i.workers} workers, ${i.jobs} jobs, ${o.ioThreads ?? 1} I/O threads, pid ${process.pid}`);
   for (const e of i.endpoints) log.out(`listening on ${e}`);
+  // Say who may use it: every listening node is keyed unless --insecure (runtime.ts security()).
+  if ((o.listen ?? []).length > 0) {
+    log.info(o.keyFile !== undefined
+      ? `clients: CurveZMQ with ${o.keyFile}; the keys in ${(o.allow ?? []).join(', ')} may connect`
+      : o.insecure
+        ? 'clients: anyone who can connect (--insecure: no keys, plaintext)'
+        : 'clients: CurveZMQ with this user\'s own key (b keygen --show); only this user\'s clients may connect');
+  }
   const drainMs = (o.drainSeconds ?? 30) * 1000;
   let signals = 0;
   const handler = (sig: NodeJS.Signals): void => {

@@ -2,7 +2,7 @@
 // machine's work identically (platform, compilers, files). Also `b keygen`.
 
 import { initZmq } from './runtime.ts';
-import { clientKeyPair, parseNodeAddress, writeKeyPair, configDir } from './keys.ts';
+import { clientKeyPair, isLoopback, parseNodeAddress, writeKeyPair, configDir } from './keys.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { platform, toolPrint, type ProbeResult } from './toolchain.ts';
 import type { Logger } from './logger.ts';
@@ -27,20 +27,29 @@ interface Status {
   secure: boolean;
   insecure: boolean;
   files: string;
-  clients: { name: string; role: string; remote: boolean; tasks: number }[];
+  clients: { name: string; role: string; remote: boolean; key?: string; tasks: number }[];
   peers: { address: string; node: string | null; alive: boolean; workers: number; inflight: number; incompatible: string | null }[];
   stats: Record<string, number>;
   dropped: Record<string, number>;
 }
 
-export async function statusCmd(nodes: string[], o: { keyFile?: string; json?: boolean }, log: Logger): Promise<number> {
+export async function statusCmd(nodes: string[], o: { keyFile?: string; json?: boolean; insecure?: boolean }, log: Logger): Promise<number> {
   if (nodes.length === 0) throw new UserError({ code: 'usage', message: 'b status needs --node ADDRESS', hint: 'example: b status --node tcp://build1:7070' });
   const z = await initZmq(1);
   const { Client } = await import('./client.ts');
   let bad = 0;
   for (const spec of nodes) {
     const addr = parseNodeAddress(spec);
-    const curve = addr.serverKey !== undefined ? { ...clientKeyPair(o.keyFile, z.curveKeyPair), serverKey: addr.serverKey } : undefined;
+    const insecure = o.insecure === true || process.env.B_INSECURE === '1';
+    if (addr.serverKey === undefined && !insecure && !isLoopback(addr.address)) {
+      bad++;
+      log.error(`node ${addr.address}: no pinned key, so it would be neither encrypted nor authenticated; append #NODE_PUBLIC_KEY (or #node.pub), or pass --insecure on a trusted network`);
+      continue;
+    }
+    // An unpinned node on this machine runs with this user's own key (runtime.ts security()).
+    const own = addr.serverKey !== undefined || !insecure ? clientKeyPair(o.keyFile, z.curveKeyPair) : undefined;
+    const serverKey = addr.serverKey ?? (insecure ? undefined : own?.publicKey);
+    const curve = own !== undefined && serverKey !== undefined ? { ...own, serverKey } : undefined;
     const c = new Client(addr.address, curve ? { curve } : {});
     try {
       await c.hello('b status', 'client', 5000);
@@ -52,10 +61,10 @@ export async function statusCmd(nodes: string[], o: { keyFile?: string; json?: b
       }
       log.out(`node ${st.node} (${addr.address}): up ${st.uptime} s, B ${st.b} (protocol ${st.protocol}), ${st.platform}, pid ${st.pid}`);
       log.out(`  workers: ${st.workers} threads (${st.busy} busy); jobs: ${st.jobs ?? st.workers} command slots (${st.running ?? st.busy} in use); ${st.queued} queued; ran ${st.stats.completed ?? 0}, failed ${st.stats.failed ?? 0}`);
-      log.out(`  security: ${st.secure ? 'CurveZMQ (encrypted, clients authenticated by key)' : st.insecure ? 'INSECURE: listening without keys (--insecure); anyone who can reach it can run commands' : 'loopback only, no keys'}`);
+      log.out(`  security: ${st.secure ? 'CurveZMQ (encrypted, clients authenticated by key; sessions bound to keys)' : 'INSECURE: listening without keys (--insecure); anyone who can reach it can run commands'}`);
       log.out(`  files: ${st.files}`);
       const dropped = Object.entries(st.dropped).map(([k, v]) => `${v} ${k}`).join(', ');
-      log.out(`  rejected messages: ${st.stats.dropped ?? 0}${dropped ? ` (${dropped})` : ''}; refused connections: ${st.stats.refused ?? 0}`);
+      log.out(`  refused messages: ${st.stats.dropped ?? 0}${dropped ? ` (${dropped})` : ''}; refused connections: ${st.stats.refused ?? 0}`);
       const clients = st.clients.filter((x) => x.name !== 'b status');
       log.out(`  clients: ${clients.length === 0 ? 'none' : clients.map((x) => `${x.name} (${x.role}, ${x.tasks} items)`).join(', ')}`);
       if (st.peers.length > 0) {

@@ -5,9 +5,9 @@
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { NOT_STARTED, Spawner } from './spawner.ts';
-import type { ExecRequest, ExecResult } from './command.ts';
+import type { ExecRequest, ExecResult } from './messages.ts';
 
-export type { ExecRequest, ExecResult } from './command.ts';
+export type { ExecRequest, ExecResult };
 
 const running = new Set<ChildProcess>();
 const GRACE_MS = 2000;

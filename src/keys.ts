@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createHmac, createPrivateKey, createPublicKey, diffieHellman, randomBytes, timingSafeEqual } from 'node:crypto';
 import { UserError } from './errors.ts';
 
 const Z85 = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#';
@@ -150,8 +151,21 @@ export function clientKeyPair(file: string | undefined, generate: () => KeyPair)
   if (file !== undefined) return readKeyPair(file);
   const base = path.join(configDir(), 'client');
   if (!fs.existsSync(`${base}.key`)) {
+    // A node and a client started at once both create the key (every local node uses it since
+    // loopback needs keys too): the file appears complete or not at all (a private temp file
+    // hard-linked into place, which fails if another process won), and everyone reads the winner.
     fs.mkdirSync(configDir(), { recursive: true, mode: 0o700 });
-    writeKeyPair(base, generate());
+    const kp = generate();
+    const tmp = `${base}.key.${process.pid}.${randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(tmp, `# B CurveZMQ key pair: keep this file secret\npublic ${kp.publicKey}\nsecret ${kp.secretKey}\n`, { mode: 0o600, flag: 'wx' });
+    try {
+      fs.linkSync(tmp, `${base}.key`);
+      fs.writeFileSync(`${base}.pub`, `${kp.publicKey}\n`, { mode: 0o644 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
   }
   return readKeyPair(`${base}.key`);
 }
@@ -159,4 +173,67 @@ export function clientKeyPair(file: string | undefined, generate: () => KeyPair)
 export function isLoopback(address: string): boolean {
   const host = /^tcp:\/\/(\[[^\]]+\]|[^:]+):/.exec(address)?.[1] ?? '';
   return host === 'localhost' || host.startsWith('127.') || host === '[::1]' || address.startsWith('inproc://') || address.startsWith('ipc://');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session ids: the ZeroMQ routing id a client uses on a CurveZMQ connection, bound to its key.
+//
+// A ROUTER socket tells the application only the routing id a message came from, and a peer
+// chooses its own routing id; zeromq.js does not expose the ZAP user id of a message
+// (zmq_msg_gets). So a node could not tell which authenticated key sent a message, and any
+// allowed client that learnt another's routing id could take over its session (ROUTER_HANDOVER)
+// and receive its results. Instead a client's routing id is a proof of its key:
+//
+//   "b1" + client public key (Z85, 40) + nonce (16 hex) + MAC (32 hex)
+//   MAC = HMAC-SHA256(X25519(client secret, node public), "b-session-v1" + client key + nonce + node key)[0..16)
+//
+// Only the holder of the client's secret key (or the node's) can compute the MAC, so only that
+// client can speak or receive under that session id; the nonce (random per process) keeps two
+// builds of one user apart. The MAC is specific to one node's key: a node that sees a session id
+// cannot use it against another node. Sessions, forwarded questions and results on a node are
+// keyed by this id, and the key inside it is checked against the allow list again.
+
+const SESSION_PREFIX = 'b1';
+export const SESSION_ID_LENGTH = 2 + 40 + 16 + 32;
+
+function b64url(b: Buffer): string {
+  return b.toString('base64url');
+}
+
+function sharedSecret(ownSecret: string, ownPublic: string, theirPublic: string): Buffer | undefined {
+  const d = z85Decode(ownSecret);
+  const x = z85Decode(ownPublic);
+  const y = z85Decode(theirPublic);
+  if (d?.length !== 32 || x?.length !== 32 || y?.length !== 32) return undefined;
+  try {
+    const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(d), x: b64url(x) }, format: 'jwk' });
+    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(y) }, format: 'jwk' });
+    return diffieHellman({ privateKey, publicKey });
+  } catch {
+    return undefined;
+  }
+}
+
+function sessionMac(shared: Buffer, clientKey: string, nonce: string, nodeKey: string): string {
+  return createHmac('sha256', shared).update(`b-session-v1${clientKey}${nonce}${nodeKey}`).digest('hex').slice(0, 32);
+}
+
+/** The routing id a client uses towards the node with public key `nodeKey`. */
+export function sessionId(client: KeyPair, nodeKey: string, nonce = randomBytes(8).toString('hex')): string {
+  const shared = sharedSecret(client.secretKey, client.publicKey, nodeKey);
+  if (shared === undefined) throw new Error('session id: malformed key');
+  return `${SESSION_PREFIX}${client.publicKey}${nonce}${sessionMac(shared, client.publicKey, nonce, nodeKey)}`;
+}
+
+/** The client public key a session id proves, or undefined if it proves none (for this node). */
+export function verifySessionId(rid: string, node: KeyPair): string | undefined {
+  if (rid.length !== SESSION_ID_LENGTH || !rid.startsWith(SESSION_PREFIX)) return undefined;
+  const clientKey = rid.slice(2, 42);
+  const nonce = rid.slice(42, 58);
+  const mac = rid.slice(58);
+  if (!isKey(clientKey) || !/^[0-9a-f]{16}$/.test(nonce) || !/^[0-9a-f]{32}$/.test(mac)) return undefined;
+  const shared = sharedSecret(node.secretKey, node.publicKey, clientKey);
+  if (shared === undefined) return undefined;
+  const want = Buffer.from(sessionMac(shared, clientKey, nonce, node.publicKey), 'hex');
+  return timingSafeEqual(want, Buffer.from(mac, 'hex')) ? clientKey : undefined;
 }

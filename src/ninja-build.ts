@@ -19,38 +19,14 @@ import { canonicalizePath } from './ninja-path.ts';
 import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
 import type { Action, Answer, BuildDescription, Completed, RunContext } from './engine.ts';
-import type { RexecResult } from './rexec.ts';
 import { checkOutputPath, planRexec } from './rexec-client.ts';
 import { stateOf } from './filestate.ts';
 import { digestFromHex } from './hash.ts';
 import type { FileState } from './database.ts';
-import type { Failure } from './protocol.ts';
 import { UserError } from './errors.ts';
-
-/** Work item for a worker: run one edge's command (see ninja-run.ts). */
-export interface CmdWork {
-  k: 'cmd';
-  cmd: string;
-  cwd: string;
-  outs: string[];
-  depfile: string;
-  deps: string;
-  msvcPrefix: string;
-  rspfile: string;
-  rspfileContent: string;
-  console: boolean;
-}
-
-export interface CmdResult {
-  exit: number;
-  signal?: string;
-  output: string;
-  outputs: Record<string, FileState | null>;
-  /** Dependencies read from the depfile or /showIncludes (canonical, relative to cwd). */
-  deps: string[];
-  depsError?: string;
-  spawnError?: string;
-}
+import { parseResultOf, type CmdResult, type CmdWork, type RexecResult } from './messages.ts';
+import { isProtocolError, type Failure } from './protocol.ts';
+export type { CmdResult, CmdWork };
 
 export class NinjaDescription implements BuildDescription {
   readonly root: string;
@@ -180,9 +156,11 @@ export class NinjaDescription implements BuildDescription {
         return Buffer.from(JSON.stringify(w));
       },
       async complete(result: Buffer, ctx): Promise<Completed | Failure> {
-        const parsed = JSON.parse(result.toString('utf8')) as CmdResult | RexecResult;
-        if ('fetched' in parsed) return completeRemote(parsed, ctx);
-        const r = parsed;
+        // From a worker or another machine: decoded once, strictly (messages.ts).
+        const parsed = parseResultOf(['cmd', 'rexec'], result);
+        if (isProtocolError(parsed)) return { code: 'protocol', message: `malformed result for ${cmd()}: ${parsed.message}`, where: where() };
+        if (parsed.k === 'rexec') return completeRemote(parsed.r, ctx);
+        const r = parsed.r;
         if (r.exit !== 0 || r.spawnError !== undefined) {
           const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
           return { code: 'command-failed', message: `command failed (${why}): ${cmd()}`, where: `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`, fields: { output: r.output, command: cmd() } };

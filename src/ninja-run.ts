@@ -10,7 +10,7 @@ import { parseDepfile, parseShowIncludes } from './depfile.ts';
 import { canonicalizePath } from './ninja-path.ts';
 import type { CmdResult, CmdWork } from './ninja-build.ts';
 import type { FileState } from './database.ts';
-import type { TaskContext } from './jobs.ts';
+import type { TaskContext } from './task-context.ts';
 
 /** A dependency path as a key: canonical, and relative when it is inside the build directory. */
 function depKey(p: string, cwd: string): string {

@@ -16,25 +16,19 @@
 // twice. Each item carries the nodes it went through (`via`); a node never hands an item back
 // to one of them, so cycles in the peering graph cannot bounce work around.
 
+import { randomBytes } from 'node:crypto';
 import { Channel, type Curve, type Frames } from './zmq.ts';
 import {
-  T, decode, encode, isProtocolError, parseFailure, parseWelcome, PROTOCOL_VERSION,
+  T, decode, encode, isProtocolError, parseFailure, parsePong, parseWelcome, PROTOCOL_VERSION,
   type Failure, type WelcomeInfo,
 } from './protocol.ts';
 import { VERSION } from './version.ts';
-import { platform, type ProbeResult, type ToolPrint } from './toolchain.ts';
+import { platform } from './toolchain.ts';
+import { parseNeed, parseResult, type BlobRequest, type NeedRequest, type ProbeResult, type TaskMeta, type ToolPrint } from './messages.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.ts';
+import { sessionId } from './keys.ts';
 
-/** Routing facts about a work item, sent beside its (opaque) payload. */
-export interface TaskMeta {
-  /** Nodes this item already went through. */
-  via?: string[];
-  /** May run on another node (false: console jobs, local-only work). */
-  remote?: boolean;
-  /** Program the command runs first: nodes must have the same one (fingerprint). */
-  tool?: string;
-  /** Absolute build root: the node must see the same files there (shared filesystem). */
-  root?: string;
-}
+export type { TaskMeta };
 
 export interface PlacedTask {
   id: number;
@@ -57,9 +51,9 @@ export interface PeerHost {
   requeue(t: PlacedTask, reason: string): void;
   pump(): void;
   /** A NEED sent by a rule running on a peer; its `task` is already our task id. */
-  need(reply: (body: Frames) => void, peerName: string, reqId: number, payload: Buffer): void;
-  /** An answer to a NEED we forwarded to a peer acting as our client. */
-  answer(peerName: string, type: number, id: number, payload: Buffer | undefined): void;
+  need(reply: (body: Frames) => void, peerName: string, reqId: number, op: NeedRequest | BlobRequest): void;
+  /** A message from a node that it may not send (counted as a refusal). */
+  refused(reason: string): void;
   log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void;
   /** Writes a probe file under a build root: its path and content. */
   fsToken(root: string): { file: string; token: string } | undefined;
@@ -139,6 +133,8 @@ export class PeerSet {
   private nextAttempt = 1;
   private readonly probes = new Map<number, { peer: Peer; done: (r: Buffer | undefined) => void }>();
   private readonly localTools = new Map<string, ToolPrint | 'pending'>();
+  /** Part of our session id on every keyed node: one session per process and node. */
+  private readonly nonce = randomBytes(8).toString('hex');
   private timer: NodeJS.Timeout | undefined;
   readonly heartbeatMs: number;
   readonly deadMs: number;
@@ -160,7 +156,10 @@ export class PeerSet {
   private channel(o: PeerOptions): Channel {
     let curve: Curve | undefined;
     if (o.serverKey !== undefined && o.clientKey !== undefined) curve = { ...o.clientKey, serverKey: o.serverKey };
-    const ch = new Channel('dealer', { routingId: this.host.nodeId, ...(curve ? { curve } : {}), hwm: 10_000, heartbeatMs: this.heartbeatMs });
+    // On a keyed node our routing id proves our key (keys.ts sessionId): nobody else can take
+    // over our session there. Without keys (--insecure) the node id is all there is.
+    const routingId = curve ? sessionId(o.clientKey!, o.serverKey!, this.nonce) : this.host.nodeId;
+    const ch = new Channel('dealer', { routingId, ...(curve ? { curve } : {}), hwm: 10_000, heartbeatMs: this.heartbeatMs, maxMessageSize: DEFAULT_MAX_MESSAGE_BYTES });
     ch.connect(o.address);
     return ch;
   }
@@ -233,12 +232,12 @@ export class PeerSet {
       case T.WELCOME: {
         const w = parseWelcome(d.payload);
         if (isProtocolError(w)) return;
-        const info = w as WelcomeInfo & { platform?: string };
+        const info = w;
         const rejoined = p.deadSince !== undefined && p.nodeId !== undefined;
         p.info = info;
         p.nodeId = info.node;
         p.capacity = info.workers;
-        p.localWorkers = (info as { local?: number }).local ?? info.workers;
+        p.localWorkers = info.local ?? info.workers;
         p.welcomed = true;
         p.alive = true;
         p.deadSince = undefined;
@@ -251,13 +250,10 @@ export class PeerSet {
         return;
       }
       case T.PONG: {
-        try {
-          const info = JSON.parse(d.payload?.toString() ?? '{}') as { workers?: number; local?: number };
-          if (typeof info.workers === 'number') p.capacity = info.workers;
-          if (typeof info.local === 'number') p.localWorkers = info.local;
-        } catch {
-          // keep the last capacity
-        }
+        const info = parsePong(d.payload);
+        if (isProtocolError(info)) return this.host.refused('pong');
+        if (info.workers !== undefined) p.capacity = info.workers;
+        if (info.local !== undefined) p.localWorkers = info.local;
         return;
       }
       case T.PING:
@@ -294,30 +290,34 @@ export class PeerSet {
       case T.NEED: {
         // A rule running on that node needs answers from our build: translate the attempt id it
         // knows into our task id, and answer through the same connection.
-        let req: { task?: number } & Record<string, unknown>;
-        try {
-          req = JSON.parse(d.payload?.toString() ?? '') as { task?: number };
-        } catch {
+        // A node may ask only for the answers and input blobs of an item we gave it, never for
+        // a build, a clean or anything else (it once could: see messages.ts).
+        const req = parseNeed(d.payload);
+        if (isProtocolError(req) || (req.op !== 'need' && req.op !== 'blob')) {
+          this.host.refused(isProtocolError(req) ? `need.${req.error}` : 'need.role');
+          this.host.log('warn', `node ${p.name} asked what a node may not ask: ${isProtocolError(req) ? req.message : `op "${req.op}"`}`);
+          p.ch.send(encode(T.FAILURE, d.id, { code: 'need.refused', message: isProtocolError(req) ? req.message : `a node may not ask for "${req.op}"` }));
           return;
         }
-        const t = typeof req.task === 'number' ? p.inflight.get(req.task) : undefined;
+        const t = p.inflight.get(req.task);
         if (t === undefined) {
           p.ch.send(encode(T.FAILURE, d.id, { code: 'need.unknown-task', message: 'that work item is no longer assigned to this node' }));
           return;
         }
-        const payload = Buffer.from(JSON.stringify({ ...req, task: t.id }));
+        const attempt = req.task;
         if ((t.needs = (t.needs ?? 0) + 1) === 1) p.waiting++;
-        const attempt = req.task as number;
         this.host.need((body) => {
           // Answered: the rule resumes there and holds a credit again.
           if (p.inflight.get(attempt) === t && t.needs !== undefined && t.needs > 0 && --t.needs === 0) p.waiting--;
           p.ch.send(body);
-        }, p.name, d.id, payload);
+        }, p.name, d.id, { ...req, task: t.id });
         this.host.pump();
         return;
       }
       case T.ANSWER:
-        this.host.answer(p.name, d.type, d.id, d.payload);
+        // We never forward questions to the nodes we use (only to our own clients): an answer
+        // from one answers nothing.
+        this.host.refused('answer.unasked');
         return;
       case T.ERROR: {
         const f = parseFailure(d.payload);
@@ -435,11 +435,11 @@ export class PeerSet {
 
   private probe(p: Peer, work: object, done: (r: ProbeResult | undefined) => void): void {
     this.callRaw(p, { k: 'probe', ...work }, (b) => {
-      let r: ProbeResult | undefined;
-      try {
-        r = b === undefined ? undefined : (JSON.parse(b.toString()) as ProbeResult);
-      } catch {
-        r = undefined;
+      const r = b === undefined ? undefined : parseResult('probe', b);
+      if (r !== undefined && isProtocolError(r)) {
+        this.host.refused('probe');
+        this.host.log('warn', `node ${p.name}: malformed probe result: ${r.message}`);
+        return done(undefined);
       }
       done(r);
     });

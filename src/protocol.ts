@@ -175,7 +175,11 @@ export interface WelcomeInfo {
   protocol: number;
   b: string;
   node: string;
+  /** Workers of this node and, one hop deep, of the nodes it uses. */
   workers: number;
+  /** This node's own workers. */
+  local?: number;
+  platform?: string;
 }
 
 export interface ReadyInfo {
@@ -186,6 +190,8 @@ export interface PongInfo {
   node: string;
   /** Work items the node could accept right now. */
   free: number;
+  workers?: number;
+  local?: number;
 }
 
 /** A failure that crossed a thread or machine: what happened, where, and what to do about it. */
@@ -209,19 +215,69 @@ export function parseJson(payload: Buffer | undefined): unknown | ProtocolError 
 
 type Shape = Record<string, 'string' | 'number' | 'boolean' | 'string?' | 'number?' | 'object?'>;
 
+/** Strict: every field of the shape checked, unknown and duplicate keys refused. */
 function check<V>(payload: Buffer | undefined, what: string, shape: Shape): V | ProtocolError {
   const v = parseJson(payload);
   if (isProtocolError(v)) return v;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return { error: 'schema', message: `${what}: expected a JSON object` };
   const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!Object.hasOwn(shape, k)) return { error: 'schema', message: `${what}: unknown field "${k.slice(0, 64)}"` };
+  }
   for (const [k, t] of Object.entries(shape)) {
     const optional = t.endsWith('?');
     const base = optional ? t.slice(0, -1) : t;
     const x = o[k];
     if (x === undefined && optional) continue;
-    if (typeof x !== base || x === null) return { error: 'schema', message: `${what}: field "${k}" must be a ${base}` };
+    if (typeof x !== base || x === null || Array.isArray(x)) return { error: 'schema', message: `${what}: field "${k}" must be a ${base}` };
   }
+  const dup = duplicateKey(payload!.toString('utf8'));
+  if (dup !== undefined) return { error: 'schema', message: `${what}: field "${dup.slice(0, 64)}" appears twice` };
   return o as V;
+}
+
+/**
+ * The first key that occurs twice in one object of a valid JSON text, if any. JSON.parse keeps
+ * the last of duplicates silently, so two readers of one message could disagree on what it says
+ * (a validator reading one `op`, a handler another): such messages are refused.
+ */
+export function duplicateKey(text: string): string | undefined {
+  const stack: (Set<string> | null)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      let j = i + 1;
+      let escaped = false;
+      for (;;) {
+        const q = text.indexOf('"', j);
+        if (q < 0) return undefined; // not valid JSON: the parser already refused it
+        let b = q - 1;
+        while (text.charCodeAt(b) === 92) b--;
+        if ((q - 1 - b) % 2 === 0) {
+          j = q;
+          break;
+        }
+        escaped = true;
+        j = q + 1;
+      }
+      const top = stack[stack.length - 1];
+      if (top && expectKey) {
+        const raw = text.slice(i, j + 1);
+        const k = escaped || raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+        if (top.has(k)) return k;
+        top.add(k);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 123) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 91) stack.push(null);
+    else if (c === 125 || c === 93) stack.pop();
+    else if (c === 44 && stack[stack.length - 1]) expectKey = true;
+  }
+  return undefined;
 }
 
 export function parseHello(p: Buffer | undefined): HelloInfo | ProtocolError {
@@ -235,7 +291,7 @@ export function parseHello(p: Buffer | undefined): HelloInfo | ProtocolError {
 }
 
 export function parseWelcome(p: Buffer | undefined): WelcomeInfo | ProtocolError {
-  return check<WelcomeInfo>(p, 'WELCOME', { protocol: 'number', b: 'string', node: 'string', workers: 'number' });
+  return check<WelcomeInfo>(p, 'WELCOME', { protocol: 'number', b: 'string', node: 'string', workers: 'number', local: 'number?', platform: 'string?' });
 }
 
 export function parseReady(p: Buffer | undefined): ReadyInfo | ProtocolError {
@@ -243,7 +299,7 @@ export function parseReady(p: Buffer | undefined): ReadyInfo | ProtocolError {
 }
 
 export function parsePong(p: Buffer | undefined): PongInfo | ProtocolError {
-  return check<PongInfo>(p, 'PONG', { node: 'string', free: 'number' });
+  return check<PongInfo>(p, 'PONG', { node: 'string', free: 'number', workers: 'number?', local: 'number?' });
 }
 
 export function parseFailure(p: Buffer | undefined): Failure | ProtocolError {

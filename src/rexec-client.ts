@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { digestHex } from './hash.ts';
-import type { RexecInput, RexecWork } from './rexec.ts';
+import type { RexecInput, RexecWork } from './messages.ts';
 
 const COMPILER = /^(?:.*\/)?(?:[\w.+-]+-)?(?:cc|gcc|g\+\+|c\+\+|clang|clang\+\+)(?:-\d+(?:\.\d+)*)?$/;
 const SYSTEM = ['/usr/', '/lib/', '/lib64/', '/bin/', '/sbin/', '/etc/', '/opt/', '/proc/', '/sys/', '/dev/', '/nix/'];

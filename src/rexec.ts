@@ -17,54 +17,10 @@ import { execCommand } from './exec.ts';
 import { Cas, CHUNK } from './cas.ts';
 import { parseDepfile, parseShowIncludes } from './depfile.ts';
 import { cacheDir, ensurePrivateDir } from './cachedir.ts';
-import type { TaskContext } from './jobs.ts';
-
-export interface RexecInput {
-  /** Absolute path on the client. */
-  path: string;
-  /** Content digest (hex). */
-  digest: string;
-  size: number;
-  exec: boolean;
-}
-
-export interface RexecWork {
-  k: 'rexec';
-  cmd: string;
-  cwd: string;
-  /** Client directories recreated under the sandbox (the command's paths are rewritten). */
-  roots: string[];
-  inputs: RexecInput[];
-  /** Absolute client paths of the declared outputs. */
-  outputs: string[];
-  depfile: string;
-  deps: string;
-  msvcPrefix: string;
-  rspfile: string;
-  rspfileContent: string;
-  /** The command is a gcc/clang compile: add -ffile-prefix-map. */
-  prefixMap: boolean;
-}
-
-export interface RexecOutput {
-  path: string;
-  digest: string | null;
-  size: number;
-  mode: number;
-}
-
-export interface RexecResult {
-  exit: number;
-  signal?: string;
-  output: string;
-  spawnError?: string;
-  outputs: RexecOutput[];
-  /** Absolute client paths from the depfile or /showIncludes. */
-  deps: string[];
-  /** Bytes of inputs this node had to fetch. */
-  fetched: number;
-  ms: number;
-}
+import type { TaskContext } from './task-context.ts';
+import { parseBlobAnswer, type RexecInput, type RexecOutput, type RexecResult, type RexecWork, type CasGetWork, type CasGetResult } from './messages.ts';
+import { isProtocolError } from './protocol.ts';
+export type { RexecInput, RexecOutput, RexecResult, RexecWork };
 
 let cas: Cas | undefined;
 let lastMaintenance = 0;
@@ -111,7 +67,7 @@ async function fetchBlob(ctx: TaskContext, store: Cas, input: RexecInput): Promi
   try {
     for (let off = 0; off < input.size || (off === 0 && input.size === 0); off += CHUNK) {
       const buf = await ctx.need({ op: 'blob', task: ctx.task, digest: input.digest, offset: off, length: Math.min(CHUNK, input.size - off) });
-      const data = Buffer.from((JSON.parse(buf.toString('utf8')) as { data: string }).data, 'base64');
+      const data = Buffer.from(blobData(buf), 'base64');
       w.write(data);
       if (input.size === 0) break;
     }
@@ -190,6 +146,13 @@ export async function runRexec(w: RexecWork, ctx: TaskContext): Promise<RexecRes
 }
 
 /** Serves part of a blob from this node's store (a client fetching outputs). */
-export function casGet(w: { digest: string; offset: number; length: number }): { data: string } {
+/** The bytes of a blob answer, decoded once and validated (the client may be hostile). */
+function blobData(buf: Buffer): string {
+  const a = parseBlobAnswer(buf);
+  if (isProtocolError(a)) throw new Error(`malformed blob answer: ${a.message}`);
+  return a.data;
+}
+
+export function casGet(w: CasGetWork): CasGetResult {
   return { data: nodeCas().read(w.digest, w.offset, Math.min(w.length, CHUNK)).toString('base64') };
 }

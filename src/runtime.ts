@@ -32,6 +32,8 @@ export interface NodeOptions {
   peers?: string[];
   /** Our key pair when connecting to nodes (default ~/.config/b/client.key). */
   clientKeyFile?: string;
+  /** Use nodes without a pinned key, in plaintext (clients' --insecure). */
+  insecureNodes?: boolean;
   heartbeatMs?: number;
 }
 
@@ -51,10 +53,27 @@ export function defaultNodeId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
 }
 
-/** Keys and allow lists for listening, pinned keys for peers; refuses an open door. */
+/**
+ * Keys and allow lists for listening, pinned keys for peers; refuses an open door.
+ *
+ * A node is authenticated everywhere, loopback included: on a shared machine any local user can
+ * connect to 127.0.0.1, so "loopback only" is no protection (distcc's CVE-2004-2687, for local
+ * users). We chose keys over an ipc socket in a 0700 directory with peer-uid checks: the same
+ * CurveZMQ path as remote nodes (one mechanism to get right, tested everywhere), it works over
+ * tcp and on every platform, and zeromq.js exposes no peer credentials (SO_PEERCRED) to check.
+ * - `--key` and `--allow`: the node's key pair and the clients allowed (as before).
+ * - no `--key`, loopback addresses only: the node uses the user's own client key pair
+ *   (~/.config/b/client.key, 0600) as its server key and allows only that public key. The
+ *   user's own clients connect with it (they assume an unpinned loopback node has their key);
+ *   another user has another key (and cannot read this one), and the ZAP handler refuses it.
+ * - `--insecure`: no keys at all (plaintext, anyone who can connect may run commands), loudly.
+ * Clients refuse a non-loopback node without a pinned key unless --insecure (B_INSECURE=1).
+ */
 function security(opts: NodeOptions, generate: () => KeyPair, log: Logger): Partial<BrokerData> {
   const out: Partial<BrokerData> = {};
   const listen = opts.listen ?? [];
+  let own: KeyPair | undefined;
+  const ownKey = (): KeyPair => (own ??= clientKeyPair(opts.clientKeyFile, generate));
   if (opts.keyFile !== undefined) {
     out.key = readKeyPair(opts.keyFile);
     const allow = readAllowList(opts.allow ?? []);
@@ -75,15 +94,35 @@ function security(opts: NodeOptions, generate: () => KeyPair, log: Logger): Part
       });
     }
     log.warn(`INSECURE: listening on ${open.join(', ')} without encryption or authentication (--insecure): anyone who can reach this port can run commands as ${process.env.USER ?? 'this user'}`);
+  } else if (listen.length > 0 && out.key === undefined) {
+    if (opts.insecure) {
+      log.warn(`INSECURE: listening on ${listen.join(', ')} without keys (--insecure): every user of this machine can run commands as ${process.env.USER ?? 'this user'}`);
+    } else {
+      out.key = ownKey();
+      out.allow = [out.key.publicKey];
+    }
   }
   out.insecure = opts.insecure === true;
+  const insecurePeers = opts.insecure === true || opts.insecureNodes === true || process.env.B_INSECURE === '1';
   const peers = (opts.peers ?? []).map(parseNodeAddress);
   if (peers.length > 0) {
-    out.peers = peers.map((p) => ({ address: p.address, ...(p.serverKey ? { serverKey: p.serverKey } : {}) }));
-    if (peers.some((p) => p.serverKey !== undefined)) out.clientKey = clientKeyPair(opts.clientKeyFile, generate);
-    for (const p of peers) {
-      if (p.serverKey === undefined && !isLoopback(p.address)) log.warn(`node ${p.address} is used without a pinned key: traffic is not encrypted (append #NODE_PUBLIC_KEY to the address)`);
-    }
+    out.peers = peers.map((p) => {
+      if (p.serverKey !== undefined) return { address: p.address, serverKey: p.serverKey };
+      if (insecurePeers) {
+        if (!isLoopback(p.address)) log.warn(`node ${p.address} is used without a pinned key (--insecure): traffic is not encrypted and the node is not authenticated`);
+        return { address: p.address };
+      }
+      if (!isLoopback(p.address)) {
+        throw new UserError({
+          code: 'insecure',
+          message: `node ${p.address} has no pinned key: its traffic would be neither encrypted nor authenticated`,
+          hint: 'append #NODE_PUBLIC_KEY (or #node.pub) to the address, list it in ~/.config/b/nodes, or pass --insecure on a trusted network',
+        });
+      }
+      // A node on this machine started without --key uses this user's own key (see above).
+      return { address: p.address, serverKey: ownKey().publicKey };
+    });
+    if (out.peers.some((p) => p.serverKey !== undefined)) out.clientKey = ownKey();
   }
   return out;
 }

@@ -16,7 +16,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import type { ExecRequest, ExecResult } from './command.ts';
+import type { ExecRequest, ExecResult } from './messages.ts';
 
 /** A command for the helper. Its `env` adds to the helper's (the worker's, when it started). */
 export interface SpawnRequest {

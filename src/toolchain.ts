@@ -6,29 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { digest, digestHex } from './hash.ts';
 import { execCommand } from './exec.ts';
-
-export interface ToolPrint {
-  /** Resolved absolute path, or null when the tool is not installed. */
-  path: string | null;
-  /** First line of `tool --version`. */
-  version: string;
-  /** Digest of the whole `--version` output: what is compared. */
-  hash: string;
-}
-
-export interface ProbeWork {
-  k: 'probe';
-  tools?: string[];
-  /** A file the client just wrote, and what it contains: same paths, same files? */
-  file?: string;
-  expect?: string;
-}
-
-export interface ProbeResult {
-  platform: string;
-  tools: Record<string, ToolPrint>;
-  sharedFs?: boolean;
-}
+import type { ProbeResult, ProbeWork, ToolPrint } from './messages.ts';
+export type { ProbeResult, ProbeWork, ToolPrint };
 
 export function platform(): string {
   return `${process.platform}-${process.arch}`;

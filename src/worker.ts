@@ -19,7 +19,10 @@ import { Channel, ReqChannel, type Frames } from './zmq.ts';
 import { T, decode, encode, header, isProtocolError, parseFailure, typeName, type Failure } from './protocol.ts';
 import { killAll, useCommandSlots } from './exec.ts';
 import { Spawner, closeSpawner } from './spawner.ts';
-import { handle, type TaskContext } from './jobs.ts';
+import { handle } from './jobs.ts';
+import { WorkerFailure, type TaskContext } from './task-context.ts';
+
+export { WorkerFailure };
 import { VERSION } from './version.ts';
 
 export interface WorkerData {
@@ -61,14 +64,6 @@ interface TaskState {
 function abortTask(t: TaskState): void {
   t.cancelled = true;
   t.abort?.abort();
-}
-
-export class WorkerFailure extends Error {
-  readonly failure: Failure;
-  constructor(f: Failure) {
-    super(f.message);
-    this.failure = f;
-  }
 }
 
 class WorkerThread {

@@ -311,7 +311,12 @@ test('--insecure on an open address warns loudly at start and in b status', asyn
   const n = await node(['--workers', '1', '--insecure', '--listen', 'tcp://0.0.0.0:*']);
   try {
     assert.match(n.err(), /INSECURE/);
-    const st = await b(['status', '--node', n.endpoint]);
+    // Unpinned and not on loopback: a client refuses it unless told --insecure.
+    const open = n.out.find((l) => l.startsWith('listening on tcp://0.0.0.0:'))!.slice('listening on '.length);
+    const refused = await b(['status', '--node', open]);
+    assert.is(refused.code, 1);
+    assert.match(refused.stderr, /no pinned key/);
+    const st = await b(['status', '--node', open, '--insecure']);
     assert.match(st.stdout, /INSECURE/);
   } finally {
     await stop(n);
@@ -321,7 +326,11 @@ test('--insecure on an open address warns loudly at start and in b status', asyn
 test('malformed, wrong-version and random frames are dropped and counted; the node still builds', async () => {
   const n = await node(['--workers', '2']);
   const zmq = await import('zeromq');
-  const sock = new zmq.Dealer({ linger: 0 });
+  // Loopback nodes use keys too: an allowed client (this user's key) sending garbage.
+  const { configDir, readKeyPair, sessionId } = await import('../src/keys.ts');
+  assert.is((await b(['keygen', '--show'])).code, 0);
+  const key = readKeyPair(path.join(configDir(), 'client.key'));
+  const sock = new zmq.Dealer({ linger: 0, routingId: sessionId(key, key.publicKey), curvePublicKey: key.publicKey, curveSecretKey: key.secretKey, curveServerKey: key.publicKey });
   const replies: Buffer[][] = [];
   try {
     sock.connect(n.endpoint);

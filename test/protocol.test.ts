@@ -102,6 +102,14 @@ test('random garbage never throws', () => {
   }
 });
 
+test('control payloads are strict: unknown and duplicate fields are refused', () => {
+  const b = (s: string): Buffer => Buffer.from(s);
+  assert.match((parseHello(b('{"protocol":1,"b":"x","role":"client","name":"n","admin":true}')) as ProtocolError).message, /unknown field "admin"/);
+  assert.match((parseHello(b('{"protocol":1,"b":"x","role":"client","role":"worker-client","name":"n"}')) as ProtocolError).message, /"role" appears twice/);
+  assert.match((parseFailure(b('{"code":"x","message":"y","fields":[1]}')) as ProtocolError).message, /fields/);
+  assert.not.ok(isProtocolError(parseWelcome(b('{"protocol":1,"b":"x","node":"n","workers":2,"local":2,"platform":"linux-x64"}'))));
+});
+
 test('encode refuses payload mismatches (a bug in the caller, not peer input)', () => {
   assert.throws(() => encode(T.PING, 1, Buffer.from('x')), /no payload/);
   assert.throws(() => encode(T.SUBMIT, 1), /needs a payload/);

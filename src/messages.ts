@@ -1,0 +1,546 @@
+// Every message payload B sends between threads and machines, declared once: work items (SUBMIT
+// and WORK), their results (RESULT and DONE), NEED operations and their answers, and SUBMIT's
+// routing meta. Each is a discriminated union (`k` for work, `op` for NEED) with a strict
+// validator: unknown or duplicate keys, wrong types and oversized fields are refused with a
+// ProtocolError value, never thrown. Every receiver decodes a payload once with the parser here
+// and then switches on the tag; nothing looks at bytes or substrings to guess what a payload is
+// (the broker once did, and a node could make a client run `op:"build"` by hiding `"op":"need"`
+// inside it).
+//
+// This module imports only protocol.ts, so worker-side files (jobs, bfile-run, ninja-run,
+// rexec) depend on it and on leaf utilities, never on the front ends that produce the messages.
+
+import { type ProtocolError, duplicateKey, isProtocolError, parseJson } from './protocol.ts';
+
+export { duplicateKey };
+
+// ---------------------------------------------------------------------------------------------
+// Bounds. Generous for real builds (a clang command line of 100 kB, 20,000 inputs of a compile,
+// a 1 MiB blob chunk in base64) and far below the 64 MiB message limit, so a hostile peer cannot
+// make a receiver allocate per-field more than it already accepted as one message.
+
+/** A path, a key, a command line. */
+const STR = 1 << 20;
+/** Short names: kinds, ops, tool names, digests. */
+const NAME = 4096;
+/** Long texts: captured command output, rspfile contents, base64 blob chunks. */
+const TEXT = 48 << 20;
+const LIST = 200_000;
+
+// ---------------------------------------------------------------------------------------------
+// A tiny schema language, so every validator is a table rather than hand-written checks.
+
+type Spec =
+  | { t: 'str'; max: number; re?: RegExp }
+  | { t: 'int'; min: number; max: number }
+  | { t: 'num' }
+  | { t: 'bool' }
+  | { t: 'lit'; v: string }
+  | { t: 'arr'; of: Spec; max: number }
+  | { t: 'rec'; of: Spec; max: number }
+  | { t: 'obj'; shape: Shape }
+  | { t: 'nullable'; of: Spec }
+  | { t: 'any' };
+type Shape = Record<string, Spec | { opt: Spec }>;
+
+const str = (max = STR, re?: RegExp): Spec => (re ? { t: 'str', max, re } : { t: 'str', max });
+const int = (min = 0, max = Number.MAX_SAFE_INTEGER): Spec => ({ t: 'int', min, max });
+const num: Spec = { t: 'num' };
+const bool: Spec = { t: 'bool' };
+const lit = (v: string): Spec => ({ t: 'lit', v });
+const arr = (of: Spec, max = LIST): Spec => ({ t: 'arr', of, max });
+const rec = (of: Spec, max = LIST): Spec => ({ t: 'rec', of, max });
+const obj = (shape: Shape): Spec => ({ t: 'obj', shape });
+const nullable = (of: Spec): Spec => ({ t: 'nullable', of });
+const opt = (s: Spec): { opt: Spec } => ({ opt: s });
+const ANY: Spec = { t: 'any' };
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const U32 = int(0, 0xffffffff);
+
+function refuse(message: string): ProtocolError {
+  return { error: 'schema', message };
+}
+
+function checkSpec(x: unknown, s: Spec, at: string): ProtocolError | undefined {
+  switch (s.t) {
+    case 'str':
+      if (typeof x !== 'string') return refuse(`${at} must be a string`);
+      if (x.length > s.max) return refuse(`${at} is ${x.length} characters long, more than ${s.max}`);
+      if (s.re && !s.re.test(x)) return refuse(`${at} is not in the expected format`);
+      return undefined;
+    case 'int':
+      if (typeof x !== 'number' || !Number.isInteger(x)) return refuse(`${at} must be an integer`);
+      if (x < s.min || x > s.max) return refuse(`${at} must be from ${s.min} to ${s.max}`);
+      return undefined;
+    case 'num':
+      return typeof x === 'number' && Number.isFinite(x) ? undefined : refuse(`${at} must be a number`);
+    case 'bool':
+      return typeof x === 'boolean' ? undefined : refuse(`${at} must be true or false`);
+    case 'lit':
+      return x === s.v ? undefined : refuse(`${at} must be "${s.v}"`);
+    case 'arr': {
+      if (!Array.isArray(x)) return refuse(`${at} must be an array`);
+      if (x.length > s.max) return refuse(`${at} has ${x.length} entries, more than ${s.max}`);
+      for (let i = 0; i < x.length; i++) {
+        const e = checkSpec(x[i], s.of, `${at}[${i}]`);
+        if (e) return e;
+      }
+      return undefined;
+    }
+    case 'rec': {
+      if (typeof x !== 'object' || x === null || Array.isArray(x)) return refuse(`${at} must be an object`);
+      const keys = Object.keys(x);
+      if (keys.length > s.max) return refuse(`${at} has ${keys.length} entries, more than ${s.max}`);
+      for (const k of keys) {
+        if (k.length > STR) return refuse(`${at} has a key longer than ${STR}`);
+        const e = checkSpec((x as Record<string, unknown>)[k], s.of, `${at}.${k}`);
+        if (e) return e;
+      }
+      return undefined;
+    }
+    case 'obj':
+      return checkShape(x, s.shape, at);
+    case 'nullable':
+      return x === null ? undefined : checkSpec(x, s.of, at);
+    case 'any':
+      return undefined;
+  }
+}
+
+function checkShape(x: unknown, shape: Shape, at: string): ProtocolError | undefined {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return refuse(`${at} must be a JSON object`);
+  const o = x as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!Object.hasOwn(shape, k)) return refuse(`${at} has an unknown field "${k.slice(0, 64)}"`);
+  }
+  for (const [k, spec] of Object.entries(shape)) {
+    const v = o[k];
+    if ('opt' in spec) {
+      if (v === undefined) continue;
+      const e = checkSpec(v, spec.opt, `${at}.${k}`);
+      if (e) return e;
+    } else {
+      if (v === undefined) return refuse(`${at} lacks the field "${k}"`);
+      const e = checkSpec(v, spec, `${at}.${k}`);
+      if (e) return e;
+    }
+  }
+  return undefined;
+}
+
+/** Parses a JSON payload and checks it against a shape: the value, or why it was refused. */
+function decodeShape<V>(payload: Buffer | undefined, what: string, shape: Shape, maxBytes: number): V | ProtocolError {
+  if (payload !== undefined && payload.length > maxBytes) return { error: 'size', message: `${what} of ${payload.length} bytes is larger than ${maxBytes}` };
+  const v = parseJson(payload);
+  if (isProtocolError(v)) return v;
+  const e = checkShape(v, shape, what);
+  if (e) return e;
+  const dup = duplicateKey(payload!.toString('utf8'));
+  if (dup !== undefined) return refuse(`${what} has the field "${dup.slice(0, 64)}" twice`);
+  return v as V;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Work items (SUBMIT's second frame, WORK's payload), by kind.
+
+export interface ExecRequest {
+  /** Run through the shell (`/bin/sh -c` or `cmd /c`), as Ninja does with rule commands. */
+  shell?: string;
+  /** Or run this argv directly, without a shell. */
+  argv?: string[];
+  cwd?: string;
+  /** Extra environment on top of the worker's environment. */
+  env?: Record<string, string>;
+  /** Give the command the terminal (Ninja's console pool): no capture, same process group. */
+  console?: boolean;
+  /** Bytes of output kept; beyond this the middle is elided. */
+  maxOutput?: number;
+  /** Also return stdout on its own (Bfile `run` returns it to the rule). */
+  splitStdout?: boolean;
+}
+
+export interface RecordedCommand {
+  cmd: string;
+  cwd: string;
+  env: string;
+  exit: number;
+  stdout: string;
+}
+
+/** Run one Bfile rule (bfile-run.ts). */
+export interface RuleWork {
+  k: 'rule';
+  file: string;
+  dir: string;
+  rule: string;
+  key: string;
+  outs: string[];
+  stem: string;
+  replay?: RecordedCommand[];
+}
+
+/** Run one Ninja edge's command (ninja-run.ts). */
+export interface CmdWork {
+  k: 'cmd';
+  cmd: string;
+  cwd: string;
+  outs: string[];
+  depfile: string;
+  deps: string;
+  msvcPrefix: string;
+  rspfile: string;
+  rspfileContent: string;
+  console: boolean;
+}
+
+export interface RexecInput {
+  /** Absolute path on the client. */
+  path: string;
+  /** Content digest (hex). */
+  digest: string;
+  size: number;
+  exec: boolean;
+}
+
+/** A self-contained compile for a node without the client's files (rexec.ts). */
+export interface RexecWork {
+  k: 'rexec';
+  cmd: string;
+  cwd: string;
+  /** Client directories recreated under the sandbox (the command's paths are rewritten). */
+  roots: string[];
+  inputs: RexecInput[];
+  /** Absolute client paths of the declared outputs. */
+  outputs: string[];
+  depfile: string;
+  deps: string;
+  msvcPrefix: string;
+  rspfile: string;
+  rspfileContent: string;
+  /** The command is a gcc/clang compile: add -ffile-prefix-map. */
+  prefixMap: boolean;
+}
+
+/** What a node can run identically (toolchain.ts). */
+export interface ProbeWork {
+  k: 'probe';
+  tools?: string[];
+  /** A file the client just wrote, and what it contains: same paths, same files? */
+  file?: string;
+  expect?: string;
+}
+
+/** A chunk of a blob in a node's store (remote execution outputs). */
+export interface CasGetWork {
+  k: 'cas-get';
+  digest: string;
+  offset: number;
+  length: number;
+}
+
+/** Kinds that exist to test and measure the runtime itself; never accepted from another machine. */
+export type TestWork =
+  | { k: 'echo'; d?: unknown }
+  | ({ k: 'exec' } & ExecRequest)
+  | { k: 'fib'; n: number }
+  | { k: 'throw'; message: string }
+  | { k: 'sleep'; ms: number };
+
+export type BuildWork = RuleWork | CmdWork | RexecWork | ProbeWork | CasGetWork;
+export type WorkItem = BuildWork | TestWork;
+export type WorkKind = WorkItem['k'];
+
+const EXEC_FIELDS: Shape = {
+  shell: opt(str()), argv: opt(arr(str(), 10_000)), cwd: opt(str()), env: opt(rec(str(), 10_000)),
+  console: opt(bool), maxOutput: opt(int(0, TEXT)), splitStdout: opt(bool),
+};
+
+const RECORDED = obj({ cmd: str(), cwd: str(), env: str(TEXT), exit: int(-1, 0xffff), stdout: str(TEXT) });
+
+const WORK: Record<WorkKind, Shape> = {
+  rule: { k: lit('rule'), file: str(), dir: str(), rule: str(), key: str(), outs: arr(str()), stem: str(), replay: opt(arr(RECORDED)) },
+  cmd: {
+    k: lit('cmd'), cmd: str(), cwd: str(), outs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME),
+    rspfile: str(), rspfileContent: str(TEXT), console: bool,
+  },
+  rexec: {
+    k: lit('rexec'), cmd: str(), cwd: str(), roots: arr(str(), 10_000),
+    inputs: arr(obj({ path: str(), digest: str(64, HEX64), size: int(), exec: bool })),
+    outputs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME), rspfile: str(), rspfileContent: str(TEXT), prefixMap: bool,
+  },
+  probe: { k: lit('probe'), tools: opt(arr(str(NAME), 256)), file: opt(str()), expect: opt(str(NAME)) },
+  'cas-get': { k: lit('cas-get'), digest: str(64, HEX64), offset: int(), length: int(0, 1 << 20) },
+  echo: { k: lit('echo'), d: opt(ANY) },
+  exec: { k: lit('exec'), ...EXEC_FIELDS },
+  fib: { k: lit('fib'), n: int(0, 40) },
+  throw: { k: lit('throw'), message: str(NAME) },
+  sleep: { k: lit('sleep'), ms: int(0, 24 * 3600 * 1000) },
+};
+
+/** The kinds a build sends to other machines; the others are reachable only inside a process. */
+export const BUILD_KINDS: ReadonlySet<string> = new Set<WorkKind>(['rule', 'cmd', 'rexec', 'probe', 'cas-get']);
+
+/** Decodes a work item: its kind is read once, from the parsed object, and checked against it. */
+export function parseWork(payload: Buffer | undefined, maxBytes = Number.MAX_SAFE_INTEGER): WorkItem | ProtocolError {
+  if (payload !== undefined && payload.length > maxBytes) return { error: 'size', message: `work item of ${payload.length} bytes is larger than ${maxBytes}` };
+  const v = parseJson(payload);
+  if (isProtocolError(v)) return v;
+  const k = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as { k?: unknown }).k : undefined;
+  if (typeof k !== 'string' || !Object.hasOwn(WORK, k)) return refuse(`work item: unknown kind ${JSON.stringify(k)?.slice(0, 64) ?? 'undefined'}`);
+  return decodeShape<WorkItem>(payload, `work item "${k}"`, WORK[k as WorkKind], maxBytes);
+}
+
+/** Encodes a work item (the producer's side): the same bytes every reader decodes. */
+export function encodeWork(w: WorkItem): Buffer {
+  return Buffer.from(JSON.stringify(w), 'utf8');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results (RESULT and DONE payloads), by the kind of work that produced them.
+
+export interface FileStateWire {
+  size: number;
+  mtime: number;
+  ctime: number;
+  ino: number;
+  digest: string;
+  racy: boolean;
+}
+
+export interface ExecResult {
+  /** Exit status; -1 if the command could not start or died of a signal. */
+  exit: number;
+  signal?: string;
+  /** stdout and stderr as one interleaved stream. */
+  output: string;
+  /** stdout alone, when asked for with splitStdout. */
+  stdout?: string;
+  /** Wall-clock start and end, ms since the epoch (used by tests to observe overlap). */
+  start: number;
+  end: number;
+  /** Set when the command could not be started at all. */
+  spawnError?: string;
+}
+
+export interface RuleResult {
+  outputs: Record<string, FileStateWire | null>;
+  value?: string;
+  output: string;
+  commands: RecordedCommand[];
+  /** Replay: whether the rule, run against its recorded commands, did exactly the same. */
+  replay?: { same: boolean; reason?: string };
+}
+
+export interface CmdResult {
+  exit: number;
+  signal?: string;
+  output: string;
+  outputs: Record<string, FileStateWire | null>;
+  /** Dependencies read from the depfile or /showIncludes (canonical, relative to cwd). */
+  deps: string[];
+  depsError?: string;
+  spawnError?: string;
+}
+
+export interface RexecOutput {
+  path: string;
+  digest: string | null;
+  size: number;
+  mode: number;
+}
+
+export interface RexecResult {
+  exit: number;
+  signal?: string;
+  output: string;
+  spawnError?: string;
+  outputs: RexecOutput[];
+  /** Absolute client paths from the depfile or /showIncludes. */
+  deps: string[];
+  /** Bytes of inputs this node had to fetch. */
+  fetched: number;
+  ms: number;
+}
+
+export interface ToolPrint {
+  /** Resolved absolute path, or null when the tool is not installed. */
+  path: string | null;
+  /** First line of `tool --version`. */
+  version: string;
+  /** Digest of the whole `--version` output: what is compared. */
+  hash: string;
+}
+
+export interface ProbeResult {
+  platform: string;
+  tools: Record<string, ToolPrint>;
+  sharedFs?: boolean;
+}
+
+export interface CasGetResult {
+  /** Base64 of the chunk; empty when the node has no such blob. */
+  data: string;
+}
+
+export interface ResultOf {
+  rule: RuleResult;
+  cmd: CmdResult;
+  rexec: RexecResult;
+  probe: ProbeResult;
+  'cas-get': CasGetResult;
+  exec: ExecResult;
+}
+
+const FILE_STATE = nullable(obj({ size: int(), mtime: num, ctime: num, ino: num, digest: str(NAME), racy: bool }));
+
+const RESULTS: { [K in keyof ResultOf]: Shape } = {
+  rule: {
+    outputs: rec(FILE_STATE), value: opt(str(TEXT)), output: str(TEXT), commands: arr(RECORDED),
+    replay: opt(obj({ same: bool, reason: opt(str(TEXT)) })),
+  },
+  cmd: { exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), outputs: rec(FILE_STATE), deps: arr(str()), depsError: opt(str(TEXT)), spawnError: opt(str(TEXT)) },
+  rexec: {
+    exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
+    outputs: arr(obj({ path: str(), digest: nullable(str(64, HEX64)), size: int(), mode: int(0, 0o7777) })), deps: arr(str()), fetched: int(), ms: num,
+  },
+  probe: { platform: str(NAME), tools: rec(obj({ path: nullable(str()), version: str(NAME), hash: str(NAME) }), 256), sharedFs: opt(bool) },
+  'cas-get': { data: str(TEXT, /^[A-Za-z0-9+/]*={0,2}$/) },
+  exec: { exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), stdout: opt(str(TEXT)), start: num, end: num, spawnError: opt(str(TEXT)) },
+};
+
+/** Decodes the result of a work item of kind `k` (from a worker, or from another machine). */
+export function parseResult<K extends keyof ResultOf>(k: K, payload: Buffer | undefined): ResultOf[K] | ProtocolError {
+  return decodeShape<ResultOf[K]>(payload, `${k} result`, RESULTS[k], Number.MAX_SAFE_INTEGER);
+}
+
+/**
+ * Decodes a result that may be of several kinds (a Ninja edge's result is a `cmd` result, or a
+ * `rexec` one when a node without this machine's files ran it): parsed once, then checked
+ * against each kind's shape; the first that fits names the kind.
+ */
+export function parseResultOf<K extends keyof ResultOf>(kinds: readonly K[], payload: Buffer | undefined): { [P in K]: { k: P; r: ResultOf[P] } }[K] | ProtocolError {
+  const v = parseJson(payload);
+  if (isProtocolError(v)) return v;
+  let why: ProtocolError | undefined;
+  for (const k of kinds) {
+    const e = checkShape(v, RESULTS[k], `${k} result`);
+    if (e === undefined) {
+      const dup = duplicateKey(payload!.toString('utf8'));
+      if (dup !== undefined) return refuse(`${k} result has the field "${dup.slice(0, 64)}" twice`);
+      return { k, r: v } as { [P in K]: { k: P; r: ResultOf[P] } }[K];
+    }
+    why ??= e;
+  }
+  return why ?? refuse('no result kind given');
+}
+
+/** As parseResult, for callers whose peer must not be trusted: a refusal becomes an Error. */
+export function resultOrThrow<K extends keyof ResultOf>(k: K, payload: Buffer | undefined, from: string): ResultOf[K] {
+  const r = parseResult(k, payload);
+  if (isProtocolError(r)) throw new Error(`malformed ${k} result from ${from}: ${r.message}`);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SUBMIT meta (first frame): routing facts about a work item.
+
+export interface TaskMeta {
+  /** Nodes this item already went through. */
+  via?: string[];
+  /** May run on another node (false: console jobs, local-only work). */
+  remote?: boolean;
+  /** Program the command runs first: nodes must have the same one (fingerprint). */
+  tool?: string;
+  /** Absolute build root: the node must see the same files there (shared filesystem). */
+  root?: string;
+}
+
+const META: Shape = { via: opt(arr(str(NAME), 64)), remote: opt(bool), tool: opt(str(NAME)), root: opt(str()) };
+
+export function parseMeta(payload: Buffer | undefined): TaskMeta | ProtocolError {
+  return decodeShape<TaskMeta>(payload, 'SUBMIT meta', META, 1 << 20);
+}
+
+// ---------------------------------------------------------------------------------------------
+// NEED operations and their answers.
+
+/** Start a build (or clean) of a directory: only from the client in this process. */
+export interface BuildRequest {
+  op: 'build' | 'clean' | 'clean-dead';
+  dir: string;
+  file?: string;
+  targets: string[];
+  keepGoing: number;
+  dryRun: boolean;
+  explain: boolean;
+  events: boolean;
+  env: Record<string, string>;
+  /** Most rules at once across this machine and other nodes (-j with --node). */
+  jobs?: number;
+}
+
+/** Answers a running rule depends on (its `need`, `ask`, `env`), for task `task`. */
+export interface NeedRequest {
+  op: 'need';
+  task: number;
+  keys: string[];
+}
+
+/** A chunk of an input blob of remote work item `task`. */
+export interface BlobRequest {
+  op: 'blob';
+  task: number;
+  digest: string;
+  offset: number;
+  length: number;
+}
+
+/** The node's state, for `b status`. */
+export interface StatusRequest {
+  op: 'status';
+}
+
+export type NeedOp = BuildRequest | NeedRequest | BlobRequest | StatusRequest;
+export type NeedOpName = NeedOp['op'];
+
+const BUILD: Shape = {
+  op: str(16), dir: str(), file: opt(str()), targets: arr(str()), keepGoing: int(0, 1e9), dryRun: bool, explain: bool, events: bool,
+  env: rec(str(), 100_000), jobs: opt(int(0, 1 << 20)),
+};
+const NEED_OPS: Record<NeedOpName, Shape> = {
+  build: { ...BUILD, op: lit('build') },
+  clean: { ...BUILD, op: lit('clean') },
+  'clean-dead': { ...BUILD, op: lit('clean-dead') },
+  need: { op: lit('need'), task: U32, keys: arr(str(), LIST) },
+  blob: { op: lit('blob'), task: U32, digest: str(64, HEX64), offset: int(), length: int(1, 1 << 20) },
+  status: { op: lit('status') },
+};
+
+export function parseNeed(payload: Buffer | undefined): NeedOp | ProtocolError {
+  const v = parseJson(payload);
+  if (isProtocolError(v)) return v;
+  const op = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as { op?: unknown }).op : undefined;
+  if (typeof op !== 'string' || !Object.hasOwn(NEED_OPS, op)) return refuse(`NEED: unknown op ${JSON.stringify(op)?.slice(0, 64) ?? 'undefined'}`);
+  return decodeShape<NeedOp>(payload, `NEED "${op}"`, NEED_OPS[op as NeedOpName], 64 << 20);
+}
+
+export interface WireAnswer {
+  key: string;
+  hash: string;
+  value?: string;
+}
+
+export interface NeedAnswer {
+  answers: WireAnswer[];
+}
+
+const NEED_ANSWER: Shape = { answers: arr(obj({ key: str(), hash: str(NAME), value: opt(str(TEXT)) })) };
+
+export function parseNeedAnswer(payload: Buffer | undefined): NeedAnswer | ProtocolError {
+  return decodeShape<NeedAnswer>(payload, 'NEED answer', NEED_ANSWER, 64 << 20);
+}
+
+export function parseBlobAnswer(payload: Buffer | undefined): CasGetResult | ProtocolError {
+  return decodeShape<CasGetResult>(payload, 'blob answer', RESULTS['cas-get'], 64 << 20);
+}

@@ -1,0 +1,88 @@
+// Unit tests of the message layer's validators (src/messages.ts): every payload that crosses a
+// thread or socket is decoded once, strictly; refusals are values that say what was wrong.
+import * as assert from 'uvu/assert';
+import { suite } from './helpers.ts';
+import { isProtocolError } from '../src/protocol.ts';
+import { BUILD_KINDS, duplicateKey, parseMeta, parseNeed, parseResult, parseWork } from '../src/messages.ts';
+
+const test = suite('messages');
+const buf = (s: string | object): Buffer => Buffer.from(typeof s === 'string' ? s : JSON.stringify(s));
+const refused = (v: unknown, re: RegExp): void => {
+  assert.ok(isProtocolError(v), `accepted: ${JSON.stringify(v)?.slice(0, 200)}`);
+  assert.match((v as { message: string }).message, re);
+};
+const cmd = { k: 'cmd', cmd: 'cc -c a.c', cwd: '/p', outs: ['a.o'], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '', console: false };
+
+test('every work kind decodes to its tagged value', () => {
+  const items: object[] = [
+    cmd,
+    { k: 'rule', file: '/p/Bfile.ts', dir: '/p', rule: 'r1', key: 'out', outs: ['out'], stem: '' },
+    { k: 'rexec', cmd: 'cc', cwd: '/p', roots: ['/p'], inputs: [{ path: '/p/a.c', digest: 'a'.repeat(64), size: 3, exec: false }], outputs: ['/p/a.o'], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '', prefixMap: true },
+    { k: 'probe', tools: ['cc'] },
+    { k: 'cas-get', digest: 'b'.repeat(64), offset: 0, length: 1024 },
+    { k: 'echo', d: [1, { x: 2 }] },
+    { k: 'exec', argv: ['true'] },
+    { k: 'fib', n: 5 },
+    { k: 'throw', message: 'x' },
+    { k: 'sleep', ms: 1 },
+  ];
+  for (const it of items) {
+    const w = parseWork(buf(it));
+    assert.not.ok(isProtocolError(w), JSON.stringify(w));
+    assert.equal(w, it);
+  }
+  assert.equal([...BUILD_KINDS].sort(), ['cas-get', 'cmd', 'probe', 'rexec', 'rule']);
+});
+
+test('unknown and duplicate keys are refused', () => {
+  refused(parseWork(buf({ ...cmd, extra: 1 })), /unknown field "extra"/);
+  refused(parseWork(buf({ k: 'nope' })), /unknown kind "nope"/);
+  refused(parseWork(buf('{"k":"fib","n":3,"n":4}')), /"n" twice/);
+  // The same op twice: a reader of the first and a reader of the last would disagree.
+  refused(parseNeed(buf('{"op":"status","op":"status"}')), /"op" twice/);
+  refused(parseNeed(buf({ op: 'need', task: 1, keys: ['a'], x: { op: 'need' } })), /unknown field "x"/);
+  refused(parseMeta(buf({ via: ['n1'], sneaky: true })), /unknown field "sneaky"/);
+  assert.is(duplicateKey('{"a":{"b":1,"c":"\\"b\\""},"b":[{"a":1},{"a":2}]}'), undefined);
+  assert.is(duplicateKey('{"a":1,"b":{"x":1,"x":2}}'), 'x');
+  assert.is(duplicateKey('{"a\\u0062":1,"ab":2}'), 'ab');
+});
+
+test('wrong types, missing fields and bad formats are refused', () => {
+  refused(parseWork(buf({ ...cmd, console: 'no' })), /console must be true or false/);
+  refused(parseWork(buf({ k: 'fib', n: 1.5 })), /must be an integer/);
+  refused(parseWork(buf({ k: 'cas-get', digest: '../../etc/passwd', offset: 0, length: 1 })), /format/);
+  const { outs: _o, ...noOuts } = cmd;
+  refused(parseWork(buf(noOuts)), /lacks the field "outs"/);
+  refused(parseWork(buf('[1,2]')), /unknown kind/);
+  refused(parseWork(buf('{"k":')), /not valid JSON/);
+  refused(parseNeed(buf({ op: 'blob', task: -1, digest: 'a'.repeat(64), offset: 0, length: 1 })), /task must be from 0/);
+  refused(parseNeed(buf({ op: 'build' })), /lacks the field/);
+  refused(parseResult('probe', buf({ platform: 'x', tools: { cc: { path: 1, version: '', hash: '' } } })), /path must be a string/);
+});
+
+test('oversized fields and payloads are refused', () => {
+  refused(parseWork(buf({ k: 'throw', message: 'x'.repeat(5000) })), /more than 4096/);
+  refused(parseWork(buf({ k: 'fib', n: 3 }), 4), /larger than 4/);
+  refused(parseMeta(buf({ via: Array.from({ length: 65 }, (_, i) => `n${i}`) })), /more than 64/);
+  refused(parseNeed(buf({ op: 'blob', task: 1, digest: 'a'.repeat(64), offset: 0, length: (1 << 20) + 1 })), /length must be from 1 to/);
+});
+
+test('status is its own op: a rule needing the key "status" is a need', () => {
+  const n = parseNeed(buf({ op: 'need', task: 3, keys: ['status'] }));
+  assert.ok(!isProtocolError(n) && n.op === 'need');
+  const s = parseNeed(buf({ op: 'status' }));
+  assert.ok(!isProtocolError(s) && s.op === 'status');
+});
+
+test('random bytes never throw', () => {
+  let seed = 11;
+  const rnd = (m: number): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % m;
+  const alphabet = '{}[]":,0123456789.-eEtrufalsn kopd\\';
+  for (let i = 0; i < 3000; i++) {
+    const s = Array.from({ length: rnd(60) }, () => alphabet[rnd(alphabet.length)]).join('');
+    for (const f of [parseWork, parseNeed, parseMeta]) f(buf(s));
+    parseResult('rexec', buf(s));
+  }
+});
+
+test.run();
