@@ -19,7 +19,7 @@ function err(x: Decoded | ProtocolError): ProtocolError {
 
 test('every message type round-trips with its id and payload', () => {
   for (const [name, type] of Object.entries(T)) {
-    const withPayload = ![T.CANCEL, T.PING, T.BYE, T.WAKE, T.SUSPEND, T.RESUME, T.STOP].includes(type as never);
+    const withPayload = ![T.CANCEL, T.PING, T.BYE, T.WAKE, T.SUSPEND, T.PARK, T.RESUME, T.STOP].includes(type as never);
     const two = type === T.SUBMIT;
     const body = Buffer.from(`payload of ${name}`);
     const frames = encode(type, 0xfffffffe, withPayload ? (two ? [Buffer.from('{"remote":true}'), body] : body) : undefined);
