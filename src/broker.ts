@@ -26,6 +26,7 @@ import { VERSION } from './version.ts';
 import { PeerSet, type PeerResult, type TaskMeta } from './peers.ts';
 import { platform } from './toolchain.ts';
 import { isLoopback } from './keys.ts';
+import { fetchVerified, parseBlobChunk } from './remote-output.ts';
 import type { BrokerData, ClientState, NeedHandler, Owner, Task, TaskResult, WorkerSlot } from './broker-types.ts';
 
 export type { BrokerData, ClientState, NeedHandler, TaskResult } from './broker-types.ts';
@@ -350,20 +351,16 @@ export class Broker {
     return { id, done };
   }
 
-  /** Copies a blob from a node's store into `dest`, chunk by chunk (remote execution outputs). */
+  /**
+   * Copies a blob from a node's store into `dest` (a new temp file), chunk by chunk, verified
+   * against its digest and size while it arrives (remote execution outputs; see fetchVerified).
+   */
   async fetchBlob(node: string, hex: string, size: number, dest: string): Promise<void> {
-    const fd = fs.openSync(dest, 'w', 0o644);
-    try {
-      for (let off = 0; off < size; off += 1 << 20) {
-        const r = JSON.parse((await this.peers.call(node, { k: 'cas-get', digest: hex, offset: off, length: 1 << 20 })).toString('utf8')) as { data: string };
-        const buf = Buffer.from(r.data, 'base64');
-        if (buf.length === 0) throw new Error(`node ${node} has no blob ${hex}`);
-        let w = 0;
-        while (w < buf.length) w += fs.writeSync(fd, buf, w, buf.length - w, off + w);
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
+    await fetchVerified(node, hex, size, dest, async (offset, length) => {
+      const r = parseBlobChunk((await this.peers.call(node, { k: 'cas-get', digest: hex, offset, length })).toString('utf8'));
+      if (r === undefined) throw new Error(`node ${node} answered a blob request with something else`);
+      return r;
+    });
   }
 
   private submit(owner: Owner, payload: Buffer, meta: TaskMeta, remote?: () => Buffer | undefined): number {

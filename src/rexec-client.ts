@@ -234,3 +234,4 @@ export function planRexec(
     offered,
   };
 }
+

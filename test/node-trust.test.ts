@@ -5,7 +5,9 @@
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { b, run, suite, tmp, root } from './helpers.ts';
+import { createHash } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { B, b, exited, lines, run, start, suite, tmp, root, until } from './helpers.ts';
 
 const test = suite('node-trust');
 
@@ -145,5 +147,122 @@ test('the temp-dir fallback cache: another user pre-creating b-<uid> neither cap
   assert.equal(fs.readdirSync(planted), [], 'nothing of ours went into the other user\'s directory');
   assert.equal(fs.readdirSync(shared), [path.basename(planted)], 'the fresh private directory was removed at exit');
 });
+
+async function rejects(f: () => Promise<unknown>, re?: RegExp, what = ''): Promise<void> {
+  let err: unknown;
+  try {
+    await f();
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof Error, `${what}: expected a rejection`);
+  if (re) assert.match((err as Error).message, re, what);
+}
+
+const hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex').slice(0, 32);
+
+test('outputs from a node are verified while fetched: other bytes, short, long or oversized blobs never reach the path', async () => {
+  const { fetchVerified, MAX_OUTPUT_BYTES } = await import('../src/remote-output.ts');
+  const dir = tmp('b-fetch-');
+  const good = Buffer.from('the real object file');
+  const serve = (data: Buffer) => async (off: number, len: number): Promise<Buffer> => data.subarray(off, off + len);
+  const dest = path.join(dir, 'a.o.tmp');
+  await fetchVerified('n1', hex(good), good.length, dest, serve(good));
+  assert.equal(fs.readFileSync(dest), good);
+  fs.rmSync(dest);
+  const liar = Buffer.from('other bytes, same size');
+  const cases: [string, Buffer, number, (off: number, len: number) => Promise<Buffer>, RegExp][] = [
+    ['claims D and size 4, serves other bytes', Buffer.from('evil'), 4, serve(Buffer.from('evil')), /other bytes than it claimed/],
+    ['serves fewer bytes', good, good.length, serve(good.subarray(0, 5)), /has no blob/],
+    ['serves more bytes than asked', good, good.length, async () => Buffer.concat([good, liar]), /bytes of blob .* where \d+ were asked/],
+  ];
+  for (const [what, claimed, size, chunk, re] of cases) {
+    const claim = what.startsWith('claims') ? hex(good.subarray(0, 4)) : hex(claimed);
+    await rejects(() => fetchVerified('n1', claim, size, dest, chunk), re, what);
+    assert.not.ok(fs.existsSync(dest), `${what}: the temp file is removed`);
+  }
+  await rejects(() => fetchVerified('n1', hex(good), MAX_OUTPUT_BYTES + 1, dest, serve(good)), /bound/);
+  // A temp name planted as a symlink is not followed.
+  fs.symlinkSync(path.join(dir, 'elsewhere'), dest);
+  await rejects(() => fetchVerified('n1', hex(good), good.length, dest, serve(good)));
+  assert.not.ok(fs.existsSync(path.join(dir, 'elsewhere')));
+});
+
+test('dependencies a node reports must be regular files inside the project or the system', async () => {
+  const { refusedDependency } = await import('../src/remote-output.ts');
+  const proj = tmp('b-deps-');
+  fs.writeFileSync(path.join(proj, 'a.h'), '');
+  fs.symlinkSync('/dev/zero', path.join(proj, 'z.h'));
+  assert.is(refusedDependency(path.join(proj, 'a.h'), [proj]), undefined);
+  assert.is(refusedDependency(path.join(proj, 'gone.h'), [proj]), undefined, 'missing: recorded as missing');
+  assert.is(refusedDependency('/usr/include/stdio.h', [proj]), undefined);
+  assert.match(refusedDependency('/dev/zero', [proj]) ?? '', /outside/);
+  assert.match(refusedDependency(path.join(proj, 'z.h'), [proj]) ?? '', /not a regular file/);
+  assert.match(refusedDependency('/etc/shadow', [proj]) ?? '', /outside/);
+  assert.match(refusedDependency(`${proj}/../x.h`, [proj]) ?? '', /normalized/);
+});
+
+/** A node on loopback that cannot see `hide` (a tmpfs over it in its own mount namespace). */
+async function hiddenNode(hide: string, cache: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; endpoint: string; err: () => string }> {
+  const script = `mount -t tmpfs none '${hide}' && exec '${B}' node --workers 1 --heartbeat 100 --listen 'tcp://127.0.0.1:*'`;
+  const proc = start('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { env: { ...process.env, B_CACHE_DIR: cache, ...env } });
+  const out = lines(proc);
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  await until(() => out.some((l) => l.startsWith('listening on tcp://')), 30_000, 'node start').catch((e: Error) => {
+    throw new Error(`${e.message}: ${err}`);
+  });
+  const endpoint = out.find((l) => l.startsWith('listening on tcp://'))!.slice('listening on '.length);
+  return { proc, endpoint, err: () => err };
+}
+
+async function stopNode(n: { proc: ChildProcess }): Promise<void> {
+  if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
+  n.proc.kill('SIGINT');
+  n.proc.kill('SIGINT');
+  await exited(n.proc, 20_000).catch(() => n.proc.kill('SIGKILL'));
+}
+
+/** A fake C compiler on PATH: writes `-o` and a depfile; in a node's sandbox it runs `node` instead. */
+function fakeCompiler(sandboxMarker: string, onNode: string): string {
+  const bin = tmp('b-fakecc-');
+  const cc = path.join(bin, 'cc');
+  fs.writeFileSync(cc, `#!/bin/sh
+if [ "$1" = --version ]; then echo "fakecc 1.0"; exit 0; fi
+out=; mf=; src=
+while [ $# -gt 0 ]; do case "$1" in -o) out=$2; shift;; -MF) mf=$2; shift;; -*) ;; *) src=$1;; esac; shift; done
+case "$PWD" in
+  ${sandboxMarker}*) ${onNode} ;;
+  *) cat "$src" > "$out"; echo "built here" >> "$out"; [ -n "$mf" ] && echo "$out: $src" > "$mf" ;;
+esac
+exit 0
+`, { mode: 0o755 });
+  return bin;
+}
+
+function compileProject(): string {
+  const proj = tmp('b-rproj-');
+  fs.writeFileSync(path.join(proj, 'a.c'), 'int a;\n');
+  fs.writeFileSync(path.join(proj, 'build.ninja'), 'rule cc\n  command = cc -c $in -o $out -MD -MF $out.d\n  depfile = $out.d\n  deps = gcc\nbuild a.o: cc a.c\n');
+  return proj;
+}
+
+test('a node naming /dev/zero as a dependency does not hang the client: the compile runs again here', async () => {
+  if (process.getuid?.() !== 0) return; // needs unshare -m
+  const proj = compileProject();
+  const cache = tmp('b-nodecache-');
+  const bin = fakeCompiler(path.join(cache, 'work'), `cat "$src" > "$out"; echo "$out: /dev/zero" > "$mf"`);
+  const env = { PATH: `${bin}:${process.env.PATH ?? ''}` };
+  const n = await hiddenNode(proj, cache, env);
+  try {
+    const r = await b(['build', '-C', proj, '--node', n.endpoint, '--local', '0', '--heartbeat', '100', '--events', path.join(proj, 'ev')], { env: { ...process.env, ...env }, timeout: 40_000 });
+    assert.is(r.code, 0, r.stderr + n.err());
+    const ev = fs.readFileSync(path.join(proj, 'ev'), 'utf8');
+    assert.match(ev, /not a regular file|outside the project/, 'the dependency was refused');
+    assert.match(fs.readFileSync(path.join(proj, 'a.o'), 'utf8'), /built here/, 'run again here');
+  } finally {
+    await stopNode(n);
+  }
+}, { timeout: 60_000 });
 
 test.run();
