@@ -51,6 +51,7 @@ export async function statusCmd(nodes: string[], o: { keyFile?: string; json?: b
       log.out(`  workers: ${st.workers} (${st.busy} busy), ${st.queued} queued; ran ${st.stats.completed ?? 0}, failed ${st.stats.failed ?? 0}`);
       log.out(`  security: ${st.secure ? 'CurveZMQ (encrypted, clients authenticated by key)' : st.insecure ? 'INSECURE: listening without keys (--insecure); anyone who can reach it can run commands' : 'loopback only, no keys'}`);
       log.out(`  files: ${st.files}`);
+      if (probe.isolation !== undefined) log.out(`  isolation of remote compiles: ${probe.isolation}`);
       const dropped = Object.entries(st.dropped).map(([k, v]) => `${v} ${k}`).join(', ');
       log.out(`  rejected messages: ${st.stats.dropped ?? 0}${dropped ? ` (${dropped})` : ''}; refused connections: ${st.stats.refused ?? 0}`);
       const clients = st.clients.filter((x) => x.name !== 'b status');

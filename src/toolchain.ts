@@ -4,6 +4,7 @@
 
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import { isolation } from './sandbox.ts';
 import * as path from 'node:path';
 import { digest, digestHex } from './hash.ts';
 
@@ -28,6 +29,8 @@ export interface ProbeResult {
   platform: string;
   tools: Record<string, ToolPrint>;
   sharedFs?: boolean;
+  /** What a command run for one client is kept from (sandbox.ts), for `b status`. */
+  isolation?: string;
 }
 
 export function platform(): string {
@@ -74,7 +77,7 @@ export function toolPrint(tool: string): Promise<ToolPrint> {
 export async function probe(w: ProbeWork): Promise<ProbeResult> {
   const tools: Record<string, ToolPrint> = {};
   for (const t of w.tools ?? []) tools[t] = await toolPrint(t);
-  const r: ProbeResult = { platform: platform(), tools };
+  const r: ProbeResult = { platform: platform(), tools, isolation: isolation().text };
   if (w.file !== undefined) {
     try {
       r.sharedFs = fs.readFileSync(w.file, 'utf8') === w.expect;

@@ -203,8 +203,8 @@ test('dependencies a node reports must be regular files inside the project or th
 });
 
 /** A node on loopback that cannot see `hide` (a tmpfs over it in its own mount namespace). */
-async function hiddenNode(hide: string, cache: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; endpoint: string; err: () => string }> {
-  const script = `mount -t tmpfs none '${hide}' && exec '${B}' node --workers 1 --heartbeat 100 --listen 'tcp://127.0.0.1:*'`;
+async function hiddenNode(hide: string, cache: string, env: Record<string, string> = {}, before = ''): Promise<{ proc: ChildProcess; endpoint: string; err: () => string }> {
+  const script = `${before}mount -t tmpfs none '${hide}' && exec '${B}' node --workers 1 --heartbeat 100 --listen 'tcp://127.0.0.1:*'`;
   const proc = start('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { env: { ...process.env, B_CACHE_DIR: cache, ...env } });
   const out = lines(proc);
   let err = '';
@@ -260,6 +260,86 @@ test('a node naming /dev/zero as a dependency does not hang the client: the comp
     const ev = fs.readFileSync(path.join(proj, 'ev'), 'utf8');
     assert.match(ev, /not a regular file|outside the project/, 'the dependency was refused');
     assert.match(fs.readFileSync(path.join(proj, 'a.o'), 'utf8'), /built here/, 'run again here');
+  } finally {
+    await stopNode(n);
+  }
+}, { timeout: 60_000 });
+
+test('the store: a blob changed after it was stored is never materialised; putFile stores what it hashed', async () => {
+  const { Cas } = await import('../src/cas.ts');
+  const dir = tmp('b-cas-');
+  const cas = new Cas(path.join(dir, 'cas'));
+  const src = path.join(dir, 'h.h');
+  fs.writeFileSync(src, 'int real;\n');
+  const put = cas.putFile(src);
+  assert.is(put.hex, hex(Buffer.from('int real;\n')));
+  assert.ok(cas.has(put.hex));
+  assert.ok(cas.materialize(put.hex, path.join(dir, 'copy1')));
+  assert.is(fs.readFileSync(path.join(dir, 'copy1'), 'utf8'), 'int real;\n');
+  fs.writeFileSync(cas.pathOf(put.hex), 'int evil;\n'); // same size, other bytes: a poisoned blob
+  assert.not.ok(cas.materialize(put.hex, path.join(dir, 'copy2')));
+  assert.not.ok(fs.existsSync(path.join(dir, 'copy2')), 'nothing handed to a command');
+  assert.not.ok(cas.has(put.hex), 'the poisoned blob is gone (fetched again next time)');
+});
+
+test('tenants apart: a remote command can change neither the store nor another sandbox; the node says what it isolates', async () => {
+  if (process.getuid?.() !== 0) return; // needs unshare -m
+  const proj = compileProject();
+  fs.writeFileSync(path.join(proj, 'shared.h'), 'int shared;\n');
+  fs.writeFileSync(path.join(proj, 'build.ninja'), 'rule cc\n  command = cc -c $in -o $out -MD -MF $out.d\n  depfile = $out.d\n  deps = gcc\nbuild a.o: cc a.c | shared.h\n');
+  const cache = tmp('b-nodecache-');
+  const decoy = path.join(cache, 'work', `${process.pid}-999-decoy`);
+  // In the sandbox, the "compiler" overwrites every blob of the store and writes into another
+  // client's sandbox, then compiles normally.
+  const bin = fakeCompiler(path.join(cache, 'work'), `for f in '${cache}'/cas/??/*; do echo poisoned > "$f"; done; echo mine > '${decoy}/stolen'; cat "$src" > "$out"; echo "$out: $src" > "$mf"`);
+  const env = { PATH: `${bin}:${process.env.PATH ?? ''}` };
+  const n = await hiddenNode(proj, cache, env);
+  try {
+    fs.mkdirSync(decoy, { recursive: true });
+    const r = await b(['build', '-C', proj, '--node', n.endpoint, '--local', '0', '--heartbeat', '100'], { env: { ...process.env, ...env }, timeout: 40_000 });
+    assert.is(r.code, 0, r.stderr + n.err());
+    const blobs = fs.readdirSync(path.join(cache, 'cas')).filter((d) => /^[0-9a-f]{2}$/.test(d)).flatMap((d) => fs.readdirSync(path.join(cache, 'cas', d)).map((f) => path.join(cache, 'cas', d, f)));
+    assert.ok(blobs.length >= 2, `the node stored the inputs (${blobs.length})`);
+    for (const f of blobs) assert.is(hex(fs.readFileSync(f)), path.basename(f), `${f} is intact`);
+    assert.not.ok(fs.existsSync(path.join(decoy, 'stolen')), 'another sandbox was not written');
+    assert.match(n.err(), /isolation of remote compiles: Linux mount\+PID namespace/);
+    const st = await b(['status', '--node', n.endpoint], { env: { ...process.env, ...env }, timeout: 20_000 });
+    assert.match(st.stdout, /isolation of remote compiles: Linux mount\+PID namespace per command/, st.stdout + st.stderr);
+  } finally {
+    await stopNode(n);
+  }
+}, { timeout: 60_000 });
+
+test('a node sweeps orphan sandboxes under work/ at start', async () => {
+  if (process.getuid?.() !== 0) return;
+  const cache = tmp('b-nodecache-');
+  const orphan = path.join(cache, 'work', '999999999-7-abcdef');
+  fs.mkdirSync(path.join(orphan, 'deep'), { recursive: true });
+  fs.writeFileSync(path.join(orphan, 'deep', 'a.o'), 'left by a killed node');
+  const proj = tmp('b-sweep-');
+  const n = await hiddenNode(proj, cache);
+  try {
+    assert.not.ok(fs.existsSync(orphan), 'swept');
+  } finally {
+    await stopNode(n);
+  }
+});
+
+test('ENOSPC in a node\'s store: the item runs again here and the node is marked unhealthy', async () => {
+  if (process.getuid?.() !== 0) return;
+  const proj = compileProject();
+  // A 3 MB header does not fit in the node's 4 MB cache once the 2 MB addon is extracted.
+  fs.writeFileSync(path.join(proj, 'big.h'), `/* ${'x'.repeat(3 * 1024 * 1024)} */\n`);
+  fs.writeFileSync(path.join(proj, 'build.ninja'), 'rule cc\n  command = cc -c $in -o $out -MD -MF $out.d\n  depfile = $out.d\n  deps = gcc\nbuild a.o: cc a.c | big.h\n');
+  const cache = tmp('b-nodecache-');
+  const bin = fakeCompiler(path.join(cache, 'work'), `cat "$src" > "$out"; echo "$out: $src" > "$mf"`);
+  const env = { PATH: `${bin}:${process.env.PATH ?? ''}` };
+  const n = await hiddenNode(proj, cache, env, `mount -t tmpfs -o size=4m none '${cache}' && `);
+  try {
+    const r = await b(['build', '-C', proj, '--node', n.endpoint, '--local', '0', '--heartbeat', '100'], { env: { ...process.env, ...env }, timeout: 40_000 });
+    assert.is(r.code, 0, r.stderr + n.err());
+    assert.match(r.stderr, /unhealthy/);
+    assert.match(fs.readFileSync(path.join(proj, 'a.o'), 'utf8'), /built here/);
   } finally {
     await stopNode(n);
   }
