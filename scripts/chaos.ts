@@ -18,7 +18,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { debianSource, ensureTools } from '../test/real-sources.ts';
+import { debianSource, ensureTools, ninjaShim } from '../test/real-sources.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const exe = path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
@@ -114,9 +114,12 @@ function differences(ref: Map<string, Buffer>, tree: string): string[] {
   return bad;
 }
 
+/** B as CMake's make program: the `ninja` symlink (argv[0] selects B's Ninja personality). */
+let makeProgram = exe;
+
 async function configure(src: string, tree: string): Promise<void> {
   const r = spawnSync('cmake', ['-G', 'Ninja', '-S', path.join(src, 'build/cmake'), '-B', tree, '-DCMAKE_BUILD_TYPE=Release',
-    '-DZSTD_BUILD_PROGRAMS=ON', '-DZSTD_BUILD_TESTS=OFF', '-DZSTD_BUILD_SHARED=OFF', `-DCMAKE_MAKE_PROGRAM=${exe}`], { encoding: 'utf8' });
+    '-DZSTD_BUILD_PROGRAMS=ON', '-DZSTD_BUILD_TESTS=OFF', '-DZSTD_BUILD_SHARED=OFF', `-DCMAKE_MAKE_PROGRAM=${makeProgram}`], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cmake failed for ${tree}:\n${r.stdout}${r.stderr}`);
 }
 
@@ -155,6 +158,9 @@ async function main(): Promise<void> {
   // The source is copied into the world so that a node's tmpfs over the world hides it too.
   const src = path.join(world, 'src');
   fs.cpSync(fetched.dir, src, { recursive: true });
+  const shim = ninjaShim(path.join(world, 'bin'), exe);
+  if (!shim.works) throw new Error(`the ninja symlink to B does not answer --version: ${shim.version}`);
+  makeProgram = shim.bin;
   const ref = path.join(world, 'r');
   const tree = path.join(world, 'c');
   await configure(src, ref);
