@@ -8,6 +8,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { cacheDir, ensurePrivateDir, writeFileAtomic } from './cachedir.ts';
 // Virtual module made by scripts/build.ts: the addon of the target platform (a single
@@ -20,13 +21,18 @@ export function extractAddon(): string {
   ensurePrivateDir(dir);
   const file = path.join(dir, `zeromq-${platform}-${sha256.slice(0, 32)}.node`);
   const bytes = addonBytes();
+  // Verified by content, not by size: a file of the right size with other bytes (a torn write
+  // on a full disk, or anything else) must never be dlopen'ed. Hashing ~4 MB costs ~10 ms.
   let ok = false;
   try {
-    ok = fs.statSync(file).size === bytes.length;
+    ok = createHash('sha256').update(fs.readFileSync(file)).digest('hex') === sha256;
   } catch {
     ok = false;
   }
-  if (!ok) writeFileAtomic(file, bytes, 0o700);
+  if (!ok) {
+    if (createHash('sha256').update(bytes).digest('hex') !== sha256) throw new Error('the zeromq addon embedded in this executable is corrupted (SHA-256 mismatch)');
+    writeFileAtomic(file, bytes, 0o700);
+  }
   return file;
 }
 

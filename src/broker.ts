@@ -28,6 +28,7 @@ import { PeerSet, type PeerResult } from './peers.ts';
 import { platform } from './toolchain.ts';
 import { isLoopback, verifySessionId } from './keys.ts';
 import { newCommandSlots } from './exec.ts';
+import { fetchVerified } from './remote-output.ts';
 import type { BrokerData, ClientState, NeedHandler, Owner, Task, TaskResult, WorkerSlot } from './broker-types.ts';
 
 export type { BrokerData, ClientState, NeedHandler, TaskResult } from './broker-types.ts';
@@ -471,20 +472,15 @@ export class Broker {
     return { id, done };
   }
 
-  /** Copies a blob from a node's store into `dest`, chunk by chunk (remote execution outputs). */
+  /**
+   * Copies a blob from a node's store into `dest` (a new temp file), chunk by chunk, verified
+   * against its digest and size while it arrives (remote execution outputs; see fetchVerified).
+   */
   async fetchBlob(node: string, hex: string, size: number, dest: string): Promise<void> {
-    const fd = fs.openSync(dest, 'w', 0o644);
-    try {
-      for (let off = 0; off < size; off += 1 << 20) {
-        const r = resultOrThrow('cas-get', await this.peers.call(node, { k: 'cas-get', digest: hex, offset: off, length: 1 << 20 }), `node ${node}`);
-        const buf = Buffer.from(r.data, 'base64');
-        if (buf.length === 0) throw new Error(`node ${node} has no blob ${hex}`);
-        let w = 0;
-        while (w < buf.length) w += fs.writeSync(fd, buf, w, buf.length - w, off + w);
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
+    await fetchVerified(node, hex, size, dest, async (offset, length) => {
+      const r = resultOrThrow('cas-get', await this.peers.call(node, { k: 'cas-get', digest: hex, offset, length }), `node ${node}`);
+      return Buffer.from(r.data, 'base64');
+    });
   }
 
   private submit(owner: Owner, payload: Buffer, meta: TaskMeta, remote?: () => Buffer | undefined): number {

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { UserError } from './errors.ts';
 
 let cached: string | undefined;
@@ -24,6 +25,22 @@ function candidates(): string[] {
   const uid = typeof process.getuid === 'function' ? process.getuid() : 'user';
   out.push(path.join(os.tmpdir(), `b-${uid}`));
   return out;
+}
+
+/**
+ * The last resort when every candidate above is unusable (another user pre-created `b-<uid>` in
+ * the shared temp dir, which anyone can do): a fresh directory with an unpredictable name
+ * (mkdtemp, mode 0700), removed when this process exits. B_CACHE_DIR is set to it so that the
+ * worker threads and nested builds started from here use the same one.
+ */
+function freshPrivateDir(): string {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 'user';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `b-${uid}-`));
+  fs.chmodSync(dir, 0o700);
+  ensurePrivateDir(dir);
+  process.env.B_CACHE_DIR = dir;
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /**
@@ -54,6 +71,14 @@ export function cacheDir(): string {
       return dir;
     } catch (e) {
       tried.push(`${dir} (${(e as Error).message})`);
+    }
+  }
+  if (isMainThread) {
+    try {
+      cached = freshPrivateDir();
+      return cached;
+    } catch (e) {
+      tried.push(`a fresh directory in ${os.tmpdir()} (${(e as Error).message})`);
     }
   }
   throw new UserError({

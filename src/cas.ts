@@ -29,15 +29,49 @@ export class Cas {
     return path.join(this.dir, hex.slice(0, 2), hex);
   }
 
+  /**
+   * Whether the store holds a blob. Existence is enough because a blob only ever appears by the
+   * rename of a temp file whose content was hashed to its name (writer, putFile), and commands
+   * run where the store is read-only (sandbox.ts); what is used from it is hashed again anyway
+   * (`materialize`), for nodes without that isolation.
+   */
   has(hex: string): boolean {
     const p = this.pathOf(hex);
     try {
+      const st = fs.lstatSync(p);
+      if (!st.isFile()) return false;
       const now = new Date();
       fs.utimesSync(p, now, now); // a use: keeps it off the eviction list
       return true;
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Copies a blob to `dst` (a new file), hashing it on the way; false, with `dst` and the blob
+   * removed, if the bytes are not the digest's: a blob changed in the store since it was
+   * verified is never handed to a command.
+   */
+  materialize(hex: string, dst: string, mode = 0o644): boolean {
+    const src = fs.openSync(this.pathOf(hex), fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+    let ok = false;
+    try {
+      const out = fs.openSync(dst, 'wx', mode);
+      try {
+        const got = copyHashing(src, out);
+        ok = got.hex === hex;
+      } finally {
+        fs.closeSync(out);
+      }
+    } finally {
+      fs.closeSync(src);
+      if (!ok) {
+        fs.rmSync(dst, { force: true });
+        fs.rmSync(this.pathOf(hex), { force: true });
+      }
+    }
+    return ok;
   }
 
   /** A writer that receives a blob's chunks in order and commits it only if the digest matches. */
@@ -47,31 +81,38 @@ export class Cas {
     return new BlobWriter(final, hex);
   }
 
-  /** Stores a file that exists on disk (an output), returning its hex digest and size. */
+  /**
+   * Stores a file that exists on disk (an output), returning its hex digest and size. One read:
+   * the bytes are hashed as they are copied into a temp file in the store, and that copy (not
+   * the file, which its command could still change) is renamed to the digest it hashed to.
+   */
   putFile(file: string): { hex: string; size: number } {
-    const h = createHash('sha256');
-    const fd = fs.openSync(file, 'r');
-    const buf = readBuffer(); // synchronous below: nothing else uses it meanwhile
-    let size = 0;
+    fs.mkdirSync(path.join(this.dir, 'in'), { recursive: true });
+    const tmp = path.join(this.dir, 'in', `put.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+    const src = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+    let got: { hex: string; size: number };
     try {
-      for (;;) {
-        const n = fs.readSync(fd, buf, 0, CHUNK, null);
-        if (n === 0) break;
-        h.update(n === CHUNK ? buf : buf.subarray(0, n));
-        size += n;
+      const out = fs.openSync(tmp, 'wx', 0o600);
+      try {
+        got = copyHashing(src, out);
+      } finally {
+        fs.closeSync(out);
       }
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
     } finally {
-      fs.closeSync(fd);
+      fs.closeSync(src);
     }
-    const hex = h.digest('hex').slice(0, 2 * DIGEST_BYTES);
-    const final = this.pathOf(hex);
-    if (!fs.existsSync(final)) {
+    const final = this.pathOf(got.hex);
+    try {
       fs.mkdirSync(path.dirname(final), { recursive: true });
-      const tmp = `${final}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-      fs.copyFileSync(file, tmp, fs.constants.COPYFILE_FICLONE);
       fs.renameSync(tmp, final);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
     }
-    return { hex, size };
+    return got;
   }
 
   /** Reads part of a blob. */
@@ -129,6 +170,23 @@ export class Cas {
     }
     return { bytes, evicted };
   }
+}
+
+/** Copies fd `src` to fd `out` from the start, returning the digest (hex) and size it copied. */
+function copyHashing(src: number, out: number): { hex: string; size: number } {
+  const h = createHash('sha256');
+  const buf = readBuffer(); // synchronous below: nothing else uses it meanwhile
+  let size = 0;
+  for (;;) {
+    const n = fs.readSync(src, buf, 0, CHUNK, size);
+    if (n === 0) break;
+    const chunk = n === CHUNK ? buf : buf.subarray(0, n);
+    h.update(chunk);
+    let w = 0;
+    while (w < n) w += fs.writeSync(out, chunk, w, n - w, size + w);
+    size += n;
+  }
+  return { hex: h.digest('hex').slice(0, 2 * DIGEST_BYTES), size };
 }
 
 function alive(pid: number): boolean {

@@ -7,6 +7,14 @@ import { LocalNode, defaultJobs, type NodeOptions } from './runtime.ts';
 import type { Logger } from './logger.ts';
 
 export async function nodeCommand(o: NodeOptions & { drainSeconds?: number }, log: Logger): Promise<number> {
+  // Sandboxes of an earlier node process killed mid-command, and what this one can isolate.
+  const { sweepWork } = await import('./rexec.ts');
+  const swept = sweepWork();
+  if (swept > 0) log.info(`removed ${swept} sandboxes left by a node that was killed`);
+  const { isolation } = await import('./sandbox.ts');
+  const iso = isolation();
+  if (iso.kind === 'none') log.warn(`isolation of remote compiles: ${iso.text}`);
+  else log.info(`isolation of remote compiles: ${iso.text}`);
   const node = await LocalNode.start({ ...o, jobs: o.jobs ?? defaultJobs() }, log);
   const i = node.info;
   log.out(`node ${i.node}: ${i.workers} workers, ${i.jobs} jobs, ${o.ioThreads ?? 1} I/O threads, pid ${process.pid}`);

@@ -63,6 +63,7 @@ export async function statusCmd(nodes: string[], o: { keyFile?: string; json?: b
       log.out(`  workers: ${st.workers} threads (${st.busy} busy); jobs: ${st.jobs ?? st.workers} command slots (${st.running ?? st.busy} in use); ${st.queued} queued; ran ${st.stats.completed ?? 0}, failed ${st.stats.failed ?? 0}`);
       log.out(`  security: ${st.secure ? 'CurveZMQ (encrypted, clients authenticated by key; sessions bound to keys)' : 'INSECURE: listening without keys (--insecure); anyone who can reach it can run commands'}`);
       log.out(`  files: ${st.files}`);
+      if (probe.isolation !== undefined) log.out(`  isolation of remote compiles: ${probe.isolation}`);
       const dropped = Object.entries(st.dropped).map(([k, v]) => `${v} ${k}`).join(', ');
       log.out(`  refused messages: ${st.stats.dropped ?? 0}${dropped ? ` (${dropped})` : ''}; refused connections: ${st.stats.refused ?? 0}`);
       const clients = st.clients.filter((x) => x.name !== 'b status');

@@ -21,7 +21,7 @@
 
 import * as path from 'node:path';
 import { type Database, type Trace } from './database.ts';
-import { currentState, MISSING } from './filestate.ts';
+import { currentState, MISSING, outputState } from './filestate.ts';
 import { digest } from './hash.ts';
 import type { Failure } from './protocol.ts';
 import {
@@ -490,7 +490,7 @@ export class Engine {
     if (!a.generator && a.trustsFingerprint?.(trace) !== true && trace.fingerprint !== a.fingerprint) return 'command changed';
     for (const out of trace.outputs) {
       const known = this.db.getFile(out);
-      const now = currentState(this.db, out, path.resolve(this.desc.root, out));
+      const now = outputState(this.db, out, path.resolve(this.desc.root, out));
       if (now === undefined) return `output ${this.desc.show(out)} is missing`;
       if (known === undefined || known.digest !== now.digest) return `output ${this.desc.show(out)} was modified`;
     }

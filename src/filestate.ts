@@ -70,6 +70,26 @@ export function currentState(db: Database, key: string, abs: string): FileState 
 }
 
 /**
+ * The state of an output now, to compare with what its rule recorded (`known`), without changing
+ * the record unless the content is the same. Recording an edited output's new digest here would
+ * make the first check of it (the no-op fast path) say "modified" and the second one (the async
+ * path, a moment later in the same build) say "clean": a hand-edited output was never rebuilt.
+ * Only the rule that writes the output records its digest; a touch with identical content may
+ * refresh the stat (so the next check costs no read).
+ */
+export function outputState(db: Database, key: string, abs: string): FileState | undefined {
+  const s = stat(abs);
+  if (s === undefined) return undefined;
+  if (s.isDirectory()) return { size: 0, mtime: 0, ctime: 0, ino: s.ino, digest: '\u0000dir', racy: false };
+  const known = db.getFile(key);
+  if (known !== undefined && !known.racy && sameStat(known, s)) return known;
+  counters.hashed++;
+  const st = stateOf(s, digestFile(abs));
+  if (known !== undefined && known.digest === st.digest) db.putFile(key, st);
+  return st;
+}
+
+/**
  * The state of an output a command of B's just wrote (stat and hash), or undefined if the
  * command did not create it. A directory output counts by existence only.
  */

@@ -59,10 +59,33 @@ export interface KeyPair {
 export function writeKeyPair(base: string, kp: KeyPair): { keyFile: string; pubFile: string } {
   const keyFile = `${base}.key`;
   const pubFile = `${base}.pub`;
-  if (fs.existsSync(keyFile)) throw new UserError({ code: 'keygen.exists', message: `${keyFile} already exists`, hint: 'choose another name, or delete the old key pair first' });
   fs.mkdirSync(path.dirname(path.resolve(keyFile)), { recursive: true });
-  fs.writeFileSync(keyFile, `# B CurveZMQ key pair: keep this file secret\npublic ${kp.publicKey}\nsecret ${kp.secretKey}\n`, { mode: 0o600 });
-  fs.writeFileSync(pubFile, `${kp.publicKey}\n`, { mode: 0o644 });
+  // O_EXCL|O_NOFOLLOW: the secret goes only into a file this call creates, never through a
+  // symlink planted at its name (even a dangling one) and never into a file another process is
+  // creating at the same moment (an exists-check then a write raced).
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(keyFile, O_WRONLY | O_CREAT | O_EXCL | (O_NOFOLLOW ?? 0), 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError({ code: 'keygen.exists', message: `${keyFile} already exists`, hint: 'choose another name, or delete the old key pair first' });
+    throw e;
+  }
+  try {
+    fs.writeSync(fd, `# B CurveZMQ key pair: keep this file secret\npublic ${kp.publicKey}\nsecret ${kp.secretKey}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  // The public key replaces whatever is at its name (rename does not follow a symlink there).
+  const tmp = `${pubFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  fs.writeFileSync(tmp, `${kp.publicKey}\n`, { mode: 0o644, flag: 'wx' });
+  try {
+    fs.renameSync(tmp, pubFile);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
   return { keyFile, pubFile };
 }
 

@@ -376,6 +376,8 @@ export interface ProbeResult {
   platform: string;
   tools: Record<string, ToolPrint>;
   sharedFs?: boolean;
+  /** What a command run for one client is kept from (sandbox.ts), for `b status`. */
+  isolation?: string;
 }
 
 export interface CasGetResult {
@@ -404,7 +406,7 @@ const RESULTS: { [K in keyof ResultOf]: Shape } = {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
     outputs: arr(obj({ path: str(), digest: nullable(str(64, HEX64)), size: int(), mode: int(0, 0o7777) })), deps: arr(str()), fetched: int(), ms: num,
   },
-  probe: { platform: str(NAME), tools: rec(obj({ path: nullable(str()), version: str(NAME), hash: str(NAME) }), 256), sharedFs: opt(bool) },
+  probe: { platform: str(NAME), tools: rec(obj({ path: nullable(str()), version: str(NAME), hash: str(NAME) }), 256), sharedFs: opt(bool), isolation: opt(str(NAME)) },
   'cas-get': { data: str(TEXT, /^[A-Za-z0-9+/]*={0,2}$/) },
   exec: { exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), stdout: opt(str(TEXT)), start: num, end: num, spawnError: opt(str(TEXT)) },
 };

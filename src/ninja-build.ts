@@ -20,6 +20,7 @@ import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
 import type { Action, Answer, BuildDescription, Completed, RunContext } from './engine.ts';
 import { checkOutputPath, planRexec } from './rexec-client.ts';
+import { refusedDependency } from './remote-output.ts';
 import { stateOf } from './filestate.ts';
 import { digestFromHex } from './hash.ts';
 import type { FileState } from './database.ts';
@@ -101,6 +102,8 @@ export class NinjaDescription implements BuildDescription {
     let command: string | undefined;
     let fp: number | undefined;
     const cmd = (): string => (command ??= edge.command);
+    /** The client directories the last self-contained item named: where its dependencies may be. */
+    let sentRoots: string[] = [];
     const a: Action = {
       id: edge.outs[0] ?? `#${edge.id}`,
       outputs,
@@ -138,6 +141,7 @@ export class NinjaDescription implements BuildDescription {
         }, env.digestOf);
         if (plan === undefined) return undefined;
         env.offer(plan.offered);
+        sentRoots = plan.work.roots;
         return Buffer.from(JSON.stringify(plan.work));
       },
       work(): Buffer {
@@ -180,6 +184,10 @@ export class NinjaDescription implements BuildDescription {
         const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
         return { code: 'command-failed', message: `command failed on a node (${why}): ${cmd()}`, where: where(), fields: { output: r.output, command: cmd(), retryLocal: true } };
       }
+      for (const d of r.deps) {
+        const why = typeof d === 'string' ? refusedDependency(d, [desc.root, ...sentRoots]) : 'not a path';
+        if (why !== undefined) return { code: 'remote.deps', message: `the node reported a dependency B does not accept: ${why}`, where: where(), fields: { retryLocal: true } };
+      }
       const outs = new Map<string, FileState | undefined>();
       let received = 0;
       for (const o of a.outputs) {
@@ -196,7 +204,7 @@ export class NinjaDescription implements BuildDescription {
           return { code: 'remote.output', message: (e as Error).message, where: where() };
         }
         // Written next to its place, then renamed: readers never see half an output.
-        const tmp = `${dest}.b-remote-${process.pid}.tmp`;
+        const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
         try {
           await ctx.fetch(rec.digest, rec.size, tmp);
           fs.chmodSync(tmp, rec.mode & 0o777);

@@ -60,7 +60,9 @@ export interface PeerHost {
 }
 
 /** Codes with which a node hands an item back instead of failing it. */
-const RETRYABLE = new Set(['node.leaving', 'node.stopping', 'worker.died', 'loop', 'client.gone']);
+const RETRYABLE = new Set(['node.leaving', 'node.stopping', 'worker.died', 'loop', 'client.gone', 'node.unhealthy']);
+/** How long a node whose own system failed (disk full, ...) gets no work: long enough not to fail every item on it. */
+const UNHEALTHY_MS = 30_000;
 /**
  * Items sent beyond a node's workers, as a fraction of them: a worker that finishes starts the
  * next item at once instead of waiting a round trip through this broker (which may be busy with
@@ -96,6 +98,8 @@ export class Peer {
   lastHeard = 0;
   lastHello = 0;
   incompatible: string | undefined;
+  /** Until then the node gets no work: its own system failed an item (ENOSPC, ...). */
+  unhealthyUntil = 0;
   readonly tools = new Map<string, ToolPrint | 'pending'>();
   readonly fs = new Map<string, boolean | 'pending'>();
   readonly stats = { sent: 0, done: 0, failed: 0, requeued: 0, deaths: 0 };
@@ -276,6 +280,10 @@ export class PeerSet {
         } else {
           const f = parseFailure(d.payload);
           const failure: Failure = isProtocolError(f) ? { code: 'protocol', message: f.message } : f;
+          if (failure.code === 'node.unhealthy') {
+            p.unhealthyUntil = Date.now() + UNHEALTHY_MS;
+            this.host.log('warn', `node ${p.name} is unhealthy (${failure.message}): no work goes there for ${UNHEALTHY_MS / 1000} s`);
+          }
           if (RETRYABLE.has(failure.code)) {
             p.stats.requeued++;
             this.host.requeue(t, `node ${p.name}: ${failure.message}`);
@@ -345,7 +353,7 @@ export class PeerSet {
     let best: Peer | undefined;
     let bestFree = 0;
     for (const p of this.peers) {
-      if (!p.alive || !p.welcomed || p.incompatible !== undefined) continue;
+      if (!p.alive || !p.welcomed || p.incompatible !== undefined || p.unhealthyUntil > Date.now()) continue;
       if (p.nodeId !== undefined && t.meta.via?.includes(p.nodeId)) continue;
       const free = p.free();
       if (free <= bestFree) continue;
@@ -366,7 +374,7 @@ export class PeerSet {
   noneCanRun(t: PlacedTask): boolean {
     if (t.meta.remote === false) return true;
     for (const p of this.peers) {
-      if (!p.alive || !p.welcomed || p.incompatible !== undefined) continue;
+      if (!p.alive || !p.welcomed || p.incompatible !== undefined || p.unhealthyUntil > Date.now()) continue;
       if (p.nodeId !== undefined && t.meta.via?.includes(p.nodeId)) continue;
       if (t.meta.root !== undefined) {
         const shared = p.fs.get(t.meta.root);
@@ -530,7 +538,7 @@ export class PeerSet {
   /** Items the nodes can take now, pipeline included (as `pick` counts them). */
   freeSlots(): number {
     let n = 0;
-    for (const p of this.peers) if (p.alive && p.welcomed && p.incompatible === undefined) n += Math.max(0, p.free());
+    for (const p of this.peers) if (p.alive && p.welcomed && p.incompatible === undefined && p.unhealthyUntil <= Date.now()) n += Math.max(0, p.free());
     return n;
   }
 
@@ -542,6 +550,7 @@ export class PeerSet {
       workers: p.capacity,
       inflight: p.inflight.size,
       incompatible: p.incompatible ?? null,
+      unhealthy: p.unhealthyUntil > Date.now(),
       secure: p.opts.serverKey !== undefined,
       tools: Object.fromEntries([...p.tools].filter(([, v]) => v !== 'pending').map(([k, v]) => [k, (v as ToolPrint).version])),
       ...p.stats,

@@ -161,13 +161,21 @@ export function checkOutputPath(root: string, out: string, rule: string): string
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new Error(`rule ${rule}: output ${out} is outside the build root ${root}; refusing to write it from a remote result`);
   }
-  let dir = path.dirname(abs);
-  fs.mkdirSync(dir, { recursive: true });
   const realRoot = fs.realpathSync(root);
-  dir = fs.realpathSync(dir);
-  if (dir !== realRoot && !dir.startsWith(realRoot + path.sep)) {
-    throw new Error(`rule ${rule}: output ${out} goes through a symlink out of the build root (${dir}); refusing to write it from a remote result`);
-  }
+  const inside = (d: string): void => {
+    const real = fs.realpathSync(d);
+    if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+      throw new Error(`rule ${rule}: output ${out} goes through a symlink out of the build root (${real}); refusing to write it from a remote result`);
+    }
+  };
+  // The deepest directory that exists is checked before anything is created: `mkdir -p` through
+  // a symlink out of the root would create directories outside it even if the write is refused.
+  const dir = path.dirname(abs);
+  let existing = dir;
+  while (!fs.existsSync(existing) && existing !== path.dirname(existing)) existing = path.dirname(existing);
+  inside(existing);
+  fs.mkdirSync(dir, { recursive: true });
+  inside(dir); // again: a symlink may have appeared meanwhile
   return abs;
 }
 
@@ -226,3 +234,4 @@ export function planRexec(
     offered,
   };
 }
+

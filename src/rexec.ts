@@ -21,6 +21,8 @@ import type { TaskContext } from './task-context.ts';
 import { parseBlobAnswer, type RexecInput, type RexecOutput, type RexecResult, type RexecWork, type CasGetWork, type CasGetResult } from './messages.ts';
 import { isProtocolError } from './protocol.ts';
 export type { RexecInput, RexecOutput, RexecResult, RexecWork };
+import { isolatedArgv, isolation } from './sandbox.ts';
+import { WorkerFailure } from './task-context.ts';
 
 let cas: Cas | undefined;
 let lastMaintenance = 0;
@@ -80,6 +82,50 @@ async function fetchBlob(ctx: TaskContext, store: Cas, input: RexecInput): Promi
 }
 
 export async function runRexec(w: RexecWork, ctx: TaskContext): Promise<RexecResult> {
+  try {
+    return await runInSandbox(w, ctx);
+  } catch (e) {
+    // A system call that failed on this node (its disk is full, its store unwritable, out of
+    // file descriptors...) is the node's fault, not the build's: the client runs the item
+    // elsewhere or locally and stops sending here for a while (peers.ts, 'node.unhealthy').
+    const err = e as NodeJS.ErrnoException;
+    if (typeof err.code === 'string' && typeof err.syscall === 'string') {
+      throw new WorkerFailure({ code: 'node.unhealthy', message: `node infrastructure error: ${err.message}`, hint: 'free space in the node\'s cache directory (B_CACHE_DIR) or fix its disk' });
+    }
+    throw e;
+  }
+}
+
+/** Sandboxes of processes that are gone (a node killed mid-command): removed at node start. */
+export function sweepWork(): number {
+  const workRoot = path.join(cacheDir(), 'work');
+  let names: string[];
+  try {
+    names = fs.readdirSync(workRoot);
+  } catch {
+    return 0;
+  }
+  let swept = 0;
+  for (const n of names) {
+    const pid = Number(n.split('-')[0]);
+    if (pid === process.pid && Number.isInteger(pid)) continue;
+    if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) continue;
+    fs.rmSync(path.join(workRoot, n), { recursive: true, force: true });
+    swept++;
+  }
+  return swept;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult> {
   const t0 = Date.now();
   const store = nodeCas();
   const workRoot = path.join(cacheDir(), 'work');
@@ -87,19 +133,25 @@ export async function runRexec(w: RexecWork, ctx: TaskContext): Promise<RexecRes
   const sandbox = fs.mkdtempSync(path.join(workRoot, `${process.pid}-${ctx.task}-`));
   try {
     // Inputs this node lacks, a few at a time.
-    const missing = w.inputs.filter((i, k) => !store.has(i.digest) && w.inputs.findIndex((j) => j.digest === i.digest) === k);
-    let fetched = 0;
-    for (let k = 0; k < missing.length; k += 8) {
-      const sizes = await Promise.all(missing.slice(k, k + 8).map((i) => fetchBlob(ctx, store, i)));
-      fetched += sizes.reduce((a, b) => a + b, 0);
-    }
+    const fetchAll = async (inputs: RexecInput[]): Promise<number> => {
+      const missing = inputs.filter((i, k) => !store.has(i.digest) && inputs.findIndex((j) => j.digest === i.digest) === k);
+      let n = 0;
+      for (let k = 0; k < missing.length; k += 8) {
+        const sizes = await Promise.all(missing.slice(k, k + 8).map((i) => fetchBlob(ctx, store, i)));
+        n += sizes.reduce((a, b) => a + b, 0);
+      }
+      return n;
+    };
+    let fetched = await fetchAll(w.inputs);
     for (const i of w.inputs) {
       const dst = inSandbox(sandbox, i.path);
       fs.mkdirSync(path.dirname(dst), { recursive: true });
-      // A copy (a reflink where the filesystem can), never a link: a command that writes to an
-      // input must not change the store.
-      fs.copyFileSync(store.pathOf(i.digest), dst, fs.constants.COPYFILE_FICLONE);
-      if (i.exec) fs.chmodSync(dst, 0o755);
+      // A verified copy, never a link: a command that writes to an input must not change the
+      // store, and a blob changed in the store since it was stored is fetched again.
+      if (!store.materialize(i.digest, dst, i.exec ? 0o755 : 0o644)) {
+        fetched += await fetchAll([i]);
+        if (!store.materialize(i.digest, dst, i.exec ? 0o755 : 0o644)) throw new Error(`input ${i.path} (blob ${i.digest.slice(0, 12)}) does not match its digest`);
+      }
     }
     for (const o of w.outputs) fs.mkdirSync(path.dirname(inSandbox(sandbox, o)), { recursive: true });
     const cwd = inSandbox(sandbox, w.cwd);
@@ -107,7 +159,10 @@ export async function runRexec(w: RexecWork, ctx: TaskContext): Promise<RexecRes
     let cmd = relocate(w.cmd, w.roots, sandbox);
     if (w.prefixMap) cmd += ` -ffile-prefix-map=${sandbox}=`;
     if (w.rspfile !== '') fs.writeFileSync(inSandbox(sandbox, w.rspfile), relocate(w.rspfileContent, w.roots, sandbox));
-    const r = await ctx.wait(execCommand({ shell: cmd, cwd }, ctx.signal));
+    const tmpDir = path.join(sandbox, '.tmp');
+    fs.mkdirSync(tmpDir);
+    const env = { TMPDIR: tmpDir };
+    const r = await ctx.wait(execCommand(isolation().kind === 'namespaces' ? { argv: isolatedArgv(cacheDir(), sandbox, cmd), cwd, env } : { shell: cmd, cwd, env }, ctx.signal));
     const back = (s: string): string => s.split(sandbox).join('');
     const result: RexecResult = { exit: r.exit, output: back(r.output), outputs: [], deps: [], fetched, ms: Date.now() - t0 };
     if (r.signal) result.signal = r.signal;
@@ -128,7 +183,7 @@ export async function runRexec(w: RexecWork, ctx: TaskContext): Promise<RexecRes
       const p = inSandbox(sandbox, o);
       let st: fs.Stats | undefined;
       try {
-        st = fs.statSync(p);
+        st = fs.lstatSync(p);
       } catch {
         st = undefined;
       }

@@ -3,6 +3,7 @@
 // A client sends work to a node only when all of these match; `probe` work items answer them.
 
 import * as fs from 'node:fs';
+import { isolation } from './sandbox.ts';
 import * as path from 'node:path';
 import { digest, digestHex } from './hash.ts';
 import { execCommand } from './exec.ts';
@@ -54,7 +55,7 @@ export function toolPrint(tool: string): Promise<ToolPrint> {
 export async function probe(w: ProbeWork): Promise<ProbeResult> {
   const tools: Record<string, ToolPrint> = {};
   for (const t of w.tools ?? []) tools[t] = await toolPrint(t);
-  const r: ProbeResult = { platform: platform(), tools };
+  const r: ProbeResult = { platform: platform(), tools, isolation: isolation().text };
   if (w.file !== undefined) {
     try {
       r.sharedFs = fs.readFileSync(w.file, 'utf8') === w.expect;

@@ -1,0 +1,80 @@
+// What comes back from a node is verified before the client uses it: outputs are hashed while
+// they arrive and must match the digest and size the node announced (bounded), and a
+// dependency the node says a compile read must be a regular file the client may read. A node is
+// trusted to run the command, not to say what its result is; a mismatch fails the attempt, which
+// then runs here.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { DIGEST_BYTES } from './hash.ts';
+
+/**
+ * The largest output a node may announce: a claimed size is what the client will read before it
+ * stops, so it is bounded too (a lying node would otherwise stream until the disk is full).
+ */
+export const MAX_OUTPUT_BYTES = 4 * 1024 ** 3;
+
+/**
+ * Copies a blob a node claims is `hex` of `size` bytes into `dest` (a temp file this creates,
+ * O_EXCL|O_NOFOLLOW), hashing it while it arrives and reading no byte beyond `size`. Throws on a
+ * short, long or different blob, with `dest` removed: what a node sends reaches an output's path
+ * only after it is verified (the caller renames it into place).
+ */
+export async function fetchVerified(node: string, hex: string, size: number, dest: string, chunk: (offset: number, length: number) => Promise<Buffer>): Promise<void> {
+  if (!/^[0-9a-f]{32}$/.test(hex)) throw new Error(`node ${node} named an output by a malformed digest`);
+  if (!Number.isSafeInteger(size) || size < 0 || size > MAX_OUTPUT_BYTES) throw new Error(`node ${node} announced an output of ${size} bytes (bound ${MAX_OUTPUT_BYTES})`);
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(dest, O_WRONLY | O_CREAT | O_EXCL | (O_NOFOLLOW ?? 0), 0o600);
+  const h = createHash('sha256');
+  let ok = false;
+  try {
+    const STEP = 1 << 20;
+    for (let off = 0; off < size; ) {
+      const want = Math.min(STEP, size - off);
+      const buf = await chunk(off, want);
+      if (buf.length === 0) throw new Error(`node ${node} has no blob ${hex} (at byte ${off} of ${size})`);
+      if (buf.length > want) throw new Error(`node ${node} sent ${buf.length} bytes of blob ${hex} where ${want} were asked for`);
+      h.update(buf);
+      let w = 0;
+      while (w < buf.length) w += fs.writeSync(fd, buf, w, buf.length - w, off + w);
+      off += buf.length;
+    }
+    const got = h.digest('hex').slice(0, 2 * DIGEST_BYTES);
+    if (got !== hex) throw new Error(`node ${node} sent other bytes than it claimed for an output (digest ${got.slice(0, 12)}, claimed ${hex.slice(0, 12)})`);
+    ok = true;
+  } finally {
+    fs.closeSync(fd);
+    if (!ok) fs.rmSync(dest, { force: true });
+  }
+}
+
+// Where a node may say a compile read files: the client's project directories it sent, and the
+// system's own headers and libraries. Never devices or kernel files (/dev/zero would be hashed
+// forever), and nothing else of the client's disk: a dependency named here is hashed, and, if it
+// lies in the project, shipped to nodes by later builds.
+const SYSTEM_DEPS = ['/usr/', '/opt/', '/lib/', '/lib64/', '/nix/'];
+
+/** Why a dependency a node reported is refused, or undefined if it is a file the client may read. */
+export function refusedDependency(dep: string, roots: string[]): string | undefined {
+  if (!path.isAbsolute(dep) || path.normalize(dep) !== dep) return `${dep} is not a normalized absolute path`;
+  const allowed = (p: string): boolean => roots.some((r) => p === r || p.startsWith(r.endsWith('/') ? r : r + '/')) || SYSTEM_DEPS.some((s) => p.startsWith(s));
+  if (!allowed(dep)) return `${dep} is outside the project directories and the system's`;
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(dep, { throwIfNoEntry: false });
+  } catch {
+    st = undefined;
+  }
+  if (st === undefined) return undefined; // missing here: recorded as missing, as a local depfile's would be
+  if (!st.isFile()) return `${dep} is not a regular file`;
+  let real: string;
+  try {
+    real = fs.realpathSync(dep);
+  } catch {
+    return `${dep} cannot be resolved`;
+  }
+  if (!allowed(real)) return `${dep} leads to ${real}, outside the project directories and the system's`;
+  return undefined;
+}
+
