@@ -55,7 +55,8 @@ const nullable = (of: Spec): Spec => ({ t: 'nullable', of });
 const opt = (s: Spec): { opt: Spec } => ({ opt: s });
 const ANY: Spec = { t: 'any' };
 
-const HEX64 = /^[0-9a-f]{64}$/;
+/** A content digest in hex: DIGEST_BYTES (hash.ts) = 16 bytes, 32 hex digits. */
+const HEX_DIGEST = /^[0-9a-f]{32}$/;
 const U32 = int(0, 0xffffffff);
 
 function refuse(message: string): ProtocolError {
@@ -266,11 +267,11 @@ const WORK: Record<WorkKind, Shape> = {
   },
   rexec: {
     k: lit('rexec'), cmd: str(), cwd: str(), roots: arr(str(), 10_000),
-    inputs: arr(obj({ path: str(), digest: str(64, HEX64), size: int(), exec: bool })),
+    inputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST), size: int(), exec: bool })),
     outputs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME), rspfile: str(), rspfileContent: str(TEXT), prefixMap: bool,
   },
   probe: { k: lit('probe'), tools: opt(arr(str(NAME), 256)), file: opt(str()), expect: opt(str(NAME)) },
-  'cas-get': { k: lit('cas-get'), digest: str(64, HEX64), offset: int(), length: int(0, 1 << 20) },
+  'cas-get': { k: lit('cas-get'), digest: str(32, HEX_DIGEST), offset: int(), length: int(0, 1 << 20) },
   echo: { k: lit('echo'), d: opt(ANY) },
   exec: { k: lit('exec'), ...EXEC_FIELDS },
   fib: { k: lit('fib'), n: int(0, 40) },
@@ -404,7 +405,7 @@ const RESULTS: { [K in keyof ResultOf]: Shape } = {
   cmd: { exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), outputs: rec(FILE_STATE), deps: arr(str()), depsError: opt(str(TEXT)), spawnError: opt(str(TEXT)) },
   rexec: {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
-    outputs: arr(obj({ path: str(), digest: nullable(str(64, HEX64)), size: int(), mode: int(0, 0o7777) })), deps: arr(str()), fetched: int(), ms: num,
+    outputs: arr(obj({ path: str(), digest: nullable(str(32, HEX_DIGEST)), size: int(), mode: int(0, 0o7777) })), deps: arr(str()), fetched: int(), ms: num,
   },
   probe: { platform: str(NAME), tools: rec(obj({ path: nullable(str()), version: str(NAME), hash: str(NAME) }), 256), sharedFs: opt(bool), isolation: opt(str(NAME)) },
   'cas-get': { data: str(TEXT, /^[A-Za-z0-9+/]*={0,2}$/) },
@@ -515,7 +516,7 @@ const NEED_OPS: Record<NeedOpName, Shape> = {
   clean: { ...BUILD, op: lit('clean') },
   'clean-dead': { ...BUILD, op: lit('clean-dead') },
   need: { op: lit('need'), task: U32, keys: arr(str(), LIST) },
-  blob: { op: lit('blob'), task: U32, digest: str(64, HEX64), offset: int(), length: int(1, 1 << 20) },
+  blob: { op: lit('blob'), task: U32, digest: str(32, HEX_DIGEST), offset: int(), length: int(1, 1 << 20) },
   status: { op: lit('status') },
 };
 
