@@ -21,7 +21,7 @@ import { counters, currentState, stillSame } from './filestate.ts';
 import { cleanOutputs, deadOutputs } from './dead.ts';
 import { lockDb, NESTED } from './lock.ts';
 import { findBuildFile } from './buildfile.ts';
-import { dropSnapshot, writeSnapshot, type SnapshotFile } from './fastnoop.ts';
+import { dropSnapshot, writeSnapshot, type SnapshotCommand, type SnapshotFile } from './fastnoop.ts';
 
 export { findBuildFile };
 
@@ -77,6 +77,8 @@ export interface BuildReply {
   bytes?: { sent: number; received: number };
   /** Milliseconds spent loading the build file, opening the database, building. */
   phases?: { load: number; db: number; build: number };
+  /** Why no no-op snapshot was written after this build (for --verbose); absent when one was. */
+  noSnapshot?: string;
 }
 
 type Loaded = BuildDescription & { notices?: string[]; dbDir: string };
@@ -277,7 +279,7 @@ export class BuildHost implements NeedHandler {
         phases.build = Date.now() - tBuild;
         // After a complete build of the defaults, say which outputs of earlier builds are dead.
         const dead = s.ok && req.targets.length === 0 && !req.dryRun ? deadOutputs(desc, db) : [];
-        if (s.ok && !req.dryRun) saveSnapshot(req, file, desc, db, engine, dead);
+        const noSnapshot = !s.ok ? 'the build failed' : req.dryRun ? 'dry run' : saveSnapshot(req, file, desc, db, engine, dead);
         reply = {
           ok: s.ok, ran: s.ran + total.ran, upToDate: s.upToDate, failed: s.failed + total.failed, errors: s.errors, dead, notices, ms: Date.now() - t0,
           hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,
@@ -286,6 +288,7 @@ export class BuildHost implements NeedHandler {
         reply.messages = { sent: m1.sent - m0.sent, received: m1.received - m0.received };
         reply.bytes = { ...this.bytes };
         reply.phases = phases;
+        if (noSnapshot !== undefined) reply.noSnapshot = noSnapshot;
       }
     } finally {
       clearInterval(flusher);
@@ -306,12 +309,20 @@ export class BuildHost implements NeedHandler {
 /**
  * Records what a successful build read and wrote, so that the next identical build can see at
  * a glance that it has nothing to do (fastnoop.ts). Skipped when something always runs or a
- * file was changed within its timestamp tick.
+ * file was changed within its timestamp tick; then says why (for --verbose).
  */
-function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Database, engine: Engine, dead: string[]): void {
+function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Database, engine: Engine, dead: string[]): string | undefined {
   const t = engine.touched();
+  if (t.always) return 'a rule always runs';
+  let commands: SnapshotCommand[] | undefined;
+  if (t.everyBuild.length > 0) {
+    const own = desc as { snapshotCommands?: (ids: string[]) => SnapshotCommand[] | string };
+    const c = own.snapshotCommands?.(t.everyBuild) ?? `${t.everyBuild[0]!} runs in every build (its output is never written)`;
+    if (typeof c === 'string') return c;
+    commands = c;
+  }
   // A build file with warnings prints them on every load; the fast path would hide them.
-  if (t.always || (desc.notices?.length ?? 0) > 0) return;
+  if ((desc.notices?.length ?? 0) > 0) return 'the build file has warnings';
   const files: SnapshotFile[] = [];
   const now = Date.now();
   for (const k of t.sources) {
@@ -320,12 +331,20 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
     // the stat of now, but only once the content is checked to be what the build read.
     const st = db.getFile(k);
     const abs = path.resolve(desc.root, k);
-    if (st === undefined || st.digest === '\u0000dir') {
-      files.push({ abs, st: st === undefined ? undefined : { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
+    if (st === undefined) {
+      // Directories (order-only inputs of CMake's object dirs) are never in the database: they
+      // count by existence only, and one the build created is there now.
+      const s = fs.statSync(abs, { throwIfNoEntry: false });
+      if (s !== undefined && !s.isDirectory()) return `${k} appeared during the build`;
+      files.push({ abs, st: s === undefined ? undefined : { size: 0, mtime: 0, ctime: 0, ino: s.ino } });
+      continue;
+    }
+    if (st.digest === '\u0000dir') {
+      files.push({ abs, st: { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
       continue;
     }
     const s = stillSame(st, abs, now);
-    if (s === undefined) return; // changed during the build, or cannot be told yet
+    if (s === undefined) return `${k} changed during the build, or within its timestamp tick`;
     files.push({ abs, st: { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino } });
   }
   for (const k of t.outputs) {
@@ -336,14 +355,18 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
   for (const f of [...(own.files ?? []), ...(own.manifest?.files ?? [])]) {
     const abs = path.resolve(desc.root, f);
     const s = fs.statSync(abs, { throwIfNoEntry: false });
-    if (s === undefined || now - s.mtimeMs < 2000) return;
+    if (s === undefined) return `${f} is gone`;
+    if (now - s.mtimeMs < 2000) return `${f} was written within the last 2 s`;
     files.push({ abs, st: { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino } });
   }
   try {
-    writeSnapshot(req.dir, { b: VERSION, buildFile: file, targets: req.targets, env: t.env, root: desc.root, upToDate: engine.stats.upToDate + engine.stats.ran, dead }, files);
-  } catch {
+    const upToDate = engine.stats.upToDate + engine.stats.ran - (commands?.length ?? 0);
+    writeSnapshot(req.dir, { b: VERSION, buildFile: file, targets: req.targets, env: t.env, root: desc.root, upToDate, dead, ...(commands ? { commands } : {}) }, files);
+  } catch (e) {
     // Only an optimization: a build that cannot write it still succeeded.
+    return `cannot write it: ${(e as Error).message}`;
   }
+  return undefined;
 }
 
 const ENV_PREFIX = '\u0000env:';

@@ -12,7 +12,7 @@ import { Progress } from './progress.ts';
 import type { Logger } from './logger.ts';
 import type { BuildReply, BuildRequest } from './build-host.ts';
 import { findBuildFile } from './buildfile.ts';
-import { checkSnapshot, type SnapshotHeader } from './fastnoop.ts';
+import { checkSnapshot, runSnapshotCommands, type SnapshotHeader } from './fastnoop.ts';
 
 export interface BuildOptions {
   /** Instead of building: remove every recorded output ('clean') or the dead ones ('clean-dead'). */
@@ -74,9 +74,31 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     if (typeof hit === 'string') log.debug(`no-op snapshot not used: ${hit}`);
     else {
       log.debug(`no-op snapshot: ${hit.count ?? 0} files unchanged (${(performance.now() - t0).toFixed(1)} ms)`);
-      log.info(o.noWork ?? `no work to do (${hit.upToDate} up to date)`);
-      if (hit.dead.length > 0) reportDead(log, hit.dead);
-      return 0;
+      const cmds = hit.commands ?? [];
+      const r = await runSnapshotCommands(dir, hit, o.jobs === undefined ? availableParallelism() : o.jobs === 0 ? 512 : o.jobs, {
+        started: () => {},
+        finished: (c, done) => {
+          log.out(`[${done}/${cmds.length}] ${cmds[c.index]?.description ?? ''}`);
+          if (c.output !== '') log.raw(c.output);
+        },
+      });
+      if (typeof r !== 'string') {
+        if (r.index < 0) {
+          log.error('build stopped: interrupted');
+          return 130;
+        }
+        const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
+        log.error(`command failed (${why}): ${cmds[r.index]?.cmd ?? ''}`);
+        log.error(`build failed: 1 rule failed, ${cmds.length} ran`);
+        return 1;
+      }
+      if (r === 'ok') {
+        if (cmds.length === 0) log.info(o.noWork ?? `no work to do (${hit.upToDate} up to date)`);
+        else log.info(`ran ${cmds.length} rule${cmds.length === 1 ? '' : 's'} that run in every build, ${hit.upToDate} up to date, ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+        if (hit.dead.length > 0) reportDead(log, hit.dead);
+        return 0;
+      }
+      log.debug('no-op snapshot not used: a command of it wrote its output');
     }
   }
   const nodes = nodesFrom(o.nodes);
@@ -172,6 +194,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   }
   for (const n of r.notices) log.warn(n);
   log.debug(`hashed ${r.hashed} files, stat'ed ${r.stats}${r.messages ? `, ${r.messages.sent} messages sent and ${r.messages.received} received` : ''}`);
+  if (r.noSnapshot !== undefined) log.debug(`no no-op snapshot written: ${r.noSnapshot}`);
   if (r.phases) log.debug(`load ${r.phases.load} ms, database ${r.phases.db} ms, build ${r.phases.build} ms, total in the node ${r.ms} ms`);
   if (!r.ok) {
     for (const e of r.errors) {
