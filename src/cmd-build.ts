@@ -5,12 +5,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { availableParallelism } from 'node:os';
-import { LocalNode } from './runtime.ts';
 import { onInterrupt } from './signals.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { Progress } from './progress.ts';
 import type { Logger } from './logger.ts';
-import type { BuildReply, BuildRequest } from './build-host.ts';
+import type { BuildReply, BuildRequest, Loaded } from './build-host.ts';
 import { findBuildFile } from './buildfile.ts';
 import { checkSnapshot, runSnapshotCommands, type SnapshotHeader } from './fastnoop.ts';
 
@@ -39,6 +38,8 @@ export interface BuildOptions {
   exactTargets?: boolean;
   /** Renders progress and the outcome instead of B's own output (the Ninja personality). */
   reporter?: BuildReporter;
+  /** The build file as the caller loaded it (the Ninja personality): not read again when the build runs here. */
+  preloaded?: Loaded;
 }
 
 /** Another face for a build: gets the event stream and decides the messages and exit code. */
@@ -110,7 +111,10 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   // `ninja -t restat` run by CMake's regeneration step inside this build must not wait for
   // this build's lock (ninja-tools-db.ts).
   process.env.B_BUILD_PID = String(process.pid);
-  const node = await LocalNode.start({
+  // A Ninja manifest built on this machine alone needs no node: the engine runs here and starts
+  // the commands itself (build-local.ts). Bfiles and builds with other nodes use the node.
+  const here = nodes.length === 0 && isNinjaFile(dir, o.file);
+  const node = here ? undefined : await (await import('./runtime.ts')).LocalNode.start({
     workers,
     ioThreads: o.ioThreads ?? 1,
     lazyWorkers: true,
@@ -118,8 +122,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     ...(o.keyFile !== undefined ? { clientKeyFile: o.keyFile } : {}),
     ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
   }, log);
-  const { Client } = await import('./client.ts');
-  const client = new Client(node.frontend);
+  const client = node === undefined ? undefined : new (await import('./client.ts')).Client(node.frontend);
   const reporter = o.reporter;
   const progress = reporter !== undefined ? undefined : new Progress(log, {
     explain: o.explain === true,
@@ -135,6 +138,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     reporter!.batch(b);
   };
   let interrupted = false;
+  const stopHere = new AbortController();
   const off = onInterrupt((sig) => {
     interrupted = true;
     if (reporter !== undefined) reporter.interrupted(sig);
@@ -142,14 +146,15 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       log.clearStatus();
       log.info(`${sig}: stopping the build`);
     }
-    void node.stop(`interrupted by ${sig}`);
+    if (node !== undefined) void node.stop(`interrupted by ${sig}`);
+    else stopHere.abort();
   });
   // However the node ends, nothing may keep waiting on it.
-  void node.done.then(() => client.failAll({ code: 'node.stopped', message: interrupted ? 'interrupted' : 'the build node stopped unexpectedly' }));
+  if (node !== undefined) void node.done.then(() => client?.failAll({ code: 'node.stopped', message: interrupted ? 'interrupted' : 'the build node stopped unexpectedly' }));
   let reply: BuildReply | undefined;
   let failure: unknown;
   try {
-    await client.hello('b build');
+    await client?.hello('b build');
     const req: BuildRequest = {
       op: o.clean ?? 'build',
       dir,
@@ -159,19 +164,19 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       explain: o.explain === true,
       events: o.eventsFile !== undefined || reporter?.detailed === true,
       env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)),
-      ...(nodes.length > 0 && o.jobs !== undefined ? { jobs } : {}),
+      ...((nodes.length > 0 && o.jobs !== undefined) || here ? { jobs } : {}),
       ...(o.file !== undefined ? { file: o.file } : {}),
     };
-    const buf = await client.need(req, onEvents).done;
-    reply = JSON.parse(buf.toString('utf8')) as BuildReply;
+    if (client === undefined) reply = await (await import('./build-local.ts')).buildHere(req, onEvents, stopHere.signal, o.preloaded);
+    else reply = JSON.parse((await client.need(req, onEvents).done).toString('utf8')) as BuildReply;
   } catch (e) {
     failure = e;
   } finally {
     off();
     progress?.close();
     if (eventsFd !== undefined) fs.closeSync(eventsFd);
-    await node.stop('build finished');
-    client.close();
+    await node?.stop('build finished');
+    client?.close();
   }
   if (reporter !== undefined) return reporter.finish({ reply, failure, interrupted });
   if (interrupted) {
@@ -195,6 +200,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   for (const n of r.notices) log.warn(n);
   log.debug(`hashed ${r.hashed} files, stat'ed ${r.stats}${r.messages ? `, ${r.messages.sent} messages sent and ${r.messages.received} received` : ''}`);
   if (r.noSnapshot !== undefined) log.debug(`no no-op snapshot written: ${r.noSnapshot}`);
+  log.debug(node === undefined ? 'built in this thread: no build node, no worker thread' : `build node: ${r.workersStarted ?? 0} worker thread${r.workersStarted === 1 ? '' : 's'} started`);
   if (r.phases) log.debug(`load ${r.phases.load} ms, database ${r.phases.db} ms, build ${r.phases.build} ms, total in the node ${r.ms} ms`);
   if (!r.ok) {
     for (const e of r.errors) {
@@ -218,6 +224,15 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
 
 function reportDead(log: Logger, dead: string[]): void {
   log.warn(`${dead.length} file${dead.length === 1 ? '' : 's'} from earlier builds that the build no longer produces: ${dead.slice(0, 10).join(' ')}${dead.length > 10 ? ' ...' : ''}\n  hint: \`b clean --dead\` removes them`);
+}
+
+/** Whether the build file of `dir` is a Ninja manifest (not a Bfile); false if there is none. */
+function isNinjaFile(dir: string, file: string | undefined): boolean {
+  try {
+    return findBuildFile(dir, file).endsWith('.ninja');
+  } catch {
+    return false; // the node path reports it, as before
+  }
 }
 
 /**

@@ -583,6 +583,7 @@ async function runBuild(
     exactTargets: true,
     ...(o.eventsFile !== undefined ? { eventsFile: o.eventsFile } : {}),
     reporter,
+    preloaded: desc,
   }, log);
   return { code, manifestRan: reporter.manifestRan };
 }

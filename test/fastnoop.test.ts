@@ -193,4 +193,36 @@ default all
   assert.ok((await build(dir)).hit);
 }, { timeout: 180_000 });
 
+test('the normal path starts only what it needs: a Ninja build runs in this thread; a Bfile no-op starts no worker', async () => {
+  const dir = tmp('b-noop-lazy-');
+  write(dir, 'build.ninja', 'rule cp\n  command = cp $in $out\nbuild out: cp in\n', 10);
+  write(dir, 'in', 'x\n');
+  let r = await build(dir);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /built in this thread: no build node, no worker thread/);
+  assert.is(fs.readFileSync(path.join(dir, 'out'), 'utf8'), 'x\n');
+  fs.rmSync(path.join(dir, '.b', 'noop'));
+  r = await build(dir);
+  assert.match(r.stderr, /no work to do \(1 up to date\)/);
+  assert.match(r.stderr, /built in this thread/);
+
+  const bf = tmp('b-noop-lazy-bfile-');
+  write(bf, 'Bfile.ts', `export default (b) => {
+  b.default('out.txt');
+  b.rule('out.txt', async ({ read, write }) => { await write('out.txt', await read('in.txt')); });
+};`, 10);
+  write(bf, 'in.txt', 'a');
+  r = await build(bf);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /build node: [1-9]\d* worker threads? started/);
+  // Without the snapshot the normal path verifies the trace in the engine: no rule body runs,
+  // so no worker isolate starts.
+  fs.rmSync(path.join(bf, '.b', 'noop'));
+  r = await build(bf);
+  assert.is(r.code, 0, r.stderr);
+  assert.not.ok(r.hit);
+  assert.match(r.stderr, /no work to do \(1 up to date\)/);
+  assert.match(r.stderr, /build node: 0 worker threads started/);
+}, { timeout: 180_000 });
+
 test.run();
