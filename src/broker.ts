@@ -65,6 +65,10 @@ export class Broker {
   private nextTask = 1;
   private nextForward = 1;
   private spawned = 0;
+  /** Worker threads started so far (lazily: none until work is placed here). */
+  get workersStarted(): number {
+    return this.spawned;
+  }
   private stopping = false;
   private stopped: (() => void) | undefined;
   private readonly exits: Promise<void>[] = [];

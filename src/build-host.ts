@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { T, encode, type Failure } from './protocol.ts';
 import type { BlobRequest, BuildRequest, NeedRequest, WireAnswer } from './messages.ts';
 import type { Broker, ClientState, NeedHandler } from './broker.ts';
-import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer } from './engine.ts';
+import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer, type EngineHost } from './engine.ts';
 import { Database } from './database.ts';
 import { digest, digestHex } from './hash.ts';
 import { VERSION } from './version.ts';
@@ -22,7 +22,7 @@ import { counters, currentState, stillSame } from './filestate.ts';
 import { cleanOutputs, deadOutputs } from './dead.ts';
 import { lockDb, NESTED } from './lock.ts';
 import { findBuildFile } from './buildfile.ts';
-import { dropSnapshot, writeSnapshot, type SnapshotFile } from './fastnoop.ts';
+import { dropSnapshot, writeSnapshot, type SnapshotCommand, type SnapshotFile } from './fastnoop.ts';
 
 export { findBuildFile };
 
@@ -46,9 +46,13 @@ export interface BuildReply {
   bytes?: { sent: number; received: number };
   /** Milliseconds spent loading the build file, opening the database, building. */
   phases?: { load: number; db: number; build: number };
+  /** Why no no-op snapshot was written after this build (for --verbose); absent when one was. */
+  noSnapshot?: string;
+  /** Worker threads the build node had started by the end of the build (for --verbose). */
+  workersStarted?: number;
 }
 
-type Loaded = BuildDescription & { notices?: string[]; dbDir: string };
+export type Loaded = BuildDescription & { notices?: string[]; dbDir: string };
 
 /** Loads the build description for a build file: a Bfile, or else a Ninja manifest. */
 async function loadDescription(file: string, req: BuildRequest): Promise<Loaded> {
@@ -137,128 +141,32 @@ export class BuildHost implements NeedHandler {
   }
 
   private async build(client: ClientState, reqId: number, req: BuildRequest): Promise<void> {
-    const t0 = Date.now();
-    const c0 = { ...counters };
     const m0 = this.broker.messages();
-    const file = findBuildFile(req.dir, req.file);
-    const tLoad = Date.now();
-    let desc = await loadDescription(file, req);
-    const phases = { load: Date.now() - tLoad, db: 0, build: 0 };
     this.bytes.sent = 0;
     this.bytes.received = 0;
-    const unlock = lock(desc.dbDir);
-    // The tree is about to change: no later build may take the old snapshot as the truth. (A
-    // dry run changes nothing, and leaves it.)
-    if (!req.dryRun) dropSnapshot(req.dir);
-    const notices = [...(desc.notices ?? [])];
-    const tDb = Date.now();
-    const opened = Database.open(path.join(desc.dbDir, 'db'), `b ${VERSION}`);
-    phases.db = Date.now() - tDb;
-    if (opened.reset) notices.push(`build database ${path.join(desc.dbDir, 'db')} was discarded: ${opened.reset}; rebuilding everything`);
-    const db = opened.db;
-    const remoteEnv = {
-      digestOf: (abs: string) => {
-        const key = path.relative(req.dir, abs);
-        const k = key.startsWith('..') || path.isAbsolute(key) ? abs : key;
-        const st = currentState(db, k, abs);
-        if (st === undefined || st.digest.startsWith('\u0000')) return undefined;
-        let exec = false;
-        try {
-          exec = (fs.statSync(abs).mode & 0o111) !== 0;
-        } catch {
-          return undefined;
-        }
-        return { digest: st.digest, size: st.size, exec };
+    const reply = await runBuildRequest(req, {
+      engines: this.engines,
+      submit: (payload, task, meta, remote) => {
+        const { id, done } = this.broker.submitTask(payload, meta, remote);
+        task(id);
+        return done;
       },
-      knownDeps: (action: string) => db.getTrace(action)?.deps[1]?.map((d) => d.key),
-      offer: (m: Map<string, string>) => {
+      events: (batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)),
+      fetch: async (node, hex, size, dest) => {
+        await this.broker.fetchBlob(node, hex, size, dest);
+        this.bytes.received += size;
+      },
+      offer: (m) => {
         for (const [k, v] of m) this.offered.set(k, v);
       },
-    };
-    const events = new EventBatcher((batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)));
-    const makeEngine = (d: BuildDescription): Engine => {
-      (d as { remoteEnv?: typeof remoteEnv }).remoteEnv = remoteEnv;
-      const files = (d as { manifest?: { files: string[] } }).manifest?.files;
-      if (files !== undefined) {
-        // What the manifest says now, from its files' digests (stat fast path: no re-read).
-        const parts: string[] = [];
-        for (const f of files) {
-          const abs = path.resolve(req.dir, f);
-          const rel = path.relative(req.dir, abs);
-          parts.push(`${f}\u0000${currentState(db, rel.startsWith('..') ? abs : rel, abs)?.digest ?? ''}`);
-        }
-        (d as { manifestId?: string }).manifestId = digestHex(digest(parts.join('\u0001')));
-      }
-      const e = new Engine(d, db, {
-        submit: (payload, task, meta, remote) => {
-          const { id, done } = this.broker.submitTask(payload, meta, remote);
-          task(id);
-          return done;
-        },
-        event: (ev: BuildEvent) => events.push(ev),
-        fetch: async (node, hex, size, dest) => {
-          await this.broker.fetchBlob(node, hex, size, dest);
-          this.bytes.received += size;
-        },
-      }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain, ...(req.jobs !== undefined ? { jobs: req.jobs } : {}) });
-      e.detailed = req.events;
-      e.specialAnswer = (key) => envAnswer(key, req.env);
-      return e;
-    };
-    let reply: BuildReply | undefined;
-    const flusher = setInterval(() => db.flush(), 200);
-    let engine: Engine | undefined;
-    try {
-      const total = { ran: 0, upToDate: 0, failed: 0 };
-      // A manifest that is itself an output (CMake's re-run step) is brought up to date first;
-      // if that rebuilt it, it is read again before the real build, as Ninja does.
-      for (let round = 0; round < 10 && !req.dryRun; round++) {
-        const key = (desc as { manifestKey?: () => string | undefined }).manifestKey?.();
-        if (key === undefined) break;
-        engine = makeEngine(desc);
-        this.engines.add(engine);
-        const s = await engine.build([key]);
-        this.engines.delete(engine);
-        total.ran += s.ran;
-        total.failed += s.failed;
-        if (!s.ok) {
-          reply = { ok: false, ...total, upToDate: s.upToDate, errors: s.errors, dead: [], notices, ms: Date.now() - t0, hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats };
-          this.broker.sendTo(client, encode(T.ANSWER, reqId, reply));
-          return;
-        }
-        if (s.ran === 0) break;
-        desc = await loadDescription(file, req);
-      }
-      if (req.op === 'clean' || req.op === 'clean-dead') {
-        const removed = cleanOutputs(desc, db, req.op === 'clean');
-        reply = { ok: true, ran: 0, upToDate: 0, failed: 0, errors: [], dead: removed, notices, ms: Date.now() - t0, hashed: 0, stats: 0 };
-      } else {
-        engine = makeEngine(desc);
-        this.engines.add(engine);
-        const tBuild = Date.now();
-        const s = await engine.build(req.targets);
-        phases.build = Date.now() - tBuild;
-        // After a complete build of the defaults, say which outputs of earlier builds are dead.
-        const dead = s.ok && req.targets.length === 0 && !req.dryRun ? deadOutputs(desc, db) : [];
-        if (s.ok && !req.dryRun) saveSnapshot(req, file, desc, db, engine, dead);
-        reply = {
-          ok: s.ok, ran: s.ran + total.ran, upToDate: s.upToDate, failed: s.failed + total.failed, errors: s.errors, dead, notices, ms: Date.now() - t0,
-          hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,
-        };
-        const m1 = this.broker.messages();
-        reply.messages = { sent: m1.sent - m0.sent, received: m1.received - m0.received };
-        reply.bytes = { ...this.bytes };
-        reply.phases = phases;
-      }
-    } finally {
-      clearInterval(flusher);
-      if (engine) this.engines.delete(engine);
-      this.offered.clear();
-      events.flush();
-      db.close();
-      unlock();
+    }).finally(() => this.offered.clear());
+    if (reply.phases !== undefined) {
+      const m1 = this.broker.messages();
+      reply.messages = { sent: m1.sent - m0.sent, received: m1.received - m0.received };
+      reply.bytes = { ...this.bytes };
+      reply.workersStarted = this.broker.workersStarted;
     }
-    this.broker.sendTo(client, encode(T.ANSWER, reqId, reply!));
+    this.broker.sendTo(client, encode(T.ANSWER, reqId, reply));
   }
 
   stop(): void {
@@ -269,12 +177,20 @@ export class BuildHost implements NeedHandler {
 /**
  * Records what a successful build read and wrote, so that the next identical build can see at
  * a glance that it has nothing to do (fastnoop.ts). Skipped when something always runs or a
- * file was changed within its timestamp tick.
+ * file was changed within its timestamp tick; then says why (for --verbose).
  */
-function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Database, engine: Engine, dead: string[]): void {
+function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Database, engine: Engine, dead: string[]): string | undefined {
   const t = engine.touched();
+  if (t.always) return 'a rule always runs';
+  let commands: SnapshotCommand[] | undefined;
+  if (t.everyBuild.length > 0) {
+    const own = desc as { snapshotCommands?: (ids: string[]) => SnapshotCommand[] | string };
+    const c = own.snapshotCommands?.(t.everyBuild) ?? `${t.everyBuild[0]!} runs in every build (its output is never written)`;
+    if (typeof c === 'string') return c;
+    commands = c;
+  }
   // A build file with warnings prints them on every load; the fast path would hide them.
-  if (t.always || (desc.notices?.length ?? 0) > 0) return;
+  if ((desc.notices?.length ?? 0) > 0) return 'the build file has warnings';
   const files: SnapshotFile[] = [];
   const now = Date.now();
   for (const k of t.sources) {
@@ -283,12 +199,20 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
     // the stat of now, but only once the content is checked to be what the build read.
     const st = db.getFile(k);
     const abs = path.resolve(desc.root, k);
-    if (st === undefined || st.digest === '\u0000dir') {
-      files.push({ abs, st: st === undefined ? undefined : { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
+    if (st === undefined) {
+      // Directories (order-only inputs of CMake's object dirs) are never in the database: they
+      // count by existence only, and one the build created is there now.
+      const s = fs.statSync(abs, { throwIfNoEntry: false });
+      if (s !== undefined && !s.isDirectory()) return `${k} appeared during the build`;
+      files.push({ abs, st: s === undefined ? undefined : { size: 0, mtime: 0, ctime: 0, ino: s.ino } });
+      continue;
+    }
+    if (st.digest === '\u0000dir') {
+      files.push({ abs, st: { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
       continue;
     }
     const s = stillSame(st, abs, now);
-    if (s === undefined) return; // changed during the build, or cannot be told yet
+    if (s === undefined) return `${k} changed during the build, or within its timestamp tick`;
     files.push({ abs, st: { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino } });
   }
   for (const k of t.outputs) {
@@ -299,14 +223,18 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
   for (const f of [...(own.files ?? []), ...(own.manifest?.files ?? [])]) {
     const abs = path.resolve(desc.root, f);
     const s = fs.statSync(abs, { throwIfNoEntry: false });
-    if (s === undefined || now - s.mtimeMs < 2000) return;
+    if (s === undefined) return `${f} is gone`;
+    if (now - s.mtimeMs < 2000) return `${f} was written within the last 2 s`;
     files.push({ abs, st: { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino } });
   }
   try {
-    writeSnapshot(req.dir, { b: VERSION, buildFile: file, targets: req.targets, env: t.env, root: desc.root, upToDate: engine.stats.upToDate + engine.stats.ran, dead }, files);
-  } catch {
+    const upToDate = engine.stats.upToDate + engine.stats.ran - (commands?.length ?? 0);
+    writeSnapshot(req.dir, { b: VERSION, buildFile: file, targets: req.targets, env: t.env, root: desc.root, upToDate, dead, ...(commands ? { commands } : {}) }, files);
+  } catch (e) {
     // Only an optimization: a build that cannot write it still succeeded.
+    return `cannot write it: ${(e as Error).message}`;
   }
+  return undefined;
 }
 
 const ENV_PREFIX = '\u0000env:';
@@ -359,4 +287,133 @@ class EventBatcher {
     this.lines = [];
     this.send(batch);
   }
+}
+
+/** Where a build runs its work and sends its events: the broker's, or this thread's (build-local.ts). */
+export interface BuildIo {
+  /** Engines of running builds (a rule's `need` is answered by the one that owns its task). */
+  engines: Set<Engine>;
+  submit: EngineHost['submit'];
+  /** A batch of NDJSON events for the client. */
+  events(batch: string): void;
+  fetch: EngineHost['fetch'];
+  /** Blobs offered to nodes (remote execution inputs): digest -> file. */
+  offer(m: Map<string, string>): void;
+  /** The build file as the caller loaded it already (the Ninja personality), instead of reading it again. */
+  preloaded?: Loaded;
+}
+
+/**
+ * One `build` request from start to reply: loads the build description, holds the directory's
+ * lock, opens the database, brings the manifest up to date first (CMake's re-run step), runs the
+ * engine, writes the no-op snapshot. Failures of the build are in the reply; what is thrown is
+ * a user error (build file, lock) or a bug.
+ */
+export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<BuildReply> {
+  const t0 = Date.now();
+  const c0 = { ...counters };
+  const file = findBuildFile(req.dir, req.file);
+  const tLoad = Date.now();
+  let desc = io.preloaded ?? await loadDescription(file, req);
+  const phases = { load: Date.now() - tLoad, db: 0, build: 0 };
+  const unlock = lock(desc.dbDir);
+  // The tree is about to change: no later build may take the old snapshot as the truth. (A
+  // dry run changes nothing, and leaves it.)
+  if (!req.dryRun) dropSnapshot(req.dir);
+  const notices = [...(desc.notices ?? [])];
+  const tDb = Date.now();
+  const opened = Database.open(path.join(desc.dbDir, 'db'), `b ${VERSION}`);
+  phases.db = Date.now() - tDb;
+  if (opened.reset) notices.push(`build database ${path.join(desc.dbDir, 'db')} was discarded: ${opened.reset}; rebuilding everything`);
+  const db = opened.db;
+  const remoteEnv = {
+    digestOf: (abs: string) => {
+      const key = path.relative(req.dir, abs);
+      const k = key.startsWith('..') || path.isAbsolute(key) ? abs : key;
+      const st = currentState(db, k, abs);
+      if (st === undefined || st.digest.startsWith('\u0000')) return undefined;
+      let exec = false;
+      try {
+        exec = (fs.statSync(abs).mode & 0o111) !== 0;
+      } catch {
+        return undefined;
+      }
+      return { digest: st.digest, size: st.size, exec };
+    },
+    knownDeps: (action: string) => db.getTrace(action)?.deps[1]?.map((d) => d.key),
+    offer: (m: Map<string, string>) => io.offer(m),
+  };
+  const events = new EventBatcher((batch) => io.events(batch));
+  const makeEngine = (d: BuildDescription): Engine => {
+    (d as { remoteEnv?: typeof remoteEnv }).remoteEnv = remoteEnv;
+    const files = (d as { manifest?: { files: string[] } }).manifest?.files;
+    if (files !== undefined) {
+      // What the manifest says now, from its files' digests (stat fast path: no re-read).
+      const parts: string[] = [];
+      for (const f of files) {
+        const abs = path.resolve(req.dir, f);
+        const rel = path.relative(req.dir, abs);
+        parts.push(`${f}\u0000${currentState(db, rel.startsWith('..') ? abs : rel, abs)?.digest ?? ''}`);
+      }
+      (d as { manifestId?: string }).manifestId = digestHex(digest(parts.join('\u0001')));
+    }
+    // A console job writes to the terminal as soon as it starts: its status line goes first.
+    const submit: EngineHost['submit'] = (payload, task, meta, remote) => {
+      if (meta?.remote === false) events.flush();
+      return io.submit(payload, task, meta, remote);
+    };
+    const e = new Engine(d, db, { submit, event: (ev: BuildEvent) => events.push(ev), fetch: io.fetch }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain, ...(req.jobs !== undefined ? { jobs: req.jobs } : {}) });
+    e.detailed = req.events;
+    e.specialAnswer = (key) => envAnswer(key, req.env);
+    return e;
+  };
+  let reply: BuildReply | undefined;
+  const flusher = setInterval(() => db.flush(), 200);
+  let engine: Engine | undefined;
+  try {
+    const total = { ran: 0, upToDate: 0, failed: 0 };
+    // A manifest that is itself an output (CMake's re-run step) is brought up to date first;
+    // if that rebuilt it, it is read again before the real build, as Ninja does.
+    for (let round = 0; round < 10 && !req.dryRun; round++) {
+      const key = (desc as { manifestKey?: () => string | undefined }).manifestKey?.();
+      if (key === undefined) break;
+      engine = makeEngine(desc);
+      io.engines.add(engine);
+      const s = await engine.build([key]);
+      io.engines.delete(engine);
+      total.ran += s.ran;
+      total.failed += s.failed;
+      if (!s.ok) {
+        return { ok: false, ...total, upToDate: s.upToDate, errors: s.errors, dead: [], notices, ms: Date.now() - t0, hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats };
+      }
+      if (s.ran === 0) break;
+      desc = await loadDescription(file, req);
+    }
+    if (req.op === 'clean' || req.op === 'clean-dead') {
+      const removed = cleanOutputs(desc, db, req.op === 'clean');
+      reply = { ok: true, ran: 0, upToDate: 0, failed: 0, errors: [], dead: removed, notices, ms: Date.now() - t0, hashed: 0, stats: 0 };
+    } else {
+      engine = makeEngine(desc);
+      io.engines.add(engine);
+      const tBuild = Date.now();
+      const s = await engine.build(req.targets);
+      phases.build = Date.now() - tBuild;
+      // After a complete build of the defaults, say which outputs of earlier builds are dead.
+      const dead = s.ok && req.targets.length === 0 && !req.dryRun ? deadOutputs(desc, db) : [];
+      const noSnapshot = !s.ok ? 'the build failed' : req.dryRun ? 'dry run' : saveSnapshot(req, file, desc, db, engine, dead);
+      reply = {
+        ok: s.ok, ran: s.ran + total.ran, upToDate: s.upToDate, failed: s.failed + total.failed, errors: s.errors, dead, notices, ms: Date.now() - t0,
+        hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,
+      };
+      reply.phases = phases;
+      if (noSnapshot !== undefined) reply.noSnapshot = noSnapshot;
+    }
+  } finally {
+    clearInterval(flusher);
+    if (engine) io.engines.delete(engine);
+    events.flush();
+    db.close();
+    unlock();
+  }
+  return reply;
 }

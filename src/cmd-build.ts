@@ -10,9 +10,9 @@ import { onInterrupt } from './signals.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { Progress } from './progress.ts';
 import type { Logger } from './logger.ts';
-import type { BuildReply, BuildRequest } from './build-host.ts';
+import type { BuildReply, BuildRequest, Loaded } from './build-host.ts';
 import { findBuildFile } from './buildfile.ts';
-import { checkSnapshot, type SnapshotHeader } from './fastnoop.ts';
+import { checkSnapshot, runSnapshotCommands, type SnapshotHeader } from './fastnoop.ts';
 
 export interface BuildOptions {
   /** Instead of building: remove every recorded output ('clean') or the dead ones ('clean-dead'). */
@@ -44,6 +44,8 @@ export interface BuildOptions {
   exactTargets?: boolean;
   /** Renders progress and the outcome instead of B's own output (the Ninja personality). */
   reporter?: BuildReporter;
+  /** The build file as the caller loaded it (the Ninja personality): not read again when the build runs here. */
+  preloaded?: Loaded;
 }
 
 /** Another face for a build: gets the event stream and decides the messages and exit code. */
@@ -88,9 +90,31 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     if (typeof hit === 'string') log.debug(`no-op snapshot not used: ${hit}`);
     else {
       log.debug(`no-op snapshot: ${hit.count ?? 0} files unchanged (${(performance.now() - t0).toFixed(1)} ms)`);
-      log.info(o.noWork ?? `no work to do (${hit.upToDate} up to date)`);
-      if (hit.dead.length > 0) reportDead(log, hit.dead);
-      return 0;
+      const cmds = hit.commands ?? [];
+      const r = await runSnapshotCommands(dir, hit, o.jobs === undefined ? availableParallelism() : o.jobs === 0 ? 512 : o.jobs, {
+        started: () => {},
+        finished: (c, done) => {
+          log.out(`[${done}/${cmds.length}] ${cmds[c.index]?.description ?? ''}`);
+          if (c.output !== '') log.raw(c.output);
+        },
+      });
+      if (typeof r !== 'string') {
+        if (r.index < 0) {
+          log.error('build stopped: interrupted');
+          return 130;
+        }
+        const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
+        log.error(`command failed (${why}): ${cmds[r.index]?.cmd ?? ''}`);
+        log.error(`build failed: 1 rule failed, ${cmds.length} ran`);
+        return 1;
+      }
+      if (r === 'ok') {
+        if (cmds.length === 0) log.info(o.noWork ?? `no work to do (${hit.upToDate} up to date)`);
+        else log.info(`ran ${cmds.length} rule${cmds.length === 1 ? '' : 's'} that run in every build, ${hit.upToDate} up to date, ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+        if (hit.dead.length > 0) reportDead(log, hit.dead);
+        return 0;
+      }
+      log.debug('no-op snapshot not used: a command of it wrote its output');
     }
   }
   const nodes = nodesFrom(o.nodes);
@@ -104,11 +128,10 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   // `ninja -t restat` run by CMake's regeneration step inside this build must not wait for
   // this build's lock (ninja-tools-db.ts).
   process.env.B_BUILD_PID = String(process.pid);
-  // Loaded here, not at the top: the no-op path above must not pay for node:crypto and
-  // node:worker_threads (about 20 ms of the 40 ms start-up budget, measured with
-  // scripts/bench-startup.ts).
-  const { LocalNode } = await import('./runtime.ts');
-  const node = await LocalNode.start({
+  // A Ninja manifest built on this machine alone needs no node: the engine runs here and starts
+  // the commands itself (build-local.ts). Bfiles and builds with other nodes use the node.
+  const here = nodes.length === 0 && isNinjaFile(dir, o.file);
+  const node = here ? undefined : await (await import('./runtime.ts')).LocalNode.start({
     workers,
     ...(local !== undefined && local > 0 ? { jobs: local } : {}),
     ioThreads: o.ioThreads ?? 1,
@@ -118,8 +141,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
     ...(o.insecure === true ? { insecureNodes: true } : {}),
   }, log);
-  const { Client } = await import('./client.ts');
-  const client = new Client(node.frontend);
+  const client = node === undefined ? undefined : new (await import('./client.ts')).Client(node.frontend);
   const reporter = o.reporter;
   const progress = reporter !== undefined ? undefined : new Progress(log, {
     explain: o.explain === true,
@@ -135,6 +157,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     reporter!.batch(b);
   };
   let interrupted = false;
+  const stopHere = new AbortController();
   const off = onInterrupt((sig) => {
     interrupted = true;
     if (reporter !== undefined) reporter.interrupted(sig);
@@ -142,14 +165,15 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       log.clearStatus();
       log.info(`${sig}: stopping the build`);
     }
-    void node.stop(`interrupted by ${sig}`);
+    if (node !== undefined) void node.stop(`interrupted by ${sig}`);
+    else stopHere.abort();
   });
   // However the node ends, nothing may keep waiting on it.
-  void node.done.then(() => client.failAll({ code: 'node.stopped', message: interrupted ? 'interrupted' : 'the build node stopped unexpectedly' }));
+  if (node !== undefined) void node.done.then(() => client?.failAll({ code: 'node.stopped', message: interrupted ? 'interrupted' : 'the build node stopped unexpectedly' }));
   let reply: BuildReply | undefined;
   let failure: unknown;
   try {
-    await client.hello('b build');
+    await client?.hello('b build');
     const req: BuildRequest = {
       op: o.clean ?? 'build',
       dir,
@@ -162,16 +186,16 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       ...(jobs !== undefined ? { jobs } : {}),
       ...(o.file !== undefined ? { file: o.file } : {}),
     };
-    const buf = await client.need(req, onEvents).done;
-    reply = JSON.parse(buf.toString('utf8')) as BuildReply;
+    if (client === undefined) reply = await (await import('./build-local.ts')).buildHere(req, onEvents, stopHere.signal, o.preloaded);
+    else reply = JSON.parse((await client.need(req, onEvents).done).toString('utf8')) as BuildReply;
   } catch (e) {
     failure = e;
   } finally {
     off();
     progress?.close();
     if (eventsFd !== undefined) fs.closeSync(eventsFd);
-    await node.stop('build finished');
-    client.close();
+    await node?.stop('build finished');
+    client?.close();
   }
   if (reporter !== undefined) return reporter.finish({ reply, failure, interrupted });
   if (interrupted) {
@@ -194,6 +218,8 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   }
   for (const n of r.notices) log.warn(n);
   log.debug(`hashed ${r.hashed} files, stat'ed ${r.stats}${r.messages ? `, ${r.messages.sent} messages sent and ${r.messages.received} received` : ''}`);
+  if (r.noSnapshot !== undefined) log.debug(`no no-op snapshot written: ${r.noSnapshot}`);
+  log.debug(node === undefined ? 'built in this thread: no build node, no worker thread' : `build node: ${r.workersStarted ?? 0} worker thread${r.workersStarted === 1 ? '' : 's'} started`);
   if (r.phases) log.debug(`load ${r.phases.load} ms, database ${r.phases.db} ms, build ${r.phases.build} ms, total in the node ${r.ms} ms`);
   if (!r.ok) {
     for (const e of r.errors) {
@@ -217,6 +243,15 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
 
 function reportDead(log: Logger, dead: string[]): void {
   log.warn(`${dead.length} file${dead.length === 1 ? '' : 's'} from earlier builds that the build no longer produces: ${dead.slice(0, 10).join(' ')}${dead.length > 10 ? ' ...' : ''}\n  hint: \`b clean --dead\` removes them`);
+}
+
+/** Whether the build file of `dir` is a Ninja manifest (not a Bfile); false if there is none. */
+function isNinjaFile(dir: string, file: string | undefined): boolean {
+  try {
+    return findBuildFile(dir, file).endsWith('.ninja');
+  } catch {
+    return false; // the node path reports it, as before
+  }
 }
 
 /**

@@ -80,6 +80,12 @@ export class Engine {
   readonly errors: Failure[] = [];
   /** The answer a phony with no inputs and no file gets: different in every build. */
   private readonly always = digest(`always ${Date.now()} ${Math.random()}`);
+  /**
+   * Answers that differ in every build: `always` and the phonies computed from it. Only an
+   * action that records one in its trace runs again next time (and forbids the no-op
+   * snapshot); Meson's `meson-benchmark-prereq: phony` feeding only the phony `all` runs nothing.
+   */
+  private readonly volatile = new Set<string>([this.always]);
 
   readonly desc: BuildDescription;
   readonly db: Database;
@@ -418,11 +424,14 @@ export class Engine {
     }
   }
 
-  /** An action that always runs (or a phony that is always out of date) was part of the build. */
+  /** An action that always runs, or one whose trace holds a volatile answer, ran in this build. */
   private sawAlways = false;
 
+  /** Actions that ran and left a declared output missing (so they run in every build). */
+  private readonly everyBuild: string[] = [];
+
   /** What the build read and wrote, for the no-op snapshot (fastnoop.ts). */
-  touched(): { sources: string[]; outputs: string[]; env: [string, string | null][]; always: boolean } {
+  touched(): { sources: string[]; outputs: string[]; env: [string, string | null][]; always: boolean; everyBuild: string[] } {
     const sources: string[] = [];
     const env: [string, string | null][] = [];
     for (const [k, a] of this.sourceValues) {
@@ -430,8 +439,13 @@ export class Engine {
       else if (!k.startsWith('\u0000')) sources.push(k);
     }
     const outputs: string[] = [];
-    for (const st of this.actions.values()) for (const o of st.action.outputs) outputs.push(o);
-    return { sources, outputs, env, always: this.sawAlways };
+    for (const st of this.actions.values()) {
+      // A phony with inputs answers from them, not from a file of its name (CMake's
+      // `programs/zstdcat: phony ...` names the symlink that a custom command makes).
+      if (st.action.phony && st.action.inputs.length > 0) continue;
+      for (const o of st.action.outputs) outputs.push(o);
+    }
+    return { sources, outputs, env, always: this.sawAlways, everyBuild: this.everyBuild };
   }
 
   /** Reports --events detail for every action considered, not only those that ran. */
@@ -453,9 +467,9 @@ export class Engine {
         // out of date, and so is everything that depends on it (Ninja semantics).
         const s = currentState(this.db, out, path.resolve(this.desc.root, out));
         hash = s ? s.digest : this.always;
-        if (s === undefined) this.sawAlways = true;
       } else {
         hash = digest(inputs.map((i) => i.hash).join(''));
+        if (inputs.some((i) => this.volatile.has(i.hash))) this.volatile.add(hash);
       }
       m.set(out, { key: out, hash });
     }
@@ -588,6 +602,9 @@ export class Engine {
       if (a.answers !== undefined) {
         answers.set(a.answers, { key: a.answers, hash: digest(c.value ?? ''), ...(c.value !== undefined ? { value: c.value } : {}) });
       }
+      if (st.groups.some((g) => g.some((x) => this.volatile.has(x.hash)))) this.sawAlways = true;
+      // An output it did not write is missing next time too: it runs in every build.
+      if (a.outputs.some((o) => c.outputs.get(o) === undefined)) this.everyBuild.push(a.id);
       this.db.putTrace({
         action: a.id,
         fingerprint: a.fingerprint,

@@ -28,6 +28,7 @@ import { UserError } from './errors.ts';
 import { parseResultOf, type CmdResult, type CmdWork, type RexecResult } from './messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
 export type { CmdResult, CmdWork };
+import type { SnapshotCommand } from './fastnoop.ts';
 
 export class NinjaDescription implements BuildDescription {
   readonly root: string;
@@ -79,6 +80,47 @@ export class NinjaDescription implements BuildDescription {
     // is what keeps the first build of a fresh CMake/Meson tree (no trace of the manifest yet)
     // from re-running the generator; once an input is newer, traces decide (by content).
     return newerThanInputs(this.root, rel, edge, this.manifest) ? undefined : rel;
+  }
+
+  /**
+   * The edges (by action id, their first output) that run in every build, as plain commands
+   * for the no-op snapshot (fastnoop.ts), each after those of them it depends on; or why they
+   * cannot be run without the graph (depfiles, rspfiles, the console, dyndep).
+   */
+  snapshotCommands(ids: string[]): SnapshotCommand[] | string {
+    const edges: NinjaEdge[] = [];
+    for (const id of ids) {
+      const e = this.manifest.producer.get(id);
+      if (e === undefined || e.isPhony) return `${id} runs in every build`;
+      if (e.depfile !== '' || e.deps !== '' || e.rspfile !== '' || e.pool !== '' || e.dyndep !== '' || e.generator) {
+        return `${id} runs in every build (its output is never written) and needs the manifest to run`;
+      }
+      edges.push(e);
+    }
+    // Which of these edges each one reaches through its inputs (memoized over the graph walk).
+    const index = new Map(edges.map((e, i) => [e, i]));
+    const reach = new Map<NinjaEdge, Set<number>>();
+    const visit = (e: NinjaEdge): Set<number> => {
+      let r = reach.get(e);
+      if (r !== undefined) return r;
+      r = new Set();
+      reach.set(e, r);
+      for (const i of e.ins) {
+        const p = this.manifest.producer.get(i);
+        if (p === undefined) continue;
+        const j = index.get(p);
+        if (j !== undefined) r.add(j);
+        for (const k of visit(p)) r.add(k);
+      }
+      return r;
+    };
+    return edges.map((e) => ({
+      cmd: e.command,
+      cwd: this.root,
+      description: e.description || e.command,
+      outs: e.outs.map((o) => path.resolve(this.root, o)),
+      after: [...visit(e)],
+    }));
   }
 
   actionFor(key: string): Action | undefined {

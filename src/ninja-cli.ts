@@ -28,6 +28,7 @@ import { availableParallelism } from 'node:os';
 import { NINJA_VERSION } from './ninja-parser.ts';
 import type { Logger } from './logger.ts';
 import type { NinjaDescription } from './ninja-build.ts';
+import type { SnapshotHeader } from './fastnoop.ts';
 import { NinjaGraph, collectTarget, scanTargets, spellcheck } from './ninja-tools-graph.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { NinjaReporter, stderr, ninjaError, ninjaWarning, ninjaFatal } from './ninja-status.ts';
@@ -425,9 +426,10 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
   // (fastnoop.ts). Only for the default targets: named ones need the manifest to canonicalize.
   if (o.args.length === 0 && !o.dryRun && !o.explain && !o.stats && o.eventsFile === undefined && validStatus(process.env.NINJA_STATUS ?? '[%f/%t] ')) {
     const { fastNoop } = await import('./cmd-build.ts');
-    if (typeof fastNoop(process.cwd(), o.file, []) !== 'string') {
-      if (!o.quiet) log.out('ninja: no work to do.');
-      return 0;
+    const hit = fastNoop(process.cwd(), o.file, []);
+    if (typeof hit !== 'string') {
+      const r = await snapshotCommands(o, log, hit);
+      if (r !== undefined) return r;
     }
   }
   let loaded = await loadManifest(o, log);
@@ -465,6 +467,54 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
     }
     return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, jobs, fmt, parseMs, { useDefaults: o.args.length === 0 })).code;
   }
+}
+
+/**
+ * A no-op by the last build's snapshot: runs the edges that run in every build (CMake's custom
+ * commands whose outputs never appear) as ninja prints them; undefined when one of them wrote
+ * its output after all, and the normal path must decide.
+ */
+async function snapshotCommands(o: NinjaOptions, log: Logger, hit: SnapshotHeader): Promise<number | undefined> {
+  const cmds = hit.commands ?? [];
+  if (cmds.length === 0) {
+    if (!o.quiet) log.out('ninja: no work to do.');
+    return 0;
+  }
+  const { runSnapshotCommands } = await import('./fastnoop.ts');
+  const fmt = process.env.NINJA_STATUS ?? '[%f/%t] ';
+  const smart = log.smartTerminal;
+  const line = (i: number, done: number): string => {
+    const c = cmds[i]!;
+    // %f and %t (and the rest, approximately): the default format is what CMake and Meson see.
+    const text = fmt.replace(/%([%fstru])/g, (_m, k: string) => (k === '%' ? '%' : k === 'f' ? String(done) : k === 't' ? String(cmds.length) : k === 's' ? String(done) : k === 'r' ? '0' : String(cmds.length - done)));
+    return text + (o.verbose ? c.cmd : c.description);
+  };
+  const r = await runSnapshotCommands(process.cwd(), hit, o.jobs === 0 ? 512 : (o.jobs ?? guessParallelism()), {
+    started: () => {},
+    finished: (c, done) => {
+      if (!o.quiet) {
+        if (smart && !o.verbose) log.status(line(c.index, done));
+        else log.raw(`${line(c.index, done)}\n`);
+      }
+      if (c.exit !== 0 || c.spawnError !== undefined) {
+        if (smart) log.finishStatus();
+        log.raw(`FAILED: [code=${c.exit < 0 ? 1 : c.exit}] ${(cmds[c.index]?.outs ?? []).map((p) => path.relative(process.cwd(), p)).join(' ')} \n${cmds[c.index]?.cmd ?? ''}\n`);
+      }
+      if (c.output !== '') {
+        if (smart) log.finishStatus();
+        log.raw(c.output);
+      }
+    },
+  });
+  if (smart) log.finishStatus();
+  if (r === 'ok') return 0;
+  if (r === 'changed') return undefined;
+  if (r.index < 0) {
+    log.out('ninja: build stopped: interrupted by user.');
+    return 130;
+  }
+  log.out('ninja: build stopped: subcommand failed.');
+  return 1;
 }
 
 /** The first placeholder of a $NINJA_STATUS format that ninja does not know, if any. */
@@ -533,6 +583,7 @@ async function runBuild(
     exactTargets: true,
     ...(o.eventsFile !== undefined ? { eventsFile: o.eventsFile } : {}),
     reporter,
+    preloaded: desc,
   }, log);
   return { code, manifestRan: reporter.manifestRan };
 }

@@ -93,7 +93,7 @@ export default (b: B) => {
   r = await build(dir);
   assert.is(r.code, 0, r.stderr);
   assert.ok((await build(dir)).hit);
-});
+}, { timeout: 180_000 });
 
 test('a Ninja build: `b ninja` no-op from the snapshot; a header named by a depfile invalidates it', async () => {
   const dir = tmp('b-noop-ninja-');
@@ -128,6 +128,101 @@ build copy.txt: link data.txt
   r = await ninja();
   assert.match(r.stdout, /cat in\.c h\.h > extra/);
   assert.match((await ninja()).stdout, /no work to do/);
-});
+}, { timeout: 180_000 });
+
+test('generators\' manifests: Meson\'s input-less phony and CMake\'s output-less custom commands keep the snapshot', async () => {
+  const dir = tmp('b-noop-gen-');
+  // The shapes CMake and Meson write: a phony without inputs that only a phony uses (Meson's
+  // meson-benchmark-prereq), an object directory as an order-only input (CMake), and custom
+  // commands whose declared output never appears (CMake's symlink steps, run in every build by
+  // ninja), one ordered after the other.
+  write(dir, 'build.ninja', `rule cc
+  command = cat $in > $out
+rule CUSTOM_COMMAND
+  command = $COMMAND
+  description = $DESC
+build objs/a.o: cc a.c || order_depends
+build order_depends: phony || objs
+build prog: cc objs/a.o
+build CMakeFiles/sym: CUSTOM_COMMAND prog
+  COMMAND = test -z "$$FAIL" && ln -sf prog sym && echo sym >> runs.log
+  DESC = Creating sym symlink
+build CMakeFiles/sym2: CUSTOM_COMMAND || sym
+  COMMAND = ln -sf sym sym2 && echo sym2 >> runs.log
+  DESC = Creating sym2 symlink
+build sym: phony CMakeFiles/sym prog
+build sym2: phony CMakeFiles/sym2
+build benchmark-prereq: phony
+build all: phony prog sym sym2 benchmark-prereq
+default all
+`, 10);
+  write(dir, 'a.c', 'a\n');
+  fs.mkdirSync(path.join(dir, 'objs')); // CMake makes the object directories when it configures
+  const runs = () => fs.readFileSync(path.join(dir, 'runs.log'), 'utf8').trim().split('\n');
+  let r = await build(dir);
+  assert.is(r.code, 0, r.stderr);
+  assert.not.match(r.stderr, /no no-op snapshot written/);
+  assert.equal(runs(), ['sym', 'sym2']);
+
+  // The snapshot holds, and its two commands run (as ninja runs them), the second after the first.
+  r = await build(dir);
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(r.hit, r.stderr);
+  assert.match(r.stdout, /\[1\/2\] Creating sym symlink\n\[2\/2\] Creating sym2 symlink/);
+  assert.equal(runs(), ['sym', 'sym2', 'sym', 'sym2']);
+  // The Ninja personality takes the same path and prints ninja's lines.
+  const n = await b(['ninja', '-C', dir], { timeout: 60_000 });
+  assert.is(n.code, 0, n.stderr);
+  assert.match(n.stdout, /\[1\/2\] Creating sym symlink\n\[2\/2\] Creating sym2 symlink\n$/);
+  assert.is(runs().length, 6);
+
+  // An edit is seen, and rebuilds what it must.
+  write(dir, 'a.c', 'b\n');
+  r = await build(dir);
+  assert.match(r.why, /a\.c changed$/);
+  assert.is(fs.readFileSync(path.join(dir, 'prog'), 'utf8'), 'b\n');
+  assert.ok((await build(dir)).hit);
+
+  // A failing command of the snapshot fails the build and drops the snapshot.
+  r = await build(dir, [], { FAIL: '1' });
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, /command failed/);
+  r = await build(dir);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.why, 'no snapshot of the last build');
+  assert.ok((await build(dir)).hit);
+}, { timeout: 180_000 });
+
+test('the normal path starts only what it needs: a Ninja build runs in this thread; a Bfile no-op starts no worker', async () => {
+  const dir = tmp('b-noop-lazy-');
+  write(dir, 'build.ninja', 'rule cp\n  command = cp $in $out\nbuild out: cp in\n', 10);
+  write(dir, 'in', 'x\n');
+  let r = await build(dir);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /built in this thread: no build node, no worker thread/);
+  assert.is(fs.readFileSync(path.join(dir, 'out'), 'utf8'), 'x\n');
+  fs.rmSync(path.join(dir, '.b', 'noop'));
+  r = await build(dir);
+  assert.match(r.stderr, /no work to do \(1 up to date\)/);
+  assert.match(r.stderr, /built in this thread/);
+
+  const bf = tmp('b-noop-lazy-bfile-');
+  write(bf, 'Bfile.ts', `export default (b) => {
+  b.default('out.txt');
+  b.rule('out.txt', async ({ read, write }) => { await write('out.txt', await read('in.txt')); });
+};`, 10);
+  write(bf, 'in.txt', 'a');
+  r = await build(bf);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /build node: [1-9]\d* worker threads? started/);
+  // Without the snapshot the normal path verifies the trace in the engine: no rule body runs,
+  // so no worker isolate starts.
+  fs.rmSync(path.join(bf, '.b', 'noop'));
+  r = await build(bf);
+  assert.is(r.code, 0, r.stderr);
+  assert.not.ok(r.hit);
+  assert.match(r.stderr, /no work to do \(1 up to date\)/);
+  assert.match(r.stderr, /build node: 0 worker threads started/);
+}, { timeout: 180_000 });
 
 test.run();
