@@ -107,12 +107,60 @@ export interface BuildEvent {
   ran?: boolean;
   ms?: number;
   node?: string;
-  reason?: string;
+  /** Why it ran (`run` and `finish` events of actions that ran). */
+  reason?: DirtyReason;
+  /** How its command ended, when it failed because of that (`finish` events). */
+  termination?: Termination;
   /** Why it ran where it ran (e.g. fell back to this machine because a node died). */
   note?: string;
   bytes?: { sent: number; received: number };
   output?: string;
   error?: Failure;
+}
+
+/**
+ * Why an action runs, as data: each renderer words it (ninja-status.ts in `-d explain`'s words,
+ * progress.ts in B's). Keys are shown keys (BuildDescription.show).
+ */
+export type DirtyReason =
+  /** No trace: never built here (or its last run failed). `exists`: its first output is on disk. */
+  | { kind: 'never-built'; output: string; exists: boolean }
+  | { kind: 'always' }
+  | { kind: 'command-changed'; output: string }
+  | { kind: 'output-missing'; output: string }
+  | { kind: 'output-modified'; output: string }
+  /** An output the trace does not list (a dyndep file or an edited manifest added it). */
+  | { kind: 'output-new'; output: string; exists: boolean }
+  /** The list of inputs itself changed (an edited manifest). */
+  | { kind: 'inputs-changed'; output: string }
+  /** An input's answer changed. `generated`: some action produces it. */
+  | { kind: 'input-changed'; output: string; input: string; generated: boolean }
+  /** A dependency discovered by an earlier run (depfile, Bfile need) failed to build. */
+  | { kind: 'dependency-failed'; output: string; input: string }
+  /** A Bfile rule whose source changed and that would now run other commands. */
+  | { kind: 'rule-changed'; detail: string };
+
+/**
+ * How a command that failed ended, as data (ninja's ExitStatus, n2's Termination): renderers
+ * derive `FAILED: [code=N]` and the build's exit code from it, never from a message.
+ */
+export type Termination =
+  | { kind: 'exit'; code: number }
+  | { kind: 'signal'; signal: string }
+  | { kind: 'spawn-error'; message: string };
+
+/**
+ * A command's termination from the typed fields a front end puts in its Failure (`exit`:
+ * number, `signal`: string, `spawnError`: string); undefined when the failure is not a
+ * command's (a depfile error after a successful command, a dependency, ...).
+ */
+export function terminationOf(f: Failure): Termination | undefined {
+  const x = f.fields;
+  if (x === undefined) return undefined;
+  if (typeof x.spawnError === 'string') return { kind: 'spawn-error', message: x.spawnError };
+  if (typeof x.signal === 'string' && x.signal !== '') return { kind: 'signal', signal: x.signal };
+  if (typeof x.exit === 'number' && x.exit !== 0) return { kind: 'exit', code: x.exit };
+  return undefined;
 }
 
 export interface EngineHost {
@@ -129,6 +177,11 @@ export interface EngineOptions {
   keepGoing: number;
   dryRun: boolean;
   explain: boolean;
+  /**
+   * Ninja's -l: start no new action while the 1-minute load average exceeds this, unless none
+   * is running (so the build always progresses). Undefined or <= 0: no limit.
+   */
+  loadLimit?: number;
 }
 
 export class BuildError extends Error {

@@ -185,7 +185,7 @@ export class NinjaDescription implements BuildDescription {
         const r = parsed;
         if (r.exit !== 0 || r.spawnError !== undefined) {
           const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
-          return { code: 'command-failed', message: `command failed (${why}): ${cmd()}`, where: `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`, fields: { output: r.output, command: cmd() } };
+          return { code: 'command-failed', message: `command failed (${why}): ${cmd()}`, where: `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`, fields: { output: r.output, command: cmd(), ...termFields(r) } };
         }
         if (r.depsError !== undefined) {
           return { code: 'depfile', message: r.depsError, where: edge.depfile || edge.outs[0] || '', fields: { output: r.output } };
@@ -200,7 +200,7 @@ export class NinjaDescription implements BuildDescription {
     const completeRemote = async (r: RexecResult, ctx: RunContext): Promise<Completed | Failure> => {
       if (r.exit !== 0 || r.spawnError !== undefined) {
         const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
-        return { code: 'command-failed', message: `command failed on a node (${why}): ${cmd()}`, where: where(), fields: { output: r.output, command: cmd(), retryLocal: true } };
+        return { code: 'command-failed', message: `command failed on a node (${why}): ${cmd()}`, where: where(), fields: { output: r.output, command: cmd(), retryLocal: true, ...termFields(r) } };
       }
       const outs = new Map<string, FileState | undefined>();
       let received = 0;
@@ -253,6 +253,13 @@ export class NinjaDescription implements BuildDescription {
     }
     return a;
   }
+}
+
+/** How a command ended, as the typed Failure fields engine-types.ts's terminationOf reads. */
+function termFields(r: { exit: number; signal?: string; spawnError?: string }): Record<string, string | number> {
+  if (r.spawnError !== undefined) return { spawnError: r.spawnError };
+  if (r.signal) return { signal: r.signal };
+  return { exit: r.exit };
 }
 
 /**

@@ -31,6 +31,7 @@ import type { NinjaDescription } from './ninja-build.ts';
 import { NinjaGraph, collectTarget, scanTargets, spellcheck } from './ninja-tools-graph.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { NinjaReporter, stderr, ninjaError, ninjaWarning, ninjaFatal } from './ninja-status.ts';
+import { badPlaceholder } from './status-format.ts';
 
 /** Options of one ninja invocation, as ReadFlags leaves them. */
 export interface NinjaOptions {
@@ -465,16 +466,6 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
     }
     return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, jobs, fmt, parseMs, { useDefaults: o.args.length === 0 })).code;
   }
-}
-
-/** The first placeholder of a $NINJA_STATUS format that ninja does not know, if any. */
-function badPlaceholder(fmt: string): string | undefined {
-  for (let i = 0; i < fmt.length; i++) {
-    if (fmt[i] !== '%') continue;
-    const c = fmt[++i] ?? '';
-    if (!'%strufocpPewEW'.includes(c) || c === '') return c;
-  }
-  return undefined;
 }
 
 function validStatus(fmt: string): boolean {
