@@ -37,6 +37,8 @@ export interface BuildRequest {
   env: Record<string, string>;
   /** Most rules at once across this machine and other nodes (-j with --node). */
   jobs?: number;
+  /** Ninja's -l (EngineOptions.loadLimit). */
+  loadAverage?: number;
 }
 
 export interface BlobRequest {
@@ -237,7 +239,7 @@ export class BuildHost implements NeedHandler {
           await this.broker.fetchBlob(node, hex, size, dest);
           this.bytes.received += size;
         },
-      }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain, ...(req.jobs !== undefined ? { jobs: req.jobs } : {}) });
+      }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain, ...(req.jobs !== undefined ? { jobs: req.jobs } : {}), ...(req.loadAverage !== undefined ? { loadLimit: req.loadAverage } : {}) });
       e.detailed = req.events;
       e.specialAnswer = (key) => envAnswer(key, req.env);
       return e;

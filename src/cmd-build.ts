@@ -21,6 +21,8 @@ export interface BuildOptions {
   file?: string;
   jobs?: number;
   keepGoing?: number;
+  /** Ninja's -l: no new rule while the load average is above this (one always runs). */
+  loadAverage?: number;
   dryRun?: boolean;
   explain?: boolean;
   eventsFile?: string;
@@ -138,6 +140,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       events: o.eventsFile !== undefined || reporter?.detailed === true,
       env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)),
       ...(nodes.length > 0 && o.jobs !== undefined ? { jobs } : {}),
+      ...(o.loadAverage !== undefined ? { loadAverage: o.loadAverage } : {}),
       ...(o.file !== undefined ? { file: o.file } : {}),
     };
     const buf = await client.need(req, onEvents).done;

@@ -1,6 +1,6 @@
 // The engine's vocabulary (Shake's "types" layer): what a front end describes (actions, build
 // descriptions), what the engine answers (Answer), reports (BuildEvent, BuildSummary) and needs
-// from its host (EngineHost). No logic here: engine.ts runs builds, database.ts remembers them,
+// from its host (EngineHost). No logic here beyond decoding those values: engine.ts runs builds, database.ts remembers them,
 // bfile.ts and ninja-build.ts describe them.
 
 import type { FileState, Trace } from './database.ts';
@@ -161,6 +161,13 @@ export function terminationOf(f: Failure): Termination | undefined {
   if (typeof x.signal === 'string' && x.signal !== '') return { kind: 'signal', signal: x.signal };
   if (typeof x.exit === 'number' && x.exit !== 0) return { kind: 'exit', code: x.exit };
   return undefined;
+}
+
+/** A command that ended as an interrupted one does (status 130, or SIGINT/SIGTERM/SIGHUP): the build stops. */
+export function interrupts(t: Termination | undefined): boolean {
+  if (t === undefined) return false;
+  if (t.kind === 'exit') return t.code === 130;
+  return t.kind === 'signal' && (t.signal === 'SIGINT' || t.signal === 'SIGTERM' || t.signal === 'SIGHUP');
 }
 
 export interface EngineHost {

@@ -27,7 +27,7 @@ import { currentState, MISSING } from './filestate.ts';
 import { digest } from './hash.ts';
 import type { Failure } from './protocol.ts';
 import {
-  BuildError, terminationOf, type Action, type Answer, type BuildDescription, type BuildSummary, type DirtyReason, type EngineHost,
+  BuildError, interrupts, terminationOf, type Action, type Answer, type BuildDescription, type BuildSummary, type DirtyReason, type EngineHost,
   type EngineOptions, type RunContext,
 } from './engine-types.ts';
 
@@ -365,7 +365,7 @@ export class Engine {
       try {
         await a.prepare((k) => this.answer(k, st, false));
       } catch (e) {
-        throw this.dependencyFailed(a, e);
+        throw e instanceof BuildError ? this.dependencyFailed(a, e) : this.prepareFailed(a, e);
       }
     }
     // Inputs and order-only inputs are built first, in parallel.
@@ -443,6 +443,21 @@ export class Engine {
     const f: Failure = e instanceof BuildError ? e.failure : { code: (e as { code?: string }).code ?? 'error', message: e instanceof Error ? e.message : String(e) };
     if (e instanceof BuildError && !e.counted && !this.errors.some((x) => x.message === f.message)) this.errors.push(f);
     return new BuildError({ code: 'dependency-failed', message: `${this.showAction(a)} not built: ${f.message}`, where: f.where ?? '' }, true);
+  }
+
+  /**
+   * The action's own prepare step failed (a bad dyndep file): as in ninja, where loading a
+   * dyndep file fails the whole build, nothing more is started.
+   */
+  private prepareFailed(a: Action, e: unknown): BuildError {
+    const x = e as { code?: unknown; where?: unknown };
+    const f: Failure = {
+      code: typeof x.code === 'string' ? x.code : 'prepare', message: e instanceof Error ? e.message : String(e),
+      where: typeof x.where === 'string' ? x.where : this.showAction(a),
+    };
+    this.errors.push(f);
+    this.stop(f.message);
+    return new BuildError(f, true);
   }
 
   private phonyAnswers(a: Action, inputs: Answer[]): Map<string, Answer> {
@@ -647,6 +662,7 @@ export class Engine {
     this.errors.push(failure);
     const termination = terminationOf(f);
     this.host.event({ event: 'finish', key: name, action: a.id, status: 'failed', ran: true, ms, node: nodeOf(worker), output, error: failure, ...(termination ? { termination } : {}) });
+    if (interrupts(termination)) this.stop('interrupted by user');
     if (this.opts.keepGoing > 0 && this.stats.failed >= this.opts.keepGoing) this.stop('cannot make progress due to previous errors');
     throw new BuildError(failure, true);
   }

@@ -246,6 +246,10 @@ export class NinjaDescription implements BuildDescription {
         }
         for (const i of info.implicitIns) if (!a.inputs.includes(i)) a.inputs.push(i);
         for (const o of info.implicitOuts) {
+          const other = desc.manifest.producer.get(o) ?? desc.dyndepOutputs.get(o);
+          if (other !== undefined && other !== edge) {
+            throw new UserError({ code: 'ninja.dyndep', message: `multiple rules generate ${o}`, where: edge.dyndep, exitCode: 1 });
+          }
           if (!a.outputs.includes(o)) a.outputs.push(o);
           desc.dyndepOutputs.set(o, edge);
         }

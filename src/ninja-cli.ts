@@ -32,6 +32,8 @@ import { NinjaGraph, collectTarget, scanTargets, spellcheck } from './ninja-tool
 import { RemoteFailure, UserError } from './errors.ts';
 import { NinjaReporter, stderr, ninjaError, ninjaWarning, ninjaFatal } from './ninja-status.ts';
 import { badPlaceholder } from './status-format.ts';
+import { holdSignals } from './signals.ts';
+import { NinjaLog } from './ninja-log.ts';
 
 /** Options of one ninja invocation, as ReadFlags leaves them. */
 export interface NinjaOptions {
@@ -373,7 +375,14 @@ export async function runNinja(argv: string[], log: Logger, prog?: string): Prom
       const { runTool } = await import('./ninja-tools.ts');
       return await runTool(o, log);
     }
-    return await build(o, log);
+    // A signal while the manifest loads and the node starts is kept for the build, which then
+    // stops at once and says so (exit 130), as ninja interrupted while its command runs.
+    const release = holdSignals();
+    try {
+      return await build(o, log);
+    } finally {
+      release();
+    }
   } catch (e) {
     if (e instanceof UserError || e instanceof RemoteFailure) {
       const msg = e instanceof RemoteFailure ? e.failure.message : e.message;
@@ -441,6 +450,21 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
   if (bad !== undefined) return ninjaFatal(log, `unknown placeholder '%${bad}' in $NINJA_STATUS`);
 
   const jobs = o.jobs ?? guessParallelism();
+  // .ninja_log for the tools that read it (ninja-log.ts); not in a dry run, as ninja.
+  let ninjaLog: NinjaLog | undefined;
+  if (!o.dryRun) {
+    const opened = NinjaLog.open(path.resolve(loaded.manifest.builddir ?? ''));
+    if (opened.warning !== undefined) ninjaWarning(log, opened.warning);
+    ninjaLog = opened.log;
+  }
+  try {
+    return await buildLoop(o, log, loaded, jobs, fmt, parseMs, ninjaLog);
+  } finally {
+    ninjaLog?.close();
+  }
+}
+
+async function buildLoop(o: NinjaOptions, log: Logger, loaded: NinjaDescription, jobs: number, fmt: string, parseMs: number, ninjaLog: NinjaLog | undefined): Promise<number> {
   let regenerated = false;
   for (;;) {
     const graph = new NinjaGraph(loaded.manifest, process.cwd());
@@ -450,7 +474,7 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
       const key = loaded.manifestKey();
       if (!regenerated && key !== undefined && !o.dryRun) {
         regenerated = true;
-        const r = await runBuild(o, log, loaded, graph, [key], new Set([key]), jobs, fmt, parseMs, { manifestOnly: true });
+        const r = await runBuild(o, log, loaded, graph, [key], new Set([key]), jobs, fmt, parseMs, { manifestOnly: true }, ninjaLog);
         if (r.code !== 0) return r.code;
         if (!r.manifestRan) {
           ninjaError(log, plan.error);
@@ -464,7 +488,7 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
       ninjaError(log, plan.error);
       return 1;
     }
-    return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, jobs, fmt, parseMs, { useDefaults: o.args.length === 0 })).code;
+    return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, jobs, fmt, parseMs, { useDefaults: o.args.length === 0 }, ninjaLog)).code;
   }
 }
 
@@ -499,7 +523,7 @@ function planBuild(g: NinjaGraph, args: string[]): BuildPlan {
 
 async function runBuild(
   o: NinjaOptions, log: Logger, desc: NinjaDescription, graph: NinjaGraph, targets: string[], reachable: Set<string>,
-  jobs: number, fmt: string, parseMs: number, how: { useDefaults?: boolean; manifestOnly?: boolean },
+  jobs: number, fmt: string, parseMs: number, how: { useDefaults?: boolean; manifestOnly?: boolean }, ninjaLog: NinjaLog | undefined,
 ): Promise<{ code: number; manifestRan: boolean }> {
   const { buildCmd } = await import('./cmd-build.ts');
   const { loadNinja } = await import('./ninja-build.ts');
@@ -507,6 +531,7 @@ async function runBuild(
     graph, reachable, statusFormat: fmt, verbose: o.verbose, quiet: o.quiet, explain: o.explain, jobs: jobs === 0 ? 512 : jobs,
     manifestKey: desc.manifestKey(), keepGoing: o.keepGoing, dryRun: o.dryRun, stats: o.stats, parseMs,
     manifestOnly: how.manifestOnly === true,
+    ninjaLog,
     reload: () => {
       const d = loadNinja(o.file, process.cwd());
       const g = new NinjaGraph(d.manifest, process.cwd());
@@ -519,6 +544,7 @@ async function runBuild(
     file: o.file,
     jobs,
     keepGoing: o.keepGoing,
+    ...(o.loadAverage !== undefined && o.loadAverage > 0 ? { loadAverage: o.loadAverage } : {}),
     dryRun: o.dryRun,
     explain: o.explain,
     exactTargets: true,

@@ -9,12 +9,12 @@ import type { BuildReply } from './build-host.ts';
 import type { BuildEvent } from './engine.ts';
 import type { BuildReporter } from './cmd-build.ts';
 import type { NinjaGraph } from './ninja-tools-graph.ts';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { DirtyReason, Termination } from './engine-types.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { formatStatus, SlidingRate } from './status-format.ts';
+import { commandHash, mtimeNs, type NinjaLog } from './ninja-log.ts';
 
 /** Writes to stderr through the logger (the one place that owns the terminal). */
 export function stderr(log: Logger, text: string): void {
@@ -45,6 +45,8 @@ interface ReporterOptions {
   /** Only bringing the manifest up to date (to look for targets it does not know yet). */
   manifestOnly: boolean;
   reload(): { graph: NinjaGraph; reachable: Set<string> };
+  /** Where edges that ran are recorded for ninja's tools (none in a dry run). */
+  ninjaLog: NinjaLog | undefined;
 }
 
 /** Ninja's LinePrinter (line_printer.cc), writing through B's logger. */
@@ -164,13 +166,7 @@ export function ninjaExitStatus(t: Termination | undefined): number {
 }
 
 /** The mtime ninja compares, in its units (ns on Linux), or 0 for a missing file. */
-function mtimeNs(root: string, p: string): string {
-  try {
-    return String(fs.statSync(path.resolve(root, p), { bigint: true }).mtimeNs);
-  } catch {
-    return '0';
-  }
-}
+const mtimeOf = (root: string, p: string): string => String(mtimeNs(path.resolve(root, p)));
 
 /**
  * A reason for running an edge in the words of ninja 1.13.2's `-d explain` (graph.cc). B
@@ -191,7 +187,7 @@ export function explainLine(r: DirtyReason, root: string): string {
     case 'inputs-changed':
       return `inputs of ${r.output} changed`;
     case 'input-changed':
-      return r.generated ? `${r.input} is dirty` : `output ${r.output} older than most recent input ${r.input} (${mtimeNs(root, r.output)} vs ${mtimeNs(root, r.input)})`;
+      return r.generated ? `${r.input} is dirty` : `output ${r.output} older than most recent input ${r.input} (${mtimeOf(root, r.output)} vs ${mtimeOf(root, r.input)})`;
     case 'dependency-failed':
       return `${r.input} is dirty`;
     case 'always':
@@ -228,7 +224,7 @@ export class NinjaReporter implements BuildReporter {
   private readonly rate: SlidingRate;
   private readonly descriptions = new Map<string, string>();
   /** `-d explain` lines of edges that run, shown with their status line (as ninja 1.13 does). */
-  private readonly explanations = new Map<string, string>();
+  private readonly explanations = new Map<string, string[]>();
   private inManifest = false;
   /** Edges that ran, not counting the manifest's regeneration. */
   private ran = 0;
@@ -239,6 +235,8 @@ export class NinjaReporter implements BuildReporter {
   manifestRan = false;
   /** A failure that is fatal in ninja, already reported. */
   private fatal: string | undefined;
+  /** Outputs of the edges that ran successfully in this build. */
+  private readonly built = new Set<string>();
   /** Failures already reported with FAILED:. */
   private readonly shown = new Set<string>();
 
@@ -277,7 +275,7 @@ export class NinjaReporter implements BuildReporter {
       this.running++;
       this.timeMs = (e.t ?? Date.now()) - this.t0;
       this.descriptions.set(e.key, e.description ?? e.key);
-      if (this.o.explain && e.reason !== undefined) this.explanations.set(e.key, explainLine(e.reason, this.graph.root));
+      if (this.o.explain && e.reason !== undefined) this.explanations.set(e.key, this.explain(e.key, e.reason));
       const console = this.edgeOf(e.key)?.pool === 'console';
       if (console || this.lp.smart) this.printStatus(e.key);
       if (console) this.lp.setConsoleLocked(true);
@@ -290,7 +288,7 @@ export class NinjaReporter implements BuildReporter {
     }
     const edge = this.edgeOf(e.key);
     const console = edge?.pool === 'console';
-    if (e.status === 'failed' && e.termination !== undefined && ninjaExitStatus(e.termination) === 130) {
+    if (e.status === 'failed' && (this.wasInterrupted || (e.termination !== undefined && ninjaExitStatus(e.termination) === 130))) {
       // ninja stops at once and reports no status line or FAILED: for the interrupted edge.
       this.wasInterrupted = true;
       if (console) this.lp.setConsoleLocked(false);
@@ -328,6 +326,11 @@ export class NinjaReporter implements BuildReporter {
     if (output !== '') this.lp.printOnNewLine(this.lp.color || !output.includes('\x1b') ? output : stripAnsi(output));
     this.descriptions.delete(e.key);
     this.explanations.delete(e.key);
+    if (e.status === 'ok' && edge !== undefined) {
+      const outs = this.graph.outputsOf(edge);
+      for (const out of outs) this.built.add(out);
+      this.record(e, edge, outs);
+    }
     if (e.key === this.o.manifestKey && this.inManifest) {
       // The manifest was regenerated: ninja reloads it and starts a new build (fresh counts).
       this.inManifest = false;
@@ -349,12 +352,39 @@ export class NinjaReporter implements BuildReporter {
     this.ran++;
   }
 
+  /**
+   * ninja's explanation of an edge: each input rebuilt in this build "is dirty" (ninja looks at
+   * the inputs before the outputs, and stops there), else B's reason in ninja's words.
+   */
+  private explain(key: string, reason: DirtyReason): string[] {
+    const edge = this.edgeOf(key);
+    if (edge !== undefined) {
+      const dirty = edge.ins.slice(0, edge.ins.length - edge.orderOnlyIns).filter((i) => this.built.has(i));
+      if (dirty.length > 0) return dirty.map((i) => `${i} is dirty`);
+    }
+    return [explainLine(reason, this.graph.root)];
+  }
+
+  /** The edge's lines of .ninja_log: times since ninja's start, the newest output's mtime. */
+  private record(e: BuildEvent, edge: NonNullable<ReturnType<NinjaGraph['producer']>>, outs: string[]): void {
+    const log = this.o.ninjaLog;
+    if (log === undefined || this.o.dryRun || edge.isPhony) return;
+    const end = (e.t ?? Date.now()) - this.t0;
+    let mtime = 0n;
+    for (const out of outs) {
+      const m = mtimeNs(path.resolve(this.graph.root, out));
+      if (m > mtime) mtime = m;
+    }
+    const hash = commandHash(edge.command, edge.rspfileContent);
+    log.record(outs.map((output) => ({ startMs: end - (e.ms ?? 0), endMs: end, mtime, output, hash })));
+  }
+
   private printStatus(key: string): void {
     const why = this.explanations.get(key);
     if (why !== undefined) {
       // A new line first, so that the explanation does not land on the status line.
       this.lp.printOnNewLine('');
-      stderr(this.log, `ninja explain: ${why}`);
+      for (const w of why) stderr(this.log, `ninja explain: ${w}`);
     }
     if (this.o.quiet) return;
     const edge = this.edgeOf(key);
@@ -402,6 +432,12 @@ export class NinjaReporter implements BuildReporter {
     if (!reply.ok) {
       for (const e of reply.errors) {
         if (e.code === 'command-failed' || this.shown.has(e.message)) continue;
+        if (e.code === 'ninja.dyndep' && e.where !== undefined && this.built.has(e.where)) {
+          // A dyndep file made during the build fails the build as it is loaded (ninja's
+          // Builder::LoadDyndeps); one that was already there fails the scan before it.
+          this.log.out(`ninja: build stopped: ${e.message}.`);
+          return 1;
+        }
         // Ninja finds these before it builds: missing inputs (of a manifest B regenerated during
         // the build), dependency cycles, dyndep and depfile errors.
         ninjaError(this.log, e.message);
