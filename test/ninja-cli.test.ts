@@ -431,4 +431,17 @@ test('b build -f build.ninja takes all of B\'s flags, and b build finds build.ni
   assert.is((await ninja([], dir)).stdout, 'ninja: no work to do.\n');
 });
 
+test('b build -j32, -k0, -Cdir, -nj2: glued short options with values, as Ninja users type them', async () => {
+  const dir = project({ 'build.ninja': `${RULE}build a: t src\nbuild b: t a\n`, src: 's\n' });
+  const dry = await b(['build', `-C${dir}`, '-fbuild.ninja', '-nj2', '-k0', 'b'], { env: ENV });
+  assert.is(dry.code, 0, dry.stderr);
+  assert.equal(log(dir), []);
+  const r = await b(['build', '-j32', `-C${dir}`], { env: ENV });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(log(dir), ['a', 'b']);
+  const { splitGlued } = await import('../src/cli.ts');
+  const cli = { globalCommand: { options: [] }, commands: [{ options: [{ rawName: '-j, --jobs <n>', names: ['j', 'jobs'] }, { rawName: '-n, --dry-run', names: ['n'] }] }] };
+  assert.equal(splitGlued(['-j32', '-nj8', '-n', '-j', '4', '--', '-j9'], cli), ['-j', '32', '-nj', '8', '-n', '-j', '4', '--', '-j9']);
+});
+
 test.run();
