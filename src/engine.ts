@@ -562,7 +562,8 @@ export class Engine {
     const pool = a.pool ? this.pools.get(a.pool) : undefined;
     await pool?.acquire();
     await this.jobs?.acquire();
-    await this.underLoadLimit();
+    const gate = this.underLoadLimit();
+    if (gate !== undefined) await gate; // no extra turn without -l: the start order stays as it was
     const t0 = Date.now();
     let taskId = -1;
     st.running = true;
@@ -644,14 +645,18 @@ export class Engine {
    * finish and look again (ninja looks when a command ends); with none running, start anyway.
    * As ninja's CanRunMore: room for trunc(limit - load) running actions.
    */
-  private async underLoadLimit(): Promise<void> {
+  private underLoadLimit(): Promise<void> | undefined {
     const limit = this.opts.loadLimit;
-    if (limit !== undefined && limit > 0) {
+    if (limit === undefined || !(limit > 0)) {
+      this.started++;
+      return undefined;
+    }
+    return (async () => {
       while (this.started > 0 && this.started >= Math.trunc(limit - loadavg()[0]!)) {
         await new Promise<void>((r) => this.loadWaiters.push(r));
       }
-    }
-    this.started++; // in the same turn as the check: waiters woken together re-check one by one
+      this.started++; // in the same turn as the check: waiters woken together re-check one by one
+    })();
   }
 
   private failed(a: Action, f: Failure, ms: number, output: string, worker?: string): never {
