@@ -362,7 +362,7 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
       if (meta?.remote === false) events.flush();
       return io.submit(payload, task, meta, remote);
     };
-    const e = new Engine(d, db, { submit, event: (ev: BuildEvent) => events.push(ev), fetch: io.fetch }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain, ...(req.jobs !== undefined ? { jobs: req.jobs } : {}) });
+    const e = new Engine(d, db, { submit, event: (ev: BuildEvent) => events.push(ev), fetch: io.fetch }, { keepGoing: req.keepGoing, dryRun: req.dryRun, explain: req.explain, ...(req.jobs !== undefined ? { jobs: req.jobs } : {}), ...(req.loadAverage !== undefined ? { loadLimit: req.loadAverage } : {}) });
     e.detailed = req.events;
     e.specialAnswer = (key) => envAnswer(key, req.env);
     return e;

@@ -37,6 +37,35 @@ function originalFlag(message: string, argv: string[]): string {
   return `unknown option "${typed?.split('=')[0] ?? m[1]}"`;
 }
 
+/**
+ * Ninja users type `-j32`, `-k0`, `-Cout`: cac reads a glued short option as a cluster of flags
+ * (`-j -3 -2`). Split each short option that takes a value from its value, for every such
+ * option of every command (after flags without a value: `-nj8` is `-n -j 8`); `--` ends options.
+ */
+export function splitGlued(argv: string[], cli: { commands: { options: { rawName: string; names: string[] }[] }[]; globalCommand: { options: { rawName: string; names: string[] }[] } }): string[] {
+  const takesValue = new Set<string>();
+  for (const c of [cli.globalCommand, ...cli.commands]) {
+    for (const o of c.options) if (/[<[]/.test(o.rawName)) for (const m of o.rawName.matchAll(/(?:^|[\s,])-([A-Za-z])\b/g)) takesValue.add(m[1]!);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const m = /^-([A-Za-z]+)(.*)$/s.exec(a);
+    const k = m === null ? -1 : [...m[1]!].findIndex((c) => takesValue.has(c));
+    if (m === null || k < 0 || a.length === k + 2) {
+      out.push(a);
+      continue;
+    }
+    // The letters before the first that takes a value are flags; the rest is its value.
+    out.push(`-${a.slice(1, k + 2)}`, a.slice(k + 2));
+  }
+  return out;
+}
+
 export async function run(argv: string[]): Promise<number> {
   // `b ninja ...` is Ninja's command line, parsed as ninja parses it (getopt), not by cac.
   if (argv[0] === 'ninja') {
@@ -234,7 +263,7 @@ export async function run(argv: string[]): Promise<number> {
   });
 
   try {
-    cli.parse(['node', 'b', ...argv], { run: false });
+    cli.parse(['node', 'b', ...splitGlued(argv, cli)], { run: false });
     if (unknown !== undefined) {
       throw new UserError({ code: 'usage', message: `unknown command "${unknown}"`, hint: 'run `b --help` for the list of commands' });
     }

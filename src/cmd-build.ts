@@ -24,6 +24,8 @@ export interface BuildOptions {
   /** Threads that run JavaScript (default: number of CPUs); never follows -j. */
   workers?: number;
   keepGoing?: number;
+  /** Ninja's -l: no new rule while the load average is above this (one always runs). */
+  loadAverage?: number;
   dryRun?: boolean;
   explain?: boolean;
   eventsFile?: string;
@@ -184,6 +186,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       events: o.eventsFile !== undefined || reporter?.detailed === true,
       env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)),
       ...(jobs !== undefined ? { jobs } : {}),
+      ...(o.loadAverage !== undefined ? { loadAverage: o.loadAverage } : {}),
       ...(o.file !== undefined ? { file: o.file } : {}),
     };
     if (client === undefined) reply = await (await import('./build-local.ts')).buildHere(req, onEvents, stopHere.signal, o.preloaded);

@@ -1,6 +1,6 @@
 // The engine's vocabulary (Shake's "types" layer): what a front end describes (actions, build
 // descriptions), what the engine answers (Answer), reports (BuildEvent, BuildSummary) and needs
-// from its host (EngineHost). No logic here: engine.ts runs builds, database.ts remembers them,
+// from its host (EngineHost). No logic here beyond decoding those values: engine.ts runs builds, database.ts remembers them,
 // bfile.ts and ninja-build.ts describe them.
 
 import type { FileState, Trace } from './database.ts';
@@ -107,12 +107,67 @@ export interface BuildEvent {
   ran?: boolean;
   ms?: number;
   node?: string;
-  reason?: string;
+  /** Why it ran (`run` and `finish` events of actions that ran). */
+  reason?: DirtyReason;
+  /** How its command ended, when it failed because of that (`finish` events). */
+  termination?: Termination;
   /** Why it ran where it ran (e.g. fell back to this machine because a node died). */
   note?: string;
   bytes?: { sent: number; received: number };
   output?: string;
   error?: Failure;
+}
+
+/**
+ * Why an action runs, as data: each renderer words it (ninja-status.ts in `-d explain`'s words,
+ * progress.ts in B's). Keys are shown keys (BuildDescription.show).
+ */
+export type DirtyReason =
+  /** No trace: never built here (or its last run failed). `exists`: its first output is on disk. */
+  | { kind: 'never-built'; output: string; exists: boolean }
+  | { kind: 'always' }
+  | { kind: 'command-changed'; output: string }
+  | { kind: 'output-missing'; output: string }
+  | { kind: 'output-modified'; output: string }
+  /** An output the trace does not list (a dyndep file or an edited manifest added it). */
+  | { kind: 'output-new'; output: string; exists: boolean }
+  /** The list of inputs itself changed (an edited manifest). */
+  | { kind: 'inputs-changed'; output: string }
+  /** An input's answer changed. `generated`: some action produces it. */
+  | { kind: 'input-changed'; output: string; input: string; generated: boolean }
+  /** A dependency discovered by an earlier run (depfile, Bfile need) failed to build. */
+  | { kind: 'dependency-failed'; output: string; input: string }
+  /** A Bfile rule whose source changed and that would now run other commands. */
+  | { kind: 'rule-changed'; detail: string };
+
+/**
+ * How a command that failed ended, as data (ninja's ExitStatus, n2's Termination): renderers
+ * derive `FAILED: [code=N]` and the build's exit code from it, never from a message.
+ */
+export type Termination =
+  | { kind: 'exit'; code: number }
+  | { kind: 'signal'; signal: string }
+  | { kind: 'spawn-error'; message: string };
+
+/**
+ * A command's termination from the typed fields a front end puts in its Failure (`exit`:
+ * number, `signal`: string, `spawnError`: string); undefined when the failure is not a
+ * command's (a depfile error after a successful command, a dependency, ...).
+ */
+export function terminationOf(f: Failure): Termination | undefined {
+  const x = f.fields;
+  if (x === undefined) return undefined;
+  if (typeof x.spawnError === 'string') return { kind: 'spawn-error', message: x.spawnError };
+  if (typeof x.signal === 'string' && x.signal !== '') return { kind: 'signal', signal: x.signal };
+  if (typeof x.exit === 'number' && x.exit !== 0) return { kind: 'exit', code: x.exit };
+  return undefined;
+}
+
+/** A command that ended as an interrupted one does (status 130, or SIGINT/SIGTERM/SIGHUP): the build stops. */
+export function interrupts(t: Termination | undefined): boolean {
+  if (t === undefined) return false;
+  if (t.kind === 'exit') return t.code === 130;
+  return t.kind === 'signal' && (t.signal === 'SIGINT' || t.signal === 'SIGTERM' || t.signal === 'SIGHUP');
 }
 
 export interface EngineHost {
@@ -129,6 +184,11 @@ export interface EngineOptions {
   keepGoing: number;
   dryRun: boolean;
   explain: boolean;
+  /**
+   * Ninja's -l: start no new action while the 1-minute load average exceeds this, unless none
+   * is running (so the build always progresses). Undefined or <= 0: no limit.
+   */
+  loadLimit?: number;
 }
 
 export class BuildError extends Error {

@@ -20,12 +20,15 @@
 // waiting forever. An action needing itself directly is reported at once.
 
 import * as path from 'node:path';
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { type Database, type Trace } from './database.ts';
 import { currentState, MISSING, outputState } from './filestate.ts';
 import { digest } from './hash.ts';
 import type { Failure } from './protocol.ts';
 import {
-  BuildError, type Action, type Answer, type BuildDescription, type BuildSummary, type EngineHost, type EngineOptions, type RunContext,
+  BuildError, interrupts, terminationOf, type Action, type Answer, type BuildDescription, type BuildSummary, type DirtyReason, type EngineHost,
+  type EngineOptions, type RunContext,
 } from './engine-types.ts';
 
 export * from './engine-types.ts';
@@ -375,7 +378,7 @@ export class Engine {
       try {
         await a.prepare((k) => this.answer(k, st, false));
       } catch (e) {
-        throw this.dependencyFailed(a, e);
+        throw e instanceof BuildError ? this.dependencyFailed(a, e) : this.prepareFailed(a, e);
       }
     }
     // Inputs and order-only inputs are built first, in parallel.
@@ -400,11 +403,16 @@ export class Engine {
       if (stamped !== undefined) this.db.putTrace(stamped);
       return this.answersFromTrace(a, trace);
     }
-    return this.execute(st, reason ?? 'never built', inputs);
+    return this.execute(st, reason ?? this.neverBuilt(a), inputs);
+  }
+
+  private neverBuilt(a: Action): DirtyReason {
+    const out = a.outputs[0];
+    return { kind: 'never-built', output: this.showAction(a), exists: out !== undefined && existsSync(path.resolve(this.desc.root, out)) };
   }
 
   /** Runs an action against its recorded commands; undefined if it did exactly the same. */
-  private async replay(st: ActionState, payload: Buffer, trace: Trace, inputs: Answer[]): Promise<string | undefined> {
+  private async replay(st: ActionState, payload: Buffer, trace: Trace, inputs: Answer[]): Promise<DirtyReason | undefined> {
     st.running = true;
     st.groups = [inputs];
     let taskId = -1;
@@ -413,9 +421,9 @@ export class Engine {
         taskId = id;
         this.byTask.set(id, st);
       });
-      if (!r.ok) return `rule changed (${r.failure.message})`;
+      if (!r.ok) return { kind: 'rule-changed', detail: r.failure.message };
       const v = st.action.replayed?.(r.payload);
-      if (v === undefined || !v.same) return v?.reason ?? 'rule changed';
+      if (v === undefined || !v.same) return { kind: 'rule-changed', detail: v?.reason ?? '' };
       this.db.putTrace({ ...trace, extra: v.extra });
       return undefined;
     } finally {
@@ -458,6 +466,21 @@ export class Engine {
     return new BuildError({ code: 'dependency-failed', message: `${this.showAction(a)} not built: ${f.message}`, where: f.where ?? '' }, true);
   }
 
+  /**
+   * The action's own prepare step failed (a bad dyndep file): as in ninja, where loading a
+   * dyndep file fails the whole build, nothing more is started.
+   */
+  private prepareFailed(a: Action, e: unknown): BuildError {
+    const x = e as { code?: unknown; where?: unknown };
+    const f: Failure = {
+      code: typeof x.code === 'string' ? x.code : 'prepare', message: e instanceof Error ? e.message : String(e),
+      where: typeof x.where === 'string' ? x.where : this.showAction(a),
+    };
+    this.errors.push(f);
+    this.stop(f.message);
+    return new BuildError(f, true);
+  }
+
   private phonyAnswers(a: Action, inputs: Answer[]): Map<string, Answer> {
     const m = new Map<string, Answer>();
     for (const out of a.outputs) {
@@ -477,10 +500,10 @@ export class Engine {
   }
 
   /** Why the action must run, or undefined if its trace verifies. */
-  private async dirtyReason(st: ActionState, trace: Trace | undefined, inputs: Answer[]): Promise<string | undefined> {
+  private async dirtyReason(st: ActionState, trace: Trace | undefined, inputs: Answer[]): Promise<DirtyReason | undefined> {
     const a = st.action;
-    if (trace === undefined) return 'never built';
-    if (a.always) return 'always runs';
+    if (trace === undefined) return this.neverBuilt(a);
+    if (a.always) return { kind: 'always' };
     const reason = this.staticDirty(a, trace, inputs);
     if (reason !== undefined) return reason;
     for (let g = 1; g < trace.deps.length; g++) {
@@ -490,35 +513,42 @@ export class Engine {
         answers = await Promise.all(group.map((d) => this.answer(d.key, st, true)));
       } catch (e) {
         if (e instanceof BuildError && e.failure.code === 'cycle') throw e;
-        return `dependency ${this.desc.show(group[0]?.key ?? '')} failed to build`;
+        return { kind: 'dependency-failed', output: this.showAction(a), input: this.desc.show(group[0]?.key ?? '') };
       }
       for (let i = 0; i < group.length; i++) {
-        if (answers[i]!.hash !== group[i]!.hash) return `${this.desc.show(group[i]!.key)} changed`;
+        if (answers[i]!.hash !== group[i]!.hash) return this.inputChanged(a, group[i]!.key);
       }
     }
     return undefined;
   }
 
   /** The checks of a trace that need no other action: command, outputs, the inputs' answers. */
-  private staticDirty(a: Action, trace: Trace, inputs: Answer[]): string | undefined {
-    if (!a.generator && a.trustsFingerprint?.(trace) !== true && trace.fingerprint !== a.fingerprint) return 'command changed';
+  private staticDirty(a: Action, trace: Trace, inputs: Answer[]): DirtyReason | undefined {
+    const name = this.showAction(a);
+    if (!a.generator && a.trustsFingerprint?.(trace) !== true && trace.fingerprint !== a.fingerprint) return { kind: 'command-changed', output: name };
     for (const out of trace.outputs) {
       const known = this.db.getFile(out);
       const now = outputState(this.db, out, path.resolve(this.desc.root, out));
-      if (now === undefined) return `output ${this.desc.show(out)} is missing`;
-      if (known === undefined || known.digest !== now.digest) return `output ${this.desc.show(out)} was modified`;
+      if (now === undefined) return { kind: 'output-missing', output: this.desc.show(out) };
+      if (known === undefined || known.digest !== now.digest) return { kind: 'output-modified', output: this.desc.show(out) };
     }
-    for (const out of a.outputs) if (!trace.outputs.includes(out)) return `output ${this.desc.show(out)} is new`;
+    for (const out of a.outputs) {
+      if (!trace.outputs.includes(out)) return { kind: 'output-new', output: this.desc.show(out), exists: existsSync(path.resolve(this.desc.root, out)) };
+    }
     // The first group must be exactly the current inputs (the manifest may have changed).
     const first = trace.deps[0] ?? [];
-    if (first.length !== inputs.length) return 'inputs changed';
+    if (first.length !== inputs.length) return { kind: 'inputs-changed', output: name };
     for (let i = 0; i < inputs.length; i++) {
       const rec = first[i]!;
       const cur = inputs[i]!;
-      if (rec.key !== cur.key) return 'inputs changed';
-      if (rec.hash !== cur.hash) return `input ${this.desc.show(cur.key)} changed`;
+      if (rec.key !== cur.key) return { kind: 'inputs-changed', output: name };
+      if (rec.hash !== cur.hash) return this.inputChanged(a, cur.key);
     }
     return undefined;
+  }
+
+  private inputChanged(a: Action, key: string): DirtyReason {
+    return { kind: 'input-changed', output: this.showAction(a), input: this.desc.show(key), generated: this.desc.actionFor(key) !== undefined };
   }
 
   private answersFromTrace(a: Action, trace: Trace): Map<string, Answer> {
@@ -533,7 +563,7 @@ export class Engine {
     return m;
   }
 
-  private async execute(st: ActionState, reason: string, inputs: Answer[]): Promise<Map<string, Answer>> {
+  private async execute(st: ActionState, reason: DirtyReason, inputs: Answer[]): Promise<Map<string, Answer>> {
     const a = st.action;
     const name = this.showAction(a);
     if (this.stopReason !== undefined) {
@@ -553,6 +583,8 @@ export class Engine {
     const pool = a.pool ? this.pools.get(a.pool) : undefined;
     await pool?.acquire();
     await this.jobs?.acquire();
+    const gate = this.underLoadLimit();
+    if (gate !== undefined) await gate; // no extra turn without -l: the start order stays as it was
     const t0 = Date.now();
     let taskId = -1;
     st.running = true;
@@ -621,9 +653,34 @@ export class Engine {
     } finally {
       st.running = false;
       if (taskId >= 0) this.byTask.delete(taskId);
+      this.started--;
+      for (const w of this.loadWaiters.splice(0)) w();
       this.jobs?.release();
       pool?.release();
     }
+  }
+
+  /** Actions past their -j token and running (for the -l gate). */
+  private started = 0;
+  private readonly loadWaiters: (() => void)[] = [];
+
+  /**
+   * Ninja's -l: with the 1-minute load average over the limit, wait for a running action to
+   * finish and look again (ninja looks when a command ends); with none running, start anyway.
+   * As ninja's CanRunMore: room for trunc(limit - load) running actions.
+   */
+  private underLoadLimit(): Promise<void> | undefined {
+    const limit = this.opts.loadLimit;
+    if (limit === undefined || !(limit > 0)) {
+      this.started++;
+      return undefined;
+    }
+    return (async () => {
+      while (this.started > 0 && this.started >= Math.trunc(limit - loadavg()[0]!)) {
+        await new Promise<void>((r) => this.loadWaiters.push(r));
+      }
+      this.started++; // in the same turn as the check: waiters woken together re-check one by one
+    })();
   }
 
   private failed(a: Action, f: Failure, ms: number, output: string, worker?: string): never {
@@ -632,7 +689,9 @@ export class Engine {
     const name = this.showAction(a);
     const failure: Failure = { ...f, where: f.where ?? name };
     this.errors.push(failure);
-    this.host.event({ event: 'finish', key: name, action: a.id, status: 'failed', ran: true, ms, node: nodeOf(worker), output, error: failure });
+    const termination = terminationOf(f);
+    this.host.event({ event: 'finish', key: name, action: a.id, status: 'failed', ran: true, ms, node: nodeOf(worker), output, error: failure, ...(termination ? { termination } : {}) });
+    if (interrupts(termination)) this.stop('interrupted by user');
     if (this.opts.keepGoing > 0 && this.stats.failed >= this.opts.keepGoing) this.stop('cannot make progress due to previous errors');
     throw new BuildError(failure, true);
   }

@@ -1,8 +1,12 @@
 // Entry point of the `b` executable (and of `deno run -A src/main.ts`).
 
+import { installSignalHandlers } from './signals.ts';
 import * as path from 'node:path';
 import { run } from './cli.ts';
 import { Logger } from './logger.ts';
+
+// Before anything slow: a Ctrl-C during start-up ends B with status 130 (signals.ts).
+if (process.env.B_SPAWNER !== '1') installSignalHandlers();
 
 /**
  * Invoked as `ninja` (a symlink or copy named ninja, ninja.exe or ninja-build): B is Ninja then,

@@ -479,8 +479,10 @@ export interface BuildRequest {
   explain: boolean;
   events: boolean;
   env: Record<string, string>;
-  /** Most rules at once across this machine and other nodes (-j with --node). */
+  /** Most commands at once, here and on other nodes (-j). */
   jobs?: number;
+  /** Ninja's -l: no new command while the load average is above it (EngineOptions.loadLimit). */
+  loadAverage?: number;
 }
 
 /** Answers a running rule depends on (its `need`, `ask`, `env`), for task `task`. */
@@ -509,7 +511,7 @@ export type NeedOpName = NeedOp['op'];
 
 const BUILD: Shape = {
   op: str(16), dir: str(), file: opt(str()), targets: arr(str()), keepGoing: int(0, 1e9), dryRun: bool, explain: bool, events: bool,
-  env: rec(str(), 100_000), jobs: opt(int(0, 1 << 20)),
+  env: rec(str(), 100_000), jobs: opt(int(0, 1 << 20)), loadAverage: opt(num),
 };
 const NEED_OPS: Record<NeedOpName, Shape> = {
   build: { ...BUILD, op: lit('build') },

@@ -209,7 +209,7 @@ export class NinjaDescription implements BuildDescription {
         const r = parsed.r;
         if (r.exit !== 0 || r.spawnError !== undefined) {
           const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
-          return { code: 'command-failed', message: `command failed (${why}): ${cmd()}`, where: `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`, fields: { output: r.output, command: cmd() } };
+          return { code: 'command-failed', message: `command failed (${why}): ${cmd()}`, where: `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`, fields: { output: r.output, command: cmd(), ...termFields(r) } };
         }
         if (r.depsError !== undefined) {
           return { code: 'depfile', message: r.depsError, where: edge.depfile || edge.outs[0] || '', fields: { output: r.output } };
@@ -224,7 +224,7 @@ export class NinjaDescription implements BuildDescription {
     const completeRemote = async (r: RexecResult, ctx: RunContext): Promise<Completed | Failure> => {
       if (r.exit !== 0 || r.spawnError !== undefined) {
         const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
-        return { code: 'command-failed', message: `command failed on a node (${why}): ${cmd()}`, where: where(), fields: { output: r.output, command: cmd(), retryLocal: true } };
+        return { code: 'command-failed', message: `command failed on a node (${why}): ${cmd()}`, where: where(), fields: { output: r.output, command: cmd(), retryLocal: true, ...termFields(r) } };
       }
       for (const d of r.deps) {
         const why = typeof d === 'string' ? refusedDependency(d, [desc.root, ...sentRoots]) : 'not a path';
@@ -274,6 +274,10 @@ export class NinjaDescription implements BuildDescription {
         }
         for (const i of info.implicitIns) if (!a.inputs.includes(i)) a.inputs.push(i);
         for (const o of info.implicitOuts) {
+          const other = desc.manifest.producer.get(o) ?? desc.dyndepOutputs.get(o);
+          if (other !== undefined && other !== edge) {
+            throw new UserError({ code: 'ninja.dyndep', message: `multiple rules generate ${o}`, where: edge.dyndep, exitCode: 1 });
+          }
           if (!a.outputs.includes(o)) a.outputs.push(o);
           desc.dyndepOutputs.set(o, edge);
         }
@@ -281,6 +285,13 @@ export class NinjaDescription implements BuildDescription {
     }
     return a;
   }
+}
+
+/** How a command ended, as the typed Failure fields engine-types.ts's terminationOf reads. */
+function termFields(r: { exit: number; signal?: string; spawnError?: string }): Record<string, string | number> {
+  if (r.spawnError !== undefined) return { spawnError: r.spawnError };
+  if (r.signal) return { signal: r.signal };
+  return { exit: r.exit };
 }
 
 /**

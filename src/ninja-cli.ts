@@ -32,6 +32,9 @@ import type { SnapshotHeader } from './fastnoop.ts';
 import { NinjaGraph, collectTarget, scanTargets, spellcheck } from './ninja-tools-graph.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { NinjaReporter, stderr, ninjaError, ninjaWarning, ninjaFatal } from './ninja-status.ts';
+import { badPlaceholder, formatStatus } from './status-format.ts';
+import { holdSignals } from './signals.ts';
+import { NinjaLog } from './ninja-log.ts';
 
 /** Options of one ninja invocation, as ReadFlags leaves them. */
 export interface NinjaOptions {
@@ -373,7 +376,14 @@ export async function runNinja(argv: string[], log: Logger, prog?: string): Prom
       const { runTool } = await import('./ninja-tools.ts');
       return await runTool(o, log);
     }
-    return await build(o, log);
+    // A signal while the manifest loads and the node starts is kept for the build, which then
+    // stops at once and says so (exit 130), as ninja interrupted while its command runs.
+    const release = holdSignals();
+    try {
+      return await build(o, log);
+    } finally {
+      release();
+    }
   } catch (e) {
     if (e instanceof UserError || e instanceof RemoteFailure) {
       const msg = e instanceof RemoteFailure ? e.failure.message : e.message;
@@ -442,6 +452,21 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
   if (bad !== undefined) return ninjaFatal(log, `unknown placeholder '%${bad}' in $NINJA_STATUS`);
 
   const jobs = o.jobs ?? guessParallelism();
+  // .ninja_log for the tools that read it (ninja-log.ts); not in a dry run, as ninja.
+  let ninjaLog: NinjaLog | undefined;
+  if (!o.dryRun) {
+    const opened = NinjaLog.open(path.resolve(loaded.manifest.builddir ?? ''));
+    if (opened.warning !== undefined) ninjaWarning(log, opened.warning);
+    ninjaLog = opened.log;
+  }
+  try {
+    return await buildLoop(o, log, loaded, jobs, fmt, parseMs, ninjaLog);
+  } finally {
+    ninjaLog?.close();
+  }
+}
+
+async function buildLoop(o: NinjaOptions, log: Logger, loaded: NinjaDescription, jobs: number, fmt: string, parseMs: number, ninjaLog: NinjaLog | undefined): Promise<number> {
   let regenerated = false;
   for (;;) {
     const graph = new NinjaGraph(loaded.manifest, process.cwd());
@@ -451,7 +476,7 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
       const key = loaded.manifestKey();
       if (!regenerated && key !== undefined && !o.dryRun) {
         regenerated = true;
-        const r = await runBuild(o, log, loaded, graph, [key], new Set([key]), jobs, fmt, parseMs, { manifestOnly: true });
+        const r = await runBuild(o, log, loaded, graph, [key], new Set([key]), jobs, fmt, parseMs, { manifestOnly: true }, ninjaLog);
         if (r.code !== 0) return r.code;
         if (!r.manifestRan) {
           ninjaError(log, plan.error);
@@ -465,7 +490,7 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
       ninjaError(log, plan.error);
       return 1;
     }
-    return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, jobs, fmt, parseMs, { useDefaults: o.args.length === 0 })).code;
+    return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, jobs, fmt, parseMs, { useDefaults: o.args.length === 0 }, ninjaLog)).code;
   }
 }
 
@@ -483,10 +508,10 @@ async function snapshotCommands(o: NinjaOptions, log: Logger, hit: SnapshotHeade
   const { runSnapshotCommands } = await import('./fastnoop.ts');
   const fmt = process.env.NINJA_STATUS ?? '[%f/%t] ';
   const smart = log.smartTerminal;
+  const t0 = Date.now();
   const line = (i: number, done: number): string => {
     const c = cmds[i]!;
-    // %f and %t (and the rest, approximately): the default format is what CMake and Meson see.
-    const text = fmt.replace(/%([%fstru])/g, (_m, k: string) => (k === '%' ? '%' : k === 'f' ? String(done) : k === 't' ? String(cmds.length) : k === 's' ? String(done) : k === 'r' ? '0' : String(cmds.length - done)));
+    const text = formatStatus(fmt, { started: done, finished: done, total: cmds.length, running: 0, elapsedMs: Date.now() - t0, currentRate: -1, predicted: done / cmds.length });
     return text + (o.verbose ? c.cmd : c.description);
   };
   const r = await runSnapshotCommands(process.cwd(), hit, o.jobs === 0 ? 512 : (o.jobs ?? guessParallelism()), {
@@ -515,16 +540,6 @@ async function snapshotCommands(o: NinjaOptions, log: Logger, hit: SnapshotHeade
   }
   log.out('ninja: build stopped: subcommand failed.');
   return 1;
-}
-
-/** The first placeholder of a $NINJA_STATUS format that ninja does not know, if any. */
-function badPlaceholder(fmt: string): string | undefined {
-  for (let i = 0; i < fmt.length; i++) {
-    if (fmt[i] !== '%') continue;
-    const c = fmt[++i] ?? '';
-    if (!'%strufocpPewEW'.includes(c) || c === '') return c;
-  }
-  return undefined;
 }
 
 function validStatus(fmt: string): boolean {
@@ -558,7 +573,7 @@ function planBuild(g: NinjaGraph, args: string[]): BuildPlan {
 
 async function runBuild(
   o: NinjaOptions, log: Logger, desc: NinjaDescription, graph: NinjaGraph, targets: string[], reachable: Set<string>,
-  jobs: number, fmt: string, parseMs: number, how: { useDefaults?: boolean; manifestOnly?: boolean },
+  jobs: number, fmt: string, parseMs: number, how: { useDefaults?: boolean; manifestOnly?: boolean }, ninjaLog: NinjaLog | undefined,
 ): Promise<{ code: number; manifestRan: boolean }> {
   const { buildCmd } = await import('./cmd-build.ts');
   const { loadNinja } = await import('./ninja-build.ts');
@@ -566,6 +581,7 @@ async function runBuild(
     graph, reachable, statusFormat: fmt, verbose: o.verbose, quiet: o.quiet, explain: o.explain, jobs: jobs === 0 ? 512 : jobs,
     manifestKey: desc.manifestKey(), keepGoing: o.keepGoing, dryRun: o.dryRun, stats: o.stats, parseMs,
     manifestOnly: how.manifestOnly === true,
+    ninjaLog,
     reload: () => {
       const d = loadNinja(o.file, process.cwd());
       const g = new NinjaGraph(d.manifest, process.cwd());
@@ -578,6 +594,7 @@ async function runBuild(
     file: o.file,
     jobs,
     keepGoing: o.keepGoing,
+    ...(o.loadAverage !== undefined && o.loadAverage > 0 ? { loadAverage: o.loadAverage } : {}),
     dryRun: o.dryRun,
     explain: o.explain,
     exactTargets: true,

@@ -22,6 +22,9 @@ function depKey(p: string, cwd: string): string {
 
 export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait'>): Promise<CmdResult> {
   for (const o of w.outs) fs.mkdirSync(path.dirname(path.resolve(w.cwd, o)), { recursive: true });
+  // As ninja's StartEdge: the depfile's directory too (a compiler writing `-MF dir/x.d` fails
+  // if dir is missing, and dir need not hold any output).
+  if (w.depfile !== '') fs.mkdirSync(path.dirname(path.resolve(w.cwd, w.depfile)), { recursive: true });
   const rsp = w.rspfile !== '' ? path.resolve(w.cwd, w.rspfile) : undefined;
   if (rsp !== undefined) {
     fs.mkdirSync(path.dirname(rsp), { recursive: true });

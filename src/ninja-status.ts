@@ -9,8 +9,12 @@ import type { BuildReply } from './build-host.ts';
 import type { BuildEvent } from './engine.ts';
 import type { BuildReporter } from './cmd-build.ts';
 import type { NinjaGraph } from './ninja-tools-graph.ts';
+import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
+import type { DirtyReason, Termination } from './engine-types.ts';
 import { RemoteFailure, UserError } from './errors.ts';
+import { formatStatus, SlidingRate } from './status-format.ts';
+import { commandHash, mtimeNs, type NinjaLog } from './ninja-log.ts';
 
 /** Writes to stderr through the logger (the one place that owns the terminal). */
 export function stderr(log: Logger, text: string): void {
@@ -41,84 +45,166 @@ interface ReporterOptions {
   /** Only bringing the manifest up to date (to look for targets it does not know yet). */
   manifestOnly: boolean;
   reload(): { graph: NinjaGraph; reachable: Set<string> };
+  /** Where edges that ran are recorded for ninja's tools (none in a dry run). */
+  ninjaLog: NinjaLog | undefined;
 }
 
-/** Ninja's LinePrinter on B's logger: status lines, and output that starts on a fresh line. */
-class LinePrinter {
+/** Ninja's LinePrinter (line_printer.cc), writing through B's logger. */
+export class LinePrinter {
+  /** Status lines are rewritten in place (a TTY, TERM set and not "dumb", normal verbosity). */
+  readonly smart: boolean;
+  /** Colours are kept in commands' output and FAILED: is red (a smart TTY, or CLICOLOR_FORCE). */
+  readonly color: boolean;
   private blank = true;
+  private locked = false;
+  private lineBuffer = '';
+  private lineFull = false;
+  private outputBuffer = '';
   private readonly log: Logger;
-  constructor(log: Logger) {
+
+  constructor(log: Logger, normalVerbosity: boolean, env: NodeJS.ProcessEnv = process.env) {
     this.log = log;
+    const term = env.TERM;
+    const smart = log.stdout.isTTY === true && term !== undefined && term !== 'dumb';
+    const force = env.CLICOLOR_FORCE;
+    this.color = smart || (force !== undefined && force !== '0');
+    // "Don't do anything fancy in verbose mode" (nor with --quiet): plain lines, colours kept.
+    this.smart = smart && normalVerbosity;
   }
-  get smart(): boolean {
-    return this.log.smartTerminal;
-  }
+
   /** A status line: elided and rewritten in place on a smart terminal, else a line of its own. */
   print(line: string, full: boolean): void {
+    if (this.locked) {
+      this.lineBuffer = line;
+      this.lineFull = full;
+      return;
+    }
     if (this.smart && !full) {
-      const cols = (this.log.stdout as { columns?: number }).columns || 80;
-      this.log.status(elideMiddle(line, Math.max(1, cols - 1)));
+      const cols = (this.log.stdout as { columns?: number }).columns;
+      const text = cols ? elideMiddle(line, cols) : line;
+      this.log.raw(`\r${text}\x1b[K`);
       this.blank = false;
     } else {
-      this.log.raw(`${line}\n`);
+      this.log.raw(`${this.smart ? '\r' : ''}${line}\n`);
     }
   }
+
+  private printOrBuffer(text: string): void {
+    if (this.locked) this.outputBuffer += text;
+    else this.log.raw(text);
+  }
+
   printOnNewLine(text: string): void {
-    if (!this.blank) {
-      if (this.smart) this.log.finishStatus();
-      else this.log.raw('\n');
+    if (this.locked && this.lineBuffer !== '') {
+      this.outputBuffer += `${this.lineBuffer}\n`;
+      this.lineBuffer = '';
     }
-    if (text !== '') this.log.raw(text);
+    if (!this.blank) this.printOrBuffer('\n');
+    if (text !== '') this.printOrBuffer(text);
     this.blank = text === '' || text.endsWith('\n');
   }
-}
 
-/** ninja's ElideMiddle: "abc...xyz" in `width` columns. */
-export function elideMiddle(s: string, width: number): string {
-  if (s.length <= width) return s;
-  const dots = '...';
-  if (width <= dots.length) return dots.slice(0, width);
-  const keep = width - dots.length;
-  const left = Math.ceil(keep / 2);
-  return s.slice(0, left) + dots + s.slice(s.length - (keep - left));
-}
-
-/** What ninja calls a command's exit status, from B's failure message. */
-function failureCode(message: string | undefined): number {
-  const m = /\((?:exit code (\d+)|killed by (SIG[A-Z0-9]+))\)/.exec(message ?? '');
-  if (m === null) return 1;
-  if (m[1] !== undefined) return Number(m[1]) || 1;
-  const sig = m[2]!;
-  if (sig === 'SIGINT' || sig === 'SIGTERM' || sig === 'SIGHUP') return 130;
-  const n = (osConstants.signals as Record<string, number>)[sig];
-  return n !== undefined ? 128 + n : 1;
+  /** While a console-pool edge runs, it owns the terminal: everything else is held back. */
+  setConsoleLocked(locked: boolean): void {
+    if (locked === this.locked) return;
+    if (locked) this.printOnNewLine('');
+    this.locked = locked;
+    if (!locked) {
+      this.printOnNewLine(this.outputBuffer);
+      if (this.lineBuffer !== '') this.print(this.lineBuffer, this.lineFull);
+      this.outputBuffer = '';
+      this.lineBuffer = '';
+    }
+  }
 }
 
 /**
- * B's reason for running an action in the words of ninja's `-d explain`. B compares contents,
- * so a changed source is said to have changed (ninja would say the output is older than it); a
- * changed generated input is dirty, as ninja says.
+ * ninja's ElideMiddleInPlace: at most `width` visible columns, "..." in the middle, counted in
+ * bytes as ninja does; colour sequences (ESC [ ... m) take no column and are kept.
  */
-function explainLine(key: string, reason: string, generated: (p: string) => boolean): string {
-  if (reason === 'never built') return `command line not found in log for ${key}`;
-  if (reason === 'command changed') return `command line changed for ${key}`;
-  let m = /^output (.*) is (missing|new)$/.exec(reason);
-  if (m) return `output ${m[1]} doesn't exist`;
-  m = /^output (.*) was modified$/.exec(reason);
-  if (m) return `output ${m[1]} was modified since it was built`;
-  if (reason === 'inputs changed') return `inputs of ${key} changed`;
-  m = /^(?:input )?(.*) changed$/.exec(reason);
-  if (m) return generated(m[1]!) ? `${m[1]} is dirty` : `${m[1]} changed since ${key} was built`;
-  return `${key}: ${reason}`;
+export function elideMiddle(s: string, width: number): string {
+  const bytes = Buffer.from(s, 'utf8');
+  if (bytes.length <= width) return s;
+  const str = bytes.toString('latin1');
+  let out: string;
+  if (!str.includes('\x1b')) {
+    if (width <= 3) out = '...'.slice(0, width);
+    else {
+      const left = Math.trunc((width - 3) / 2);
+      const right = width - 3 - left;
+      out = str.slice(0, left) + '...' + str.slice(str.length - right);
+    }
+  } else {
+    // Which bytes belong to colour sequences.
+    const hidden = new Uint8Array(str.length);
+    for (const m of str.matchAll(/\x1b\[[0-9;]*m/g)) hidden.fill(1, m.index, m.index + m[0].length);
+    const visible = str.length - hidden.reduce((a, b) => a + b, 0);
+    if (visible <= width) return s;
+    const dots = Math.min(width, 3);
+    const gapStart = Math.trunc((width - dots) / 2);
+    const gapEnd = visible - (width - dots - gapStart);
+    let i = 0;
+    let pos = 0;
+    for (; i < str.length && pos !== gapStart; i++) pos += hidden[i] ? 0 : 1;
+    out = str.slice(0, i) + '...'.slice(0, dots);
+    for (; i < str.length && pos !== gapEnd; i++) {
+      if (hidden[i]) out += str[i];
+      else pos++;
+    }
+    out += str.slice(i);
+  }
+  return Buffer.from(out, 'latin1').toString('utf8');
+}
+
+/** ninja's ExitStatus of a finished command: its exit code, 130 for an interrupt, else 128+signal. */
+export function ninjaExitStatus(t: Termination | undefined): number {
+  if (t === undefined || t.kind === 'spawn-error') return 1;
+  if (t.kind === 'exit') return t.code;
+  if (t.signal === 'SIGINT' || t.signal === 'SIGTERM' || t.signal === 'SIGHUP') return 130;
+  const n = (osConstants.signals as Record<string, number>)[t.signal];
+  return n !== undefined ? 128 + n : 1;
+}
+
+/** The mtime ninja compares, in its units (ns on Linux), or 0 for a missing file. */
+const mtimeOf = (root: string, p: string): string => String(mtimeNs(path.resolve(root, p)));
+
+/**
+ * A reason for running an edge in the words of ninja 1.13.2's `-d explain` (graph.cc). B
+ * compares contents: a changed source is reported as ninja reports a newer one (with the
+ * files' mtimes now); a changed generated input "is dirty", as in ninja.
+ */
+export function explainLine(r: DirtyReason, root: string): string {
+  switch (r.kind) {
+    case 'never-built':
+    case 'output-new':
+      return r.exists ? `command line not found in log for ${r.output}` : `output ${r.output} doesn't exist`;
+    case 'command-changed':
+      return `command line changed for ${r.output}`;
+    case 'output-missing':
+      return `output ${r.output} doesn't exist`;
+    case 'output-modified':
+      return `output ${r.output} was modified since it was built`;
+    case 'inputs-changed':
+      return `inputs of ${r.output} changed`;
+    case 'input-changed':
+      return r.generated ? `${r.input} is dirty` : `output ${r.output} older than most recent input ${r.input} (${mtimeOf(root, r.output)} vs ${mtimeOf(root, r.input)})`;
+    case 'dependency-failed':
+      return `${r.input} is dirty`;
+    case 'always':
+      return 'always runs';
+    case 'rule-changed':
+      return `rule changed${r.detail !== '' ? ` (${r.detail})` : ''}`;
+  }
 }
 
 /**
  * The status printer of the Ninja personality (ninja's StatusPrinter): `[%f/%t] description`
  * when an edge finishes (and when it starts, on a smart terminal or for the console pool), the
- * command instead with -v, `FAILED: [code=N] outputs` with the command and its output, and the
- * closing "ninja: ..." line. `%t` is the number of edges the targets reach less those found up
- * to date so far: B decides what is dirty while it builds, so the total shrinks to the exact
- * count as the build goes (ninja knows it up front).
+ * command instead with -v, `FAILED: [code=N] outputs` with the command and its output, `ninja
+ * explain:` lines with the edge's status line, and the closing "ninja: ..." line. `%t` is the
+ * number of edges the targets reach less those found up to date so far: B decides what is dirty
+ * while it builds, so the total shrinks to the exact count as the build goes (ninja knows it up
+ * front).
  */
 export class NinjaReporter implements BuildReporter {
   readonly detailed = true;
@@ -132,10 +218,13 @@ export class NinjaReporter implements BuildReporter {
   private running = 0;
   private upToDate = 0;
   private cpuMs = 0;
-  private t0 = Date.now();
+  /** ninja's clock starts with the program; the status shows the time of the event shown. */
+  private readonly t0 = performance.timeOrigin;
+  private timeMs = 0;
+  private readonly rate: SlidingRate;
   private readonly descriptions = new Map<string, string>();
-  private readonly rate: number[] = [];
-  private lastRateUpdate = -1;
+  /** `-d explain` lines of edges that run, shown with their status line (as ninja 1.13 does). */
+  private readonly explanations = new Map<string, string[]>();
   private inManifest = false;
   /** Edges that ran, not counting the manifest's regeneration. */
   private ran = 0;
@@ -146,13 +235,16 @@ export class NinjaReporter implements BuildReporter {
   manifestRan = false;
   /** A failure that is fatal in ninja, already reported. */
   private fatal: string | undefined;
+  /** Outputs of the edges that ran successfully in this build. */
+  private readonly built = new Set<string>();
   /** Failures already reported with FAILED:. */
   private readonly shown = new Set<string>();
 
   constructor(log: Logger, o: ReporterOptions) {
     this.log = log;
     this.o = o;
-    this.lp = new LinePrinter(log);
+    this.lp = new LinePrinter(log, !o.verbose && !o.quiet);
+    this.rate = new SlidingRate(o.jobs);
     this.graph = o.graph;
     this.reachable = o.reachable;
   }
@@ -181,13 +273,12 @@ export class NinjaReporter implements BuildReporter {
       if (e.key === this.o.manifestKey) this.inManifest = true;
       this.started++;
       this.running++;
+      this.timeMs = (e.t ?? Date.now()) - this.t0;
       this.descriptions.set(e.key, e.description ?? e.key);
-      if (this.o.explain && e.reason !== undefined) {
-        this.lp.printOnNewLine('');
-        stderr(this.log, `ninja explain: ${explainLine(e.key, e.reason, (p) => this.graph.producer(p) !== undefined)}`);
-      }
+      if (this.o.explain && e.reason !== undefined) this.explanations.set(e.key, this.explain(e.key, e.reason));
       const console = this.edgeOf(e.key)?.pool === 'console';
       if (console || this.lp.smart) this.printStatus(e.key);
+      if (console) this.lp.setConsoleLocked(true);
       return;
     }
     if (e.event !== 'finish') return;
@@ -195,9 +286,17 @@ export class NinjaReporter implements BuildReporter {
       if (this.reachable.has(e.key)) this.upToDate++;
       return;
     }
-    this.finished++;
-    this.cpuMs += e.ms ?? 0;
     const edge = this.edgeOf(e.key);
+    const console = edge?.pool === 'console';
+    if (e.status === 'failed' && (this.wasInterrupted || (e.termination !== undefined && ninjaExitStatus(e.termination) === 130))) {
+      // ninja stops at once and reports no status line or FAILED: for the interrupted edge.
+      this.wasInterrupted = true;
+      if (console) this.lp.setConsoleLocked(false);
+      return;
+    }
+    this.finished++;
+    this.timeMs = (e.t ?? Date.now()) - this.t0;
+    this.cpuMs += e.ms ?? 0;
     const fatal = e.status === 'failed' && /^unknown deps type '/.test(e.error?.message ?? '');
     if (fatal && this.fatal === undefined) {
       // Fatal in ninja once the edge has run: no status line, no FAILED report.
@@ -206,27 +305,32 @@ export class NinjaReporter implements BuildReporter {
       stderr(this.log, `ninja: fatal: ${this.fatal}`);
       return;
     }
-    if (edge?.pool !== 'console') this.printStatus(e.key);
+    if (console) this.lp.setConsoleLocked(false);
+    if (!console) this.printStatus(e.key);
     this.running = Math.max(0, this.running - 1);
+    let output = e.output ?? '';
     if (e.status === 'failed' && !this.wasInterrupted) {
       this.failures++;
-      const code = failureCode(e.error?.message);
+      const code = ninjaExitStatus(e.termination);
       this.exitCode = code;
       const outs = edge !== undefined ? this.graph.outputsOf(edge) : [e.key];
       const failed = `FAILED: [code=${code}] `;
-      this.lp.printOnNewLine(this.lp.smart ? `\x1b[31m${failed}\x1b[0m${outs.join(' ')} \n` : `${failed}${outs.join(' ')} \n`);
+      this.lp.printOnNewLine(this.lp.color ? `\x1b[31m${failed}\x1b[0m${outs.join(' ')} \n` : `${failed}${outs.join(' ')} \n`);
       const cmd = (e.error?.fields?.command as string | undefined) ?? edge?.command ?? '';
       this.lp.printOnNewLine(`${cmd}\n`);
       if (e.error?.message !== undefined) this.shown.add(e.error.message);
-      // A command that succeeded but whose depfile could not be read fails with that error
-      // after its output, as in ninja.
-      if (e.error?.code !== 'command-failed' && e.error?.message !== undefined) {
-        const out = e.output ?? '';
-        e.output = `${out}${out !== '' ? '\n' : ''}${e.error.message}\n`;
-      }
+      // A command that succeeded but whose dependencies could not be read fails with that
+      // error after its output, as in ninja (FinishCommand: "\n" only between the two).
+      if (e.termination === undefined && e.error?.message !== undefined) output = `${output}${output !== '' ? '\n' : ''}${e.error.message}`;
     }
-    if (e.output) this.lp.printOnNewLine(this.lp.smart ? e.output : stripAnsi(e.output));
+    if (output !== '') this.lp.printOnNewLine(this.lp.color || !output.includes('\x1b') ? output : stripAnsi(output));
     this.descriptions.delete(e.key);
+    this.explanations.delete(e.key);
+    if (e.status === 'ok' && edge !== undefined) {
+      const outs = this.graph.outputsOf(edge);
+      for (const out of outs) this.built.add(out);
+      this.record(e, edge, outs);
+    }
     if (e.key === this.o.manifestKey && this.inManifest) {
       // The manifest was regenerated: ninja reloads it and starts a new build (fresh counts).
       this.inManifest = false;
@@ -242,14 +346,46 @@ export class NinjaReporter implements BuildReporter {
           // The broker reports a broken manifest itself.
         }
         this.started = this.finished = this.running = this.upToDate = this.cpuMs = 0;
-        this.t0 = Date.now();
       }
       return;
     }
     this.ran++;
   }
 
+  /**
+   * ninja's explanation of an edge: each input rebuilt in this build "is dirty" (ninja looks at
+   * the inputs before the outputs, and stops there), else B's reason in ninja's words.
+   */
+  private explain(key: string, reason: DirtyReason): string[] {
+    const edge = this.edgeOf(key);
+    if (edge !== undefined) {
+      const dirty = edge.ins.slice(0, edge.ins.length - edge.orderOnlyIns).filter((i) => this.built.has(i));
+      if (dirty.length > 0) return dirty.map((i) => `${i} is dirty`);
+    }
+    return [explainLine(reason, this.graph.root)];
+  }
+
+  /** The edge's lines of .ninja_log: times since ninja's start, the newest output's mtime. */
+  private record(e: BuildEvent, edge: NonNullable<ReturnType<NinjaGraph['producer']>>, outs: string[]): void {
+    const log = this.o.ninjaLog;
+    if (log === undefined || this.o.dryRun || edge.isPhony) return;
+    const end = (e.t ?? Date.now()) - this.t0;
+    let mtime = 0n;
+    for (const out of outs) {
+      const m = mtimeNs(path.resolve(this.graph.root, out));
+      if (m > mtime) mtime = m;
+    }
+    const hash = commandHash(edge.command, edge.rspfileContent);
+    log.record(outs.map((output) => ({ startMs: end - (e.ms ?? 0), endMs: end, mtime, output, hash })));
+  }
+
   private printStatus(key: string): void {
+    const why = this.explanations.get(key);
+    if (why !== undefined) {
+      // A new line first, so that the explanation does not land on the status line.
+      this.lp.printOnNewLine('');
+      for (const w of why) stderr(this.log, `ninja explain: ${w}`);
+    }
     if (this.o.quiet) return;
     const edge = this.edgeOf(key);
     const text = this.o.verbose ? (edge?.command ?? this.descriptions.get(key) ?? key) : (this.descriptions.get(key) ?? key);
@@ -258,42 +394,12 @@ export class NinjaReporter implements BuildReporter {
 
   /** FormatProgressStatus for NINJA_STATUS. */
   private format(): string {
-    const ms = Date.now() - this.t0;
     const total = this.total();
-    const fmt = this.o.statusFormat;
-    let out = '';
-    for (let i = 0; i < fmt.length; i++) {
-      const ch = fmt[i]!;
-      if (ch !== '%') {
-        out += ch;
-        continue;
-      }
-      const c = fmt[++i];
-      switch (c) {
-        case '%': out += '%'; break;
-        case 's': out += String(this.started); break;
-        case 't': out += String(total); break;
-        case 'r': out += String(this.running); break;
-        case 'u': out += String(Math.max(0, total - this.started)); break;
-        case 'f': out += String(this.finished); break;
-        case 'o': out += rate(this.finished / (ms / 1000)); break;
-        case 'c': out += rate(this.currentRate(ms)); break;
-        case 'p': out += `${String(this.finished !== 0 && total !== 0 ? Math.floor((100 * this.finished) / total) : 0).padStart(3)}%`; break;
-        case 'P': out += `${String(Math.floor(100 * this.predicted(total))).padStart(3)}%`; break;
-        case 'e': out += (ms / 1000).toFixed(3); break;
-        case 'w': out += clock(ms / 1000, ms / 1000 >= 3600); break;
-        case 'E':
-        case 'W': {
-          const p = this.predicted(total);
-          const eta = p !== 0 ? (ms / p - ms) / 1000 : -1;
-          if (eta < 0) out += '?';
-          else out += c === 'E' ? eta.toFixed(3) : clock(eta, eta >= 3600 || ms / 1000 >= 3600);
-          break;
-        }
-        default: out += `%${c ?? ''}`;
-      }
-    }
-    return out;
+    return formatStatus(this.o.statusFormat, {
+      started: this.started, finished: this.finished, total, running: this.running, elapsedMs: this.timeMs,
+      currentRate: this.o.statusFormat.includes('%c') ? this.rate.update(this.finished, this.timeMs) : -1,
+      predicted: this.predicted(total),
+    });
   }
 
   /** Share of the work done, in time: the edges' own durations, the rest at their average. */
@@ -304,18 +410,8 @@ export class NinjaReporter implements BuildReporter {
     return all === 0 ? 0 : this.cpuMs / all;
   }
 
-  /** Finished edges per second over the last -j edges (ninja's SlidingRateInfo). */
-  private currentRate(ms: number): number {
-    if (this.finished !== this.lastRateUpdate) {
-      this.lastRateUpdate = this.finished;
-      if (this.rate.length === this.o.jobs) this.rate.shift();
-      this.rate.push(ms);
-    }
-    if (this.rate.length < 2 || this.rate[this.rate.length - 1] === this.rate[0]) return -1;
-    return this.rate.length / ((this.rate[this.rate.length - 1]! - this.rate[0]!) / 1000);
-  }
-
   finish(r: { reply: BuildReply | undefined; failure: unknown; interrupted: boolean }): number {
+    this.lp.setConsoleLocked(false);
     this.lp.printOnNewLine('');
     if (r.interrupted || this.wasInterrupted) {
       this.log.out('ninja: build stopped: interrupted by user.');
@@ -336,6 +432,12 @@ export class NinjaReporter implements BuildReporter {
     if (!reply.ok) {
       for (const e of reply.errors) {
         if (e.code === 'command-failed' || this.shown.has(e.message)) continue;
+        if (e.code === 'ninja.dyndep' && e.where !== undefined && this.built.has(e.where)) {
+          // A dyndep file made during the build fails the build as it is loaded (ninja's
+          // Builder::LoadDyndeps); one that was already there fails the scan before it.
+          this.log.out(`ninja: build stopped: ${e.message}.`);
+          return 1;
+        }
         // Ninja finds these before it builds: missing inputs (of a manifest B regenerated during
         // the build), dependency cycles, dyndep and depfile errors.
         ninjaError(this.log, e.message);
@@ -370,20 +472,18 @@ export class NinjaReporter implements BuildReporter {
   }
 }
 
-function rate(r: number): string {
-  if (r === -1) return '?';
-  if (!Number.isFinite(r)) return 'inf';
-  return r.toFixed(1);
-}
-
-function clock(sec: number, hours: boolean): string {
-  const t = Math.floor(sec);
-  const mm = String(Math.floor((t % 3600) / 60)).padStart(2, '0');
-  const ss = String(t % 60).padStart(2, '0');
-  return hours ? `${Math.floor(t / 3600)}:${mm}:${ss}` : `${String(Math.floor(t / 60)).padStart(2, '0')}:${ss}`;
-}
-
+/** ninja's StripAnsiEscapeCodes: drops CSI sequences (ESC [ ... letter) and lone ESCs. */
 function stripAnsi(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.includes('\x1b') ? s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '') : s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== '\x1b') {
+      out += s[i];
+      continue;
+    }
+    if (i + 1 >= s.length) break;
+    if (s[i + 1] !== '[') continue;
+    i += 2;
+    while (i < s.length && !/[a-zA-Z]/.test(s[i]!)) i++;
+  }
+  return out;
 }

