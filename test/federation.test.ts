@@ -76,7 +76,7 @@ function outputsBy(dir: string, count: number): Map<string, number> {
 }
 
 test('work spreads over nodes; events and outputs say where each rule ran', async () => {
-  const [n1, n2] = await Promise.all([node(['--workers', '2']), node(['--workers', '2'])]);
+  const [n1, n2] = await Promise.all([node(['--workers', '2', '--jobs', '2']), node(['--workers', '2', '--jobs', '2'])]);
   try {
     const dir = project(12);
     const r = await build(dir, ['--node', n1.endpoint, '--node', n2.endpoint, '--local', '0']);
@@ -95,7 +95,7 @@ test('work spreads over nodes; events and outputs say where each rule ran', asyn
 }, { timeout: 90_000 });
 
 test('credit-based flow: work goes in proportion to free slots, never more than a node can run', async () => {
-  const [big, small] = await Promise.all([node(['--workers', '4']), node(['--workers', '1'])]);
+  const [big, small] = await Promise.all([node(['--workers', '4', '--jobs', '4']), node(['--workers', '1', '--jobs', '1'])]);
   try {
     const dir = project(20, 0.25);
     const r = await build(dir, ['--node', big.endpoint, '--node', small.endpoint, '--local', '0']);
@@ -111,7 +111,7 @@ test('credit-based flow: work goes in proportion to free slots, never more than 
 }, { timeout: 90_000 });
 
 test('a Bfile rule running on another node needs answers from the build\'s origin', async () => {
-  const n1 = await node(['--workers', '2']);
+  const n1 = await node(['--workers', '2', '--jobs', '2']);
   try {
     const dir = tmp('b-fed-bfile-');
     fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `export default (b) => {
@@ -137,7 +137,7 @@ test('a Bfile rule running on another node needs answers from the build\'s origi
 }, { timeout: 90_000 });
 
 test('rules waiting on other rules hold no node slot: a chain deeper than the workers completes, and a waiting rule\'s worker runs other work', async () => {
-  const n1 = await node(['--workers', '2']);
+  const n1 = await node(['--workers', '2', '--jobs', '2']);
   try {
     const dir = tmp('b-fed-deep-');
     // c0 needs c1 needs ... c7: eight rules waiting at once on a node with two workers, and
@@ -164,8 +164,8 @@ export default (b) => {
 }, { timeout: 90_000 });
 
 test('nodes that use nodes: a chain runs work two hops away; a cycle of nodes does not bounce work forever', async () => {
-  const far = await node(['--workers', '2']);
-  const near = await node(['--workers', '1', '--node', far.endpoint]);
+  const far = await node(['--workers', '2', '--jobs', '2']);
+  const near = await node(['--workers', '1', '--jobs', '1', '--node', far.endpoint]);
   try {
     const dir = project(8, 0.3);
     const r = await build(dir, ['--node', near.endpoint, '--local', '0']);
@@ -178,8 +178,8 @@ test('nodes that use nodes: a chain runs work two hops away; a cycle of nodes do
     await stop(far);
   }
   // Two nodes that use each other.
-  const a = await node(['--workers', '1']);
-  const c = await node(['--workers', '1', '--node', a.endpoint]);
+  const a = await node(['--workers', '1', '--jobs', '1']);
+  const c = await node(['--workers', '1', '--jobs', '1', '--node', a.endpoint]);
   try {
     const dir = project(6, 0.2);
     const r = await build(dir, ['--node', c.endpoint, '--local', '0']);
@@ -194,7 +194,7 @@ test('nodes that use nodes: a chain runs work two hops away; a cycle of nodes do
 test('a node with a different compiler gets no work that runs it, and b status says so', async () => {
   const fake = tmp('b-fed-fakecc-');
   fs.writeFileSync(path.join(fake, 'cc'), '#!/bin/sh\nif [ "$1" = --version ]; then echo "fakecc 0.1"; exit 0; fi\nexec /usr/bin/cc "$@"\n', { mode: 0o755 });
-  const odd = await node(['--workers', '2'], { PATH: `${fake}:${process.env.PATH ?? ''}` });
+  const odd = await node(['--workers', '2', '--jobs', '2'], { PATH: `${fake}:${process.env.PATH ?? ''}` });
   try {
     const dir = tmp('b-fed-cc-');
     // Four compiles for one local slot: some wait in the queue while the node is probed, so
@@ -218,7 +218,7 @@ test('a node with a different compiler gets no work that runs it, and b status s
 
 for (const how of ['SIGKILL', 'SIGSTOP'] as const) {
   test(`a node that ${how === 'SIGKILL' ? 'dies' : 'freezes'} mid-build is declared dead and its work runs elsewhere`, async () => {
-    const [n1, n2] = await Promise.all([node(['--workers', '2']), node(['--workers', '2'])]);
+    const [n1, n2] = await Promise.all([node(['--workers', '2', '--jobs', '2']), node(['--workers', '2', '--jobs', '2'])]);
     try {
       const dir = project(16, 0.4);
       const c = start(B, ['build', '-C', dir, '--node', n1.endpoint, '--node', n2.endpoint, '--local', '0', '--heartbeat', '100', '--events', `${dir}.events`]);
@@ -252,7 +252,7 @@ for (const how of ['SIGKILL', 'SIGSTOP'] as const) {
 }
 
 test('stopping a node gracefully hands its queued work back; the build still succeeds', async () => {
-  const [n1, n2] = await Promise.all([node(['--workers', '1', '--drain', '10']), node(['--workers', '1'])]);
+  const [n1, n2] = await Promise.all([node(['--workers', '1', '--jobs', '1', '--drain', '10']), node(['--workers', '1', '--jobs', '1'])]);
   try {
     const dir = project(10, 0.5);
     const c = start(B, ['build', '-C', dir, '--node', n1.endpoint, '--node', n2.endpoint, '--local', '0', '--heartbeat', '100']);
@@ -285,7 +285,7 @@ test('keys: a node refuses an open address without keys; allowed clients only; p
   assert.is(pub.length, 40);
   fs.writeFileSync(path.join(dir, 'clients.pub'), `# build clients\n${pub}\n`);
   assert.is(fs.statSync(path.join(dir, 'node.key')).mode & 0o777, 0o600);
-  const n = await node(['--workers', '2', '--key', path.join(dir, 'node.key'), '--allow', path.join(dir, 'clients.pub')]);
+  const n = await node(['--workers', '2', '--jobs', '2', '--key', path.join(dir, 'node.key'), '--allow', path.join(dir, 'clients.pub')]);
   try {
     const pinned = `${n.endpoint}#${path.join(dir, 'node.pub')}`;
     const proj = project(4, 0.1);
@@ -308,7 +308,7 @@ test('keys: a node refuses an open address without keys; allowed clients only; p
 }, { timeout: 120_000 });
 
 test('--insecure on an open address warns loudly at start and in b status', async () => {
-  const n = await node(['--workers', '1', '--insecure', '--listen', 'tcp://0.0.0.0:*']);
+  const n = await node(['--workers', '1', '--jobs', '1', '--insecure', '--listen', 'tcp://0.0.0.0:*']);
   try {
     assert.match(n.err(), /INSECURE/);
     // Unpinned and not on loopback: a client refuses it unless told --insecure.
@@ -324,7 +324,7 @@ test('--insecure on an open address warns loudly at start and in b status', asyn
 });
 
 test('malformed, wrong-version and random frames are dropped and counted; the node still builds', async () => {
-  const n = await node(['--workers', '2']);
+  const n = await node(['--workers', '2', '--jobs', '2']);
   const zmq = await import('zeromq');
   // Loopback nodes use keys too: an allowed client (this user's key) sending garbage.
   const { configDir, readKeyPair, sessionId } = await import('../src/keys.ts');

@@ -17,9 +17,9 @@ test('every work kind decodes to its tagged value', () => {
   const items: object[] = [
     cmd,
     { k: 'rule', file: '/p/Bfile.ts', dir: '/p', rule: 'r1', key: 'out', outs: ['out'], stem: '' },
-    { k: 'rexec', cmd: 'cc', cwd: '/p', roots: ['/p'], inputs: [{ path: '/p/a.c', digest: 'a'.repeat(64), size: 3, exec: false }], outputs: ['/p/a.o'], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '', prefixMap: true },
+    { k: 'rexec', cmd: 'cc', cwd: '/p', roots: ['/p'], inputs: [{ path: '/p/a.c', digest: 'a'.repeat(32), size: 3, exec: false }], outputs: ['/p/a.o'], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '', prefixMap: true },
     { k: 'probe', tools: ['cc'] },
-    { k: 'cas-get', digest: 'b'.repeat(64), offset: 0, length: 1024 },
+    { k: 'cas-get', digest: 'b'.repeat(32), offset: 0, length: 1024 },
     { k: 'echo', d: [1, { x: 2 }] },
     { k: 'exec', argv: ['true'] },
     { k: 'fib', n: 5 },
@@ -55,7 +55,7 @@ test('wrong types, missing fields and bad formats are refused', () => {
   refused(parseWork(buf(noOuts)), /lacks the field "outs"/);
   refused(parseWork(buf('[1,2]')), /unknown kind/);
   refused(parseWork(buf('{"k":')), /not valid JSON/);
-  refused(parseNeed(buf({ op: 'blob', task: -1, digest: 'a'.repeat(64), offset: 0, length: 1 })), /task must be from 0/);
+  refused(parseNeed(buf({ op: 'blob', task: -1, digest: 'a'.repeat(32), offset: 0, length: 1 })), /task must be from 0/);
   refused(parseNeed(buf({ op: 'build' })), /lacks the field/);
   refused(parseResult('probe', buf({ platform: 'x', tools: { cc: { path: 1, version: '', hash: '' } } })), /path must be a string/);
 });
@@ -64,7 +64,7 @@ test('oversized fields and payloads are refused', () => {
   refused(parseWork(buf({ k: 'throw', message: 'x'.repeat(5000) })), /more than 4096/);
   refused(parseWork(buf({ k: 'fib', n: 3 }), 4), /larger than 4/);
   refused(parseMeta(buf({ via: Array.from({ length: 65 }, (_, i) => `n${i}`) })), /more than 64/);
-  refused(parseNeed(buf({ op: 'blob', task: 1, digest: 'a'.repeat(64), offset: 0, length: (1 << 20) + 1 })), /length must be from 1 to/);
+  refused(parseNeed(buf({ op: 'blob', task: 1, digest: 'a'.repeat(32), offset: 0, length: (1 << 20) + 1 })), /length must be from 1 to/);
 });
 
 test('status is its own op: a rule needing the key "status" is a need', () => {
