@@ -179,8 +179,18 @@ export class BuildHost implements NeedHandler {
  * a glance that it has nothing to do (fastnoop.ts). Skipped when something always runs or a
  * file was changed within its timestamp tick; then says why (for --verbose).
  */
-function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Database, engine: Engine, dead: string[]): string | undefined {
-  const t = engine.touched();
+function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Database, engines: Engine[], dead: string[]): string | undefined {
+  // The build's engine and the one that checked the manifest first: the generator's inputs
+  // (CMakeLists.txt, meson.build) are read only by the latter, and a snapshot without them
+  // answered "no work to do" after an edit of meson.build.
+  const all = engines.map((e) => e.touched());
+  const t = {
+    sources: [...new Set(all.flatMap((x) => x.sources))],
+    outputs: [...new Set(all.flatMap((x) => x.outputs))],
+    env: all.flatMap((x) => x.env),
+    always: all.some((x) => x.always),
+    everyBuild: [...new Set(all.flatMap((x) => x.everyBuild))],
+  };
   if (t.always) return 'a rule always runs';
   let commands: SnapshotCommand[] | undefined;
   if (t.everyBuild.length > 0) {
@@ -219,8 +229,8 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
     const st = db.getFile(k);
     files.push({ abs: path.resolve(desc.root, k), st: st === undefined ? undefined : { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
   }
-  const own = (desc as { files?: string[]; manifest?: { files: string[] } });
-  for (const f of [...(own.files ?? []), ...(own.manifest?.files ?? [])]) {
+  const own = (desc as { files?: string[]; manifest?: { files: string[] }; manifestInputs?: () => string[] });
+  for (const f of [...(own.files ?? []), ...(own.manifest?.files ?? []), ...(own.manifestInputs?.() ?? [])]) {
     const abs = path.resolve(desc.root, f);
     const s = fs.statSync(abs, { throwIfNoEntry: false });
     if (s === undefined) return `${f} is gone`;
@@ -228,7 +238,8 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
     files.push({ abs, st: { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino } });
   }
   try {
-    const upToDate = engine.stats.upToDate + engine.stats.ran - (commands?.length ?? 0);
+    const main = engines[engines.length - 1]!; // the build's own: its counts are what the fast path reports
+    const upToDate = main.stats.upToDate + main.stats.ran - (commands?.length ?? 0);
     writeSnapshot(req.dir, { b: VERSION, buildFile: file, targets: req.targets, env: t.env, root: desc.root, upToDate, dead, ...(commands ? { commands } : {}) }, files);
   } catch (e) {
     // Only an optimization: a build that cannot write it still succeeded.
@@ -370,6 +381,7 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
   let reply: BuildReply | undefined;
   const flusher = setInterval(() => db.flush(), 200);
   let engine: Engine | undefined;
+  let manifestEngine: Engine | undefined;
   try {
     const total = { ran: 0, upToDate: 0, failed: 0 };
     // A manifest that is itself an output (CMake's re-run step) is brought up to date first;
@@ -378,6 +390,7 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
       const key = (desc as { manifestKey?: () => string | undefined }).manifestKey?.();
       if (key === undefined) break;
       engine = makeEngine(desc);
+      manifestEngine = engine;
       io.engines.add(engine);
       const s = await engine.build([key]);
       io.engines.delete(engine);
@@ -400,7 +413,7 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
       phases.build = Date.now() - tBuild;
       // After a complete build of the defaults, say which outputs of earlier builds are dead.
       const dead = s.ok && req.targets.length === 0 && !req.dryRun ? deadOutputs(desc, db) : [];
-      const noSnapshot = !s.ok ? 'the build failed' : req.dryRun ? 'dry run' : saveSnapshot(req, file, desc, db, engine, dead);
+      const noSnapshot = !s.ok ? 'the build failed' : req.dryRun ? 'dry run' : saveSnapshot(req, file, desc, db, manifestEngine !== undefined ? [manifestEngine, engine] : [engine], dead);
       reply = {
         ok: s.ok, ran: s.ran + total.ran, upToDate: s.upToDate, failed: s.failed + total.failed, errors: s.errors, dead, notices, ms: Date.now() - t0,
         hashed: counters.hashed - c0.hashed, stats: counters.stats - c0.stats,

@@ -83,6 +83,18 @@ export class NinjaDescription implements BuildDescription {
   }
 
   /**
+   * The inputs of the edge that makes the manifest (CMakeLists.txt, meson.build, ...): the no-op
+   * snapshot must hold them even when no engine read them, because manifestKey() found the
+   * manifest newer than all of them by mtime alone (else an edit of meson.build after a snapshot
+   * answered "no work to do").
+   */
+  manifestInputs(): string[] {
+    const rel = canonicalizePath(path.relative(this.root, path.resolve(this.root, this.file)));
+    const edge = this.manifest.producer.get(rel);
+    return edge === undefined ? [] : edge.ins.slice(0, edge.ins.length - edge.orderOnlyIns).filter((i) => this.manifest.producer.get(i) === undefined);
+  }
+
+  /**
    * The edges (by action id, their first output) that run in every build, as plain commands
    * for the no-op snapshot (fastnoop.ts), each after those of them it depends on; or why they
    * cannot be run without the graph (depfiles, rspfiles, the console, dyndep).

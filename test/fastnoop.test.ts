@@ -2,6 +2,7 @@
 // the last build read and wrote, and anything that could change the answer takes the normal
 // path. `--verbose` says which path was taken and why, which is what these tests read.
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { b, suite, tmp } from './helpers.ts';
@@ -129,6 +130,38 @@ build copy.txt: link data.txt
   assert.match(r.stdout, /cat in\.c h\.h > extra/);
   assert.match((await ninja()).stdout, /no work to do/);
 }, { timeout: 180_000 });
+
+test('an input only of the generator edge (meson.build, CMakeLists.txt) invalidates the snapshot: the manifest is regenerated', async () => {
+  // It was read only while checking the manifest, before the build proper: a snapshot written
+  // without it answered "no work to do" after an edit of meson.build.
+  const dir = tmp('b-noop-gen-');
+  write(dir, 'gen.sh', `cat > build.ninja <<'X'
+rule gen
+  command = sh gen.sh && echo regenerated
+  generator = 1
+rule cp
+  command = cp $in $out
+build build.ninja: gen | gen.sh project.conf
+build out.txt: cp in.txt
+default out.txt
+X
+`, 10);
+  write(dir, 'project.conf', 'v1\n', 10);
+  write(dir, 'in.txt', 'in\n', 10);
+  // As after `meson setup`: the manifest newer than its inputs, so no engine reads them.
+  execFileSync('sh', ['gen.sh'], { cwd: dir });
+  const t = Date.now() / 1000 - 5;
+  fs.utimesSync(path.join(dir, 'build.ninja'), t, t);
+  const ninja = () => b(['ninja', '-C', dir], { timeout: 60_000 });
+  let r = await ninja();
+  assert.is(r.code, 0, r.stderr);
+  const v = await build(dir);
+  assert.ok(v.hit, `expected a snapshot hit: ${v.stderr}`);
+  write(dir, 'project.conf', 'v2, longer\n');
+  r = await ninja();
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /regenerated/);
+}, { timeout: 120_000 });
 
 test('generators\' manifests: Meson\'s input-less phony and CMake\'s output-less custom commands keep the snapshot', async () => {
   const dir = tmp('b-noop-gen-');
