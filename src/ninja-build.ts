@@ -91,7 +91,12 @@ export class NinjaDescription implements BuildDescription {
   manifestInputs(): string[] {
     const rel = canonicalizePath(path.relative(this.root, path.resolve(this.root, this.file)));
     const edge = this.manifest.producer.get(rel);
-    return edge === undefined ? [] : edge.ins.slice(0, edge.ins.length - edge.orderOnlyIns).filter((i) => this.manifest.producer.get(i) === undefined);
+    if (edge === undefined) return [];
+    // Sources, and files named by an input-less phony (Meson: `build ../meson.build: phony`).
+    return edge.ins.slice(0, edge.ins.length - edge.orderOnlyIns).filter((i) => {
+      const p = this.manifest.producer.get(i);
+      return p === undefined || (p.isPhony && p.ins.length === 0);
+    });
   }
 
   /**

@@ -142,6 +142,7 @@ rule gen
 rule cp
   command = cp $in $out
 build build.ninja: gen | gen.sh project.conf
+build project.conf: phony
 build out.txt: cp in.txt
 default out.txt
 X
