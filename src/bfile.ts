@@ -193,7 +193,6 @@ interface Extra {
 }
 
 class BfileDescription implements BuildDescription {
-  readonly depthFirst = true;
   readonly root: string;
   readonly pools = new Map<string, number>();
   readonly table: RuleTable;

@@ -88,13 +88,6 @@ export interface BuildDescription {
   pools: Map<string, number>;
   /** Human form of a key, for messages. */
   show(key: string): string;
-  /**
-   * A freed -j token goes to the newest waiter (depth first) rather than the oldest. Bfiles want
-   * it: rules discover their needs while they run, and oldest first starts every rule of a wide
-   * build and holds them all waiting. Ninja manifests do not (every edge is known up front), and
-   * keep ninja's order: the edges ready first start first.
-   */
-  readonly depthFirst?: boolean;
 }
 
 export interface Answer {

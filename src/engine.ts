@@ -101,7 +101,7 @@ export class Engine {
     this.host = host;
     this.opts = opts;
     for (const [name, depth] of desc.pools) if (depth > 0) this.pools.set(name, new Semaphore(depth));
-    if (opts.jobs !== undefined && opts.jobs > 0) this.jobs = new Semaphore(opts.jobs, desc.depthFirst === true);
+    if (opts.jobs !== undefined && opts.jobs > 0) this.jobs = new Semaphore(opts.jobs, true);
   }
 
   /** Builds the targets (or the defaults) and reports what happened. */

@@ -20,7 +20,7 @@ interface Spec {
 }
 
 /** Actions that answer a non-file key each (no files, no database entries beyond traces). */
-function description(specs: Record<string, Spec>, pools: Record<string, number> = {}, depthFirst = true): BuildDescription {
+function description(specs: Record<string, Spec>, pools: Record<string, number> = {}): BuildDescription {
   const actions = new Map<string, Action>();
   for (const [name, s] of Object.entries(specs)) {
     actions.set(name, {
@@ -30,7 +30,7 @@ function description(specs: Record<string, Spec>, pools: Record<string, number> 
       complete: () => Promise.resolve({ outputs: new Map(), discovered: [], value: `v-${name}`, output: '', extra: '' }),
     });
   }
-  return { root: '/nonexistent', actionFor: (k) => actions.get(k), defaults: () => [], pools: new Map(Object.entries(pools)), show: (k) => k, depthFirst };
+  return { root: '/nonexistent', actionFor: (k) => actions.get(k), defaults: () => [], pools: new Map(Object.entries(pools)), show: (k) => k };
 }
 
 /** A fake command runner: each action "runs" for `ms`, logging starts and ends. */
@@ -88,10 +88,10 @@ class FakeRunner implements EngineHost {
   }
 }
 
-function engine(specs: Record<string, Spec>, jobs: number, pools: Record<string, number> = {}, ms = 2, depthFirst = true): { e: Engine; host: FakeRunner } {
+function engine(specs: Record<string, Spec>, jobs: number, pools: Record<string, number> = {}, ms = 2): { e: Engine; host: FakeRunner } {
   const host = new FakeRunner(specs, ms);
   const { db } = Database.open(path.join(tmp('b-sched-'), 'db'), 'test');
-  const e = new Engine(description(specs, pools, depthFirst), db, host, { jobs, keepGoing: 1, dryRun: false, explain: false });
+  const e = new Engine(description(specs, pools), db, host, { jobs, keepGoing: 1, dryRun: false, explain: false });
   host.engine = e;
   return { e, host };
 }
@@ -154,16 +154,6 @@ test('newest first: what a suspended rule needs runs before its siblings start (
   }
   // Oldest first, all eight a_i would start (and wait) before any b_i ran.
   assert.ok(most <= 2, `${most} of the a_i were started and waiting at once:\n${host.log.join('\n')}`);
-});
-
-test('a Ninja-style description keeps the ready order at -j 1 (oldest first): x0 starts first, as ninja starts it', async () => {
-  const specs: Record<string, Spec> = { all: {} };
-  for (let i = 0; i < 6; i++) specs[`x${i}`] = {};
-  specs.all!.inputs = Object.keys(specs).filter((k) => k !== 'all');
-  const { e, host } = engine(specs, 1, {}, 2, false);
-  const r = await within(e.build(['all']), 10_000, 'oldest first');
-  assert.ok(r.ok);
-  assert.equal(host.log.filter((l) => l.startsWith('start')), ['x0', 'x1', 'x2', 'x3', 'x4', 'x5', 'all'].map((x) => `start ${x}`));
 });
 
 test('-j 0 (no token limit): every ready action starts at once', async () => {
