@@ -123,7 +123,9 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   // -j bounds the commands running at once (everywhere, with nodes), as Ninja's does; threads
   // only run JavaScript, so there are as many as CPUs whatever -j says (each thread is a V8
   // isolate: one per job made -j200 take 2.8 GiB). With nodes, --local is this machine's share.
-  const jobs = o.jobs === undefined ? defaultJobs() : o.jobs === 0 ? undefined : o.jobs;
+  // With nodes and no -j, the nodes' advertised slots (their credits) are the bound, as before:
+  // CPUs + 2 of this machine would starve a farm.
+  const jobs = o.jobs === undefined ? (nodes.length > 0 ? undefined : defaultJobs()) : o.jobs === 0 ? undefined : o.jobs;
   const local = nodes.length === 0 ? jobs : (o.local ?? defaultJobs());
   const workers = local === 0 ? 0 : (o.workers ?? workersFromEnv() ?? availableParallelism());
   // Commands can tell which b runs them (threads copy the environment when they start): a
