@@ -32,35 +32,14 @@ import type { SnapshotHeader } from './fastnoop.ts';
 import { NinjaGraph, collectTarget, scanTargets, spellcheck } from './ninja-tools-graph.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { NinjaReporter, stderr, ninjaError, ninjaWarning, ninjaFatal } from './ninja-status.ts';
+import { strerror, type NinjaOptions } from './ninja-options.ts';
 import { badPlaceholder, formatStatus } from './status-format.ts';
 import { holdSignals } from './signals.ts';
 import { NinjaLog } from './ninja-log.ts';
 
-/** Options of one ninja invocation, as ReadFlags leaves them. */
-export interface NinjaOptions {
-  /** The program name for getopt's messages (argv[0], or "ninja" for `b ninja`). */
-  prog: string;
-  file: string;
-  dir: string | undefined;
-  tool: string | undefined;
-  jobs: number | undefined;
-  /** 0: no limit. */
-  keepGoing: number;
-  loadAverage: number | undefined;
-  dryRun: boolean;
-  verbose: boolean;
-  quiet: boolean;
-  explain: boolean;
-  stats: boolean;
-  keepDepfile: boolean;
-  keepRsp: boolean;
-  phonyCycleErr: boolean;
-  eventsFile: string | undefined;
-  /** Targets, or the tool's arguments. */
-  args: string[];
-}
 
-export { stderr, ninjaError, ninjaWarning, ninjaFatal };
+export { stderr, ninjaError, ninjaWarning, ninjaFatal, strerror };
+export type { NinjaOptions };
 
 /** ninja's GuessParallelism: CPUs + 2 (3 on two CPUs, 2 on one). */
 export function guessParallelism(): number {
@@ -374,7 +353,7 @@ export async function runNinja(argv: string[], log: Logger, prog?: string): Prom
   try {
     if (o.tool !== undefined) {
       const { runTool } = await import('./ninja-tools.ts');
-      return await runTool(o, log);
+      return await runTool(o, log, loadManifest);
     }
     // A signal while the manifest loads and the node starts is kept for the build, which then
     // stops at once and says so (exit 130), as ninja interrupted while its command runs.
@@ -394,16 +373,6 @@ export async function runNinja(argv: string[], log: Logger, prog?: string): Prom
   }
 }
 
-/** The text of a system error as strerror(3) words it. */
-export function strerror(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  const words: Record<string, string> = {
-    ENOENT: 'No such file or directory', ENOTDIR: 'Not a directory', EACCES: 'Permission denied',
-    EPERM: 'Operation not permitted', ENOTEMPTY: 'Directory not empty', EISDIR: 'Is a directory',
-    EBUSY: 'Device or resource busy', EEXIST: 'File exists', EROFS: 'Read-only file system',
-  };
-  return (code !== undefined ? words[code] : undefined) ?? (e as Error).message;
-}
 
 /**
  * Loads the manifest in this thread, as ninja does before anything else: for its errors in

@@ -16,7 +16,8 @@ import { Database } from './database.ts';
 import { digestFile } from './hash.ts';
 import { stateOf } from './filestate.ts';
 import { VERSION } from './version.ts';
-import { ninjaError, ninjaWarning, stderr, type NinjaOptions } from './ninja-cli.ts';
+import { ninjaError, ninjaWarning, stderr } from './ninja-status.ts';
+import type { NinjaOptions } from './ninja-options.ts';
 import { Cleaner, collectTargets, toolGetopt, type ToolContext } from './ninja-tools.ts';
 
 /** The build database as a snapshot: a copy, opened and read, removed on close. */

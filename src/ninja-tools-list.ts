@@ -3,7 +3,7 @@
 
 import type { NinjaEdge } from './ninja-parser.ts';
 import { collectTarget, spellcheck, unparse } from './ninja-tools-graph.ts';
-import { ninjaError, stderr } from './ninja-cli.ts';
+import { ninjaError, stderr } from './ninja-status.ts';
 import { byteOrder, collectTargets, firstReverseDep, toolGetopt, write, type ToolContext } from './ninja-tools.ts';
 
 export function toolGraph(ctx: ToolContext): number {

@@ -11,7 +11,8 @@ import type { Logger } from './logger.ts';
 import type { NinjaEdge } from './ninja-parser.ts';
 import { shellEscape, canonicalizePath } from './ninja-path.ts';
 import { NinjaGraph, collectTarget } from './ninja-tools-graph.ts';
-import { loadManifest, ninjaError, ninjaWarning, strerror, stderr, type NinjaOptions } from './ninja-cli.ts';
+import { ninjaError, ninjaWarning, stderr } from './ninja-status.ts';
+import { strerror, type NinjaOptions } from './ninja-options.ts';
 import type { NinjaDescription } from './ninja-build.ts';
 import { readDb, toolCleanDead, toolDeps, toolMissingDeps, toolRecompact, toolRestat } from './ninja-tools-db.ts';
 import { toolCompdb, toolCompdbTargets, toolGraph, toolQuery, toolRules, toolTargets } from './ninja-tools-list.ts';
@@ -24,7 +25,8 @@ export interface ToolContext {
 }
 
 /** Runs `-t TOOL` with the options and the tool's arguments in `o`; resolves with the exit code. */
-export async function runTool(o: NinjaOptions, log: Logger): Promise<number> {
+/** `load` is the command line's manifest loader (passed in: the tools do not import the command line). */
+export async function runTool(o: NinjaOptions, log: Logger, load: (o: NinjaOptions, log: Logger) => Promise<NinjaDescription | number>): Promise<number> {
   const name = o.tool!;
   if (name === 'wincodepage') {
     if (o.args.length !== 0) {
@@ -34,7 +36,7 @@ export async function runTool(o: NinjaOptions, log: Logger): Promise<number> {
     log.out('Build file encoding: UTF-8');
     return 0;
   }
-  const desc = await loadManifest(o, log);
+  const desc = await load(o, log);
   if (typeof desc === 'number') {
     // restat only needs to know where the database is: without a manifest, the current directory.
     if (name === 'restat') return toolRestat(o, log, path.resolve('.b'));
