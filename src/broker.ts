@@ -536,10 +536,12 @@ export class Broker {
     if (this.workerCount > 0 || this.queue.length + this.retry.length === 0) return;
     const availability = this.peers.availability();
     // Nodes are up but none takes the oldest waiting item (it needs this machine's files, or a
-    // tool they lack) for a while: it can only run here.
+    // tool they lack; or their probes never answer) for a while: it can only run here. Work
+    // that waits for a credit on a node that can run it is not stuck: it waits its turn.
     const oldest = this.retry.peek() ?? this.queue.peek();
     const stuck = availability === 'alive' && oldest !== undefined && this.peers.pick(oldest) === undefined &&
-      (this.peers.noneCanRun(oldest) || (oldest.queuedAt !== undefined && Date.now() - oldest.queuedAt > this.peers.deadMs));
+      (this.peers.noneCanRun(oldest) ||
+        (!this.peers.couldRun(oldest) && oldest.queuedAt !== undefined && Date.now() - oldest.queuedAt > this.peers.deadMs));
     if (availability !== 'none' && !stuck) return;
     this.fallbackWorkers = availableParallelism();
     this.log('warn', stuck

@@ -12,7 +12,7 @@
 import type { BuildReply, BuildRequest, Loaded } from './build-host.ts';
 import type { Engine } from './engine.ts';
 import type { TaskContext } from './task-context.ts';
-import { Spawner, closeSpawner } from './spawner.ts';
+import { closeSpawner, startSpawner } from './spawner.ts';
 
 /**
  * Runs one build request here; events are sent to `onEvents` as NDJSON batches. `preloaded`:
@@ -22,7 +22,7 @@ import { Spawner, closeSpawner } from './spawner.ts';
 export async function buildHere(req: BuildRequest, onEvents: (batch: Buffer) => void, stop: AbortSignal, preloaded?: Loaded): Promise<BuildReply> {
   // The spawn helper boots (~50 ms) while the manifest and database load, so the first command
   // does not wait for it; every command goes through it (none is a child of this big process).
-  Spawner.get();
+  startSpawner();
   const { runBuildRequest, toFailure } = await import('./build-host.ts');
   const { handle } = await import('./jobs.ts');
   const engines = new Set<Engine>();

@@ -4,7 +4,7 @@
 // stopped build never leaves orphans behind.
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { NOT_STARTED, Spawner } from './spawner.ts';
+import { NOT_STARTED, Spawner, fastSpawner, killSpawned, spawnedCount } from './spawner.ts';
 import type { ExecRequest, ExecResult } from './messages.ts';
 
 export type { ExecRequest, ExecResult };
@@ -33,11 +33,11 @@ export function killAll(): void {
     const t = setTimeout(() => killTree(c, 'SIGKILL'), GRACE_MS);
     t.unref();
   }
-  Spawner.existing()?.killAll(); // the helper escalates to SIGKILL itself
+  killSpawned(); // the helpers escalate to SIGKILL themselves
 }
 
 export function runningCount(): number {
-  return running.size + (Spawner.existing()?.running ?? 0);
+  return running.size + spawnedCount();
 }
 
 /**
@@ -47,8 +47,17 @@ export function runningCount(): number {
 export async function execCommand(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
   await slots?.acquire();
   try {
+    if (signal?.aborted) return await execDirect(req, signal);
+    const helper = fastSpawner(req);
+    const fast = helper?.run(req);
+    if (helper !== undefined && fast !== undefined) {
+      const onAbort = (): void => helper.kill(fast.id);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const r = await fast.done.finally(() => signal?.removeEventListener('abort', onAbort));
+      if (r !== NOT_STARTED) return r;
+    }
     const sp = req.console ? undefined : Spawner.get();
-    if (sp === undefined || signal?.aborted) return await execDirect(req, signal);
+    if (sp === undefined) return await execDirect(req, signal);
     const { id, done } = sp.run(req);
     const onAbort = (): void => sp.kill(id); // the helper stops it as execDirect does here
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -364,6 +364,20 @@ export class PeerSet {
     return best;
   }
 
+  /**
+   * Whether some usable node could run the task once it has a free credit (pick, without the
+   * credits): work queued behind full nodes is waiting its turn, not stuck.
+   */
+  couldRun(t: PlacedTask): boolean {
+    if (t.meta.remote === false) return false;
+    for (const p of this.peers) {
+      if (!p.alive || !p.welcomed || p.incompatible !== undefined || p.unhealthyUntil > Date.now()) continue;
+      if (p.nodeId !== undefined && t.meta.via?.includes(p.nodeId)) continue;
+      if (this.canRun(p, t)) return true;
+    }
+    return false;
+  }
+
   /** The self-contained payload of a task (computed once), or null if it has none. */
   private remotePayload(t: PlacedTask): Buffer | null {
     if (t.remotePayload === undefined) t.remotePayload = t.remote?.() ?? null;

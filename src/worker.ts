@@ -18,7 +18,7 @@ import { parentPort } from 'node:worker_threads';
 import { Channel, ReqChannel, type Frames } from './zmq.ts';
 import { T, decode, encode, header, isProtocolError, parseFailure, typeName, type Failure } from './protocol.ts';
 import { killAll, useCommandSlots } from './exec.ts';
-import { Spawner, closeSpawner } from './spawner.ts';
+import { closeSpawner, startSpawner } from './spawner.ts';
 import { handle } from './jobs.ts';
 import { WorkerFailure, type TaskContext } from './task-context.ts';
 
@@ -346,7 +346,7 @@ export async function runWorker(data: WorkerData): Promise<void> {
   useCommandSlots(data.slots);
   // The spawn helper boots (~50 ms) while this thread loads its first item, so the first
   // command does not wait for it.
-  Spawner.get();
+  startSpawner();
   const w = new WorkerThread(data);
   const onParent = (m: { type?: string; task?: number }) => {
     if (m.type === 'cancel') w.cancelAll();

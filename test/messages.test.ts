@@ -3,6 +3,7 @@
 import * as assert from 'uvu/assert';
 import { suite } from './helpers.ts';
 import { isProtocolError } from '../src/protocol.ts';
+import { encodeRequest, parseReply } from '../src/spawn-perl.ts';
 import { BUILD_KINDS, duplicateKey, parseMeta, parseNeed, parseResult, parseWork } from '../src/messages.ts';
 
 const test = suite('messages');
@@ -83,6 +84,27 @@ test('random bytes never throw', () => {
     for (const f of [parseWork, parseNeed, parseMeta]) f(buf(s));
     parseResult('rexec', buf(s));
   }
+});
+
+test('spawn helper (perl) frames: replies are checked field by field, requests refuse what cannot be framed', () => {
+  assert.equal(parseReply('ready'), { kind: 'ready' });
+  assert.equal(parseReply('D 7 x 3 12'), { kind: 'done', id: 7, exit: 3, signal: 0, bytes: 12 });
+  assert.equal(parseReply('D 7 s 9 0'), { kind: 'done', id: 7, exit: -1, signal: 9, bytes: 0 });
+  assert.equal(parseReply('E 8 cannot change to directory /x: No such file'), { kind: 'error', id: 8, message: 'cannot change to directory /x: No such file' });
+  for (const bad of ['', 'D', 'D 7 x 3', 'D 7 y 3 1', 'D -1 x 0 0', 'D 7 x 3 1 extra', 'D 1e3 x 0 0', 'D 7 x 0 99999999999999999', 'E x oops', 'E 3', 'ready ', 'R 1 1 1']) {
+    assert.is(parseReply(bad), undefined, bad);
+  }
+  const f = encodeRequest(5, 2, { shell: 'echo a\nb', cwd: '/p', env: { A: '1' } })!;
+  const head = f.subarray(0, f.indexOf(10)).toString();
+  const body = f.subarray(f.indexOf(10) + 1);
+  assert.is(head, `R 5 2 ${body.length}`);
+  assert.equal(body.toString().split('\0'), ['s', '/p', '1', 'A', '1', 'echo a\nb'], 'newlines in commands travel as they are');
+  const g = encodeRequest(1, 0, { argv: ['cc', '-c', 'a.c'] })!;
+  assert.equal(g.subarray(g.indexOf(10) + 1).toString().split('\0'), ['a', '', '0', 'cc', '-c', 'a.c']);
+  assert.is(encodeRequest(1, 0, { argv: [] }), undefined);
+  assert.is(encodeRequest(1, 0, {}), undefined);
+  assert.is(encodeRequest(1, 0, { shell: 'a\0b' }), undefined, 'a NUL cannot be in an exec argument');
+  assert.is(encodeRequest(1, 0, { shell: 'x', env: { 'A\0': 'b' } }), undefined);
 });
 
 test.run();
