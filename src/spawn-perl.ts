@@ -9,6 +9,8 @@
 // forks in ~0.1 ms; it is in every macOS and in Debian's essential set (perl-base). Where it is
 // missing (Alpine, Windows) B uses the Node helper.
 //
+// Output files are named by slot numbers, helper.pl is the script: the names never meet.
+//
 // Commands run as Ninja runs them: `/bin/sh -c CMD` (or an argv), stdin /dev/null, stdout and
 // stderr into one stream (a file per running command here, in a private 0700 directory, read
 // once the command ends), each command in its own process group so that a stop reaches its whole
@@ -184,7 +186,10 @@ export class PerlSpawner {
     if (perl === undefined) return undefined;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'b-spawn-'));
     try {
-      const child = spawn(perl, ['-e', SCRIPT, dir], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      // From a file in its own directory (removed with it), not `-e`: `ps` shows one short line.
+      const script = path.join(dir, 'helper.pl');
+      fs.writeFileSync(script, SCRIPT, { mode: 0o600 });
+      const child = spawn(perl, [script, dir], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
       return new PerlSpawner(child, dir);
     } catch {
       fs.rmSync(dir, { recursive: true, force: true });

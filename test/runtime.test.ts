@@ -172,7 +172,7 @@ for (const helper of ['perl', 'node'] as const) {
     for (const h of helpers) {
       assert.is(ppid(h), c.pid!, 'the helper is a child of b');
       if (helper === 'node') assert.match(fs.readFileSync(`/proc/${h}/environ`, 'latin1'), /(^|\0)B_SPAWNER=1\0/);
-      else assert.match(fs.readFileSync(`/proc/${h}/cmdline`, 'latin1'), /^\/\S*perl\0-e\0/);
+      else assert.match(fs.readFileSync(`/proc/${h}/cmdline`, 'latin1'), /^\/\S*perl\0\S+\/b-spawn-\w+\/helper\.pl\0/);
     }
     // Each command leads its own process group (a stop reaches its whole tree).
     for (const p of pgrep(`sleep ${marker}`)) assert.is(Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]), p);
