@@ -40,7 +40,7 @@ my $dir = shift @ARGV;
 $SIG{INT} = 'IGNORE'; $SIG{PIPE} = 'IGNORE';
 pipe(my $sr, my $sw) or die "pipe: $!";
 $SIG{CHLD} = sub { syswrite($sw, 'c') };
-my (%pid, %who); my $in = ''; my $eof = 0; my $deadline;
+my (%pid, %who, @forked); my $in = ''; my $eof = 0; my $deadline;
 sub say_ { my $s = shift; return if $eof > 1; my $n = syswrite(STDOUT, $s); $eof = 2 unless defined $n && $n == length $s; }
 sub start {
   my ($id, $slot, $p) = @_;
@@ -64,11 +64,21 @@ sub start {
   }
   setpgrp($pid, $pid);
   close $ew;
-  my $err = ''; my $r;
-  do { $r = sysread($er, $err, 4096) } while (!defined $r && $! == 4);
-  close $er;
-  if ($err ne '') { waitpid($pid, 0); $err =~ s/\s+/ /g; return say_("E $id $err\n"); }
   $pid{$id} = $pid; $who{$pid} = [$id, $slot];
+  push @forked, [$id, $pid, $er];
+}
+# Whether each child got to exec: its pipe closes on exec, or carries why not. Read after a
+# batch of forks, not after each: the children get there in parallel.
+sub execed {
+  for my $c (@forked) {
+    my ($id, $pid, $er) = @$c; my $err = ''; my $r;
+    do { $r = sysread($er, $err, 4096) } while (!defined $r && $! == 4);
+    close $er;
+    next if $err eq '';
+    waitpid($pid, 0); delete $who{$pid}; delete $pid{$id};
+    $err =~ s/\s+/ /g; say_("E $id $err\n");
+  }
+  @forked = ();
 }
 sub reap {
   while ((my $p = waitpid(-1, 1)) > 0) {
@@ -86,6 +96,7 @@ sub parse {
       last if length($in) < $nl + 1 + $h[3];
       my $p = substr($in, $nl + 1, $h[3]); substr($in, 0, $nl + 1 + $h[3]) = '';
       start($h[1], $h[2], $p);
+      execed() if @forked >= 64;
     } else {
       substr($in, 0, $nl + 1) = '';
       if ($h[0] eq 'K' && @h == 3 && defined $pid{$h[1]}) { kill($h[2], -$pid{$h[1]}); }
@@ -108,6 +119,7 @@ for (;;) {
     my $r = sysread(STDIN, $in, 65536, length $in);
     if (defined $r && $r == 0 || !defined $r && $! != 4) { $eof = 1; next; }
     parse();
+    execed();
   }
 }
 if (opendir(my $dh, $dir)) { unlink "$dir/$_" for grep { !/^\.\.?$/ } readdir $dh; closedir $dh; rmdir $dir; }
