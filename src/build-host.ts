@@ -83,6 +83,13 @@ export class BuildHost implements NeedHandler {
 
   /** Blobs offered to nodes (remote execution inputs): digest -> file on this machine. */
   private readonly offered = new Map<string, string>();
+  /**
+   * Which blobs each work item was offered (its inputs): a node may read only the inputs of an
+   * item it was given, not every blob of the build (it once could, given any item at all).
+   */
+  private readonly offeredTo = new Map<number, Set<string>>();
+  /** The item whose remote payload is being planned now (offer() adds its blobs here). */
+  private offering: Set<string> | undefined;
   /** Bytes of blobs sent to nodes and received from them, in the current build. */
   readonly bytes = { sent: 0, received: 0 };
 
@@ -104,6 +111,10 @@ export class BuildHost implements NeedHandler {
       if (!this.broker.forwardNeed(client, reqId, req)) {
         this.broker.replyFailure(client, reqId, { code: 'blob.unknown', message: `blob ${req.digest} is not offered by this build` });
       }
+      return;
+    }
+    if (this.offeredTo.get(req.task)?.has(req.digest) !== true) {
+      this.broker.replyFailure(client, reqId, { code: 'blob.unknown', message: `blob ${req.digest} is not an input of that work item` });
       return;
     }
     try {
@@ -147,9 +158,27 @@ export class BuildHost implements NeedHandler {
     const reply = await runBuildRequest(req, {
       engines: this.engines,
       submit: (payload, task, meta, remote) => {
-        const { id, done } = this.broker.submitTask(payload, meta, remote);
+        // The blobs the item's remote payload offers are its own (see offeredTo). The payload
+        // may be planned during submitTask (placed at once), before its id is known here.
+        let id: number | undefined;
+        let early: Set<string> | undefined;
+        const bound = remote && ((): Buffer | undefined => {
+          const prev = this.offering;
+          const set = new Set<string>();
+          this.offering = set;
+          try {
+            return remote();
+          } finally {
+            this.offering = prev;
+            if (id !== undefined) this.offeredTo.set(id, set);
+            else early = set;
+          }
+        });
+        const r = this.broker.submitTask(payload, meta, bound);
+        id = r.id;
+        if (early !== undefined) this.offeredTo.set(id, early);
         task(id);
-        return done;
+        return r.done;
       },
       events: (batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)),
       fetch: async (node, hex, size, dest) => {
@@ -157,9 +186,15 @@ export class BuildHost implements NeedHandler {
         this.bytes.received += size;
       },
       offer: (m) => {
-        for (const [k, v] of m) this.offered.set(k, v);
+        for (const [k, v] of m) {
+          this.offered.set(k, v);
+          this.offering?.add(k);
+        }
       },
-    }).finally(() => this.offered.clear());
+    }).finally(() => {
+      this.offered.clear();
+      this.offeredTo.clear();
+    });
     if (reply.phases !== undefined) {
       const m1 = this.broker.messages();
       reply.messages = { sent: m1.sent - m0.sent, received: m1.received - m0.received };

@@ -9,7 +9,7 @@ import * as zmq from 'zeromq';
 import { B, b, exited, lines, root, run, start, suite, tmp, until } from './helpers.ts';
 import { T, decode, encode, isProtocolError } from '../src/protocol.ts';
 import { readKeyPair, sessionId, type KeyPair } from '../src/keys.ts';
-import { platform } from '../src/toolchain.ts';
+import { platform, toolPrint } from '../src/toolchain.ts';
 
 const test = suite('security');
 
@@ -183,6 +183,76 @@ test('attack 1: a node cannot make the client build another directory (NEED "bui
       assert.is(r.type, T.FAILURE, r.body);
       assert.match(r.body, /need\.refused|may not ask/);
     }
+  } finally {
+    client.kill('SIGKILL');
+    fake.close();
+    await loop;
+  }
+}, { timeout: 60_000 });
+
+test('attack 1c: a node given one item reads only that item\'s inputs, not another item\'s (or any blob of the build)', async () => {
+  const dir = tmp('b-sec-1c-');
+  const u = await user(dir, 'cfg');
+  const nodeKey = zmq.curveKeyPair();
+  const fake = new zmq.Router({ linger: 0, curveServer: true, curvePublicKey: nodeKey.publicKey, curveSecretKey: nodeKey.secretKey });
+  await fake.bind('tcp://127.0.0.1:*');
+  const endpoint = fake.lastEndpoint!;
+  interface Rexec { k: string; inputs?: { path: string; digest: string }[]; file?: string; tools?: string[] }
+  const items: { id: number; w: Rexec }[] = [];
+  const replies = new Map<number, { type: number; body: string }>();
+  let rid0: Buffer | undefined;
+  const loop = (async () => {
+    try {
+      for (;;) {
+        const [rid, ...body] = await fake.receive();
+        const d = decode(body);
+        if (isProtocolError(d) || rid === undefined) continue;
+        rid0 = rid;
+        const reply = (f: Buffer[]): Promise<void> => fake.send([rid, ...f]);
+        if (d.type === T.HELLO) await reply(encode(T.WELCOME, 0, { protocol: 1, b: 'fake', node: 'fake', workers: 4, local: 4, platform: platform() }));
+        else if (d.type === T.PING) await reply(encode(T.PONG, d.id, { node: 'fake', free: 4 }));
+        else if (d.type === T.SUBMIT) {
+          const w = JSON.parse(d.payload2!.toString()) as Rexec;
+          // Not sharing the client's files: it sends self-contained items with their inputs.
+          // The same compiler as the client's (its own fingerprint), so the compiles may come here.
+          if (w.k === 'probe') {
+            const tools = Object.fromEntries(await Promise.all((w.tools ?? []).map(async (t) => [t, await toolPrint(t)] as const)));
+            await reply(encode(T.RESULT, d.id, { platform: platform(), tools, ...(w.file !== undefined ? { sharedFs: false } : {}) }));
+          } else items.push({ id: d.id, w });
+        } else if (d.type === T.ANSWER || d.type === T.FAILURE) replies.set(d.id, { type: d.type, body: d.payload?.toString() ?? '' });
+      }
+    } catch {
+      // closed
+    }
+  })();
+  // Apart: without a depfile yet, an item ships every source under its source's directory.
+  const proj = ninjaProject('rule cc\n  command = cc -c $in -o $out\nbuild a.o: cc a/a.c\nbuild b.o: cc b/b.c\n');
+  fs.mkdirSync(path.join(proj, 'a'));
+  fs.mkdirSync(path.join(proj, 'b'));
+  fs.writeFileSync(path.join(proj, 'a', 'a.c'), 'int item_a;\n');
+  fs.writeFileSync(path.join(proj, 'b', 'b.c'), 'int secret_of_item_b;\n');
+  const client = start(B, ['build', '-C', proj, '--node', `${endpoint}#${nodeKey.publicKey}`, '--local', '0', '--heartbeat', '100'], { env: { ...process.env, ...u.env } });
+  let cerr = '';
+  client.stderr?.on('data', (d: Buffer) => (cerr += d.toString()));
+  try {
+    await until(() => items.filter((i) => i.w.k === 'rexec').length === 2, 30_000, 'two remote items').catch((e: Error) => {
+      throw new Error(`${e.message}; got ${JSON.stringify(items).slice(0, 300)}; client: ${cerr.slice(-500)}`);
+    });
+    const [a, bItem] = [...items].sort((x, y) => (x.w.inputs?.[0]?.path ?? '').localeCompare(y.w.inputs?.[0]?.path ?? ''));
+    const digestA = a!.w.inputs!.find((i) => i.path.endsWith('a.c'))!.digest;
+    const digestB = bItem!.w.inputs!.find((i) => i.path.endsWith('b.c'))!.digest;
+    assert.not.ok(a!.w.inputs!.some((i) => i.digest === digestB), 'b.c is no input of item a');
+    const ask = (reqId: number, task: number, digest: string): Promise<void> => fake.send([rid0!, ...encode(T.NEED, reqId, { op: 'blob', task, digest, offset: 0, length: 64 })]);
+    await ask(91, a!.id, digestB); // item a's attempt, item b's input
+    await ask(92, a!.id, digestA); // its own input: allowed
+    await ask(93, a!.id, 'f'.repeat(32)); // nothing of this build
+    await until(() => replies.size >= 3, 10_000, 'answers to the blob requests');
+    assert.is(replies.get(91)?.type, T.FAILURE, replies.get(91)?.body);
+    assert.match(replies.get(91)!.body, /not an input of that work item/);
+    assert.is(replies.get(92)?.type, T.ANSWER, replies.get(92)?.body);
+    assert.is(Buffer.from((JSON.parse(replies.get(92)!.body) as { data: string }).data, 'base64').toString(), 'int item_a;\n');
+    assert.is(replies.get(93)?.type, T.FAILURE);
+    assert.not.match(replies.get(91)!.body + replies.get(93)!.body, /secret_of_item_b/);
   } finally {
     client.kill('SIGKILL');
     fake.close();
