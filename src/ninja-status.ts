@@ -207,7 +207,8 @@ export function explainLine(r: DirtyReason, root: string): string {
  * explain:` lines with the edge's status line, and the closing "ninja: ..." line. `%t` is the
  * number of edges the targets reach less those found up to date so far: B decides what is dirty
  * while it builds, so the total shrinks to the exact count as the build goes (ninja knows it up
- * front).
+ * front). Like ninja's, it grows by the edges a dyndep file brings in as the file is loaded, and
+ * keeps the manifest's regeneration after the reload.
  */
 export class NinjaReporter implements BuildReporter {
   readonly detailed = true;

@@ -2,8 +2,8 @@
 // each case runs the same manifest in two fresh copies, one with ninja 1.13.2 and one with B run
 // as `ninja`, and compares stdout, stderr, the exit code and the files left behind, through a
 // pipe and under a pseudo-terminal (util-linux `script`, which merges stdout and stderr as a
-// terminal does). The only thing normalized is what cannot be equal in two directories: the
-// mtimes ninja prints in `-d explain` ("(N vs M)") and `-t deps` ("deps mtime N").
+// terminal does). The only things normalized are those that cannot be equal in two directories
+// (norm below).
 
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
@@ -66,7 +66,23 @@ function files(dir: string): Record<string, string> {
   return out;
 }
 
-const norm = (s: string): string => s.replace(/\(\d+ vs \d+\)/g, '(T vs T)').replace(/deps mtime \d+ /g, 'deps mtime T ');
+/**
+ * What cannot be equal in two directories: mtimes, the directory itself (`-t compdb`), the
+ * program's path (getopt's messages name argv[0]) and the node addresses of `-t graph`, numbered
+ * in order of appearance (the graph's shape is still compared).
+ */
+function norm(s: string, dir: string): string {
+  const ids = new Map<string, number>();
+  return s
+    .replace(/\(\d+ vs \d+\)/g, '(T vs T)')
+    .replace(/deps mtime \d+ /g, 'deps mtime T ')
+    .split(dir).join('DIR')
+    .replace(/^\S*\/ninja: /gm, 'ninja: ')
+    .replace(/"0x[0-9a-f]+"/g, (a) => {
+      if (!ids.has(a)) ids.set(a, ids.size);
+      return `"node${ids.get(a)}"`;
+    });
+}
 
 /** One project in two copies (ninja's, B's), driven in lockstep. */
 class Twin {
@@ -88,8 +104,8 @@ class Twin {
     const ninja = await runIn(NINJA, args, this.dirs.ninja, mode, env);
     const b = await runIn(bAsNinja(), args, this.dirs.b, mode, env);
     const ctx = `ninja ${args.join(' ')} (${mode}, ${JSON.stringify(env)})\n--- ninja 1.13.2:\n${JSON.stringify(ninja)}\n--- b:\n${JSON.stringify(b)}`;
-    assert.is(norm(b.stdout), norm(ninja.stdout), `stdout\n${ctx}`);
-    assert.is(norm(b.stderr), norm(ninja.stderr), `stderr\n${ctx}`);
+    assert.is(norm(b.stdout, this.dirs.b), norm(ninja.stdout, this.dirs.ninja), `stdout\n${ctx}`);
+    assert.is(norm(b.stderr, this.dirs.b), norm(ninja.stderr, this.dirs.ninja), `stderr\n${ctx}`);
     assert.is(b.code, ninja.code, `exit code\n${ctx}`);
     assert.equal(files(this.dirs.b), files(this.dirs.ninja), `files\n${ctx}`);
     return { ninja, b };
@@ -260,6 +276,38 @@ CASES.push({
     { args: ['-t', 'deps', 'o2', 's1', 'o4', 'o3'] },
     { args: ['-t', 'deps', 'nosuch'] },
   ],
+});
+
+CASES.push({
+  name: 'the command line: bad flags (usage), -d/-w/-t list, unknown -d/-w/-t, -C, a missing manifest',
+  files: { 'build.ninja': `${R('touch $out')}build a: r\n`, 'sub/build.ninja': `${R('touch $out')}build b: r\n` },
+  steps: [
+    { args: ['-x'] }, { args: ['-j'] }, { args: ['-j', 'zero'] }, { args: ['-d', 'list'] }, { args: ['-w', 'list'] },
+    { args: ['-d', 'nosuch'] }, { args: ['-w', 'nosuch'] }, { args: ['-t', 'nosuch'] }, { args: ['-f', 'nope.ninja'] },
+    { args: ['-C', 'sub'] }, { args: ['-C', 'sub', '-t', 'targets'] }, { args: ['-C', 'nodir'] },
+  ],
+});
+const TOOLS = {
+  'build.ninja': [
+    'rule cc\n  command = echo "$out: $in h.h" > $out.d; cp $in $out\n  depfile = $out.d\n  deps = gcc\n',
+    'rule cp\n  command = cp $in $out\n  description = CP $out\n',
+    'build gen.h: cp h.in\nbuild obj: cc src | gen.h\nbuild other: cp src || obj\nbuild all: phony obj other\ndefault all\n',
+  ].join(''),
+  src: 's\n', 'h.h': '', 'h.in': 'h\n',
+};
+CASES.push({
+  name: 'the -t tools on a small project, before and after a build',
+  files: TOOLS,
+  steps: [
+    ...[['inputs', 'obj'], ['inputs', '-d', 'all'], ['targets', 'all'], ['targets', 'depth', '1'], ['targets', 'rule', 'cp'], ['query', 'obj'], ['rules'], ['rules', '-d'], ['commands', 'all'], ['commands', '-s', 'other'], ['compdb'], ['compdb', 'cp'], ['graph', 'obj'], ['multi-inputs', 'obj', 'other'], ['missingdeps'], ['deps']].map((t) => ({ args: ['-t', ...t] })),
+    { args: ['-j1', 'obj'] }, { args: ['-j1'] },
+    ...[['missingdeps'], ['deps', 'obj'], ['query', 'gen.h'], ['recompact'], ['restat'], ['cleandead'], ['clean', 'obj'], ['clean', '-r', 'cp'], ['clean']].map((t) => ({ args: ['-t', ...t] })),
+  ],
+});
+CASES.push({
+  name: 'unknown targets: spelling suggestions, foo^, the clean/help hints',
+  files: TOOLS,
+  steps: [{ args: ['objj'] }, { args: ['nosuchthing'] }, { args: ['src^'] }, { args: ['h.in^'] }, { args: ['clean'] }, { args: ['help'] }, { args: ['-t', 'query', 'ob'] }],
 });
 
 for (const c of CASES) {
