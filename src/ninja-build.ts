@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { parseManifest, type NinjaManifest } from './ninja-parser.ts';
 import type { NinjaEdge } from './ninja-eval.ts';
 import { parseDyndep } from './dyndep.ts';
+import { NinjaSyntaxError } from './ninja-lexer.ts';
 import { canonicalizePath } from './ninja-path.ts';
 import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
@@ -284,8 +285,7 @@ export class NinjaDescription implements BuildDescription {
     if (edge.dyndep !== '') {
       a.prepare = async (answer: (key: string) => Promise<Answer>): Promise<void> => {
         await answer(edge.dyndep);
-        const text = fs.readFileSync(path.resolve(desc.root, edge.dyndep), 'utf8');
-        const info = parseDyndep(text, edge.dyndep).get(edge.outs[0] ?? '');
+        const info = loadDyndep(desc.root, edge.dyndep).get(edge.outs[0] ?? '');
         if (info === undefined) {
           throw new UserError({ code: 'ninja.dyndep', message: `'${edge.outs[0]}' not mentioned in its dyndep file '${edge.dyndep}'`, where: edge.dyndep, exitCode: 1 });
         }
@@ -301,6 +301,26 @@ export class NinjaDescription implements BuildDescription {
       };
     }
     return a;
+  }
+}
+
+/**
+ * Reads and parses a dyndep file; its errors fail the build as ninja's do when it loads one
+ * (`ninja: build stopped: ...` once built in this build, else before the build).
+ */
+function loadDyndep(root: string, file: string): ReturnType<typeof parseDyndep> {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.resolve(root, file), 'utf8');
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : String((e as Error).message);
+    throw new UserError({ code: 'ninja.dyndep', message: `loading '${file}': ${why}`, where: file, exitCode: 1 });
+  }
+  try {
+    return parseDyndep(text, file);
+  } catch (e) {
+    if (e instanceof NinjaSyntaxError) throw new UserError({ code: 'ninja.dyndep', message: e.ninjaText, where: file, exitCode: 1 });
+    throw e;
   }
 }
 
@@ -350,7 +370,7 @@ export function loadNinja(file: string, dir: string): NinjaDescription {
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === 'ENOENT') throw new UserError({ code: 'ninja.missing', message: `loading '${path.basename(file)}': No such file or directory`, exitCode: 1 });
-    throw new UserError({ code: 'ninja.syntax', message: err.message, exitCode: 1 });
+    throw new UserError({ code: 'ninja.syntax', message: err instanceof NinjaSyntaxError ? err.ninjaText : err.message, exitCode: 1 });
   }
   return new NinjaDescription(file, dir, manifest);
 }

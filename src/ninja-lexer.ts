@@ -52,6 +52,15 @@ export class NinjaSyntaxError extends Error {
   col: number;
   /** The message without location and context, e.g. "expected '=', got eof". */
   reason: string;
+  /**
+   * ninja's Lexer::Error showed no line and caret (column 0, or too far to the right): its
+   * message then still ends with the newline meant to come before them, which ninja prints as
+   * an empty line after "ninja: error: ...". `ninjaText` is the message as ninja's string.
+   */
+  bare = false;
+  get ninjaText(): string {
+    return this.bare ? `${this.message}\n` : this.message;
+  }
   constructor(file: string, line: number, col: number, reason: string, context: string) {
     super(`${file}:${line}: ${reason}${context}`);
     this.name = 'NinjaSyntaxError';
@@ -86,7 +95,9 @@ export function syntaxError(file: string, text: string, pos: number, reason: str
     const truncated = end - lineStart === TRUNCATE;
     context = `\n${text.slice(lineStart, end)}${truncated ? '...' : ''}\n${' '.repeat(col)}^ near here`;
   }
-  return new NinjaSyntaxError(file, line, col, reason, context);
+  const err = new NinjaSyntaxError(file, line, col, reason, context);
+  err.bare = context === '';
+  return err;
 }
 
 // Character classes, indexed by UTF-16 code unit (a NUL and the end of input, which reads as

@@ -15,13 +15,16 @@ import type { DirtyReason, Termination } from './engine-types.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { formatStatus, SlidingRate } from './status-format.ts';
 import { commandHash, mtimeNs, type NinjaLog } from './ninja-log.ts';
+import { parseDyndep } from './dyndep.ts';
+import * as fs from 'node:fs';
 
 /** Writes to stderr through the logger (the one place that owns the terminal). */
 export function stderr(log: Logger, text: string): void {
   log.clearStatus();
   log.stderr.write(text.endsWith('\n') ? text : text + '\n');
 }
-export const ninjaError = (log: Logger, msg: string): void => stderr(log, `ninja: error: ${msg}`);
+/** ninja's Error() always ends the message with a newline: one that ends in one leaves a blank line. */
+export const ninjaError = (log: Logger, msg: string): void => stderr(log, `ninja: error: ${msg}\n`);
 export const ninjaWarning = (log: Logger, msg: string): void => stderr(log, `ninja: warning: ${msg}`);
 /** Ninja's Fatal(): message and exit status 1. */
 export function ninjaFatal(log: Logger, msg: string): number {
@@ -204,7 +207,8 @@ export function explainLine(r: DirtyReason, root: string): string {
  * explain:` lines with the edge's status line, and the closing "ninja: ..." line. `%t` is the
  * number of edges the targets reach less those found up to date so far: B decides what is dirty
  * while it builds, so the total shrinks to the exact count as the build goes (ninja knows it up
- * front).
+ * front). Like ninja's, it grows by the edges a dyndep file brings in as the file is loaded, and
+ * keeps the manifest's regeneration after the reload.
  */
 export class NinjaReporter implements BuildReporter {
   readonly detailed = true;
@@ -226,6 +230,12 @@ export class NinjaReporter implements BuildReporter {
   /** `-d explain` lines of edges that run, shown with their status line (as ninja 1.13 does). */
   private readonly explanations = new Map<string, string[]>();
   private inManifest = false;
+  /**
+   * Edges of the builds before this one in the same run (the manifest's regeneration): ninja's
+   * status printer adds each build's edges to its total and never takes them off, so after a
+   * regeneration `%t` counts the generator edge too (1.13.2 ends such a build at [4/5]).
+   */
+  private totalBase = 0;
   /** Edges that ran, not counting the manifest's regeneration. */
   private ran = 0;
   private failures = 0;
@@ -247,6 +257,7 @@ export class NinjaReporter implements BuildReporter {
     this.rate = new SlidingRate(o.jobs);
     this.graph = o.graph;
     this.reachable = o.reachable;
+    this.addExistingDyndeps();
   }
 
   batch(buf: Buffer): void {
@@ -261,7 +272,63 @@ export class NinjaReporter implements BuildReporter {
 
   private total(): number {
     if (this.inManifest) return 1;
-    return Math.max(this.started, this.reachable.size - this.upToDate);
+    return this.totalBase + Math.max(this.started, this.reachable.size - this.upToDate);
+  }
+
+  /** The reachable edges whose `dyndep` binding names each file. */
+  private dyndepUsers: Map<string, NonNullable<ReturnType<NinjaGraph['producer']>>[]> | undefined;
+
+  /** ninja loads the dyndep files that are ready as it plans: their new inputs count up front. */
+  private addExistingDyndeps(): void {
+    for (const file of this.users().keys()) this.addDyndep(file, false);
+  }
+
+  private users(): Map<string, NonNullable<ReturnType<NinjaGraph['producer']>>[]> {
+    if (this.dyndepUsers === undefined) {
+      this.dyndepUsers = new Map();
+      for (const key of this.reachable) {
+        const e = this.edgeOf(key);
+        if (e === undefined || e.dyndep === '') continue;
+        const l = this.dyndepUsers.get(e.dyndep);
+        if (l === undefined) this.dyndepUsers.set(e.dyndep, [e]);
+        else l.push(e);
+      }
+    }
+    return this.dyndepUsers;
+  }
+
+  /**
+   * A dyndep file was loaded: the edges its new implicit inputs reach join the plan, and `%t`
+   * with them, at once (ninja's EdgeAddedToPlan), not as each starts. `fresh`: read it again
+   * (it was just built; the graph caches what it read before the build).
+   */
+  private addDyndep(file: string, fresh: boolean): void {
+    const users = this.users().get(file);
+    if (users === undefined) return;
+    let infos: Map<string, { implicitIns: string[] }> | undefined;
+    if (fresh) {
+      try {
+        infos = parseDyndep(fs.readFileSync(path.resolve(this.graph.root, file), 'utf8'), file);
+      } catch {
+        return; // the build reports a broken dyndep file itself
+      }
+    }
+    const stack: string[] = [];
+    for (const u of users) {
+      const info = infos !== undefined ? infos.get(u.outs[0] ?? '') : this.graph.dyndep(u);
+      if (info != null) stack.push(...info.implicitIns);
+    }
+    const seen = new Set<string>();
+    while (stack.length > 0) {
+      const e = this.edgeOf(stack.pop()!);
+      if (e === undefined || seen.has(e.outs[0] ?? '')) continue;
+      seen.add(e.outs[0] ?? '');
+      if (!e.isPhony) {
+        if (this.reachable.has(e.outs[0] ?? '')) continue;
+        this.reachable.add(e.outs[0] ?? '');
+      }
+      stack.push(...e.ins);
+    }
   }
 
   private edgeOf(key: string): ReturnType<NinjaGraph['producer']> {
@@ -329,6 +396,7 @@ export class NinjaReporter implements BuildReporter {
     if (e.status === 'ok' && edge !== undefined) {
       const outs = this.graph.outputsOf(edge);
       for (const out of outs) this.built.add(out);
+      for (const out of outs) this.addDyndep(out, true);
       this.record(e, edge, outs);
     }
     if (e.key === this.o.manifestKey && this.inManifest) {
@@ -342,9 +410,12 @@ export class NinjaReporter implements BuildReporter {
           const r = this.o.reload();
           this.graph = r.graph;
           this.reachable = r.reachable;
+          this.dyndepUsers = undefined;
+          this.addExistingDyndeps();
         } catch {
           // The broker reports a broken manifest itself.
         }
+        this.totalBase += Math.max(1, this.started);
         this.started = this.finished = this.running = this.upToDate = this.cpuMs = 0;
       }
       return;

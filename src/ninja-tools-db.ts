@@ -108,12 +108,17 @@ export function toolDeps(ctx: ToolContext): number {
       const deps = t.deps[1] ?? [];
       const recorded = db.getFile(node)?.mtime ?? 0;
       let now = 0;
+      let exact = ns(recorded);
       try {
-        now = fs.statSync(path.resolve(g.root, node)).mtimeMs;
+        const abs = path.resolve(g.root, node);
+        now = fs.statSync(abs).mtimeMs;
+        // The database keeps milliseconds in a double, which loses the last nanoseconds: when
+        // the file still has the recorded mtime, print it exactly, as ninja does.
+        if (now === recorded) exact = fs.statSync(abs, { bigint: true }).mtimeNs;
       } catch {
         now = 0;
       }
-      out.push(`${node}: #deps ${deps.length}, deps mtime ${ns(recorded)} (${now === 0 || now > recorded ? 'STALE' : 'VALID'})`);
+      out.push(`${node}: #deps ${deps.length}, deps mtime ${exact} (${now === 0 || now > recorded ? 'STALE' : 'VALID'})`);
       for (const d of deps) out.push(`    ${d.key}`);
       out.push('');
     }

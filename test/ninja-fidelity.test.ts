@@ -2,8 +2,8 @@
 // each case runs the same manifest in two fresh copies, one with ninja 1.13.2 and one with B run
 // as `ninja`, and compares stdout, stderr, the exit code and the files left behind, through a
 // pipe and under a pseudo-terminal (util-linux `script`, which merges stdout and stderr as a
-// terminal does). The only thing normalized is what cannot be equal in two directories: the
-// mtimes ninja prints in `-d explain` ("(N vs M)").
+// terminal does). The only things normalized are those that cannot be equal in two directories
+// (norm below).
 
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
@@ -66,7 +66,23 @@ function files(dir: string): Record<string, string> {
   return out;
 }
 
-const norm = (s: string): string => s.replace(/\(\d+ vs \d+\)/g, '(T vs T)');
+/**
+ * What cannot be equal in two directories: mtimes, the directory itself (`-t compdb`), the
+ * program's path (getopt's messages name argv[0]) and the node addresses of `-t graph`, numbered
+ * in order of appearance (the graph's shape is still compared).
+ */
+function norm(s: string, dir: string): string {
+  const ids = new Map<string, number>();
+  return s
+    .replace(/\(\d+ vs \d+\)/g, '(T vs T)')
+    .replace(/deps mtime \d+ /g, 'deps mtime T ')
+    .split(dir).join('DIR')
+    .replace(/^\S*\/ninja: /gm, 'ninja: ')
+    .replace(/"0x[0-9a-f]+"/g, (a) => {
+      if (!ids.has(a)) ids.set(a, ids.size);
+      return `"node${ids.get(a)}"`;
+    });
+}
 
 /** One project in two copies (ninja's, B's), driven in lockstep. */
 class Twin {
@@ -88,8 +104,8 @@ class Twin {
     const ninja = await runIn(NINJA, args, this.dirs.ninja, mode, env);
     const b = await runIn(bAsNinja(), args, this.dirs.b, mode, env);
     const ctx = `ninja ${args.join(' ')} (${mode}, ${JSON.stringify(env)})\n--- ninja 1.13.2:\n${JSON.stringify(ninja)}\n--- b:\n${JSON.stringify(b)}`;
-    assert.is(norm(b.stdout), norm(ninja.stdout), `stdout\n${ctx}`);
-    assert.is(norm(b.stderr), norm(ninja.stderr), `stderr\n${ctx}`);
+    assert.is(norm(b.stdout, this.dirs.b), norm(ninja.stdout, this.dirs.ninja), `stdout\n${ctx}`);
+    assert.is(norm(b.stderr, this.dirs.b), norm(ninja.stderr, this.dirs.ninja), `stderr\n${ctx}`);
     assert.is(b.code, ninja.code, `exit code\n${ctx}`);
     assert.equal(files(this.dirs.b), files(this.dirs.ninja), `files\n${ctx}`);
     return { ninja, b };
@@ -189,6 +205,110 @@ CASES.push({
     { args: ['-d', 'explain', '-j1'], edit: { 'build.ninja': `${R('cp $in $out && true')}build mid: r src\nbuild top: r mid\n` } },
   ],
 });
+const STATUS = { NINJA_STATUS: '[%s/%t/%f/%u/%r/%p] ' };
+CASES.push({
+  // ninja adds each build's edges to the total and keeps them: the second build ends at [4/5].
+  name: 'NINJA_STATUS counts after the manifest is regenerated mid-run',
+  files: {
+    'build.ninja': `rule gen\n  command = cp build.in build.ninja\n  generator = 1\n${R('echo $out; touch $out')}build build.ninja: gen build.in\nbuild a: r\n`,
+    'build.in': `rule gen\n  command = cp build.in build.ninja\n  generator = 1\n${R('echo $out; touch $out')}build build.ninja: gen build.in\nbuild a: r\nbuild b: r a\nbuild c: r b\nbuild d: r c\n`,
+  },
+  steps: [{ args: ['-j1'], env: STATUS }, { args: ['-j1'], env: STATUS }],
+});
+CASES.push({
+  name: 'NINJA_STATUS counts when restat prunes edges (%t shrinks)',
+  files: {
+    'build.ninja': `${R('echo $out; touch $out')}rule rs\n  command = echo $out; [ -e $out ] || touch $out\n  restat = 1\nbuild a: rs in\nbuild b: r a\nbuild c: r b\nbuild d: r a in2\n`,
+    in: '1\n',
+    in2: '1\n',
+  },
+  // (The first build one target at a time: B starts ready edges in another order than ninja.
+  // The pruned build through a pipe only: on a terminal the status line of d's start shows
+  // [2/2] in ninja, which prunes b and c at once when a finishes, but [2/3] in B, which finds
+  // c up to date only after d has started.)
+  steps: [{ args: ['-j1', 'c'], env: STATUS }, { args: ['-j1', 'd'] }, { args: ['-j1'], env: STATUS, edit: { in: '2\n', in2: '2\n' }, modes: ['pipe'] }],
+});
+const DD = (body: string): string => `rule dd\n  command = printf "ninja_dyndep_version = 1\\n${body}" > $out\n`;
+CASES.push({
+  name: 'NINJA_STATUS counts when a dyndep file adds edges (%t grows as it is loaded)',
+  files: {
+    'build.ninja': `${DD('build out: dyndep | extra\\n')}${R('echo $out; touch $out')}rule make\n  command = echo $out; touch $out\n  dyndep = out.dd\nbuild out.dd: dd\nbuild extra: r\nbuild out: make || out.dd\nbuild top: r out\n`,
+  },
+  steps: [{ args: ['-j1', 'top'], env: STATUS }, { args: ['-j1', 'top'], env: STATUS }],
+});
+for (const [label, dd] of [
+  ['a syntax error', DD('build out: dyndep | \\$')],
+  ['a statement twice', DD('build out: dyndep\\nbuild out: dyndep\\n')],
+  ['an unknown binding (no line shown: an empty line before the dot)', DD('build out: dyndep\\n  restat = 1\\n  x = 2\\n')],
+  ['no file', 'rule dd\n  command = true\n'],
+] as const) {
+  CASES.push({
+    name: `a dyndep file made by the build with ${label}: "build stopped:" as it is loaded`,
+    files: { 'build.ninja': `${dd}rule make\n  command = touch $out\n  dyndep = out.dd\nbuild out.dd: dd\nbuild out: make || out.dd\n` },
+    steps: [{}],
+  });
+}
+CASES.push({
+  // ninja's message ends with a newline of its own when there is no line to show: a blank line.
+  name: 'manifest errors with and without a context line',
+  files: { 'build.ninja': `${R('touch $out')}build a: r b\nbuild a: r c\n` },
+  steps: [
+    { args: ['-w', 'dupbuild=err'] },
+    { args: ['-w', 'dupbuild=err', '-t', 'targets'] },
+    { edit: { 'build.ninja': `build ${'x'.repeat(80)}: nosuch\n` } },
+    { edit: { 'build.ninja': `build ${'x'.repeat(60)}: nosuch${'x'.repeat(20)}\n` } },
+    { edit: { 'build.ninja': `${R('touch $out')}build a: r\n  depfile = $` } },
+    { edit: { 'build.ninja': `build a: nosuch\n` } },
+  ],
+});
+CASES.push({
+  name: '-t deps: VALID and STALE records, in the order they were recorded, "deps not found"',
+  files: {
+    'build.ninja': 'rule cc\n  command = echo "$out: $in h1.h h2.h" > $out.d; cp $in $out\n  depfile = $out.d\n  deps = gcc\nbuild o1: cc s1\nbuild o2: cc s2\nbuild o3: cc s3\nbuild o4: cc s4\n',
+    s1: '1\n', s2: '2\n', s3: '3\n', s4: '4\n', 'h1.h': '', 'h2.h': '',
+  },
+  // One target at a time: ninja records in the order edges finish, and B starts ready edges in
+  // another order than ninja's critical path (README: "not yet").
+  steps: [
+    { args: ['-t', 'deps'] }, { args: ['o1'] }, { args: ['o3'] }, { args: ['o2'] },
+    { args: ['-t', 'deps'] },
+    { args: ['-t', 'deps'], edit: { o3: 'changed\n' } },
+    { args: ['-t', 'deps', 'o2', 's1', 'o4', 'o3'] },
+    { args: ['-t', 'deps', 'nosuch'] },
+  ],
+});
+
+CASES.push({
+  name: 'the command line: bad flags (usage), -d/-w/-t list, unknown -d/-w/-t, -C, a missing manifest',
+  files: { 'build.ninja': `${R('touch $out')}build a: r\n`, 'sub/build.ninja': `${R('touch $out')}build b: r\n` },
+  steps: [
+    { args: ['-x'] }, { args: ['-j'] }, { args: ['-j', 'zero'] }, { args: ['-d', 'list'] }, { args: ['-w', 'list'] },
+    { args: ['-d', 'nosuch'] }, { args: ['-w', 'nosuch'] }, { args: ['-t', 'nosuch'] }, { args: ['-f', 'nope.ninja'] },
+    { args: ['-C', 'sub'] }, { args: ['-C', 'sub', '-t', 'targets'] }, { args: ['-C', 'nodir'] },
+  ],
+});
+const TOOLS = {
+  'build.ninja': [
+    'rule cc\n  command = echo "$out: $in h.h" > $out.d; cp $in $out\n  depfile = $out.d\n  deps = gcc\n',
+    'rule cp\n  command = cp $in $out\n  description = CP $out\n',
+    'build gen.h: cp h.in\nbuild obj: cc src | gen.h\nbuild other: cp src || obj\nbuild all: phony obj other\ndefault all\n',
+  ].join(''),
+  src: 's\n', 'h.h': '', 'h.in': 'h\n',
+};
+CASES.push({
+  name: 'the -t tools on a small project, before and after a build',
+  files: TOOLS,
+  steps: [
+    ...[['inputs', 'obj'], ['inputs', '-d', 'all'], ['targets', 'all'], ['targets', 'depth', '1'], ['targets', 'rule', 'cp'], ['query', 'obj'], ['rules'], ['rules', '-d'], ['commands', 'all'], ['commands', '-s', 'other'], ['compdb'], ['compdb', 'cp'], ['graph', 'obj'], ['multi-inputs', 'obj', 'other'], ['missingdeps'], ['deps']].map((t) => ({ args: ['-t', ...t] })),
+    { args: ['-j1', 'obj'] }, { args: ['-j1'] },
+    ...[['missingdeps'], ['deps', 'obj'], ['query', 'gen.h'], ['recompact'], ['restat'], ['cleandead'], ['clean', 'obj'], ['clean', '-r', 'cp'], ['clean']].map((t) => ({ args: ['-t', ...t] })),
+  ],
+});
+CASES.push({
+  name: 'unknown targets: spelling suggestions, foo^, the clean/help hints',
+  files: TOOLS,
+  steps: [{ args: ['objj'] }, { args: ['nosuchthing'] }, { args: ['src^'] }, { args: ['h.in^'] }, { args: ['clean'] }, { args: ['help'] }, { args: ['-t', 'query', 'ob'] }],
+});
 
 for (const c of CASES) {
   for (const mode of ['pipe', 'pty'] as const) {
@@ -207,6 +327,22 @@ for (const c of CASES) {
       }
     }, { timeout: 60_000 });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// -t deps: the mtimes themselves (the cases above compare them normalized)
+
+if (haveNinja) {
+  test('-t deps: a VALID record shows the output\'s mtime to the nanosecond, as ninja does', async () => {
+    const t = new Twin({ 'build.ninja': 'rule cc\n  command = echo "$out: $in" > $out.d; cp $in $out\n  depfile = $out.d\n  deps = gcc\nbuild o: cc s\n', s: '1\n' });
+    await t.same();
+    const { ninja, b } = await t.same(['-t', 'deps']);
+    for (const [out, dir] of [[ninja, t.dirs.ninja], [b, t.dirs.b]] as const) {
+      const m = /^o: #deps 1, deps mtime (\d+) \(VALID\)$/m.exec(out.stdout);
+      assert.ok(m, out.stdout);
+      assert.is(m[1], String(fs.statSync(path.join(dir, 'o'), { bigint: true }).mtimeNs), dir);
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
