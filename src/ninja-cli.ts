@@ -9,8 +9,7 @@
 // keepdepfile, keeprsp, nostatcache, list), -w FLAG (phonycycle=err|warn, dupbuild=...,
 // depfilemulti=..., list), -t TOOL, --version, -h/--help; B's own --events FILE and --explain.
 // Where B differs from ninja 1.13.2:
-// - `-l N` is accepted and ignored (B's scheduler does not watch the load average);
-//   `-d keepdepfile` and `-d keeprsp` are accepted but the worker still deletes the depfile of a
+// - `-d keepdepfile` and `-d keeprsp` are accepted but the worker still deletes the depfile of a
 //   `deps =` edge and a successful edge's rspfile; `-w phonycycle=err` is accepted, and B always
 //   drops a phony edge's reference to itself (with ninja's warning), as with =warn.
 // - `%t` of the status line is the number of edges the targets reach less those found up to date

@@ -112,7 +112,10 @@ for (;;) {
     elsif (time >= $deadline) { stop_all('KILL'); $deadline = time + 3600; }
   }
   my $rin = ''; vec($rin, fileno($sr), 1) = 1; vec($rin, fileno(STDIN), 1) = 1 unless $eof;
-  my $n = select(my $rout = $rin, undef, undef, $eof ? 0.1 : undef);
+  # Perl's signals are deferred: a SIGCHLD that lands between its check and select() is seen
+  # only at the next wake-up (a build hung so, with two zombies), so while commands run select
+  # also wakes every 20 ms.
+  my $n = select(my $rout = $rin, undef, undef, $eof ? 0.1 : %who ? 0.02 : undef);
   next if $n <= 0;
   if (vec($rout, fileno($sr), 1)) { my $junk; sysread($sr, $junk, 512); }
   if (!$eof && vec($rout, fileno(STDIN), 1)) {
