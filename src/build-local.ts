@@ -11,15 +11,16 @@
 
 import type { BuildReply, BuildRequest, Loaded } from './build-host.ts';
 import type { Engine } from './engine.ts';
+import type { BuildEvent } from './engine-types.ts';
 import type { TaskContext } from './task-context.ts';
 import { closeSpawner, startSpawner } from './spawner.ts';
 
 /**
- * Runs one build request here; events are sent to `onEvents` as NDJSON batches. `preloaded`:
+ * Runs one build request here; each event goes to `onEvent` as it happens (no JSON). `preloaded`:
  * the manifest as the caller read it (the Ninja personality reads it first, for its messages):
  * parsed once, not twice (on the 90k-statement manifest that is seconds and ~100 MB).
  */
-export async function buildHere(req: BuildRequest, onEvents: (batch: Buffer) => void, stop: AbortSignal, preloaded?: Loaded): Promise<BuildReply> {
+export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => void, stop: AbortSignal, preloaded?: Loaded): Promise<BuildReply> {
   // The spawn helper boots (~50 ms) while the manifest and database load, so the first command
   // does not wait for it; every command goes through it (none is a child of this big process).
   startSpawner();
@@ -50,7 +51,10 @@ export async function buildHere(req: BuildRequest, onEvents: (batch: Buffer) => 
           return { ok: false, failure: toFailure(e) };
         }
       },
-      events: (batch) => onEvents(Buffer.from(batch, 'utf8')),
+      events: (batch) => {
+        for (const line of batch.split('\n')) if (line !== '') onEvent(JSON.parse(line) as BuildEvent);
+      },
+      event: onEvent,
       fetch: () => Promise.reject(new Error('a build without nodes fetches nothing from them')),
       offer: () => {},
       ...(preloaded !== undefined ? { preloaded } : {}),

@@ -11,6 +11,7 @@ import { RemoteFailure, UserError } from './errors.ts';
 import { Progress } from './progress.ts';
 import type { Logger } from './logger.ts';
 import type { BuildReply, BuildRequest, Loaded } from './build-host.ts';
+import type { BuildEvent } from './engine-types.ts';
 import { findBuildFile } from './buildfile.ts';
 import { checkSnapshot, runSnapshotCommands, type SnapshotHeader } from './fastnoop.ts';
 
@@ -56,6 +57,8 @@ export interface BuildReporter {
   readonly detailed: boolean;
   /** A batch of NDJSON events. */
   batch(buf: Buffer): void;
+  /** One event, from a build in this thread. */
+  one(e: BuildEvent): void;
   /** Ctrl-C or SIGTERM arrived; the node is being stopped. */
   interrupted(sig: string): void;
   /** The build is over: print the summary, return the exit code. `failure` is what was thrown. */
@@ -160,6 +163,12 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     if (eventsFd !== undefined) fs.writeSync(eventsFd, b.length > 0 && b[b.length - 1] === 10 ? b : Buffer.concat([b, Buffer.from('\n')]));
     reporter!.batch(b);
   };
+  // A build in this thread hands over each event as it is (build-local.ts).
+  const onEvent = (e: BuildEvent): void => {
+    if (progress !== undefined) return progress.one(e);
+    if (eventsFd !== undefined) fs.writeSync(eventsFd, JSON.stringify(e) + '\n');
+    reporter!.one(e);
+  };
   let interrupted = false;
   const stopHere = new AbortController();
   const off = onInterrupt((sig) => {
@@ -191,7 +200,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       ...(o.loadAverage !== undefined ? { loadAverage: o.loadAverage } : {}),
       ...(o.file !== undefined ? { file: o.file } : {}),
     };
-    if (client === undefined) reply = await (await import('./build-local.ts')).buildHere(req, onEvents, stopHere.signal, o.preloaded);
+    if (client === undefined) reply = await (await import('./build-local.ts')).buildHere(req, onEvent, stopHere.signal, o.preloaded);
     else reply = JSON.parse((await client.need(req, onEvents).done).toString('utf8')) as BuildReply;
   } catch (e) {
     failure = e;

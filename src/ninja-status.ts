@@ -266,6 +266,11 @@ export class NinjaReporter implements BuildReporter {
     }
   }
 
+  /** One event from a build in this thread (no batch, no JSON). */
+  one(e: BuildEvent): void {
+    this.event(e);
+  }
+
   interrupted(): void {
     this.wasInterrupted = true;
   }

@@ -43,6 +43,12 @@ export class Progress {
     }
   }
 
+  /** One event from a build in this thread (no batch, no JSON but the --events file's). */
+  one(e: BuildEvent): void {
+    if (this.events !== undefined) fs.writeSync(this.events, JSON.stringify(e) + '\n');
+    this.event(e);
+  }
+
   private statusPrefix(): string {
     // B knows no total up front: it is the rules started so far (the count still to start is 0).
     return formatStatus(this.opts.status ?? '[%f/%t] ', {

@@ -330,19 +330,27 @@ export class PerlSpawner {
   /** Closes the helper (it stops its commands, removes its directory, exits); resolves when gone. */
   close(ms = 3000): Promise<void> {
     this.broken = true;
-    if (this.child.exitCode !== null || this.child.signalCode !== null) {
-      fs.rmSync(this.dir, { recursive: true, force: true });
-      return Promise.resolve();
-    }
-    const exited = new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.child.once('exit', () => {
-        clearTimeout(t);
-        fs.rmSync(this.dir, { recursive: true, force: true });
-        resolve();
-      });
-    });
-    this.child.stdin?.end();
-    return exited;
+    return closeHelper(this.child, ms, () => fs.rmSync(this.dir, { recursive: true, force: true }));
   }
+}
+
+/**
+ * Closes a helper's stdin (it stops its commands and exits) and resolves once it has exited
+ * (then runs `gone`), or after `ms`.
+ */
+export function closeHelper(child: ChildProcess, ms: number, gone: () => void = () => {}): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    gone();
+    return Promise.resolve();
+  }
+  const exited = new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      gone();
+      resolve();
+    });
+  });
+  child.stdin?.end();
+  return exited;
 }

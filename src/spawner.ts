@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import type { ExecRequest, ExecResult } from './messages.ts';
-import { NOT_STARTED, PerlSpawner } from './spawn-perl.ts';
+import { NOT_STARTED, PerlSpawner, closeHelper } from './spawn-perl.ts';
 
 /** A command for the helper. Its `env` adds to the helper's (the worker's, when it started). */
 export interface SpawnRequest {
@@ -152,16 +152,7 @@ export class Spawner {
    */
   close(ms = 3000): Promise<void> {
     this.broken = true;
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
-    const exited = new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.child.once('exit', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-    this.child.stdin?.end();
-    return exited;
+    return closeHelper(this.child, ms);
   }
 }
 

@@ -126,13 +126,18 @@ function buildOp(dir: string, extra: object = {}): object {
   return { op: 'build', dir, targets: [], keepGoing: 1, dryRun: false, explain: false, events: false, env: {}, ...extra };
 }
 
-test('attack 1: a node cannot make the client build another directory (NEED "build" hiding "op":"need")', async () => {
-  const dir = tmp('b-sec-1-');
+/** This test's user (its own key) and a fake CurveZMQ node on loopback with a key pinned by the client. */
+async function fakeNode(dir: string): Promise<{ u: Awaited<ReturnType<typeof user>>; nodeKey: KeyPair; fake: zmq.Router; endpoint: string }> {
   const u = await user(dir, 'cfg');
   const nodeKey = zmq.curveKeyPair();
   const fake = new zmq.Router({ linger: 0, curveServer: true, curvePublicKey: nodeKey.publicKey, curveSecretKey: nodeKey.secretKey });
   await fake.bind('tcp://127.0.0.1:*');
-  const endpoint = fake.lastEndpoint!;
+  return { u, nodeKey, fake, endpoint: fake.lastEndpoint! };
+}
+
+test('attack 1: a node cannot make the client build another directory (NEED "build" hiding "op":"need")', async () => {
+  const dir = tmp('b-sec-1-');
+  const { u, nodeKey, fake, endpoint } = await fakeNode(dir);
   const target = victimDir();
   const replies: { type: number; id: number; body: string }[] = [];
   let asked = false;
@@ -192,11 +197,7 @@ test('attack 1: a node cannot make the client build another directory (NEED "bui
 
 test('attack 1c: a node given one item reads only that item\'s inputs, not another item\'s (or any blob of the build)', async () => {
   const dir = tmp('b-sec-1c-');
-  const u = await user(dir, 'cfg');
-  const nodeKey = zmq.curveKeyPair();
-  const fake = new zmq.Router({ linger: 0, curveServer: true, curvePublicKey: nodeKey.publicKey, curveSecretKey: nodeKey.secretKey });
-  await fake.bind('tcp://127.0.0.1:*');
-  const endpoint = fake.lastEndpoint!;
+  const { u, nodeKey, fake, endpoint } = await fakeNode(dir);
   interface Rexec { k: string; inputs?: { path: string; digest: string }[]; file?: string; tools?: string[] }
   const items: { id: number; w: Rexec }[] = [];
   const replies = new Map<number, { type: number; body: string }>();
