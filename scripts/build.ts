@@ -153,7 +153,7 @@ async function bundleThreads(): Promise<string> {
     ...common,
     entryPoints: [path.join(root, 'src', 'thread.ts')],
     plugins: [zeromqAddon(undefined, 'none')],
-    define: { ...common.define, __B_THREAD_SOURCE__: 'undefined' },
+    define: { ...common.define, __B_THREAD_SOURCE__: 'undefined', __B_MAIN_THREAD__: 'false' },
   });
   const out = r.outputFiles?.[0];
   if (!out) throw new Error('esbuild produced no thread bundle');
@@ -165,7 +165,7 @@ async function bundleMain(p: Platform, mode: AddonMode, threadSource: string): P
     ...common,
     entryPoints: [path.join(root, 'src', 'main.ts')],
     plugins: [zeromqAddon(p, mode)],
-    define: { ...common.define, __B_THREAD_SOURCE__: JSON.stringify(threadSource) },
+    define: { ...common.define, __B_THREAD_SOURCE__: JSON.stringify(threadSource), __B_MAIN_THREAD__: 'true' },
     banner: { js: '#!/usr/bin/env node' },
   });
   const out = r.outputFiles?.[0];

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isMainThread } from 'node:worker_threads';
+import { mainThread } from './signals.ts';
 import { UserError } from './errors.ts';
 
 let cached: string | undefined;
@@ -73,7 +73,7 @@ export function cacheDir(): string {
       tried.push(`${dir} (${(e as Error).message})`);
     }
   }
-  if (isMainThread) {
+  if (mainThread()) {
     try {
       cached = freshPrivateDir();
       return cached;

@@ -9,7 +9,18 @@
 // onInterrupt, or `b node`'s own handlers, take precedence. Between holdSignals() and the
 // build's onInterrupt (the node is starting), a signal is kept and handed to the build.
 
-import { isMainThread } from 'node:worker_threads';
+declare const __B_MAIN_THREAD__: boolean | undefined;
+
+/**
+ * Whether this is the process's main thread. The bundles know it at build time (scripts/build.ts
+ * defines it): loading `node:worker_threads` only to ask costs ~7 ms of every start-up, more than
+ * half of B's own (measured: `require('worker_threads')` 7.3 ms on the embedded Node 22).
+ */
+export function mainThread(): boolean {
+  if (typeof __B_MAIN_THREAD__ === 'boolean') return __B_MAIN_THREAD__;
+  const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+  return typeof get === 'function' ? (get('node:worker_threads') as { isMainThread: boolean }).isMainThread : true;
+}
 
 type Sig = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 
@@ -70,4 +81,4 @@ export function onInterrupt(stop: (sig: Sig) => void): () => void {
 // rest of the bundle is evaluated (measured: JS handlers ~180 ms after exec on a loaded 2-CPU
 // machine, most of it Node's own start). Not in the spawn helper, which keeps commands running
 // until B closes its stdin, nor in worker threads (signals go to the main thread).
-if (isMainThread && process.env.B_SPAWNER !== '1') installSignalHandlers();
+if (mainThread() && process.env.B_SPAWNER !== '1') installSignalHandlers();
