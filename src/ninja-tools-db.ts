@@ -8,7 +8,6 @@
 import { dropSnapshot } from './fastnoop.ts';
 import { lockDb, NESTED } from './lock.ts';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from './logger.ts';
 import type { NinjaEdge } from './ninja-parser.ts';
@@ -18,27 +17,7 @@ import { stateOf } from './filestate.ts';
 import { VERSION } from './version.ts';
 import { ninjaError, ninjaWarning, stderr } from './ninja-status.ts';
 import type { NinjaOptions } from './ninja-options.ts';
-import { Cleaner, collectTargets, toolGetopt, type ToolContext } from './ninja-tools.ts';
-
-/** The build database as a snapshot: a copy, opened and read, removed on close. */
-export function readDb(dbDir: string): { db: Database; close(): void } {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'b-ninja-db-'));
-  const copy = path.join(tmp, 'db');
-  try {
-    fs.copyFileSync(path.join(dbDir, 'db'), copy);
-  } catch {
-    // No database yet: an empty one.
-  }
-  const { db } = Database.open(copy, `b ${VERSION}`);
-  return {
-    db,
-    close: () => {
-      db.close();
-      fs.rmSync(tmp, { recursive: true, force: true });
-    },
-  };
-}
-
+import { Cleaner, collectTargets, readDb, toolGetopt, type ToolContext } from './ninja-tool-context.ts';
 
 /**
  * Opens the real database for writing under the lock; undefined (after an error) if locked,

@@ -4,7 +4,7 @@
 import type { NinjaEdge } from './ninja-parser.ts';
 import { collectTarget, spellcheck, unparse } from './ninja-tools-graph.ts';
 import { ninjaError, stderr } from './ninja-status.ts';
-import { byteOrder, collectTargets, firstReverseDep, toolGetopt, write, type ToolContext } from './ninja-tools.ts';
+import { byteOrder, collectTargets, firstReverseDep, toolGetopt, write, type ToolContext } from './ninja-tool-context.ts';
 
 export function toolGraph(ctx: ToolContext): number {
   const nodes = collectTargets(ctx, ctx.o.args);
