@@ -180,7 +180,7 @@ export class BuildHost implements NeedHandler {
         task(id);
         return r.done;
       },
-      events: (batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)),
+      sink: { events: (batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)) },
       fetch: async (node, hex, size, dest) => {
         await this.broker.fetchBlob(node, hex, size, dest);
         this.bytes.received += size;
@@ -340,13 +340,12 @@ export interface BuildIo {
   /** Engines of running builds (a rule's `need` is answered by the one that owns its task). */
   engines: Set<Engine>;
   submit: EngineHost['submit'];
-  /** A batch of NDJSON events for the client. */
-  events(batch: string): void;
   /**
-   * Or each event as it happens, as the object itself: a build in the caller's own thread has
-   * no socket to cross (JSON out and back cost ~60 µs an edge, and batching delayed the status).
+   * Where events go, one of the two: batches of NDJSON for a client across a socket, or each
+   * event as it happens, as the object itself, for a build in the caller's own thread (no socket
+   * to cross: JSON out and back cost ~60 µs an edge, and batching delayed the status).
    */
-  event?(e: BuildEvent): void;
+  sink: { events(batch: string): void } | { event(e: BuildEvent): void };
   fetch: EngineHost['fetch'];
   /** Blobs offered to nodes (remote execution inputs): digest -> file. */
   offer(m: Map<string, string>): void;
@@ -394,8 +393,8 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
     knownDeps: (action: string) => db.getTrace(action)?.deps[1]?.map((d) => d.key),
     offer: (m: Map<string, string>) => io.offer(m),
   };
-  const direct = io.event;
-  const events = direct !== undefined ? { push: (e: BuildEvent) => direct(e), flush: () => {} } : new EventBatcher((batch) => io.events(batch));
+  const sink = io.sink;
+  const events = 'event' in sink ? { push: (e: BuildEvent) => sink.event(e), flush: () => {} } : new EventBatcher((batch) => sink.events(batch));
   const makeEngine = (d: BuildDescription): Engine => {
     (d as { remoteEnv?: typeof remoteEnv }).remoteEnv = remoteEnv;
     const files = (d as { manifest?: { files: string[] } }).manifest?.files;

@@ -51,10 +51,7 @@ export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => v
           return { ok: false, failure: toFailure(e) };
         }
       },
-      events: (batch) => {
-        for (const line of batch.split('\n')) if (line !== '') onEvent(JSON.parse(line) as BuildEvent);
-      },
-      event: onEvent,
+      sink: { event: onEvent },
       fetch: () => Promise.reject(new Error('a build without nodes fetches nothing from them')),
       offer: () => {},
       ...(preloaded !== undefined ? { preloaded } : {}),
