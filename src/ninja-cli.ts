@@ -410,6 +410,11 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
       if (r !== undefined) return r;
     }
   }
+  // A build on this machine alone starts its commands through the spawn helper (build-local.ts);
+  // started now, it boots while the manifest parses, and the fork copies a smaller process
+  // (serd edit-rebuild: the first command started ~45 ms sooner than when the helper started
+  // after loading).
+  if (!o.dryRun && (process.env.B_NODES ?? '').trim() === '') (await import('./spawner.ts')).startSpawner();
   let loaded = await loadManifest(o, log);
   if (typeof loaded === 'number') return loaded;
   const parseMs = performance.now() - t0;

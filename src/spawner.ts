@@ -198,7 +198,11 @@ export function killSpawned(): void {
 
 /** Closes this thread's helpers, if it started any (worker stopping). */
 export function closeSpawner(): Promise<void> {
-  return Promise.all([current?.close(), perl?.close()]).then(() => undefined);
+  const closing = Promise.all([current?.close(), perl?.close()]);
+  // A later build in this thread (ninja's manifest regeneration, then the build) starts new ones.
+  perl = undefined;
+  current = undefined;
+  return closing.then(() => undefined);
 }
 
 /** How to start this program again: the executable itself, or node with the bundle. */

@@ -37,7 +37,7 @@ if (unavailable) {
       const id = /^node (\S+):/.exec(out[0] ?? '')?.[1] ?? '';
       const addr = `tcp://${h.ip}:7070#${path.join(keys, 'node.pub')}`;
       const dir = project(12, 0.4);
-      const c = start(B, ['build', '-C', dir, '--node', addr, '--local', '1', '--heartbeat', '100', '--events', `${dir}.ev`], { env });
+      const c = start(B, ['build', '-C', dir, '--node', addr, '--local', '1', '--heartbeat', '100', '--events', path.join(dir, '.events')], { env });
       let cerr = '';
       c.stderr?.on('data', (d: Buffer) => (cerr += d.toString()));
       await until(() => fs.existsSync(path.join(dir, 'o0')) || fs.existsSync(path.join(dir, 'o1')), 20_000, 'first outputs');
@@ -46,7 +46,7 @@ if (unavailable) {
       const r = await exited(c, 60_000);
       assert.is(r.code, 0, cerr);
       assert.match(cerr, new RegExp(`node ${id} .*stopped answering`));
-      const ev = fs.readFileSync(`${dir}.ev`, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; ran?: boolean; node?: string; note?: string });
+      const ev = fs.readFileSync(path.join(dir, '.events'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; ran?: boolean; node?: string; note?: string });
       const fin = ev.filter((e) => e.event === 'finish' && e.ran);
       assert.is(fin.length, 12);
       assert.ok(fin.some((e) => e.node === id), 'the namespaced node ran work before the cut');
