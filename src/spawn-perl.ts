@@ -33,6 +33,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ExecRequest, ExecResult } from './messages.ts';
+import { PYTHON_SCRIPT, pythonPath } from './spawn-python.ts';
 
 const SCRIPT = String.raw`
 use strict; use warnings;
@@ -188,6 +189,8 @@ interface Running {
 export class PerlSpawner {
   private readonly child: ChildProcess;
   private readonly dir: string;
+  /** Which script runs (error messages name it). */
+  readonly kind: 'perl' | 'python';
   private readonly pending = new Map<number, Running>();
   private readonly freeSlots: number[] = [];
   private slots = 0;
@@ -196,25 +199,34 @@ export class PerlSpawner {
   ready = false;
   private stderr = '';
 
+  /**
+   * Starts the helper: the Python script where Linux has Python 3 (posix_spawn, see
+   * spawn-python.ts), else the Perl one. B_SPAWNER=perl or =python picks one.
+   */
   static start(): PerlSpawner | undefined {
-    const perl = perlPath();
-    if (perl === undefined) return undefined;
+    const want = process.env.B_SPAWNER;
+    const python = want === 'perl' ? undefined : pythonPath();
+    const interpreter = python ?? (want === 'python' ? undefined : perlPath());
+    if (interpreter === undefined) return undefined;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'b-spawn-'));
     try {
       // From a file in its own directory (removed with it), not `-e`: `ps` shows one short line.
-      const script = path.join(dir, 'helper.pl');
-      fs.writeFileSync(script, SCRIPT, { mode: 0o600 });
-      const child = spawn(perl, [script, dir], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-      return new PerlSpawner(child, dir);
+      const script = path.join(dir, python !== undefined ? 'helper.py' : 'helper.pl');
+      fs.writeFileSync(script, python !== undefined ? PYTHON_SCRIPT : SCRIPT, { mode: 0o600 });
+      // -I -S: no site packages, no PYTHON* variables of the build's environment.
+      const argv = python !== undefined ? ['-I', '-S', script, dir] : [script, dir];
+      const child = spawn(interpreter, argv, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      return new PerlSpawner(child, dir, python !== undefined ? 'python' : 'perl');
     } catch {
       fs.rmSync(dir, { recursive: true, force: true });
       return undefined;
     }
   }
 
-  private constructor(child: ChildProcess, dir: string) {
+  private constructor(child: ChildProcess, dir: string, kind: 'perl' | 'python') {
     this.child = child;
     this.dir = dir;
+    this.kind = kind;
     child.unref();
     let buf = '';
     child.stdout?.setEncoding('utf8');
@@ -285,7 +297,7 @@ export class PerlSpawner {
       if (p.killTimer !== undefined) clearTimeout(p.killTimer);
       // Not ready: it read nothing, so the caller may start the command another way.
       if (!this.ready) p.resolve(NOT_STARTED);
-      else p.resolve({ exit: -1, output: '', start: p.start, end: now, spawnError: `B's spawn helper (perl, pid ${this.child.pid ?? '?'}) ${why}${detail} while this command ran; it was not retried, so that it cannot run twice: build again` });
+      else p.resolve({ exit: -1, output: '', start: p.start, end: now, spawnError: `B's spawn helper (${this.kind}, pid ${this.child.pid ?? '?'}) ${why}${detail} while this command ran; it was not retried, so that it cannot run twice: build again` });
     }
     fs.rmSync(this.dir, { recursive: true, force: true });
   }

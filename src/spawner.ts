@@ -162,9 +162,10 @@ let perl: PerlSpawner | undefined;
 let perlUnavailable = false;
 
 /**
- * This thread's small (Perl) helper for the requests it can run (spawn-perl.ts: a fork from a
- * Node process costs milliseconds, from Perl a tenth of one), started on first use; undefined
- * where there is no Perl, under Deno, or with B_SPAWNER=0 or B_SPAWNER=node.
+ * This thread's small helper for the requests it can run (spawn-perl.ts: a fork from a Node
+ * process costs milliseconds; Python's posix_spawn on Linux, spawn-python.ts, or a fork from
+ * Perl elsewhere, a fraction of one), started on first use; undefined where there is neither,
+ * under Deno, or with B_SPAWNER=0 or B_SPAWNER=node.
  */
 export function fastSpawner(req?: ExecRequest): PerlSpawner | undefined {
   if (req !== undefined && !PerlSpawner.accepts(req)) return undefined;

@@ -161,10 +161,10 @@ function alive(pid: number): boolean {
   }
 }
 
-for (const helper of ['perl', 'node'] as const) {
+for (const helper of ['python', 'perl', 'node'] as const) {
   test(`every command, the first one too, starts from the spawn helper (${helper}); SIGKILL of b leaves no command and no helper behind`, async () => {
     const marker = `${Math.floor(Math.random() * 1e6) + 1}.25`;
-    const env = { ...process.env, ...(helper === 'node' ? { B_SPAWNER: 'node' } : {}) };
+    const env = { ...process.env, B_SPAWNER: helper };
     const c = start(B, ['exec', '--workers', '2', '-j', '2', '--count', '4', '--', 'sleep', marker], { env });
     await until(() => pgrep(`sleep ${marker}`).length === 2, 10_000, 'two commands running');
     const helpers = [...new Set(pgrep(`sleep ${marker}`).map(ppid))];
@@ -172,11 +172,12 @@ for (const helper of ['perl', 'node'] as const) {
     for (const h of helpers) {
       assert.is(ppid(h), c.pid!, 'the helper is a child of b');
       if (helper === 'node') assert.match(fs.readFileSync(`/proc/${h}/environ`, 'latin1'), /(^|\0)B_SPAWNER=1\0/);
-      else assert.match(fs.readFileSync(`/proc/${h}/cmdline`, 'latin1'), /^\/\S*perl\0\S+\/b-spawn-\w+\/helper\.pl\0/);
+      else if (helper === 'perl') assert.match(fs.readFileSync(`/proc/${h}/cmdline`, 'latin1'), /^\/\S*perl\0\S+\/b-spawn-\w+\/helper\.pl\0/);
+      else assert.match(fs.readFileSync(`/proc/${h}/cmdline`, 'latin1'), /^\/\S*python3\0-I\0-S\0\S+\/b-spawn-\w+\/helper\.py\0/);
     }
     // Each command leads its own process group (a stop reaches its whole tree).
     for (const p of pgrep(`sleep ${marker}`)) assert.is(Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]), p);
-    const dirs = helper === 'perl' ? helpers.map((h) => fs.readFileSync(`/proc/${h}/cmdline`, 'latin1').split('\0').filter(Boolean).pop()!) : [];
+    const dirs = helper !== 'node' ? helpers.map((h) => fs.readFileSync(`/proc/${h}/cmdline`, 'latin1').split('\0').filter(Boolean).pop()!) : [];
     for (const d of dirs) assert.is(fs.statSync(d).mode & 0o777, 0o700, 'the output directory is private');
     process.kill(c.pid!, 'SIGKILL');
     await exited(c, 10_000);
@@ -216,7 +217,7 @@ test('a spawn helper killed mid-command: those commands fail with a clear error,
     process.kill(helper, 'SIGKILL');
     const r = await exited(c, 60_000);
     assert.is(r.code, 1, err);
-    assert.match(err, /spawn helper \((perl, )?pid \d+\) was killed by SIGKILL while this command ran; it was not retried/);
+    assert.match(err, /spawn helper \(((perl|python), )?pid \d+\) was killed by SIGKILL while this command ran; it was not retried/);
     assert.match(err, /1000 items: 999 ok, 1 failed/);
   } finally {
     for (const p of pgrep(`sleep ${marker}`)) process.kill(p, 'SIGKILL');
