@@ -20,7 +20,7 @@ import type { Action, BuildDescription, Completed } from './engine.ts';
 import type { FileState, Trace } from './database.ts';
 import { fingerprint } from './hash.ts';
 import { UserError } from './errors.ts';
-import { parseResult, type RecordedCommand, type RuleResult, type RuleWork } from './messages.ts';
+import { outcomeOf, type RecordedCommand, type Reply, type RuleResult, type RuleWork } from './messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
 export type { RecordedCommand, RuleResult, RuleWork };
 
@@ -241,10 +241,7 @@ class BfileDescription implements BuildDescription {
 
   private makeAction(m: Match, key: string, id: string): Action {
     const desc = this;
-    const work = (replay?: RecordedCommand[]): Buffer => {
-      const w: RuleWork = { k: 'rule', file: desc.file, dir: desc.root, rule: m.rule.id, key, outs: m.outs, stem: m.stem, ...(replay ? { replay } : {}) };
-      return Buffer.from(JSON.stringify(w));
-    };
+    const work = (replay?: RecordedCommand[]): RuleWork => ({ k: 'rule', file: desc.file, dir: desc.root, rule: m.rule.id, key, outs: m.outs, stem: m.stem, ...(replay ? { replay } : {}) });
     return {
       id,
       outputs: m.outs,
@@ -265,17 +262,19 @@ class BfileDescription implements BuildDescription {
         const extra = parseExtra(t.extra);
         return extra === undefined || extra.bfile === desc.hash ? undefined : work(extra.commands);
       },
-      async complete(result: Buffer): Promise<Completed | Failure> {
+      async complete(result: Reply): Promise<Completed | Failure> {
         // From a worker or another machine: decoded once, strictly (messages.ts).
-        const r = parseResult('rule', result);
+        const o = outcomeOf(['rule'], result);
+        const r = isProtocolError(o) ? o : o.r;
         if (isProtocolError(r)) return { code: 'protocol', message: `malformed result of rule ${key}: ${r.message}`, where: desc.file };
         const outputs = new Map<string, FileState | undefined>();
         for (const o of m.outs) outputs.set(o, r.outputs[o] ?? undefined);
         const extra: Extra = { bfile: desc.hash, commands: r.commands };
         return { outputs, discovered: [], value: r.value, output: r.output, extra: JSON.stringify(extra) };
       },
-      replayed(result: Buffer): { same: boolean; reason: string; extra: string } {
-        const r = parseResult('rule', result);
+      replayed(result: Reply): { same: boolean; reason: string; extra: string } {
+        const o = outcomeOf(['rule'], result);
+        const r = isProtocolError(o) ? o : o.r;
         if (isProtocolError(r)) return { same: false, reason: `malformed replay result: ${r.message}`, extra: '' };
         return { same: r.replay?.same === true, reason: r.replay?.reason ?? 'rule changed', extra: JSON.stringify({ bfile: desc.hash, commands: r.commands } satisfies Extra) };
       },

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { T, encode, type Failure } from './protocol.ts';
-import type { BlobRequest, BuildRequest, NeedRequest, WireAnswer } from './messages.ts';
+import { encodeWork, type BlobRequest, type BuildRequest, type NeedRequest, type WireAnswer } from './messages.ts';
 import type { Broker, ClientState, NeedHandler } from './broker.ts';
 import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer, type EngineHost } from './engine.ts';
 import { Database } from './database.ts';
@@ -174,7 +174,7 @@ export class BuildHost implements NeedHandler {
             else early = set;
           }
         });
-        const r = this.broker.submitTask(payload, meta, bound);
+        const r = this.broker.submitTask(encodeWork(payload), meta, bound);
         id = r.id;
         if (early !== undefined) this.offeredTo.set(id, early);
         task(id);

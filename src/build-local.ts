@@ -25,7 +25,7 @@ export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => v
   // does not wait for it; every command goes through it (none is a child of this big process).
   startSpawner();
   const { runBuildRequest, toFailure } = await import('./build-host.ts');
-  const { handle } = await import('./jobs.ts');
+  const { isBuildWork, runBuildWork } = await import('./jobs.ts');
   const engines = new Set<Engine>();
   let nextTask = 1;
   const cancel = new AbortController();
@@ -46,7 +46,8 @@ export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => v
         // edges meanwhile, and the engine's tokens bound how many run (-j).
         const ctx: TaskContext = { worker: 'local/main', task: id, signal: cancel.signal, submit: refuse, need: refuse, wait: (p) => p };
         try {
-          return { ok: true, payload: await handle(payload, ctx), worker: 'local/main' };
+          if (!isBuildWork(payload)) throw new Error(`a build does not run ${payload.k} work items`);
+          return { ok: true, payload: await runBuildWork(payload, ctx), worker: 'local/main' };
         } catch (e) {
           return { ok: false, failure: toFailure(e) };
         }

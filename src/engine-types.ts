@@ -6,6 +6,7 @@
 import type { FileState, Trace } from './database.ts';
 import type { Failure } from './protocol.ts';
 import type { TaskMeta } from './peers.ts';
+import type { Reply, WorkItem } from './messages.ts';
 
 /** A unit of work that produces keys. Built by a front end (bfile.ts, ninja-build.ts). */
 export interface Action {
@@ -31,17 +32,17 @@ export interface Action {
   generator: boolean;
   /** Shown in progress lines; empty shows the action id. */
   description: string;
-  /** What to send a worker. `ctx` lets it depend on keys while it runs. */
-  work(): Buffer;
+  /** What to send a worker (encoded only if it leaves this thread). */
+  work(): WorkItem;
   /** Turns a worker's result into the outcome, or a failure. */
-  complete(result: Buffer, ctx: RunContext): Promise<Completed | Failure>;
+  complete(result: Reply, ctx: RunContext): Promise<Completed | Failure>;
   /**
    * When the trace verifies but the action's own source changed (an edited Bfile), a payload
    * that runs it again against its recorded commands without executing them: if it would do
    * exactly the same, it is up to date after all.
    */
-  replay?(trace: Trace): Buffer | undefined;
-  replayed?(result: Buffer): { same: boolean; reason: string; extra: string };
+  replay?(trace: Trace): WorkItem | undefined;
+  replayed?(result: Reply): { same: boolean; reason: string; extra: string };
   /** Where it may run: another node (and what that node must have), or only here. */
   placement?: TaskMeta;
   /**
@@ -172,7 +173,7 @@ export function interrupts(t: Termination | undefined): boolean {
 
 export interface EngineHost {
   /** Runs work on some worker; `task` is called with the broker task id when it is dispatched. */
-  submit(payload: Buffer, task: (id: number) => void, meta?: TaskMeta, remote?: () => Buffer | undefined): Promise<{ ok: true; payload: Buffer; worker: string; note?: string } | { ok: false; failure: Failure }>;
+  submit(item: WorkItem, task: (id: number) => void, meta?: TaskMeta, remote?: () => Buffer | undefined): Promise<{ ok: true; payload: Reply; worker: string; note?: string } | { ok: false; failure: Failure }>;
   event(e: BuildEvent): void;
   /** Copies a blob from a node's store into a local file. */
   fetch(node: string, digestHex: string, size: number, dest: string): Promise<void>;

@@ -26,6 +26,7 @@ import { type Database, type Trace } from './database.ts';
 import { currentState, MISSING, outputState } from './filestate.ts';
 import { digest } from './hash.ts';
 import type { Failure } from './protocol.ts';
+import type { WorkItem } from './messages.ts';
 import {
   BuildError, interrupts, terminationOf, type Action, type Answer, type BuildDescription, type BuildSummary, type DirtyReason, type EngineHost,
   type EngineOptions, type RunContext,
@@ -412,7 +413,7 @@ export class Engine {
   }
 
   /** Runs an action against its recorded commands; undefined if it did exactly the same. */
-  private async replay(st: ActionState, payload: Buffer, trace: Trace, inputs: Answer[]): Promise<DirtyReason | undefined> {
+  private async replay(st: ActionState, payload: WorkItem, trace: Trace, inputs: Answer[]): Promise<DirtyReason | undefined> {
     st.running = true;
     st.groups = [inputs];
     let taskId = -1;

@@ -1,9 +1,11 @@
 // What a worker can do with a work item: decodes it once (messages.ts: strict, by kind) and
 // runs the handler of its kind. Results are JSON too. The broker never looks inside either.
+// A build in the caller's own thread (build-local.ts) runs build items through runBuildWork and
+// gets the outcome as an object: nothing crossed a thread, so nothing is encoded.
 
 import { execCommand } from './exec.ts';
 import { isProtocolError } from './protocol.ts';
-import { encodeWork, parseWork } from './messages.ts';
+import { BUILD_KINDS, encodeWork, parseWork, type BuildWork, type Outcome, type WorkItem } from './messages.ts';
 import type { TaskContext } from './task-context.ts';
 
 export type { TaskContext } from './task-context.ts';
@@ -11,6 +13,37 @@ export type { WorkItem } from './messages.ts';
 
 function json(x: unknown): Buffer {
   return Buffer.from(JSON.stringify(x), 'utf8');
+}
+
+/** Whether a work item is one a build sends (the others exist to test the runtime). */
+export function isBuildWork(item: WorkItem): item is BuildWork {
+  return BUILD_KINDS.has(item.k);
+}
+
+/** Runs a build's work item here; its result as an object, tagged with its kind. */
+export async function runBuildWork(item: BuildWork, ctx: TaskContext): Promise<Outcome> {
+  switch (item.k) {
+    case 'rexec': {
+      const { runRexec } = await import('./rexec.ts');
+      return { k: 'rexec', r: await runRexec(item, ctx) };
+    }
+    case 'cas-get': {
+      const { casGet } = await import('./rexec.ts');
+      return { k: 'cas-get', r: casGet(item) };
+    }
+    case 'probe': {
+      const { probe } = await import('./toolchain.ts');
+      return { k: 'probe', r: await ctx.wait(probe(item)) };
+    }
+    case 'cmd': {
+      const { runCmd } = await import('./ninja-run.ts');
+      return { k: 'cmd', r: await runCmd(item, ctx) };
+    }
+    case 'rule': {
+      const { runRule } = await import('./bfile-run.ts');
+      return { k: 'rule', r: await runRule(item, ctx) };
+    }
+  }
 }
 
 export async function handle(payload: Buffer, ctx: TaskContext): Promise<Buffer> {
@@ -30,26 +63,6 @@ export async function handle(payload: Buffer, ctx: TaskContext): Promise<Buffer>
     }
     case 'throw':
       throw new Error(item.message);
-    case 'rexec': {
-      const { runRexec } = await import('./rexec.ts');
-      return json(await runRexec(item, ctx));
-    }
-    case 'cas-get': {
-      const { casGet } = await import('./rexec.ts');
-      return json(casGet(item));
-    }
-    case 'probe': {
-      const { probe } = await import('./toolchain.ts');
-      return json(await ctx.wait(probe(item)));
-    }
-    case 'cmd': {
-      const { runCmd } = await import('./ninja-run.ts');
-      return json(await runCmd(item, ctx));
-    }
-    case 'rule': {
-      const { runRule } = await import('./bfile-run.ts');
-      return json(await runRule(item, ctx));
-    }
     case 'sleep':
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(resolve, item.ms);
@@ -59,6 +72,8 @@ export async function handle(payload: Buffer, ctx: TaskContext): Promise<Buffer>
         }, { once: true });
       });
       return json({ slept: item.ms });
+    default:
+      return json((await runBuildWork(item, ctx)).r);
   }
 }
 

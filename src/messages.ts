@@ -422,7 +422,7 @@ export function parseResult<K extends keyof ResultOf>(k: K, payload: Buffer | un
  * `rexec` one when a node without this machine's files ran it): parsed once, then checked
  * against each kind's shape; the first that fits names the kind.
  */
-export function parseResultOf<K extends keyof ResultOf>(kinds: readonly K[], payload: Buffer | undefined): { [P in K]: { k: P; r: ResultOf[P] } }[K] | ProtocolError {
+export function parseResultOf<K extends keyof ResultOf>(kinds: readonly K[], payload: Buffer | undefined): Outcome<K> | ProtocolError {
   const v = parseJson(payload);
   if (isProtocolError(v)) return v;
   let why: ProtocolError | undefined;
@@ -431,11 +431,28 @@ export function parseResultOf<K extends keyof ResultOf>(kinds: readonly K[], pay
     if (e === undefined) {
       const dup = duplicateKey(payload!.toString('utf8'));
       if (dup !== undefined) return refuse(`${k} result has the field "${dup.slice(0, 64)}" twice`);
-      return { k, r: v } as { [P in K]: { k: P; r: ResultOf[P] } }[K];
+      return { k, r: v } as Outcome<K>;
     }
     why ??= e;
   }
   return why ?? refuse('no result kind given');
+}
+
+/** A work item's result, tagged with its kind. */
+export type Outcome<K extends keyof ResultOf = keyof ResultOf> = { [P in K]: { k: P; r: ResultOf[P] } }[K];
+
+/**
+ * A worker's answer as the engine hands it to an action: the bytes, when the work ran in another
+ * thread or on another machine (decoded by the receiver, once, strictly); or the outcome itself
+ * when it ran in the receiver's own thread (build-local.ts), where nothing crossed a boundary
+ * and encoding it to JSON and back cost ~50 µs an edge.
+ */
+export type Reply = Buffer | Outcome;
+
+/** The outcome in a reply, if it is one of `kinds`. */
+export function outcomeOf<K extends keyof ResultOf>(kinds: readonly K[], reply: Reply): Outcome<K> | ProtocolError {
+  if (Buffer.isBuffer(reply)) return parseResultOf(kinds, reply);
+  return (kinds as readonly string[]).includes(reply.k) ? (reply as Outcome<K>) : refuse(`a ${reply.k} result where ${kinds.join(' or ')} was expected`);
 }
 
 /** As parseResult, for callers whose peer must not be trusted: a refusal becomes an Error. */

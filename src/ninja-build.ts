@@ -26,7 +26,7 @@ import { stateOf } from './filestate.ts';
 import { digestFromHex } from './hash.ts';
 import type { FileState } from './database.ts';
 import { UserError } from './errors.ts';
-import { parseResultOf, type CmdResult, type CmdWork, type RexecResult } from './messages.ts';
+import { outcomeOf, type CmdResult, type CmdWork, type Reply, type RexecResult } from './messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
 export type { CmdResult, CmdWork };
 import type { SnapshotCommand } from './fastnoop.ts';
@@ -204,8 +204,8 @@ export class NinjaDescription implements BuildDescription {
         sentRoots = plan.work.roots;
         return Buffer.from(JSON.stringify(plan.work));
       },
-      work(): Buffer {
-        const w: CmdWork = {
+      work(): CmdWork {
+        return {
           k: 'cmd',
           cmd: cmd(),
           cwd: desc.root,
@@ -217,11 +217,10 @@ export class NinjaDescription implements BuildDescription {
           rspfileContent: edge.rspfile !== '' ? edge.rspfileContent : '',
           console: isConsole,
         };
-        return Buffer.from(JSON.stringify(w));
       },
-      async complete(result: Buffer, ctx): Promise<Completed | Failure> {
+      async complete(result: Reply, ctx): Promise<Completed | Failure> {
         // From a worker or another machine: decoded once, strictly (messages.ts).
-        const parsed = parseResultOf(['cmd', 'rexec'], result);
+        const parsed = outcomeOf(['cmd', 'rexec'], result);
         if (isProtocolError(parsed)) return { code: 'protocol', message: `malformed result for ${cmd()}: ${parsed.message}`, where: where() };
         if (parsed.k === 'rexec') return completeRemote(parsed.r, ctx);
         const r = parsed.r;

@@ -8,6 +8,7 @@ import { suite, tmp } from './helpers.ts';
 import { Engine } from '../src/engine.ts';
 import { Database } from '../src/database.ts';
 import type { Action, BuildDescription, EngineHost } from '../src/engine-types.ts';
+import type { WorkItem } from '../src/messages.ts';
 
 const test = suite('engine-sched');
 
@@ -26,7 +27,7 @@ function description(specs: Record<string, Spec>, pools: Record<string, number> 
     actions.set(name, {
       id: name, outputs: [], answers: name, fingerprint: 1, inputs: s.inputs ?? [], orderOnly: [], validations: [],
       pool: s.pool ?? '', phony: false, always: false, generator: false, description: name,
-      work: () => Buffer.from(name),
+      work: () => ({ k: 'echo', d: name }),
       complete: () => Promise.resolve({ outputs: new Map(), discovered: [], value: `v-${name}`, output: '', extra: '' }),
     });
   }
@@ -49,8 +50,8 @@ class FakeRunner implements EngineHost {
     this.ms = ms;
   }
 
-  async submit(payload: Buffer, task: (id: number) => void): ReturnType<EngineHost['submit']> {
-    const name = payload.toString();
+  async submit(item: WorkItem, task: (id: number) => void): ReturnType<EngineHost['submit']> {
+    const name = item.k === 'echo' ? String(item.d) : item.k;
     const id = this.nextTask++;
     task(id);
     const pool = this.specs[name]?.pool ?? '';
