@@ -253,7 +253,12 @@ export class NinjaDescription implements BuildDescription {
         msvcPrefix: edge.msvcDepsPrefix, rspfile: edge.rspfile, rspfileContent: edge.rspfile !== '' ? edge.rspfileContent : '',
       }))
       : undefined;
-    if (hooks !== undefined) a.lookup = async (inputs, answer) => ((c) => c && { ...c, extra: desc.manifestId })(await hooks.lookup(inputs, answer));
+    if (hooks !== undefined) {
+      a.lookup = async (inputs, answer) => {
+        const c = await hooks.lookup(inputs, answer);
+        return c && { ...c, extra: desc.manifestId };
+      };
+    }
     /** A result from a node without this machine's files: its outputs are fetched and written here. */
     const completeRemote = async (r: RexecResult, ctx: RunContext): Promise<Completed | Failure> => {
       if (r.exit !== 0 || r.spawnError !== undefined) {
