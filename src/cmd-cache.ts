@@ -23,10 +23,14 @@ export function cacheCmd(op: string, o: { json?: boolean }, log: Logger): number
     case 'clear': {
       const s = cache.stats();
       cache.clear();
-      log.info(`action cache cleared: ${s.entries} entries and ${s.blobs} blobs (${fmtBytes(s.bytes)}) removed from ${s.dir}`);
+      log.info(`action cache cleared: ${plural(s.entries, 'entry', 'entries')} and ${plural(s.blobs, 'blob', 'blobs')} (${fmtBytes(s.bytes)}) removed from ${s.dir}`);
       return 0;
     }
     default:
       throw new UserError({ code: 'usage', message: `unknown cache operation "${op}"`, hint: 'use `b cache stats` or `b cache clear`' });
   }
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
