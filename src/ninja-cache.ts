@@ -22,7 +22,7 @@ import { absolutizer, actionKey, matchResult, relativizer, withResult, type Acti
 import { commandTool, platform } from './toolchain.ts';
 import { isSystem } from './rexec-client.ts';
 import { execCommand } from './exec.ts';
-import { digest, digestFile, digestFromHex, digestHex } from './hash.ts';
+import { digest, DIGEST_BYTES, digestFile, digestFromHex, digestHex } from './hash.ts';
 import { stateOf } from './filestate.ts';
 
 /** Whether builds use the action cache (`--cache` sets B_CACHE=1 for the whole process). */
@@ -248,7 +248,7 @@ export class NinjaCache {
     const outputs: { path: string; digest: string; size: number; mode: number }[] = [];
     for (const o of e.outputs) {
       const s = r.outputs[o];
-      if (s === undefined || s === null || s.digest.startsWith('\u0000')) return false;
+      if (s === undefined || s === null || !isContentDigest(s.digest)) return false;
       const abs = path.resolve(this.root, o);
       let mode: number;
       let stored: { hex: string; size: number };
@@ -281,9 +281,18 @@ export class NinjaCache {
   }
 }
 
+/**
+ * Whether an answer is a file's content digest: 16 bytes, any of them 0 (one file in 256 has a
+ * digest that starts with a NUL byte). The markers for a missing file and a directory start with
+ * NUL too but have other lengths (filestate.ts).
+ */
+export function isContentDigest(h: string): boolean {
+  return h.length === DIGEST_BYTES;
+}
+
 /** A file answer's digest in hex; undefined for a missing file or a directory. */
 function hexOf(h: string): string | undefined {
-  return h.startsWith('\u0000') || h.length !== 16 ? undefined : digestHex(h);
+  return isContentDigest(h) ? digestHex(h) : undefined;
 }
 
 /**

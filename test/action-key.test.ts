@@ -5,7 +5,8 @@ import { suite } from './helpers.ts';
 import {
   absolutizer, actionKey, decodeEntry, matchResult, MAX_RESULTS, relativizer, withResult, type ActionResult, type ActionSpec,
 } from '../src/action-key.ts';
-import { baseDir, commandPrograms, declaredEnv, uncacheable } from '../src/ninja-cache.ts';
+import { baseDir, commandPrograms, declaredEnv, isContentDigest, uncacheable } from '../src/ninja-cache.ts';
+import { MISSING } from '../src/filestate.ts';
 import { parseManifest } from '../src/ninja-parser.ts';
 
 const test = suite('action-key');
@@ -87,6 +88,12 @@ test('programs of a command line, and the declared environment', () => {
   assert.equal(commandPrograms('(cc -c a.c)'), ['cc']);
   const env = declaredEnv({ PATH: '/bin', LANG: 'C', B_CACHE_ENV: 'FOO, BAR', FOO: '1' });
   assert.equal(env, { LANG: 'C', FOO: '1' });
+});
+
+test('content digests may start with a NUL byte; the missing and directory markers are not digests', () => {
+  assert.ok(isContentDigest('\u0000' + 'x'.repeat(15)));
+  assert.not.ok(isContentDigest(MISSING));
+  assert.not.ok(isContentDigest('\u0000dir'));
 });
 
 function manifest(text: string) {
