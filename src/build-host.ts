@@ -381,7 +381,7 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
       const key = path.relative(req.dir, abs);
       const k = key.startsWith('..') || path.isAbsolute(key) ? abs : key;
       const st = currentState(db, k, abs);
-      if (st === undefined || st.digest.startsWith('\u0000')) return undefined;
+      if (st === undefined || st.digest.length !== 16) return undefined;
       let exec = false;
       try {
         exec = (fs.statSync(abs).mode & 0o111) !== 0;

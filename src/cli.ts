@@ -95,10 +95,13 @@ export async function run(argv: string[]): Promise<number> {
     .option('--key <file>', 'With --node: this client\'s key pair (default: ~/.config/b/client.key)')
     .option('--heartbeat <ms>', 'With --node: heartbeat interval; a node silent for 6 intervals is declared dead', { default: 500 })
     .option('--insecure', 'With --node: use nodes without a pinned key, in plaintext (trusted networks only; or B_INSECURE=1)')
+    .option('--cache', 'Use the local action cache for Ninja edges (or B_CACHE=1; see `b cache`)')
     .example('b build -j 8 app')
     .example('b build --node tcp://build1:7070#build1.pub --node tcp://build2:7070#build2.pub -j 64')
     .action(async (targets: string[], o: Common & Record<string, unknown>) => {
       const l = mk(o);
+      // For the whole process: worker threads and nested builds read it too.
+      if (o.cache === true) process.env.B_CACHE = '1';
       const { buildCmd } = await import('./cmd-build.ts');
       result = buildCmd(targets, {
         ...(o.dir !== undefined ? { dir: String(o.dir) } : {}),
@@ -233,6 +236,15 @@ export async function run(argv: string[]): Promise<number> {
         json: o.json === true,
         shell: o.shell === true,
       }, l);
+    });
+
+  cli
+    .command('cache <op>', 'The local action cache: `b cache stats` (entries, size, limit) or `b cache clear`')
+    .option('--json', 'stats: print one JSON object')
+    .action(async (op: string, o: Common & { json?: boolean }) => {
+      const l = mk(o);
+      const { cacheCmd } = await import('./cmd-cache.ts');
+      result = Promise.resolve(cacheCmd(op, o, l));
     });
 
   cli

@@ -248,6 +248,8 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     const where = [...progress!.nodes.entries()].map(([n, c]) => `${c} on ${n}`).join(', ');
     log.info(`${o.dryRun ? 'would run' : 'ran'} ${r.ran} rule${r.ran === 1 ? '' : 's'}${where && !o.dryRun ? ` (${where})` : ''}, ${r.upToDate} up to date, ${(r.ms / 1000).toFixed(2)} s`);
   }
+  const cached = progress?.cache.summary();
+  if (cached !== undefined) log.info(cached);
   if (r.dead.length > 0) reportDead(log, r.dead);
   if (r.bytes && (r.bytes.sent > 0 || r.bytes.received > 0)) {
     log.info(`files moved: ${fmtBytes(r.bytes.sent)} sent to nodes, ${fmtBytes(r.bytes.received)} received from them`);

@@ -58,6 +58,12 @@ export interface Action {
   trustsFingerprint?(trace: Trace): boolean;
   /** A trace to store after this one verified (to mark it checked against the current manifest). */
   stamp?(trace: Trace): Trace | undefined;
+  /**
+   * The outcome from the action cache (outputs already written), or undefined to run it. Asked
+   * once its inputs are built; `answer` builds or reads keys without recording them (the
+   * dependencies a cached result lists, to compare their digests).
+   */
+  lookup?(inputs: Answer[], answer: (keys: string[]) => Promise<Answer[]>): Promise<Completed | undefined>;
   /** Runs before the inputs are built; may add inputs and outputs (Ninja dyndep files). */
   prepare?(answer: (key: string) => Promise<Answer>): Promise<void>;
 }
@@ -72,7 +78,13 @@ export interface Completed {
   extra: string;
   /** Bytes moved to and from another node for this action (remote execution). */
   bytes?: { sent: number; received: number };
+  /** Action cache: restored from the local cache, or cacheable and not found (then recorded). */
+  cache?: CacheOutcome;
+  /** Bytes of outputs restored from the cache. */
+  cacheBytes?: number;
 }
+
+export type CacheOutcome = 'local' | 'miss';
 
 export interface RunContext {
   /** Builds keys on behalf of the running action, recording them as a dependency group. */
@@ -115,6 +127,9 @@ export interface BuildEvent {
   /** Why it ran where it ran (e.g. fell back to this machine because a node died). */
   note?: string;
   bytes?: { sent: number; received: number };
+  /** Action cache outcome of a cacheable action (`finish` events). */
+  cache?: CacheOutcome;
+  cacheBytes?: number;
   output?: string;
   error?: Failure;
 }

@@ -637,7 +637,9 @@ export class Engine {
         taskId = id;
         this.byTask.set(id, st);
       };
-      let r = await this.submit(a.work(), onTask, a.placement, a.remote ? () => a.remote?.() : undefined);
+      // The action cache (ninja-cache.ts): a hit has written the outputs; nothing is submitted.
+      const hit = a.lookup !== undefined ? await a.lookup(inputs, (keys) => this.need(st, keys, true)) : undefined;
+      let r = hit !== undefined ? CACHE_HIT : await this.submit(a.work(), onTask, a.placement, a.remote ? () => a.remote?.() : undefined);
       let note: string | undefined;
       if (!r.ok) {
         // A rule that failed because something it needed failed is not a failure of its own.
@@ -649,7 +651,7 @@ export class Engine {
       }
       const worker = r.worker;
       const ctx: RunContext = { need: (keys) => this.need(st, keys), fetch: (hex, size, dest) => this.host.fetch(worker, hex, size, dest) };
-      let c = await a.complete(r.payload, ctx);
+      let c = hit ?? await a.complete(r.payload, ctx);
       if (!('outputs' in c) && c.fields?.retryLocal === true) {
         // A command that failed in another node's sandbox is run once more here: the sandbox may
         // have lacked a file, and a real error fails again and is reported as usual.
@@ -687,7 +689,7 @@ export class Engine {
       });
       this.stats.ran++;
       this.stats.done++;
-      this.host.event({ event: 'finish', t: Date.now(), key: name, action: a.id, status: 'ok', ran: true, ms, node: nodeOf(r.worker), output: c.output, reason, ...(note ? { note } : {}), ...(c.bytes ? { bytes: c.bytes } : {}) });
+      this.host.event({ event: 'finish', t: Date.now(), key: name, action: a.id, status: 'ok', ran: true, ms, node: nodeOf(r.worker), output: c.output, reason, ...(note ? { note } : {}), ...(c.bytes ? { bytes: c.bytes } : {}), ...(c.cache ? { cache: c.cache, cacheBytes: c.cacheBytes ?? 0 } : {}) });
       return answers;
     } finally {
       st.running = false;
@@ -768,6 +770,9 @@ export class Engine {
     return answers;
   }
 }
+
+/** What `execute` goes on with when the action cache answered: no worker ran anything. */
+const CACHE_HIT: { ok: true; payload: Buffer; worker: string; note?: string } = { ok: true, payload: Buffer.alloc(0), worker: 'local/cache' };
 
 /** `local/w3` for this process's workers, else the id of the node that ran it. */
 function nodeOf(worker: string | undefined): string {

@@ -30,6 +30,7 @@ import { outcomeOf, type CmdResult, type CmdWork, type Reply, type RexecResult }
 import { isProtocolError, type Failure } from './protocol.ts';
 export type { CmdResult, CmdWork };
 import type { SnapshotCommand } from './fastnoop.ts';
+import { baseDir, cacheEnabled, edgeCacheHooks, NinjaCache, uncacheable } from './ninja-cache.ts';
 
 export class NinjaDescription implements BuildDescription {
   readonly root: string;
@@ -50,6 +51,12 @@ export class NinjaDescription implements BuildDescription {
     knownDeps(action: string): string[] | undefined;
     offer(m: Map<string, string>): void;
   } | undefined;
+  private cache: NinjaCache | null | undefined;
+  /** The action cache (`--cache`), made on first use; null when off. */
+  actionCache(): NinjaCache | null {
+    if (this.cache === undefined) this.cache = cacheEnabled() ? new NinjaCache(this.root, baseDir(path.resolve(this.root), this.manifest)) : null;
+    return this.cache;
+  }
   /** Dyndep-discovered outputs, by output path. */
   private readonly dyndepOutputs = new Map<string, NinjaEdge>();
 
@@ -233,10 +240,24 @@ export class NinjaDescription implements BuildDescription {
         }
         const outs = new Map<string, FileState | undefined>();
         for (const o of outputs) outs.set(o, r.outputs[o] ?? undefined);
-        return { outputs: outs, discovered: r.deps, value: undefined, output: r.output, extra: desc.manifestId };
+        const recorded = hooks !== undefined && await hooks.record(r);
+        return { outputs: outs, discovered: r.deps, value: undefined, output: r.output, extra: desc.manifestId, ...(recorded ? { cache: 'miss' as const } : {}) };
       },
     };
     const where = (): string => `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`;
+    const cache = desc.actionCache();
+    const hooks = cache !== null && uncacheable(edge, desc.manifest, desc.root) === undefined
+      ? edgeCacheHooks(cache, () => ({
+        cmd: cmd(), root: desc.root, inputs: a.inputs, outputs: a.outputs, depfile: edge.depfile, deps: edge.deps,
+        msvcPrefix: edge.msvcDepsPrefix, rspfile: edge.rspfile, rspfileContent: edge.rspfile !== '' ? edge.rspfileContent : '',
+      }))
+      : undefined;
+    if (hooks !== undefined) {
+      a.lookup = async (inputs, answer) => {
+        const c = await hooks.lookup(inputs, answer);
+        return c && { ...c, extra: desc.manifestId };
+      };
+    }
     /** A result from a node without this machine's files: its outputs are fetched and written here. */
     const completeRemote = async (r: RexecResult, ctx: RunContext): Promise<Completed | Failure> => {
       if (r.exit !== 0 || r.spawnError !== undefined) {

@@ -75,6 +75,7 @@ ${viaB ? `
 b's own options:
   --events FILE  write build events as NDJSON to FILE
   --explain      same as -d explain
+  --cache        use the local action cache (or B_CACHE=1)
 ` : ''}`);
 }
 
@@ -98,6 +99,7 @@ const LONG: LongOption[] = [
   // B's own, available where they do not clash with ninja's.
   { name: 'events', hasArg: true },
   { name: 'explain', hasArg: false },
+  { name: 'cache', hasArg: false },
 ];
 /** getopt's optstring "d:f:j:k:l:nt:vw:C:h": option letter -> takes an argument. */
 const SHORT: Record<string, boolean> = { d: true, f: true, j: true, k: true, l: true, n: false, t: true, v: false, w: true, C: true, h: false };
@@ -181,6 +183,9 @@ export function readFlags(argv: string[], prog: string, log: Logger): Parsed {
         return undefined;
       case 'explain':
         o.explain = true;
+        return undefined;
+      case 'cache':
+        process.env.B_CACHE = '1'; // for the whole process, as B_CACHE=1 in the environment
         return undefined;
       default: // 'h', 'help'
         usage(log);

@@ -17,6 +17,7 @@ import { formatStatus, SlidingRate } from './status-format.ts';
 import { commandHash, mtimeNs, type NinjaLog } from './ninja-log.ts';
 import { parseDyndep } from './dyndep.ts';
 import * as fs from 'node:fs';
+import { CacheTally } from './cache-tally.ts';
 
 /** Writes to stderr through the logger (the one place that owns the terminal). */
 export function stderr(log: Logger, text: string): void {
@@ -249,6 +250,8 @@ export class NinjaReporter implements BuildReporter {
   private readonly built = new Set<string>();
   /** Failures already reported with FAILED:. */
   private readonly shown = new Set<string>();
+  /** Action cache hits and misses (`--cache`): one line of B's own after the build. */
+  private readonly cache = new CacheTally();
 
   constructor(log: Logger, o: ReporterOptions) {
     this.log = log;
@@ -367,6 +370,8 @@ export class NinjaReporter implements BuildReporter {
       return;
     }
     this.finished++;
+    this.cache.event(e);
+    if (e.cache === 'local') this.descriptions.set(e.key, `${this.descriptions.get(e.key) ?? e.key} (cached)`);
     this.timeMs = (e.t ?? Date.now()) - this.t0;
     this.cpuMs += e.ms ?? 0;
     const fatal = e.status === 'failed' && /^unknown deps type '/.test(e.error?.message ?? '');
@@ -503,6 +508,8 @@ export class NinjaReporter implements BuildReporter {
     }
     if (this.fatal !== undefined) return 1;
     const reply = r.reply!;
+    const cached = this.cache.summary();
+    if (cached !== undefined && !this.o.quiet) this.log.out(`b: ${cached}`);
     for (const n of reply.notices) if (!this.graph.m.warnings.includes(n)) ninjaWarning(this.log, n);
     if (this.o.stats) this.printStats(reply);
     if (!reply.ok) {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import type { Logger } from './logger.ts';
 import type { BuildEvent, DirtyReason } from './engine.ts';
 import { formatStatus } from './status-format.ts';
+import { CacheTally } from './cache-tally.ts';
 
 export interface ProgressOptions {
   explain: boolean;
@@ -27,6 +28,8 @@ export class Progress {
   private readonly descriptions = new Map<string, string>();
   /** Where each rule ran, counted per node (summary line). */
   readonly nodes = new Map<string, number>();
+  /** Action cache hits and misses (summary line). */
+  readonly cache = new CacheTally();
 
   constructor(log: Logger, opts: ProgressOptions) {
     this.log = log;
@@ -72,7 +75,8 @@ export class Progress {
         if (!e.ran) return;
         this.running = Math.max(0, this.running - 1);
         this.finished++;
-        this.log.status(this.statusPrefix() + (this.descriptions.get(e.key) ?? e.key));
+        this.cache.event(e);
+        this.log.status(this.statusPrefix() + (this.descriptions.get(e.key) ?? e.key) + (e.cache === 'local' ? ' (cached)' : ''));
         this.descriptions.delete(e.key);
         if (e.node) this.nodes.set(e.node, (this.nodes.get(e.node) ?? 0) + 1);
         if (e.status === 'failed') {

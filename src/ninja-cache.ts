@@ -1,0 +1,328 @@
+// The action cache for Ninja edges: which edges may be cached, their action (action-key.ts),
+// and the lookup before an edge runs and the record after it ran (action-cache.ts stores both).
+//
+// Opt-in (`--cache`, B_CACHE=1): a hit is only as right as the key is complete, and B cannot see
+// what a command reads beyond its declared inputs, its depfile and the declared environment (a
+// script's own data files, an undeclared variable, the clock). README.md, "Action cache", says
+// what is and is not in the key.
+//
+// Never cached: phony, generator and console-pool edges, dyndep edges, edges with no inputs or
+// fed by a phony that is always out of date (they run in every build on purpose), commands whose
+// program cannot be named (`cd x && ...`), and failed or partial results (an output missing).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { NinjaManifest } from './ninja-parser.ts';
+import type { NinjaEdge } from './ninja-eval.ts';
+import type { Answer, Completed } from './engine-types.ts';
+import type { CmdResult } from './messages.ts';
+import type { FileState } from './database.ts';
+import { ActionCache } from './action-cache.ts';
+import { absolutizer, actionKey, matchResult, relativizer, withResult, type ActionSpec } from './action-key.ts';
+import { commandTool, platform } from './toolchain.ts';
+import { isSystem } from './rexec-client.ts';
+import { execCommand } from './exec.ts';
+import { digest, DIGEST_BYTES, digestFile, digestFromHex, digestHex } from './hash.ts';
+import { stateOf } from './filestate.ts';
+
+/** Whether builds use the action cache (`--cache` sets B_CACHE=1 for the whole process). */
+export function cacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.B_CACHE;
+  return v !== undefined && v !== '' && v !== '0' && v !== 'false';
+}
+
+/**
+ * Variables that change what compilers and common tools write, always part of the key; B_CACHE_ENV
+ * (names separated by commas or spaces) declares more. Locale variables are here because the
+ * replayed diagnostics are in the locale's language.
+ */
+export const KEY_ENV = [
+  'SOURCE_DATE_EPOCH', 'CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUDE_PATH', 'LIBRARY_PATH',
+  'COMPILER_PATH', 'GCC_EXEC_PREFIX', 'DEPENDENCIES_OUTPUT', 'SUNPRO_DEPENDENCIES', 'LANG', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES',
+];
+
+export function declaredEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const names = new Set([...KEY_ENV, ...(env.B_CACHE_ENV ?? '').split(/[\s,]+/).filter(Boolean)]);
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const v = env[n];
+    if (v !== undefined) out[n] = v;
+  }
+  return out;
+}
+
+const COMPILER = /^(?:.*\/)?(?:[\w.+-]+-)?(?:cc|gcc|g\+\+|c\+\+|clang|clang\+\+|cpp)(?:-\d+(?:\.\d+)*)?$/;
+const tools = new Map<string, Promise<string>>();
+
+/**
+ * A program's fingerprint: the digest of its bytes and, for compilers, of its `--version` (a
+ * driver such as /usr/bin/gcc is a small binary that runs cc1; the version names cc1's release).
+ * Only compilers are asked for `--version`: any other program might do something else with it.
+ * Cached per process by path and stat, so a wrapper edited in between is probed again.
+ */
+export function toolFingerprint(abs: string): Promise<string> {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    return Promise.resolve('missing');
+  }
+  const id = `${abs}\u0000${st.size}\u0000${st.mtimeMs}\u0000${st.ino}`;
+  let p = tools.get(id);
+  if (p === undefined) {
+    p = (async () => {
+      const bytes = digestHex(digestFile(abs));
+      if (!COMPILER.test(abs) && !COMPILER.test(path.basename(abs))) return bytes;
+      const r = await execCommand({ argv: [abs, '--version'], maxOutput: 1 << 16 }, AbortSignal.timeout(10_000));
+      return `${bytes}:${digestHex(digest(`${r.exit} ${r.output}`))}`;
+    })();
+    tools.set(id, p);
+  }
+  return p;
+}
+
+const BUILTIN = new Set(['cd', ':', 'true', 'false', 'exit', 'set', 'export', 'test', '[']);
+
+/**
+ * The programs a shell command line starts: the first word of each part between `;`, `&&`,
+ * `||` and `|` (CMake writes `cd /build/dir && /usr/bin/cc ...`), shell builtins left out.
+ * Approximate by design: it only chooses which programs are fingerprinted; an empty list means
+ * the command is not cached.
+ */
+export function commandPrograms(cmd: string): string[] {
+  const out: string[] = [];
+  for (const part of cmd.replace(/'[^']*'|"[^"]*"/g, (q) => q.replace(/[;&|]/g, ' ')).split(/;|&&|\|\||\||\n/)) {
+    const t = commandTool(part.trim().replace(/^[({]\s*/, ''));
+    if (t !== undefined && t !== '' && !BUILTIN.has(t) && !out.includes(t)) out.push(t);
+  }
+  return out;
+}
+
+/** A program named on a command line as an absolute path (PATH lookup), or undefined. */
+export function resolveTool(t: string, cwd: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (t.includes('/')) return path.resolve(cwd, t);
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const f = path.resolve(cwd, dir, t);
+    try {
+      fs.accessSync(f, fs.constants.X_OK);
+      if (fs.statSync(f).isFile()) return f;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The base directory whose paths are written relative (ccache's base_dir): B_CACHE_BASEDIR if
+ * set, else the deepest common ancestor of the build directory and the absolute, non-system
+ * paths the manifest's edges read (CMake names sources by absolute path, from a build directory
+ * beside or inside the source tree). Never shallower than two levels (/tmp/x): above that, moving
+ * the tree would change nothing and unrelated paths would be rewritten.
+ */
+export function baseDir(root: string, m: NinjaManifest, env: NodeJS.ProcessEnv = process.env): string {
+  const given = env.B_CACHE_BASEDIR;
+  if (given !== undefined && path.isAbsolute(given)) {
+    const rel = path.relative(given, root);
+    return rel.startsWith('..') || path.isAbsolute(rel) ? root : path.resolve(given);
+  }
+  let common = root.split('/');
+  for (const e of m.edges) {
+    for (const i of e.ins) {
+      if (!i.startsWith('/') || isSystem(i)) continue;
+      const q = i.split('/');
+      let k = 0;
+      while (k < common.length && k < q.length - 1 && common[k] === q[k]) k++;
+      if (k < 3) continue; // shares at most one level with the tree: not part of it
+      common = common.slice(0, k);
+    }
+  }
+  return common.join('/') || root;
+}
+
+export interface EdgeCall {
+  cmd: string;
+  root: string;
+  inputs: string[];
+  outputs: string[];
+  depfile: string;
+  deps: string;
+  msvcPrefix: string;
+  rspfile: string;
+  rspfileContent: string;
+}
+
+/** Why an edge is never cached, or undefined if it may be. */
+export function uncacheable(edge: NinjaEdge, m: NinjaManifest, root: string): string | undefined {
+  if (edge.isPhony) return 'phony';
+  if (edge.generator) return 'a generator edge';
+  if (edge.pool === 'console') return 'in the console pool';
+  if (edge.dyndep !== '') return 'has a dyndep file';
+  if (edge.deps !== '' && edge.deps !== 'gcc' && edge.deps !== 'msvc') return `unknown deps type '${edge.deps}'`;
+  const inputs = edge.ins.slice(0, edge.ins.length - edge.orderOnlyIns);
+  if (inputs.length === 0) return 'has no inputs';
+  const seen = new Set<NinjaEdge>();
+  const volatile = (key: string): boolean => {
+    const p = m.producer.get(key);
+    if (p === undefined || !p.isPhony || seen.has(p)) return false;
+    seen.add(p);
+    const ins = p.ins.slice(0, p.ins.length - p.orderOnlyIns);
+    if (ins.length === 0) return !fs.existsSync(path.resolve(root, key));
+    return ins.some(volatile);
+  };
+  const v = inputs.find(volatile);
+  if (v !== undefined) return `depends on ${v}, which is always out of date`;
+  return undefined;
+}
+
+type AnswerFn = (keys: string[]) => Promise<Answer[]>;
+
+/** One build's cache: the store, the base directory and the declared environment. */
+export class NinjaCache {
+  readonly root: string;
+  readonly base: string;
+  readonly store: ActionCache;
+  private readonly env = declaredEnv();
+  private readonly rel: (s: string) => string;
+  private readonly abs: (s: string) => string;
+
+  constructor(root: string, base: string, store = new ActionCache()) {
+    this.root = path.resolve(root);
+    this.base = path.resolve(base);
+    this.store = store;
+    this.rel = relativizer(this.root, this.base);
+    this.abs = absolutizer(this.root, this.base);
+  }
+
+  /** The action's key, or undefined when no program of it can be named. */
+  async key(e: EdgeCall, inputs: Answer[]): Promise<string | undefined> {
+    const programs = commandPrograms(e.cmd);
+    if (programs.length === 0) return undefined;
+    const prints: string[] = [];
+    for (const p of programs) {
+      const abs = resolveTool(p, this.root);
+      prints.push(abs === undefined ? 'missing' : await toolFingerprint(abs)); // the name is in the command
+    }
+    const hashes = new Map(inputs.map((x) => [x.key, x.hash]));
+    const spec: ActionSpec = {
+      platform: platform(), tool: prints.join(' '), cmd: e.cmd, rspfileContent: e.rspfileContent, env: this.env,
+      cwd: this.root, base: this.base,
+      inputs: e.inputs.map((p) => ({ path: p, digest: digestHex(hashes.get(p) ?? '') })),
+      outputs: e.outputs, depfile: e.depfile, deps: e.deps, msvcPrefix: e.msvcPrefix, rspfile: e.rspfile,
+    };
+    return actionKey(spec);
+  }
+
+  /**
+   * The outcome of the action from the cache, its outputs written at their declared paths, or
+   * undefined (a miss: run it). A result that cannot be restored is dropped.
+   */
+  async lookup(key: string, e: EdgeCall, answer: AnswerFn): Promise<Completed | undefined> {
+    const entry = this.store.read(key);
+    if (entry === undefined) return undefined;
+    const hit = await matchResult(entry, async (deps) => (await answer(deps.map(this.abs).map((d) => this.keyOf(d)))).map((x) => hexOf(x.hash)));
+    if (hit === undefined) return undefined;
+    if (hit.outputs.length !== e.outputs.length || hit.outputs.some((o, i) => o.path !== this.rel(e.outputs[i]!))) return undefined;
+    const outputs = new Map<string, FileState | undefined>();
+    let bytes = 0;
+    for (const [i, o] of hit.outputs.entries()) {
+      const out = e.outputs[i]!;
+      const dest = path.resolve(this.root, out);
+      if (!this.store.restore(o.digest, dest, o.mode)) {
+        this.store.drop(key);
+        return undefined;
+      }
+      outputs.set(out, stateOf(fs.statSync(dest), digestFromHex(o.digest), true));
+      bytes += o.size;
+    }
+    return { outputs, discovered: hit.deps.map((d) => this.keyOf(this.abs(d[0]))), value: undefined, output: hit.output, extra: '', cache: 'local', cacheBytes: bytes };
+  }
+
+  /**
+   * Records a successful run: its outputs' bytes, then the entry. False (nothing recorded) when
+   * an output is missing or changed since the command wrote it, or a dependency is missing.
+   */
+  async record(key: string, e: EdgeCall, r: CmdResult, answer: AnswerFn): Promise<boolean> {
+    if (r.exit !== 0 || r.spawnError !== undefined || r.depsError !== undefined) return false;
+    const outputs: { path: string; digest: string; size: number; mode: number }[] = [];
+    for (const o of e.outputs) {
+      const s = r.outputs[o];
+      if (s === undefined || s === null || !isContentDigest(s.digest)) return false;
+      const abs = path.resolve(this.root, o);
+      let mode: number;
+      let stored: { hex: string; size: number };
+      try {
+        mode = fs.statSync(abs).mode & 0o7777;
+        stored = this.store.store(abs);
+      } catch {
+        return false;
+      }
+      if (stored.hex !== digestHex(s.digest)) return false; // rewritten after its command ended
+      outputs.push({ path: this.rel(o), digest: stored.hex, size: stored.size, mode });
+    }
+    const answers = r.deps.length > 0 ? await answer(r.deps) : [];
+    const deps: [string, string][] = [];
+    for (const [i, d] of r.deps.entries()) {
+      const h = hexOf(answers[i]?.hash ?? '');
+      if (h === undefined) return false;
+      deps.push([this.rel(d), h]);
+    }
+    this.store.write(withResult(this.store.read(key), key, { deps, outputs, output: r.output, t: Date.now() }));
+    this.store.maybeMaintain();
+    return true;
+  }
+
+  /** The build's key for a path: relative inside the root, absolute outside (as depfiles are read). */
+  private keyOf(p: string): string {
+    if (!path.isAbsolute(p)) return p;
+    const rel = path.relative(this.root, p);
+    return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+  }
+}
+
+/**
+ * Whether an answer is a file's content digest: 16 bytes, any of them 0 (one file in 256 has a
+ * digest that starts with a NUL byte). The markers for a missing file and a directory start with
+ * NUL too but have other lengths (filestate.ts).
+ */
+export function isContentDigest(h: string): boolean {
+  return h.length === DIGEST_BYTES;
+}
+
+/** A file answer's digest in hex; undefined for a missing file or a directory. */
+function hexOf(h: string): string | undefined {
+  return isContentDigest(h) ? digestHex(h) : undefined;
+}
+
+/**
+ * The cache's two hooks for one edge: `lookup` (the engine asks it before running the edge) and
+ * `record` (after a successful run; says whether the result was a cacheable miss).
+ */
+export function edgeCacheHooks(cache: NinjaCache, call: () => EdgeCall): {
+  lookup(inputs: Answer[], answer: AnswerFn): Promise<Completed | undefined>;
+  record(r: CmdResult): Promise<boolean>;
+} {
+  let key: string | undefined;
+  let answerFn: AnswerFn | undefined;
+  return {
+    async lookup(inputs, answer) {
+      answerFn = answer;
+      try {
+        key = await cache.key(call(), inputs);
+        return key === undefined ? undefined : await cache.lookup(key, call(), answer);
+      } catch {
+        return undefined; // a cache that cannot be read is a miss; the build goes on
+      }
+    },
+    async record(r) {
+      if (key === undefined || answerFn === undefined) return false;
+      try {
+        await cache.record(key, call(), r, answerFn);
+      } catch {
+        // a full disk or a removed cache directory costs the entry, not the build
+      }
+      return true;
+    },
+  };
+}

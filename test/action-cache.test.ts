@@ -1,0 +1,82 @@
+// The action cache's store (action-cache.ts) without a build: entries, blobs, restore through
+// the digest, dead writers' temp files, and least-recently-used eviction.
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { suite, tmp } from './helpers.ts';
+import { ActionCache } from '../src/action-cache.ts';
+import { withResult } from '../src/action-key.ts';
+
+const test = suite('action-cache');
+
+const KEY = 'ab'.repeat(16);
+
+function entryFor(key: string, hex: string, size: number) {
+  return withResult(undefined, key, { deps: [], outputs: [{ path: 'o', digest: hex, size, mode: 0o755 }], output: '', t: 1 });
+}
+
+test('store, read, restore (mode kept, replaces the file), damaged blobs and entries', () => {
+  const dir = tmp('b-ac-');
+  const c = new ActionCache(path.join(dir, 'cache'), 1 << 30);
+  const src = path.join(dir, 'out.bin');
+  fs.writeFileSync(src, 'hello');
+  const { hex, size } = c.store(src);
+  assert.is(size, 5);
+  c.write(entryFor(KEY, hex, size));
+  assert.equal(c.read(KEY)?.results[0]?.outputs[0]?.digest, hex);
+  const dest = path.join(dir, 'tree', 'sub', 'o');
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  fs.writeFileSync(dest, 'old');
+  assert.ok(c.restore(hex, dest, 0o755));
+  assert.is(fs.readFileSync(dest, 'utf8'), 'hello');
+  assert.is(fs.statSync(dest).mode & 0o777, 0o755);
+  assert.equal(fs.readdirSync(path.dirname(dest)), ['o'], 'no temp file left');
+  // A blob changed in the store: not restored, and gone.
+  const blob = path.join(c.dir, 'cas', hex.slice(0, 2), hex);
+  fs.writeFileSync(blob, 'HELLO');
+  assert.not.ok(c.restore(hex, dest, 0o644));
+  assert.is(fs.readFileSync(dest, 'utf8'), 'hello', 'the old file stays');
+  assert.not.ok(fs.existsSync(blob));
+  // A torn entry reads as nothing and is removed.
+  const entry = path.join(c.dir, 'entries', KEY.slice(0, 2), `${KEY}.json`);
+  fs.writeFileSync(entry, '{"v":1,"key":');
+  assert.is(c.read(KEY), undefined);
+  assert.not.ok(fs.existsSync(entry));
+  assert.equal(c.stats().entries, 0);
+});
+
+test('temp files of dead writers go; least recently used go first over the bound', () => {
+  const dir = tmp('b-ac-');
+  const c = new ActionCache(path.join(dir, 'cache'), 10_000);
+  const sub = path.join(c.dir, 'entries', 'ab');
+  fs.mkdirSync(sub, { recursive: true });
+  const dead = path.join(sub, `${KEY}.json.999999999.x.tmp`);
+  const live = path.join(sub, `${KEY}.json.${process.pid}.y.tmp`);
+  fs.writeFileSync(dead, 'half');
+  fs.writeFileSync(live, 'half');
+  c.stats();
+  assert.not.ok(fs.existsSync(dead));
+  assert.ok(fs.existsSync(live), 'a live writer keeps its temp file');
+  fs.rmSync(live);
+  const keys: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const f = path.join(dir, `f${i}`);
+    fs.writeFileSync(f, String(i).repeat(3000));
+    const { hex, size } = c.store(f);
+    const key = `${i}`.repeat(32);
+    c.write(entryFor(key, hex, size));
+    // Ages, oldest first, except entry 0 which is used last.
+    const t = new Date(Date.now() - (10 - i) * 60_000);
+    for (const p of [path.join(c.dir, 'cas', hex.slice(0, 2), hex), path.join(c.dir, 'entries', key.slice(0, 2), `${key}.json`)]) fs.utimesSync(p, t, t);
+    keys.push(key);
+  }
+  assert.ok(c.read(keys[0]!), 'a read counts as a use');
+  const r = c.maintain();
+  assert.ok(r.bytes <= 9000 && r.evicted > 0, JSON.stringify(r));
+  assert.ok(c.read(keys[0]!), 'the recently used entry stays');
+  assert.is(c.read(keys[1]!), undefined, 'the oldest unused entry went');
+  c.clear();
+  assert.equal(c.stats().entries + c.stats().blobs, 0);
+});
+
+test.run();
