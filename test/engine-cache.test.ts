@@ -22,7 +22,7 @@ test('a cache hit runs nothing and is recorded like a run', async () => {
   const action: Action = {
     id: 'out.txt', outputs: ['out.txt'], fingerprint: 7, inputs: ['in.txt'], orderOnly: [], validations: [], pool: '',
     phony: false, always: false, generator: false, description: 'make out.txt',
-    work: () => Buffer.from('out.txt'),
+    work: () => ({ k: 'echo', d: 'out.txt' }),
     complete: () => {
       fs.writeFileSync(path.join(root, 'out.txt'), 'ran');
       return Promise.resolve({ outputs: new Map([['out.txt', writtenState(path.join(root, 'out.txt'))]]), discovered: ['dep.h'], value: undefined, output: '', extra: '', cache: 'miss' });
@@ -41,7 +41,7 @@ test('a cache hit runs nothing and is recorded like a run', async () => {
   const events: BuildEvent[] = [];
   const host: EngineHost = {
     submit: (payload) => {
-      submitted.push(payload.toString());
+      submitted.push(payload.k === 'echo' ? String(payload.d) : payload.k);
       return Promise.resolve({ ok: true, payload: Buffer.alloc(0), worker: 'local/w1' });
     },
     event: (e) => events.push(e),
