@@ -34,6 +34,10 @@ export async function handle(payload: Buffer, ctx: TaskContext): Promise<Buffer>
       const { runRexec } = await import('./rexec.ts');
       return json(await runRexec(item, ctx));
     }
+    case 'fenced': {
+      const { runFenced } = await import('./fence.ts');
+      return json(await runFenced(item, ctx));
+    }
     case 'cas-get': {
       const { casGet } = await import('./rexec.ts');
       return json(casGet(item));

@@ -13,7 +13,7 @@ import type { FileState } from './database.ts';
 import type { TaskContext } from './task-context.ts';
 
 /** A dependency path as a key: canonical, and relative when it is inside the build directory. */
-function depKey(p: string, cwd: string): string {
+export function depKey(p: string, cwd: string): string {
   const c = canonicalizePath(p);
   if (!path.isAbsolute(c)) return c;
   const rel = path.relative(cwd, c);
