@@ -598,7 +598,7 @@ export class Engine {
         taskId = id;
         this.byTask.set(id, st);
       };
-      let r = await this.submit(a.work(), onTask, a.placement, a.remote ? () => a.remote?.() : undefined);
+      let r = await this.submit(a.work(), onTask, a.placement, a.remote ? (shared) => a.remote?.(shared) : undefined);
       let note: string | undefined;
       if (!r.ok) {
         // A rule that failed because something it needed failed is not a failure of its own.
