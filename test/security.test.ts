@@ -451,7 +451,7 @@ test('attack 8: messages over 64 MiB are answered with ERROR and counted; queued
     // 12 items of 512 kB each against a cap of 4 MiB, on one busy worker.
     const pad = 'x'.repeat(512 << 10);
     for (let id = 100; id < 112; id++) {
-      await raw.send(encode(T.SUBMIT, id, [{ remote: false }, { k: 'cmd', cmd: 'sleep 2', cwd: dir, outs: [], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: pad, console: false }]));
+      await raw.send(encode(T.SUBMIT, id, [{ remote: false }, { k: 'fenced', cmd: 'sleep 2', cwd: dir, outs: [], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: pad }]));
     }
     const capped = await until(() => {
       const f = raw.got.filter((m) => m.type === T.FAILURE && JSON.stringify(m.json).includes('limit.queued'));
