@@ -15,7 +15,8 @@ export async function nodeCommand(o: NodeOptions & { drainSeconds?: number }, lo
   const iso = isolation();
   if (iso.kind === 'none') log.warn(`isolation of remote compiles: ${iso.text}`);
   else log.info(`isolation of remote compiles: ${iso.text}`);
-  const fence = fenceSupport();
+  const { cacheDir } = await import('./cachedir.ts');
+  const fence = fenceSupport(`${cacheDir()}/work`);
   if (!fence.ok) log.warn(`commands on a client's shared files cannot be fenced here (${fence.why}): clients send this node only self-contained compiles`);
   const node = await LocalNode.start({ ...o, jobs: o.jobs ?? defaultJobs() }, log);
   const i = node.info;

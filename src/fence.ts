@@ -33,7 +33,7 @@ import { cacheDir, ensurePrivateDir } from './cachedir.ts';
 import { parseDepfile, parseShowIncludes } from './depfile.ts';
 import { depKey } from './ninja-run.ts';
 import { nodeCas } from './rexec.ts';
-import { fencedArgv, fenceSupport, overlayable } from './sandbox.ts';
+import { fencedArgv, fenceSupport, overlayable, removeSandbox } from './sandbox.ts';
 import { WorkerFailure, type TaskContext } from './task-context.ts';
 import type { FencedResult, FencedWork } from './messages.ts';
 
@@ -48,7 +48,7 @@ function refused(why: string): FencedResult {
 }
 
 export async function runFenced(w: FencedWork, ctx: TaskContext): Promise<FencedResult> {
-  const fence = fenceSupport();
+  const fence = fenceSupport(path.join(cacheDir(), 'work'));
   if (!fence.ok) return refused(`this node cannot fence commands (${fence.why})`);
   const root = w.cwd;
   if (!overlayable(root)) return refused(`the build root ${root} cannot be overlaid (a relative path, or one with , : or \\)`);
@@ -139,12 +139,6 @@ async function inOverlay(w: FencedWork, ctx: TaskContext, root: string): Promise
     }
     return result;
   } finally {
-    // The overlay's own work directory is left mode 000 by the kernel: opened up to be removed.
-    try {
-      fs.chmodSync(path.join(sandbox, 'ovl', 'work'), 0o700);
-    } catch {
-      // not created (the mount failed or never ran)
-    }
-    fs.rmSync(sandbox, { recursive: true, force: true });
+    removeSandbox(sandbox);
   }
 }

@@ -8,7 +8,7 @@ import { execCommand } from './exec.ts';
 import { writtenState } from './filestate.ts';
 import { parseDepfile, parseShowIncludes } from './depfile.ts';
 import { canonicalizePath } from './ninja-path.ts';
-import type { CmdResult, CmdWork } from './ninja-build.ts';
+import type { CmdResult, CmdWork } from './messages.ts';
 import type { FileState } from './database.ts';
 import type { TaskContext } from './task-context.ts';
 

@@ -33,10 +33,7 @@ export type { TaskMeta };
 export interface PlacedTask {
   id: number;
   payload: Buffer;
-  /**
-   * The payloads for other nodes (fenced for those that see this machine's files, else
-   * self-contained); without it, nodes get `payload` itself (Bfile rules).
-   */
+  /** Payloads for other nodes (fenced where they see our files, else self-contained); else `payload` (Bfile rules). */
   remote?: RemotePayload | undefined;
   remotePayload?: Buffer | null;
   fencedPayload?: Buffer | null;
@@ -390,8 +387,7 @@ export class PeerSet {
 
   /**
    * What a node that sees this machine's files gets (computed once): the fenced item, never the
-   * local one (a command it runs on our files could write them after we gave it up); null if
-   * the task cannot run fenced.
+   * local one (its command could write our files after we gave it up); null if it cannot be fenced.
    */
   private sharedPayload(t: PlacedTask): Buffer | null {
     if (t.remote === undefined) return t.payload;
@@ -401,7 +397,7 @@ export class PeerSet {
 
   /** Whether a node with (`true`) or without this machine's files can take the task. */
   private fits(t: PlacedTask, shared: boolean): boolean {
-    return shared ? this.sharedPayload(t) !== null : t.remote !== undefined && this.remotePayload(t) !== null;
+    return (shared ? this.sharedPayload(t) : this.remotePayload(t)) !== null;
   }
 
   /** True when every live node is known to be unable to run the task (nothing pending). */

@@ -95,13 +95,17 @@ export function fencedArgv(cacheDir: string, sandbox: string, root: string, cmd:
 let fenceProbed: { ok: boolean; why: string } | undefined;
 
 /**
- * Whether this machine can fence commands, found once per thread by trying it: a write into an
- * overlaid directory must land in the upper layer and leave the directory itself unchanged.
+ * Whether this machine can fence commands, found once per thread by trying it in `workRoot`
+ * (where sandboxes live: an upper layer must be on a filesystem overlayfs accepts, not on an
+ * overlay itself): a write into an overlaid directory must land in the upper layer and leave the
+ * directory itself unchanged.
  */
-export function fenceSupport(): { ok: boolean; why: string } {
+export function fenceSupport(workRoot: string): { ok: boolean; why: string } {
   if (fenceProbed !== undefined) return fenceProbed;
   if (process.platform !== 'linux') return (fenceProbed = { ok: false, why: `no overlay mounts on ${process.platform}` });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'b-fence-'));
+  fs.mkdirSync(workRoot, { recursive: true, mode: 0o700 });
+  // Named as sandboxes are (pid first), so that sweepWork removes it if this process dies here.
+  const dir = fs.mkdtempSync(path.join(workRoot, `${process.pid}-probe-`));
   try {
     const root = path.join(dir, 'root');
     const sb = path.join(dir, 'sb');
@@ -114,7 +118,19 @@ export function fenceSupport(): { ok: boolean; why: string } {
       ? { ok: true, why: '' }
       : { ok: false, why: r.error?.message ?? (r.stderr.trim().split('\n')[0] || (r.status === 0 ? 'the write was not fenced' : `exit ${r.status}`)) };
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeSandbox(dir);
   }
   return fenceProbed;
+}
+
+/** Removes a sandbox; an overlay's work directory is left mode 000 by the kernel, so it is opened first. */
+export function removeSandbox(dir: string): void {
+  for (const w of [path.join(dir, 'ovl', 'work'), path.join(dir, 'sb', 'ovl', 'work')]) {
+    try {
+      fs.chmodSync(w, 0o700);
+    } catch {
+      // none there (not a fenced sandbox, or the mount never ran)
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -4,6 +4,7 @@
 
 import * as fs from 'node:fs';
 import { fenceSupport, isolation } from './sandbox.ts';
+import { cacheDir } from './cachedir.ts';
 import * as path from 'node:path';
 import { digest, digestHex } from './hash.ts';
 import { execCommand } from './exec.ts';
@@ -63,7 +64,7 @@ export async function probe(w: ProbeWork): Promise<ProbeResult> {
       r.sharedFs = false;
     }
     // Seeing the files is not enough to be given commands on them: they must run fenced.
-    if (r.sharedFs) r.fence = fenceSupport().ok;
+    if (r.sharedFs) r.fence = fenceSupport(path.join(cacheDir(), 'work')).ok;
   }
   return r;
 }

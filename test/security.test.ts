@@ -159,7 +159,8 @@ test('attack 1: a node cannot make the client build another directory (NEED "bui
           const w = JSON.parse(d.payload2!.toString()) as { k: string; file?: string; expect?: string };
           if (w.k === 'probe') {
             const shared = w.file !== undefined ? fs.readFileSync(w.file, 'utf8') === w.expect : undefined;
-            await reply(encode(T.RESULT, d.id, { platform: platform(), tools: {}, ...(shared !== undefined ? { sharedFs: shared } : {}) }));
+            // As a real node that sees the files says: it can fence commands on them (fence.ts).
+            await reply(encode(T.RESULT, d.id, { platform: platform(), tools: {}, ...(shared !== undefined ? { sharedFs: shared, fence: shared } : {}) }));
           } else if (!asked) {
             // A rule was given to us: ask "within" it for a build of another directory, the
             // way a substring check let through.
