@@ -79,6 +79,8 @@ export interface RunContext {
   need(keys: string[]): Promise<Answer[]>;
   /** Copies a blob from the node that ran the action into `dest` (remote execution outputs). */
   fetch(digestHex: string, size: number, dest: string): Promise<void>;
+  /** The other node that ran it; undefined when it ran in this process. */
+  node?: string | undefined;
 }
 
 export interface BuildDescription {

@@ -609,7 +609,7 @@ export class Engine {
         return this.failed(a, r.failure, Date.now() - t0, (r.failure.fields?.output as string | undefined) ?? '');
       }
       const worker = r.worker;
-      const ctx: RunContext = { need: (keys) => this.need(st, keys), fetch: (hex, size, dest) => this.host.fetch(worker, hex, size, dest) };
+      const ctx: RunContext = { need: (keys) => this.need(st, keys), fetch: (hex, size, dest) => this.host.fetch(worker, hex, size, dest), node: nodeOf(worker) === 'local' ? undefined : worker };
       let c = await a.complete(r.payload, ctx);
       if (!('outputs' in c) && c.fields?.retryLocal === true) {
         // A command that failed in another node's sandbox is run once more here: the sandbox may

@@ -236,6 +236,9 @@ export class NinjaDescription implements BuildDescription {
         if (isProtocolError(parsed)) return { code: 'protocol', message: `malformed result for ${cmd()}: ${parsed.message}`, where: where() };
         if (parsed.k === 'rexec') return completeRemote(parsed.r, ctx);
         if (parsed.k === 'fenced') return completeFenced(parsed.r, ctx);
+        // A plain result says the command wrote our files itself: never true of another node,
+        // which gets fenced or self-contained items only (a node answering so is not believed).
+        if (ctx.node !== undefined) return { code: 'remote.unfenced', message: `node ${ctx.node} answered with a result of a command run on this machine's files`, where: where(), fields: { retryLocal: true } };
         const r = parsed.r;
         if (r.exit !== 0 || r.spawnError !== undefined) {
           const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
