@@ -33,7 +33,7 @@ import { cacheDir, ensurePrivateDir } from './cachedir.ts';
 import { parseDepfile, parseShowIncludes } from './depfile.ts';
 import { depKey } from './ninja-run.ts';
 import { nodeCas } from './rexec.ts';
-import { fencedArgv, fenceSupport, overlayable, removeSandbox } from './sandbox.ts';
+import { FENCE_FAILED, fencedArgv, fenceSupport, overlayable, removeSandbox } from './sandbox.ts';
 import { WorkerFailure, type TaskContext } from './task-context.ts';
 import type { FencedResult, FencedWork } from './messages.ts';
 
@@ -87,6 +87,7 @@ async function inOverlay(w: FencedWork, ctx: TaskContext, root: string): Promise
       fs.writeFileSync(rsp, w.rspfileContent);
     }
     const r = await ctx.wait(execCommand({ argv: fencedArgv(cacheDir(), sandbox, root, w.cmd), cwd: root, env: { TMPDIR: path.join(sandbox, '.tmp') } }, ctx.signal));
+    if (r.exit === FENCE_FAILED && r.output.includes('b-fence: cannot overlay')) return refused(r.output.trim().split('\n').slice(-3).join('; '));
     const result: FencedResult = { exit: r.exit, output: r.output, outputs: [], deps: [] };
     if (r.signal) result.signal = r.signal;
     if (r.spawnError !== undefined) result.spawnError = r.spawnError;

@@ -279,7 +279,8 @@ export class NinjaDescription implements BuildDescription {
      */
     const completeFenced = async (r: FencedResult, ctx: RunContext): Promise<Completed | Failure> => {
       if (r.unfenceable !== undefined) return { code: 'remote.unfenced', message: `a node could not run this command fenced: ${r.unfenceable}`, where: where(), fields: { retryLocal: true } };
-      if (r.exit !== 0 || r.spawnError !== undefined) return failedThere(r);
+      // It saw our files, as a local run would: a failure is the command's, reported as one here.
+      if (r.exit !== 0 || r.spawnError !== undefined) return { ...failedThere(r), fields: { output: r.output, command: cmd(), ...termFields(r) } };
       if (r.depsError !== undefined) return { code: 'depfile', message: r.depsError, where: edge.depfile || edge.outs[0] || '', fields: { output: r.output } };
       const got = await fetchOutputs(r.outputs, ctx);
       if (!('outs' in got)) return got;

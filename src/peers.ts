@@ -522,7 +522,7 @@ export class PeerSet {
       // A node that sees the files but cannot fence commands on them is used as one that does not.
       p.fs.set(root, r?.sharedFs === true && r.fence === true);
       if (r !== undefined && r.sharedFs !== true) this.host.log('warn', `node ${p.name} does not see this build's files at ${root}: work that needs them stays off it`);
-      else if (r !== undefined && r.fence !== true) this.host.log('warn', `node ${p.name} sees this build's files at ${root} but cannot fence commands on them: it gets only self-contained compiles`);
+      else if (r !== undefined && r.fence !== true) this.host.log('warn', `node ${p.name} sees this build's files at ${root} but cannot fence commands on them: it gets only self-contained compiles (fencing needs Linux user namespaces and overlayfs; its start-up warning says why)`);
       this.host.pump();
     });
   }

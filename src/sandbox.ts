@@ -78,9 +78,12 @@ export function isolation(): Isolation {
 // A fenced command (fence.ts): as above, plus an overlay over the client's build root ($3), whose
 // upper layer is in the attempt's sandbox. The command sees the client's tree at its own paths
 // (nothing is rewritten, objects are identical) and every write under the root lands in the
-// sandbox. `cd "$PWD"` re-enters the root through the overlay.
-const FENCE_SCRIPT = 'mount -o bind,ro "$1" "$1" && mount --bind "$2" "$2" && mount -o remount,bind,rw "$2" && ' +
-  'mount -t overlay b-fence -o "lowerdir=$3,upperdir=$2/upper,workdir=$2/ovl" "$3" && cd "$PWD" && exec /bin/sh -c "$4"';
+// sandbox. `cd "$PWD"` re-enters the root through the overlay. A set-up that fails exits with
+// FENCE_FAILED and says so, not as the command: the command did not run, the client runs it.
+export const FENCE_FAILED = 254;
+const FENCE_SCRIPT = '{ mount -o bind,ro "$1" "$1" && mount --bind "$2" "$2" && mount -o remount,bind,rw "$2" && ' +
+  'mount -t overlay b-fence -o "lowerdir=$3,upperdir=$2/upper,workdir=$2/ovl" "$3" && cd "$PWD"; } || ' +
+  `{ echo "b-fence: cannot overlay $3" >&2; exit ${FENCE_FAILED}; }; exec /bin/sh -c "$4"`;
 
 /** Whether an overlay option string can name `dir` (mount(8) splits on `,` and lowerdir on `:`). */
 export function overlayable(dir: string): boolean {

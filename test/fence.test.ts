@@ -99,4 +99,20 @@ test('a node that shares the files runs commands fenced: outputs come back, unde
   }
 }, { timeout: 60_000 });
 
+test('a command that fails fenced on a node fails the build as it would here, once', async () => {
+  const n1 = await node(['--workers', '1', '--jobs', '1']);
+  try {
+    const dir = tmp('b-fence-fail-');
+    const runs = path.join(tmp('b-fence-runs-'), 'runs');
+    fs.writeFileSync(path.join(dir, 'build.ninja'), `rule bad\n  command = echo "$\${B_NODE}" >> ${runs}; echo broken >&2; exit 3\nbuild o: bad\n`);
+    const r = await b(['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100'], { timeout: 30_000 });
+    assert.is.not(r.code, 0);
+    assert.match(r.stderr, /exit code 3/);
+    assert.match(r.stderr + r.stdout, /broken/);
+    assert.equal(fs.readFileSync(runs, 'utf8').trim().split('\n'), [n1.id], 'it ran once, on the node (a real failure is not run again here)');
+  } finally {
+    await stop(n1);
+  }
+}, { timeout: 60_000 });
+
 test.run();
