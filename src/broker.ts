@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Channel, ZapHandler, type Frames } from './zmq.ts';
 import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type Failure } from './protocol.ts';
-import { BUILD_KINDS, parseMeta, parseNeed, parseWork, resultOrThrow, type NeedOp, type TaskMeta } from './messages.ts';
+import { BUILD_KINDS, parseMeta, parseNeed, parseWork, resultOrThrow, type NeedOp, type RemotePayload, type TaskMeta } from './messages.ts';
 import { Fifo } from './fifo.ts';
 import { spawnThread } from './threads.ts';
 import { VERSION } from './version.ts';
@@ -468,7 +468,7 @@ export class Broker {
    * Queues work from inside the broker (the engine): its task id, and its result when done.
    * `remote` gives the self-contained payload for nodes that do not share this machine's files.
    */
-  submitTask(payload: Buffer, meta: TaskMeta = NO_META, remote?: () => Buffer | undefined): { id: number; done: Promise<TaskResult> } {
+  submitTask(payload: Buffer, meta: TaskMeta = NO_META, remote?: RemotePayload): { id: number; done: Promise<TaskResult> } {
     let id = 0;
     const done = new Promise<TaskResult>((resolve) => {
       id = this.submit({ kind: 'local', done: resolve }, payload, meta, remote);
@@ -487,7 +487,7 @@ export class Broker {
     });
   }
 
-  private submit(owner: Owner, payload: Buffer, meta: TaskMeta, remote?: () => Buffer | undefined): number {
+  private submit(owner: Owner, payload: Buffer, meta: TaskMeta, remote?: RemotePayload): number {
     if (this.stopping) {
       this.complete(owner, { ok: false, failure: { code: 'node.leaving', message: `node ${this.data.nodeId} is stopping` } });
       return 0;

@@ -162,12 +162,13 @@ export class BuildHost implements NeedHandler {
         // may be planned during submitTask (placed at once), before its id is known here.
         let id: number | undefined;
         let early: Set<string> | undefined;
-        const bound = remote && ((): Buffer | undefined => {
+        const bound = remote && ((shared: boolean): Buffer | undefined => {
           const prev = this.offering;
-          const set = new Set<string>();
+          // Both payloads may be planned (a fenced one, a self-contained one): offers add up.
+          const set = (id !== undefined ? this.offeredTo.get(id) : early) ?? new Set<string>();
           this.offering = set;
           try {
-            return remote();
+            return remote(shared);
           } finally {
             this.offering = prev;
             if (id !== undefined) this.offeredTo.set(id, set);

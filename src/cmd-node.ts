@@ -11,10 +11,13 @@ export async function nodeCommand(o: NodeOptions & { drainSeconds?: number }, lo
   const { sweepWork } = await import('./rexec.ts');
   const swept = sweepWork();
   if (swept > 0) log.info(`removed ${swept} sandboxes left by a node that was killed`);
-  const { isolation } = await import('./sandbox.ts');
+  const { fenceSupport, isolation } = await import('./sandbox.ts');
   const iso = isolation();
   if (iso.kind === 'none') log.warn(`isolation of remote compiles: ${iso.text}`);
   else log.info(`isolation of remote compiles: ${iso.text}`);
+  const { cacheDir } = await import('./cachedir.ts');
+  const fence = fenceSupport(`${cacheDir()}/work`);
+  if (!fence.ok) log.warn(`commands on a client's shared files cannot be fenced here (${fence.why}): clients send this node only self-contained compiles`);
   const node = await LocalNode.start({ ...o, jobs: o.jobs ?? defaultJobs() }, log);
   const i = node.info;
   log.out(`node ${i.node}: ${i.workers} workers, ${i.jobs} jobs, ${o.ioThreads ?? 1} I/O threads, pid ${process.pid}`);

@@ -5,8 +5,7 @@
 
 import type { FileState, Trace } from './database.ts';
 import type { Failure } from './protocol.ts';
-import type { TaskMeta } from './peers.ts';
-import type { Reply, WorkItem } from './messages.ts';
+import type { RemotePayload, Reply, TaskMeta, WorkItem } from './messages.ts';
 
 /** A unit of work that produces keys. Built by a front end (bfile.ts, ninja-build.ts). */
 export interface Action {
@@ -46,10 +45,11 @@ export interface Action {
   /** Where it may run: another node (and what that node must have), or only here. */
   placement?: TaskMeta;
   /**
-   * A self-contained work item (inputs as content digests) for nodes that do not share this
-   * machine's files, or undefined if the action cannot run on such a node. Asked for lazily.
+   * The work item for another node, or undefined if the action cannot run on such a node; asked
+   * for lazily. `shared`: a node that sees this machine's files gets a fenced item (fence.ts),
+   * one that does not a self-contained one (inputs as content digests, rexec.ts).
    */
-  remote?(): Buffer | undefined;
+  remote?(shared: boolean): Buffer | undefined;
   /**
    * Whether the recorded fingerprint can be trusted without computing the current one (Ninja:
    * the trace was verified against a byte-identical manifest, so the command cannot differ; this
@@ -91,6 +91,8 @@ export interface RunContext {
   need(keys: string[]): Promise<Answer[]>;
   /** Copies a blob from the node that ran the action into `dest` (remote execution outputs). */
   fetch(digestHex: string, size: number, dest: string): Promise<void>;
+  /** The other node that ran it; undefined when it ran in this process. */
+  node?: string | undefined;
 }
 
 export interface BuildDescription {
@@ -188,7 +190,7 @@ export function interrupts(t: Termination | undefined): boolean {
 
 export interface EngineHost {
   /** Runs work on some worker; `task` is called with the broker task id when it is dispatched. */
-  submit(item: WorkItem, task: (id: number) => void, meta?: TaskMeta, remote?: () => Buffer | undefined): Promise<{ ok: true; payload: Reply; worker: string; note?: string } | { ok: false; failure: Failure }>;
+  submit(item: WorkItem, task: (id: number) => void, meta?: TaskMeta, remote?: RemotePayload): Promise<{ ok: true; payload: Reply; worker: string; note?: string } | { ok: false; failure: Failure }>;
   event(e: BuildEvent): void;
   /** Copies a blob from a node's store into a local file. */
   fetch(node: string, digestHex: string, size: number, dest: string): Promise<void>;

@@ -639,7 +639,7 @@ export class Engine {
       };
       // The action cache (ninja-cache.ts): a hit has written the outputs; nothing is submitted.
       const hit = a.lookup !== undefined ? await a.lookup(inputs, (keys) => this.need(st, keys, true)) : undefined;
-      let r = hit !== undefined ? CACHE_HIT : await this.submit(a.work(), onTask, a.placement, a.remote ? () => a.remote?.() : undefined);
+      let r = hit !== undefined ? CACHE_HIT : await this.submit(a.work(), onTask, a.placement, a.remote ? (shared) => a.remote?.(shared) : undefined);
       let note: string | undefined;
       if (!r.ok) {
         // A rule that failed because something it needed failed is not a failure of its own.
@@ -650,7 +650,7 @@ export class Engine {
         return this.failed(a, r.failure, Date.now() - t0, (r.failure.fields?.output as string | undefined) ?? '');
       }
       const worker = r.worker;
-      const ctx: RunContext = { need: (keys) => this.need(st, keys), fetch: (hex, size, dest) => this.host.fetch(worker, hex, size, dest) };
+      const ctx: RunContext = { need: (keys) => this.need(st, keys), fetch: (hex, size, dest) => this.host.fetch(worker, hex, size, dest), node: nodeOf(worker) === 'local' ? undefined : worker };
       let c = hit ?? await a.complete(r.payload, ctx);
       if (!('outputs' in c) && c.fields?.retryLocal === true) {
         // A command that failed in another node's sandbox is run once more here: the sandbox may

@@ -15,9 +15,9 @@ function json(x: unknown): Buffer {
   return Buffer.from(JSON.stringify(x), 'utf8');
 }
 
-/** Whether a work item is one a build sends (the others exist to test the runtime). */
+/** Whether a work item is one a build runs here (the others exist to test the runtime). */
 export function isBuildWork(item: WorkItem): item is BuildWork {
-  return BUILD_KINDS.has(item.k);
+  return item.k === 'cmd' || BUILD_KINDS.has(item.k);
 }
 
 /** Runs a build's work item here; its result as an object, tagged with its kind. */
@@ -26,6 +26,10 @@ export async function runBuildWork(item: BuildWork, ctx: TaskContext): Promise<O
     case 'rexec': {
       const { runRexec } = await import('./rexec.ts');
       return { k: 'rexec', r: await runRexec(item, ctx) };
+    }
+    case 'fenced': {
+      const { runFenced } = await import('./fence.ts');
+      return { k: 'fenced', r: await runFenced(item, ctx) };
     }
     case 'cas-get': {
       const { casGet } = await import('./rexec.ts');

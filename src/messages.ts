@@ -195,6 +195,25 @@ export interface CmdWork {
   console: boolean;
 }
 
+/**
+ * One Ninja edge's command for a node that sees the client's files (shared filesystem), run
+ * fenced (fence.ts): the build root is overlaid on the node, so the command reads the client's
+ * tree but writes only into the attempt's own scratch layer; outputs come back as blobs the
+ * client fetches for the one attempt it accepted. A node never runs a `cmd` for another machine.
+ */
+export interface FencedWork {
+  k: 'fenced';
+  cmd: string;
+  /** The build root: the overlaid directory and the command's working directory. */
+  cwd: string;
+  outs: string[];
+  depfile: string;
+  deps: string;
+  msvcPrefix: string;
+  rspfile: string;
+  rspfileContent: string;
+}
+
 export interface RexecInput {
   /** Absolute path on the client. */
   path: string;
@@ -248,7 +267,7 @@ export type TestWork =
   | { k: 'throw'; message: string }
   | { k: 'sleep'; ms: number };
 
-export type BuildWork = RuleWork | CmdWork | RexecWork | ProbeWork | CasGetWork;
+export type BuildWork = RuleWork | CmdWork | FencedWork | RexecWork | ProbeWork | CasGetWork;
 export type WorkItem = BuildWork | TestWork;
 export type WorkKind = WorkItem['k'];
 
@@ -265,6 +284,10 @@ const WORK: Record<WorkKind, Shape> = {
     k: lit('cmd'), cmd: str(), cwd: str(), outs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME),
     rspfile: str(), rspfileContent: str(TEXT), console: bool,
   },
+  fenced: {
+    k: lit('fenced'), cmd: str(), cwd: str(), outs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME),
+    rspfile: str(), rspfileContent: str(TEXT),
+  },
   rexec: {
     k: lit('rexec'), cmd: str(), cwd: str(), roots: arr(str(), 10_000),
     inputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST), size: int(), exec: bool })),
@@ -279,8 +302,11 @@ const WORK: Record<WorkKind, Shape> = {
   sleep: { k: lit('sleep'), ms: int(0, 24 * 3600 * 1000) },
 };
 
-/** The kinds a build sends to other machines; the others are reachable only inside a process. */
-export const BUILD_KINDS: ReadonlySet<string> = new Set<WorkKind>(['rule', 'cmd', 'rexec', 'probe', 'cas-get']);
+/**
+ * The kinds a build sends to other machines; the others are reachable only inside a process.
+ * Not `cmd`: another machine's Ninja command runs fenced or self-contained, never on its files.
+ */
+export const BUILD_KINDS: ReadonlySet<string> = new Set<WorkKind>(['rule', 'fenced', 'rexec', 'probe', 'cas-get']);
 
 /** Decodes a work item: its kind is read once, from the parsed object, and checked against it. */
 export function parseWork(payload: Buffer | undefined, maxBytes = Number.MAX_SAFE_INTEGER): WorkItem | ProtocolError {
@@ -364,6 +390,28 @@ export interface RexecResult {
   ms: number;
 }
 
+/** What a fenced command left (fence.ts): outputs as blobs in the node's store, dependencies as a `cmd`'s. */
+export interface FencedResult {
+  exit: number;
+  signal?: string;
+  output: string;
+  spawnError?: string;
+  /** Absolute client paths of the declared outputs; digest null when the command left none. */
+  outputs: RexecOutput[];
+  /** Dependencies read from the depfile or /showIncludes (canonical, relative to cwd). */
+  deps: string[];
+  depsError?: string;
+  /** Set when the node could not fence this command: the client runs it itself. */
+  unfenceable?: string;
+}
+
+/**
+ * A work item's payload for another node, asked for lazily: `shared` says whether that node sees
+ * this machine's files (then a fenced item, else a self-contained one); undefined when the item
+ * cannot run on such a node.
+ */
+export type RemotePayload = (shared: boolean) => Buffer | undefined;
+
 export interface ToolPrint {
   /** Resolved absolute path, or null when the tool is not installed. */
   path: string | null;
@@ -377,6 +425,8 @@ export interface ProbeResult {
   platform: string;
   tools: Record<string, ToolPrint>;
   sharedFs?: boolean;
+  /** Whether this node can run a command fenced (fence.ts); without it, shared files are not used. */
+  fence?: boolean;
   /** What a command run for one client is kept from (sandbox.ts), for `b status`. */
   isolation?: string;
 }
@@ -390,6 +440,7 @@ export interface ResultOf {
   rule: RuleResult;
   cmd: CmdResult;
   rexec: RexecResult;
+  fenced: FencedResult;
   probe: ProbeResult;
   'cas-get': CasGetResult;
   exec: ExecResult;
@@ -407,7 +458,15 @@ const RESULTS: { [K in keyof ResultOf]: Shape } = {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
     outputs: arr(obj({ path: str(), digest: nullable(str(32, HEX_DIGEST)), size: int(), mode: int(0, 0o7777) })), deps: arr(str()), fetched: int(), ms: num,
   },
-  probe: { platform: str(NAME), tools: rec(obj({ path: nullable(str()), version: str(NAME), hash: str(NAME) }), 256), sharedFs: opt(bool), isolation: opt(str(NAME)) },
+  fenced: {
+    exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
+    outputs: arr(obj({ path: str(), digest: nullable(str(32, HEX_DIGEST)), size: int(), mode: int(0, 0o7777) })), deps: arr(str()),
+    depsError: opt(str(TEXT)), unfenceable: opt(str(TEXT)),
+  },
+  probe: {
+    platform: str(NAME), tools: rec(obj({ path: nullable(str()), version: str(NAME), hash: str(NAME) }), 256), sharedFs: opt(bool),
+    fence: opt(bool), isolation: opt(str(NAME)),
+  },
   'cas-get': { data: str(TEXT, /^[A-Za-z0-9+/]*={0,2}$/) },
   exec: { exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), stdout: opt(str(TEXT)), start: num, end: num, spawnError: opt(str(TEXT)) },
 };

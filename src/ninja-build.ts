@@ -26,7 +26,7 @@ import { stateOf } from './filestate.ts';
 import { digestFromHex } from './hash.ts';
 import type { FileState } from './database.ts';
 import { UserError } from './errors.ts';
-import { outcomeOf, type CmdResult, type CmdWork, type Reply, type RexecResult } from './messages.ts';
+import { outcomeOf, type CmdResult, type CmdWork, type FencedResult, type FencedWork, type Reply, type RexecOutput, type RexecResult } from './messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
 export type { CmdResult, CmdWork };
 import type { SnapshotCommand } from './fastnoop.ts';
@@ -198,9 +198,20 @@ export class NinjaDescription implements BuildDescription {
       get description(): string {
         return edge.description || cmd();
       },
-      remote(): Buffer | undefined {
+      remote(shared: boolean): Buffer | undefined {
+        if (isConsole) return undefined;
+        if (shared) {
+          // The fence overlays the build root only: what the command writes elsewhere is not fenced.
+          const inRoot = (p: string): boolean => p === '' || !/^\.\.(?:\/|$)/.test(path.relative(desc.root, path.resolve(desc.root, p)));
+          if (![...outputs, edge.depfile, edge.rspfile].every(inRoot)) return undefined;
+          const w: FencedWork = {
+            k: 'fenced', cmd: cmd(), cwd: desc.root, outs: outputs, depfile: edge.depfile, deps: edge.deps, msvcPrefix: edge.msvcDepsPrefix,
+            rspfile: edge.rspfile, rspfileContent: edge.rspfile !== '' ? edge.rspfileContent : '',
+          };
+          return Buffer.from(JSON.stringify(w));
+        }
         const env = desc.remoteEnv;
-        if (env === undefined || isConsole) return undefined;
+        if (env === undefined) return undefined;
         const plan = planRexec({
           cmd: cmd(), root: desc.root, inputs: a.inputs, knownDeps: env.knownDeps(a.id), outputs: a.outputs,
           depfile: edge.depfile, deps: edge.deps, msvcPrefix: edge.msvcDepsPrefix, rspfile: edge.rspfile,
@@ -227,9 +238,13 @@ export class NinjaDescription implements BuildDescription {
       },
       async complete(result: Reply, ctx): Promise<Completed | Failure> {
         // From a worker or another machine: decoded once, strictly (messages.ts).
-        const parsed = outcomeOf(['cmd', 'rexec'], result);
+        const parsed = outcomeOf(['cmd', 'rexec', 'fenced'], result);
         if (isProtocolError(parsed)) return { code: 'protocol', message: `malformed result for ${cmd()}: ${parsed.message}`, where: where() };
         if (parsed.k === 'rexec') return completeRemote(parsed.r, ctx);
+        if (parsed.k === 'fenced') return completeFenced(parsed.r, ctx);
+        // A plain result says the command wrote our files itself: never true of another node,
+        // which gets fenced or self-contained items only (a node answering so is not believed).
+        if (ctx.node !== undefined) return { code: 'remote.unfenced', message: `node ${ctx.node} answered with a result of a command run on this machine's files`, where: where(), fields: { retryLocal: true } };
         const r = parsed.r;
         if (r.exit !== 0 || r.spawnError !== undefined) {
           const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
@@ -258,21 +273,46 @@ export class NinjaDescription implements BuildDescription {
         return c && { ...c, extra: desc.manifestId };
       };
     }
+    const failedThere = (r: { exit: number; signal?: string; spawnError?: string; output: string }): Failure => {
+      const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
+      return { code: 'command-failed', message: `command failed on a node (${why}): ${cmd()}`, where: where(), fields: { output: r.output, command: cmd(), retryLocal: true, ...termFields(r) } };
+    };
     /** A result from a node without this machine's files: its outputs are fetched and written here. */
     const completeRemote = async (r: RexecResult, ctx: RunContext): Promise<Completed | Failure> => {
-      if (r.exit !== 0 || r.spawnError !== undefined) {
-        const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
-        return { code: 'command-failed', message: `command failed on a node (${why}): ${cmd()}`, where: where(), fields: { output: r.output, command: cmd(), retryLocal: true, ...termFields(r) } };
-      }
+      if (r.exit !== 0 || r.spawnError !== undefined) return failedThere(r);
       for (const d of r.deps) {
         const why = typeof d === 'string' ? refusedDependency(d, [desc.root, ...sentRoots]) : 'not a path';
         if (why !== undefined) return { code: 'remote.deps', message: `the node reported a dependency B does not accept: ${why}`, where: where(), fields: { retryLocal: true } };
       }
+      const got = await fetchOutputs(r.outputs, ctx);
+      if (!('outs' in got)) return got;
+      const discovered = r.deps.map((d) => {
+        const rel = path.relative(desc.root, d);
+        return canonicalizePath(rel.startsWith('..') || path.isAbsolute(rel) ? d : rel);
+      });
+      return { outputs: got.outs, discovered, value: undefined, output: r.output, extra: desc.manifestId, bytes: { sent: r.fetched, received: got.received } };
+    };
+    /**
+     * A result from a node that ran the command fenced on this machine's files (fence.ts): the
+     * node wrote nothing here; the outputs of this attempt, the one the broker accepted (a late
+     * result of an attempt given up on never reaches this), are fetched and renamed into place.
+     */
+    const completeFenced = async (r: FencedResult, ctx: RunContext): Promise<Completed | Failure> => {
+      if (r.unfenceable !== undefined) return { code: 'remote.unfenced', message: `a node could not run this command fenced: ${r.unfenceable}`, where: where(), fields: { retryLocal: true } };
+      // It saw our files, as a local run would: a failure is the command's, reported as one here.
+      if (r.exit !== 0 || r.spawnError !== undefined) return { ...failedThere(r), fields: { output: r.output, command: cmd(), ...termFields(r) } };
+      if (r.depsError !== undefined) return { code: 'depfile', message: r.depsError, where: edge.depfile || edge.outs[0] || '', fields: { output: r.output } };
+      const got = await fetchOutputs(r.outputs, ctx);
+      if (!('outs' in got)) return got;
+      return { outputs: got.outs, discovered: r.deps, value: undefined, output: r.output, extra: desc.manifestId, bytes: { sent: 0, received: got.received } };
+    };
+    /** Fetches a node's outputs (verified), each written next to its place and renamed. */
+    const fetchOutputs = async (records: RexecOutput[], ctx: RunContext): Promise<{ outs: Map<string, FileState | undefined>; received: number } | Failure> => {
       const outs = new Map<string, FileState | undefined>();
       let received = 0;
       for (const o of a.outputs) {
         const abs = path.resolve(desc.root, o);
-        const rec = r.outputs.find((x) => x.path === abs);
+        const rec = records.find((x) => x.path === abs);
         if (rec === undefined || rec.digest === null) {
           outs.set(o, undefined);
           continue;
@@ -296,11 +336,7 @@ export class NinjaDescription implements BuildDescription {
         received += rec.size;
         outs.set(o, stateOf(fs.statSync(dest), digestFromHex(rec.digest), true));
       }
-      const discovered = r.deps.map((d) => {
-        const rel = path.relative(desc.root, d);
-        return canonicalizePath(rel.startsWith('..') || path.isAbsolute(rel) ? d : rel);
-      });
-      return { outputs: outs, discovered, value: undefined, output: r.output, extra: desc.manifestId, bytes: { sent: r.fetched, received } };
+      return { outs, received };
     };
     if (edge.dyndep !== '') {
       a.prepare = async (answer: (key: string) => Promise<Answer>): Promise<void> => {

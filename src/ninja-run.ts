@@ -8,12 +8,12 @@ import { execCommand } from './exec.ts';
 import { writtenState } from './filestate.ts';
 import { parseDepfile, parseShowIncludes } from './depfile.ts';
 import { canonicalizePath } from './ninja-path.ts';
-import type { CmdResult, CmdWork } from './ninja-build.ts';
+import type { CmdResult, CmdWork } from './messages.ts';
 import type { FileState } from './database.ts';
 import type { TaskContext } from './task-context.ts';
 
 /** A dependency path as a key: canonical, and relative when it is inside the build directory. */
-function depKey(p: string, cwd: string): string {
+export function depKey(p: string, cwd: string): string {
   const c = canonicalizePath(p);
   if (!path.isAbsolute(c)) return c;
   const rel = path.relative(cwd, c);

@@ -24,7 +24,7 @@ import {
 } from './protocol.ts';
 import { VERSION } from './version.ts';
 import { platform } from './toolchain.ts';
-import { parseNeed, parseResult, type BlobRequest, type NeedRequest, type ProbeResult, type TaskMeta, type ToolPrint } from './messages.ts';
+import { parseNeed, parseResult, type BlobRequest, type NeedRequest, type ProbeResult, type RemotePayload, type TaskMeta, type ToolPrint } from './messages.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.ts';
 import { sessionId } from './keys.ts';
 
@@ -33,9 +33,10 @@ export type { TaskMeta };
 export interface PlacedTask {
   id: number;
   payload: Buffer;
-  /** The self-contained version of the payload, for nodes without this machine's files. */
-  remote?: (() => Buffer | undefined) | undefined;
+  /** Payloads for other nodes (fenced where they see our files, else self-contained); else `payload` (Bfile rules). */
+  remote?: RemotePayload | undefined;
   remotePayload?: Buffer | null;
+  fencedPayload?: Buffer | null;
   meta: TaskMeta;
   /** NEEDs of this item's rule, sent from the node it runs on, not answered yet. */
   needs?: number;
@@ -380,8 +381,23 @@ export class PeerSet {
 
   /** The self-contained payload of a task (computed once), or null if it has none. */
   private remotePayload(t: PlacedTask): Buffer | null {
-    if (t.remotePayload === undefined) t.remotePayload = t.remote?.() ?? null;
+    if (t.remotePayload === undefined) t.remotePayload = t.remote?.(false) ?? null;
     return t.remotePayload;
+  }
+
+  /**
+   * What a node that sees this machine's files gets (computed once): the fenced item, never the
+   * local one (its command could write our files after we gave it up); null if it cannot be fenced.
+   */
+  private sharedPayload(t: PlacedTask): Buffer | null {
+    if (t.remote === undefined) return t.payload;
+    if (t.fencedPayload === undefined) t.fencedPayload = t.remote(true) ?? null;
+    return t.fencedPayload;
+  }
+
+  /** Whether a node with (`true`) or without this machine's files can take the task. */
+  private fits(t: PlacedTask, shared: boolean): boolean {
+    return (shared ? this.sharedPayload(t) : this.remotePayload(t)) !== null;
   }
 
   /** True when every live node is known to be unable to run the task (nothing pending). */
@@ -393,7 +409,7 @@ export class PeerSet {
       if (t.meta.root !== undefined) {
         const shared = p.fs.get(t.meta.root);
         if (shared === undefined || shared === 'pending') return false;
-        if (shared === false && (t.remote === undefined || this.remotePayload(t) === null)) continue;
+        if (!this.fits(t, shared)) continue;
       }
       if (t.meta.tool !== undefined) {
         const mine = this.localTools.get(t.meta.tool);
@@ -411,8 +427,8 @@ export class PeerSet {
       const shared = p.fs.get(t.meta.root);
       if (shared === undefined) this.probeFs(p, t.meta.root);
       if (shared === 'pending' || shared === undefined) return false;
-      // Without this machine's files a node can only take a self-contained item.
-      if (shared === false && (t.remote === undefined || this.remotePayload(t) === null)) return false;
+      // Without this machine's files a node can only take a self-contained item; with them, a fenced one.
+      if (!this.fits(t, shared)) return false;
     }
     if (t.meta.tool !== undefined) {
       const mine = this.local(t.meta.tool);
@@ -503,8 +519,10 @@ export class PeerSet {
     }
     p.fs.set(root, 'pending');
     this.probe(p, { file: token.file, expect: token.token }, (r) => {
-      p.fs.set(root, r?.sharedFs === true);
+      // A node that sees the files but cannot fence commands on them is used as one that does not.
+      p.fs.set(root, r?.sharedFs === true && r.fence === true);
       if (r !== undefined && r.sharedFs !== true) this.host.log('warn', `node ${p.name} does not see this build's files at ${root}: work that needs them stays off it`);
+      else if (r !== undefined && r.fence !== true) this.host.log('warn', `node ${p.name} sees this build's files at ${root} but cannot fence commands on them: it gets only self-contained compiles (fencing needs Linux user namespaces and overlayfs; its start-up warning says why)`);
       this.host.pump();
     });
   }
@@ -518,7 +536,7 @@ export class PeerSet {
     p.stats.sent++;
     const meta: TaskMeta = { ...t.meta, via: [...(t.meta.via ?? []), this.host.nodeId] };
     const shared = t.meta.root === undefined || p.fs.get(t.meta.root) === true;
-    const payload = shared ? t.payload : (this.remotePayload(t) ?? t.payload);
+    const payload = t.meta.root === undefined ? t.payload : shared ? (this.sharedPayload(t) ?? t.payload) : (this.remotePayload(t) ?? t.payload);
     if (!shared) delete meta.root; // self-contained: the next node needs no shared files either
     p.ch.send(encode(T.SUBMIT, attempt, [Buffer.from(JSON.stringify(meta)), payload]));
   }

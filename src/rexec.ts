@@ -21,7 +21,7 @@ import type { TaskContext } from './task-context.ts';
 import { parseBlobAnswer, type RexecInput, type RexecOutput, type RexecResult, type RexecWork, type CasGetWork, type CasGetResult } from './messages.ts';
 import { isProtocolError } from './protocol.ts';
 export type { RexecInput, RexecOutput, RexecResult, RexecWork };
-import { isolatedArgv, isolation } from './sandbox.ts';
+import { isolatedArgv, isolation, removeSandbox } from './sandbox.ts';
 import { WorkerFailure } from './task-context.ts';
 
 let cas: Cas | undefined;
@@ -110,7 +110,7 @@ export function sweepWork(): number {
     const pid = Number(n.split('-')[0]);
     if (pid === process.pid && Number.isInteger(pid)) continue;
     if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) continue;
-    fs.rmSync(path.join(workRoot, n), { recursive: true, force: true });
+    removeSandbox(path.join(workRoot, n));
     swept++;
   }
   return swept;

@@ -74,3 +74,66 @@ export function isolation(): Isolation {
   }
   return probed;
 }
+
+// A fenced command (fence.ts): as above, plus an overlay over the client's build root ($3), whose
+// upper layer is in the attempt's sandbox. The command sees the client's tree at its own paths
+// (nothing is rewritten, objects are identical) and every write under the root lands in the
+// sandbox. `cd "$PWD"` re-enters the root through the overlay. A set-up that fails exits with
+// FENCE_FAILED and says so, not as the command: the command did not run, the client runs it.
+export const FENCE_FAILED = 254;
+const FENCE_SCRIPT = '{ mount -o bind,ro "$1" "$1" && mount --bind "$2" "$2" && mount -o remount,bind,rw "$2" && ' +
+  'mount -t overlay b-fence -o "lowerdir=$3,upperdir=$2/upper,workdir=$2/ovl" "$3" && cd "$PWD"; } || ' +
+  `{ echo "b-fence: cannot overlay $3" >&2; exit ${FENCE_FAILED}; }; exec /bin/sh -c "$4"`;
+
+/** Whether an overlay option string can name `dir` (mount(8) splits on `,` and lowerdir on `:`). */
+export function overlayable(dir: string): boolean {
+  return path.isAbsolute(dir) && !/[,:\\\n]/.test(dir);
+}
+
+/** The argv that runs `cmd` in `root` with writes under `root` going to `sandbox`/upper. */
+export function fencedArgv(cacheDir: string, sandbox: string, root: string, cmd: string): string[] {
+  return ['unshare', ...unshareArgs(), '/bin/sh', '-c', FENCE_SCRIPT, 'b-fence', cacheDir, sandbox, root, cmd];
+}
+
+let fenceProbed: { ok: boolean; why: string } | undefined;
+
+/**
+ * Whether this machine can fence commands, found once per thread by trying it in `workRoot`
+ * (where sandboxes live: an upper layer must be on a filesystem overlayfs accepts, not on an
+ * overlay itself): a write into an overlaid directory must land in the upper layer and leave the
+ * directory itself unchanged.
+ */
+export function fenceSupport(workRoot: string): { ok: boolean; why: string } {
+  if (fenceProbed !== undefined) return fenceProbed;
+  if (process.platform !== 'linux') return (fenceProbed = { ok: false, why: `no overlay mounts on ${process.platform}` });
+  fs.mkdirSync(workRoot, { recursive: true, mode: 0o700 });
+  // Named as sandboxes are (pid first), so that sweepWork removes it if this process dies here.
+  const dir = fs.mkdtempSync(path.join(workRoot, `${process.pid}-probe-`));
+  try {
+    const root = path.join(dir, 'root');
+    const sb = path.join(dir, 'sb');
+    for (const d of [root, sb, path.join(sb, 'upper'), path.join(sb, 'ovl')]) fs.mkdirSync(d);
+    fs.writeFileSync(path.join(root, 'in'), 'x');
+    const [file, ...args] = fencedArgv(sb, sb, root, 'cat in > out');
+    const r = spawnSync(file!, args, { cwd: root, encoding: 'utf8', timeout: 10_000 });
+    const fenced = fs.existsSync(path.join(sb, 'upper', 'out')) && !fs.existsSync(path.join(root, 'out'));
+    fenceProbed = r.status === 0 && fenced
+      ? { ok: true, why: '' }
+      : { ok: false, why: r.error?.message ?? (r.stderr.trim().split('\n')[0] || (r.status === 0 ? 'the write was not fenced' : `exit ${r.status}`)) };
+  } finally {
+    removeSandbox(dir);
+  }
+  return fenceProbed;
+}
+
+/** Removes a sandbox; an overlay's work directory is left mode 000 by the kernel, so it is opened first. */
+export function removeSandbox(dir: string): void {
+  for (const w of [path.join(dir, 'ovl', 'work'), path.join(dir, 'sb', 'ovl', 'work')]) {
+    try {
+      fs.chmodSync(w, 0o700);
+    } catch {
+      // none there (not a fenced sandbox, or the mount never ran)
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}

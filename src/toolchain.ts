@@ -3,7 +3,8 @@
 // A client sends work to a node only when all of these match; `probe` work items answer them.
 
 import * as fs from 'node:fs';
-import { isolation } from './sandbox.ts';
+import { fenceSupport, isolation } from './sandbox.ts';
+import { cacheDir } from './cachedir.ts';
 import * as path from 'node:path';
 import { digest, digestHex } from './hash.ts';
 import { execCommand } from './exec.ts';
@@ -62,6 +63,8 @@ export async function probe(w: ProbeWork): Promise<ProbeResult> {
     } catch {
       r.sharedFs = false;
     }
+    // Seeing the files is not enough to be given commands on them: they must run fenced.
+    if (r.sharedFs) r.fence = fenceSupport(path.join(cacheDir(), 'work')).ok;
   }
   return r;
 }

@@ -35,13 +35,20 @@ async function stop(n: Node): Promise<void> {
   await exited(n.proc, 20_000);
 }
 
+/** Where a project's commands say they started (outside its build root: see project). */
+const marksOf = new Map<string, string>();
+
 /**
  * A Ninja project of `count` independent rules that sleep and record the node that ran them
  * (with `started`, also in `$out.on` before the sleep: a test can wait until a node has work).
+ * The markers go to a directory of their own: what a node's command writes in the build root
+ * stays in its fenced sandbox (fence.ts) until the client accepts the attempt's outputs.
  */
 function project(count: number, sleep = 0.3, extra = '', started = false): string {
   const dir = tmp('b-fed-');
-  const mark = started ? 'echo "$${B_NODE:-none}" > $out.on; ' : '';
+  const marks = tmp('b-fed-on-');
+  marksOf.set(dir, marks);
+  const mark = started ? `echo "$\${B_NODE:-none}" > ${marks}/$out.on; ` : '';
   const lines = ['rule s', `  command = ${mark}sleep ${sleep}; echo "$\${B_NODE:-none}" > $out`, extra];
   const outs: string[] = [];
   for (let i = 0; i < count; i++) {
@@ -236,7 +243,8 @@ for (const how of ['SIGKILL', 'SIGSTOP'] as const) {
       let err = '';
       c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
       // Kill it once it runs work (a fixed delay raced the client's start-up on a loaded machine).
-      const onN1 = (): boolean => fs.readdirSync(dir).some((f) => f.endsWith('.on') && fs.readFileSync(path.join(dir, f), 'utf8').trim() === n1.id);
+      const marks = marksOf.get(dir)!;
+      const onN1 = (): boolean => fs.readdirSync(marks).some((f) => f.endsWith('.on') && fs.readFileSync(path.join(marks, f), 'utf8').trim() === n1.id);
       await until(onN1, 30_000, `work on ${n1.id} (${err})`);
       process.kill(n1.proc.pid!, how);
       const t0 = Date.now();

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { suite } from './helpers.ts';
 import { isProtocolError } from '../src/protocol.ts';
 import { encodeRequest, parseReply } from '../src/spawn-perl.ts';
-import { BUILD_KINDS, duplicateKey, parseMeta, parseNeed, parseResult, parseWork } from '../src/messages.ts';
+import { BUILD_KINDS, duplicateKey, parseMeta, parseNeed, parseResult, parseResultOf, parseWork } from '../src/messages.ts';
 
 const test = suite('messages');
 const buf = (s: string | object): Buffer => Buffer.from(typeof s === 'string' ? s : JSON.stringify(s));
@@ -19,6 +19,7 @@ test('every work kind decodes to its tagged value', () => {
     cmd,
     { k: 'rule', file: '/p/Bfile.ts', dir: '/p', rule: 'r1', key: 'out', outs: ['out'], stem: '' },
     { k: 'rexec', cmd: 'cc', cwd: '/p', roots: ['/p'], inputs: [{ path: '/p/a.c', digest: 'a'.repeat(32), size: 3, exec: false }], outputs: ['/p/a.o'], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '', prefixMap: true },
+    { k: 'fenced', cmd: 'cc -c a.c -o a.o', cwd: '/p', outs: ['a.o'], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '' },
     { k: 'probe', tools: ['cc'] },
     { k: 'cas-get', digest: 'b'.repeat(32), offset: 0, length: 1024 },
     { k: 'echo', d: [1, { x: 2 }] },
@@ -32,7 +33,8 @@ test('every work kind decodes to its tagged value', () => {
     assert.not.ok(isProtocolError(w), JSON.stringify(w));
     assert.equal(w, it);
   }
-  assert.equal([...BUILD_KINDS].sort(), ['cas-get', 'cmd', 'probe', 'rexec', 'rule']);
+  // Not 'cmd': a node runs another machine's Ninja command fenced (fence.ts), never as is.
+  assert.equal([...BUILD_KINDS].sort(), ['cas-get', 'fenced', 'probe', 'rexec', 'rule']);
 });
 
 test('unknown and duplicate keys are refused', () => {
@@ -66,6 +68,21 @@ test('oversized fields and payloads are refused', () => {
   refused(parseWork(buf({ k: 'fib', n: 3 }), 4), /larger than 4/);
   refused(parseMeta(buf({ via: Array.from({ length: 65 }, (_, i) => `n${i}`) })), /more than 64/);
   refused(parseNeed(buf({ op: 'blob', task: 1, digest: 'a'.repeat(32), offset: 0, length: (1 << 20) + 1 })), /length must be from 1 to/);
+});
+
+test('a Ninja edge\'s result names its kind: a local cmd, a self-contained rexec, a fenced attempt', () => {
+  const out = { path: '/p/a.o', digest: 'c'.repeat(32), size: 4, mode: 0o644 };
+  const results: [string, object][] = [
+    ['cmd', { exit: 0, output: '', outputs: { 'a.o': null }, deps: [] }],
+    ['rexec', { exit: 0, output: '', outputs: [out], deps: ['/p/a.h'], fetched: 0, ms: 1 }],
+    ['fenced', { exit: 0, output: '', outputs: [out], deps: ['a.h'] }],
+    ['fenced', { exit: -1, output: '', outputs: [], deps: [], unfenceable: 'output a.o is not a regular file' }],
+  ];
+  for (const [k, r] of results) {
+    const p = parseResultOf(['cmd', 'rexec', 'fenced'], buf(r));
+    assert.ok(!isProtocolError(p) && p.k === k, `${JSON.stringify(r)} -> ${JSON.stringify(p)}`);
+  }
+  refused(parseResult('fenced', buf({ exit: 0, output: '', outputs: [{ ...out, digest: '../x' }], deps: [] })), /format/);
 });
 
 test('status is its own op: a rule needing the key "status" is a need', () => {

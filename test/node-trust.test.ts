@@ -316,10 +316,23 @@ test('a node sweeps orphan sandboxes under work/ at start', async () => {
   const orphan = path.join(cache, 'work', '999999999-7-abcdef');
   fs.mkdirSync(path.join(orphan, 'deep'), { recursive: true });
   fs.writeFileSync(path.join(orphan, 'deep', 'a.o'), 'left by a killed node');
+  // A fenced attempt's sandbox (fence.ts) of a killed node: the overlay's work dir is mode 000.
+  const fenced = path.join(cache, 'work', '999999998-8-abcdef');
+  fs.mkdirSync(path.join(fenced, 'ovl', 'work', 'work'), { recursive: true });
+  fs.mkdirSync(path.join(fenced, 'upper'));
+  fs.writeFileSync(path.join(fenced, 'upper', 'o'), 'a late write of a dead attempt');
+  fs.chmodSync(path.join(fenced, 'ovl', 'work', 'work'), 0);
+  fs.chmodSync(path.join(fenced, 'ovl', 'work'), 0);
+  // One of a process that is alive (this test's): another node on the same cache may be using it.
+  const alive = path.join(cache, 'work', `${process.pid}-9-abcdef`);
+  fs.mkdirSync(alive);
   const proj = tmp('b-sweep-');
   const n = await hiddenNode(proj, cache);
   try {
     assert.not.ok(fs.existsSync(orphan), 'swept');
+    assert.not.ok(fs.existsSync(fenced), 'a fenced sandbox is swept too');
+    assert.ok(fs.existsSync(alive), 'a live process\'s sandbox is kept');
+    assert.match(n.err(), /removed 2 sandboxes left by a node that was killed/);
   } finally {
     await stopNode(n);
   }

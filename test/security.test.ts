@@ -159,7 +159,8 @@ test('attack 1: a node cannot make the client build another directory (NEED "bui
           const w = JSON.parse(d.payload2!.toString()) as { k: string; file?: string; expect?: string };
           if (w.k === 'probe') {
             const shared = w.file !== undefined ? fs.readFileSync(w.file, 'utf8') === w.expect : undefined;
-            await reply(encode(T.RESULT, d.id, { platform: platform(), tools: {}, ...(shared !== undefined ? { sharedFs: shared } : {}) }));
+            // As a real node that sees the files says: it can fence commands on them (fence.ts).
+            await reply(encode(T.RESULT, d.id, { platform: platform(), tools: {}, ...(shared !== undefined ? { sharedFs: shared, fence: shared } : {}) }));
           } else if (!asked) {
             // A rule was given to us: ask "within" it for a build of another directory, the
             // way a substring check let through.
@@ -451,7 +452,7 @@ test('attack 8: messages over 64 MiB are answered with ERROR and counted; queued
     // 12 items of 512 kB each against a cap of 4 MiB, on one busy worker.
     const pad = 'x'.repeat(512 << 10);
     for (let id = 100; id < 112; id++) {
-      await raw.send(encode(T.SUBMIT, id, [{ remote: false }, { k: 'cmd', cmd: 'sleep 2', cwd: dir, outs: [], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: pad, console: false }]));
+      await raw.send(encode(T.SUBMIT, id, [{ remote: false }, { k: 'fenced', cmd: 'sleep 2', cwd: dir, outs: [], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: pad }]));
     }
     const capped = await until(() => {
       const f = raw.got.filter((m) => m.type === T.FAILURE && JSON.stringify(m.json).includes('limit.queued'));

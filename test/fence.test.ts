@@ -1,0 +1,118 @@
+// Fencing of nodes that share the client's files (fence.ts): an attempt the client declared dead
+// must never write into its tree, however late its command finishes.
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { B, b, exited, lines, start, suite, tmp, until } from './helpers.ts';
+
+const test = suite('fence');
+
+interface Node {
+  proc: ChildProcess;
+  endpoint: string;
+  id: string;
+  err: () => string;
+}
+
+async function node(args: string[] = []): Promise<Node> {
+  const proc = start(B, ['node', '--listen', 'tcp://127.0.0.1:*', '--heartbeat', '100', ...args]);
+  const out = lines(proc);
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  await until(() => out.some((l) => l.startsWith('listening on tcp://')), 30_000, `node start (${err})`);
+  const endpoint = out.find((l) => l.startsWith('listening on tcp://'))!.slice('listening on '.length);
+  const id = /^node (\S+):/.exec(out[0] ?? '')?.[1] ?? '';
+  return { proc, endpoint, id, err: () => err };
+}
+
+async function stop(n: Node): Promise<void> {
+  if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
+  n.proc.kill('SIGCONT');
+  n.proc.kill('SIGINT');
+  n.proc.kill('SIGINT');
+  await exited(n.proc, 20_000);
+}
+
+const read = (f: string): string => fs.readFileSync(f, 'utf8').trim();
+
+test('a frozen node\'s command that finishes after the client gave up on it does not overwrite the accepted output', async () => {
+  const n1 = await node(['--workers', '1', '--jobs', '1']);
+  try {
+    const dir = tmp('b-fence-');
+    // Outside the build root, so the marker is seen wherever the command runs (fenced or not).
+    const marks = tmp('b-fence-marks-');
+    // On the node, the command writes its marker, then waits (for `go`, which the test writes
+    // once the client has finished without it) and only then writes the output: a command that
+    // outlives its attempt, deterministically. Run here, it writes the output at once.
+    const go = path.join(marks, 'go');
+    const onNode = `i=0; while [ ! -f ${go} ] && [ $$i -lt 300 ]; do sleep 0.1; i=$$((i+1)); done; echo "$\${B_NODE}" > $out; echo > ${marks}/node-done`;
+    fs.writeFileSync(path.join(dir, 'build.ninja'), [
+      'rule s',
+      `  command = echo "$\${B_NODE}" > ${marks}/$out.on; if [ "$\${B_NODE}" = "${n1.id}" ]; then ${onNode}; else echo "$\${B_NODE}" > $out; fi`,
+      'build o: s', '',
+    ].join('\n'));
+    const c = start(B, ['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100']);
+    let err = '';
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    const marker = path.join(marks, 'o.on');
+    await until(() => fs.existsSync(marker) && read(marker) === n1.id, 30_000, `the command started on ${n1.id} (${err})`);
+    process.kill(n1.proc.pid!, 'SIGSTOP');
+    const r = await exited(c, 30_000);
+    assert.is(r.code, 0, err);
+    assert.match(err, new RegExp(`node ${n1.id} .*stopped answering`));
+    const local = read(path.join(dir, 'o'));
+    assert.is.not(local, n1.id, 'the client ran it again itself');
+    assert.is(read(marker), local, 'the output is the local attempt\'s');
+    // The node's command goes on and writes; the node comes back and sends its late result.
+    fs.writeFileSync(go, '');
+    process.kill(n1.proc.pid!, 'SIGCONT');
+    await until(() => fs.existsSync(path.join(marks, 'node-done')), 30_000, 'the node\'s command finished');
+    await new Promise((res) => setTimeout(res, 500)); // and its result reached the (finished) client side
+    assert.is(read(path.join(dir, 'o')), local, 'the dead attempt wrote nothing into the tree');
+    const again = await b(['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100'], { timeout: 30_000 });
+    assert.is(again.code, 0, again.stderr);
+    assert.match(again.stderr + again.stdout, /no work to do/);
+  } finally {
+    await stop(n1);
+  }
+}, { timeout: 90_000 });
+
+test('a node that shares the files runs commands fenced: outputs come back, undeclared writes stay on the node', async () => {
+  const n1 = await node(['--workers', '2', '--jobs', '2']);
+  try {
+    const dir = tmp('b-fence-ok-');
+    fs.writeFileSync(path.join(dir, 'in.txt'), 'source\n');
+    fs.writeFileSync(path.join(dir, 'build.ninja'), [
+      'rule s',
+      '  command = cat $in > $out; echo "$${B_NODE}" >> $out; echo side > side.txt',
+      'build sub/o: s in.txt', '',
+    ].join('\n'));
+    const r = await b(['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100'], { timeout: 30_000 });
+    assert.is(r.code, 0, r.stderr);
+    assert.is(fs.readFileSync(path.join(dir, 'sub', 'o'), 'utf8'), `source\n${n1.id}\n`, 'ran on the node, output fetched');
+    assert.not.ok(fs.existsSync(path.join(dir, 'side.txt')), 'a write the edge does not declare stays in the attempt\'s sandbox');
+    const again = await b(['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100'], { timeout: 30_000 });
+    assert.match(again.stderr + again.stdout, /no work to do/);
+  } finally {
+    await stop(n1);
+  }
+}, { timeout: 60_000 });
+
+test('a command that fails fenced on a node fails the build as it would here, once', async () => {
+  const n1 = await node(['--workers', '1', '--jobs', '1']);
+  try {
+    const dir = tmp('b-fence-fail-');
+    const runs = path.join(tmp('b-fence-runs-'), 'runs');
+    fs.writeFileSync(path.join(dir, 'build.ninja'), `rule bad\n  command = echo "$\${B_NODE}" >> ${runs}; echo broken >&2; exit 3\nbuild o: bad\n`);
+    const r = await b(['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100'], { timeout: 30_000 });
+    assert.is.not(r.code, 0);
+    assert.match(r.stderr, /exit code 3/);
+    assert.match(r.stderr + r.stdout, /broken/);
+    assert.equal(fs.readFileSync(runs, 'utf8').trim().split('\n'), [n1.id], 'it ran once, on the node (a real failure is not run again here)');
+  } finally {
+    await stop(n1);
+  }
+}, { timeout: 60_000 });
+
+test.run();
