@@ -73,7 +73,7 @@ export async function runCommands(
   cmds: SnapshotCommand[], jobs: number, signal: AbortSignal,
   report: { started(i: number): void; finished(r: CommandRun, done: number): void },
 ): Promise<'ok' | 'changed' | CommandRun> {
-  const { execDirect } = await import('./exec.ts');
+  const { execCommand } = await import('./exec.ts');
   const done = new Array<boolean>(cmds.length).fill(false);
   const started = new Array<boolean>(cmds.length).fill(false);
   let running = 0;
@@ -93,7 +93,7 @@ export async function runCommands(
         started[i] = true;
         running++;
         report.started(i);
-        void execDirect({ shell: c.cmd, cwd: c.cwd }, signal).then((r) => {
+        void execCommand({ shell: c.cmd, cwd: c.cwd }, signal).then((r) => {
           running--;
           done[i] = true;
           finished++;
@@ -221,6 +221,10 @@ export async function runSnapshotCommands(
 ): Promise<'ok' | 'changed' | CommandRun> {
   const cmds = h.commands ?? [];
   if (cmds.length === 0) return 'ok';
+  // Through the spawn helper, as every command B runs: a command B started itself would outlive
+  // a SIGKILL of B. Perl for these few commands: it is up in ~2 ms, Python in ~20.
+  const { startSpawner, closeSpawner } = await import('./spawner.ts');
+  startSpawner('perl');
   const { onInterrupt } = await import('./signals.ts');
   const ac = new AbortController();
   const off = onInterrupt(() => ac.abort());
@@ -230,5 +234,6 @@ export async function runSnapshotCommands(
     return r;
   } finally {
     off();
+    await closeSpawner();
   }
 }

@@ -203,8 +203,8 @@ export class PerlSpawner {
    * Starts the helper: the Python script where Linux has Python 3 (posix_spawn, see
    * spawn-python.ts), else the Perl one. B_SPAWNER=perl or =python picks one.
    */
-  static start(): PerlSpawner | undefined {
-    const want = process.env.B_SPAWNER;
+  static start(prefer?: 'perl' | 'python'): PerlSpawner | undefined {
+    const want = process.env.B_SPAWNER === 'perl' || process.env.B_SPAWNER === 'python' ? process.env.B_SPAWNER : prefer;
     const python = want === 'perl' ? undefined : pythonPath();
     const interpreter = python ?? (want === 'python' ? undefined : perlPath());
     if (interpreter === undefined) return undefined;
@@ -316,6 +316,12 @@ export class PerlSpawner {
       return undefined;
     }
     const done = new Promise<ExecResult>((resolve) => this.pending.set(id, { req, slot, start: Date.now(), resolve }));
+    // The helper's pipes do not keep this process alive, but a command it runs for us must: a
+    // caller with nothing else pending (a no-op build replaying its commands) would exit early.
+    if (this.pending.size === 1) (this.child.stdout as { ref?: () => void } | null)?.ref?.();
+    void done.then(() => {
+      if (this.pending.size === 0) (this.child.stdout as { unref?: () => void } | null)?.unref?.();
+    });
     this.child.stdin?.write(frame);
     return { id, done };
   }

@@ -127,6 +127,11 @@ export class Spawner {
   run(req: ExecRequest): { id: number; done: Promise<ExecResult> } {
     const id = this.nextId++;
     const done = new Promise<ExecResult>((resolve) => this.pending.set(id, { req, resolve }));
+    // As the Perl/Python helper's: a running command keeps this process alive, the helper does not.
+    if (this.pending.size === 1) (this.child.stdout as { ref?: () => void } | null)?.ref?.();
+    void done.then(() => {
+      if (this.pending.size === 0) (this.child.stdout as { unref?: () => void } | null)?.unref?.();
+    });
     this.child.stdin?.write(JSON.stringify({ id, req } satisfies SpawnRequest) + '\n');
     return { id, done };
   }
@@ -167,7 +172,7 @@ let perlUnavailable = false;
  * Perl elsewhere, a fraction of one), started on first use; undefined where there is neither,
  * under Deno, or with B_SPAWNER=0 or B_SPAWNER=node.
  */
-export function fastSpawner(req?: ExecRequest): PerlSpawner | undefined {
+export function fastSpawner(req?: ExecRequest, prefer?: 'perl' | 'python'): PerlSpawner | undefined {
   if (req !== undefined && !PerlSpawner.accepts(req)) return undefined;
   if (perl !== undefined) return perl.broken ? undefined : perl;
   if (perlUnavailable) return undefined;
@@ -176,14 +181,18 @@ export function fastSpawner(req?: ExecRequest): PerlSpawner | undefined {
     perlUnavailable = true;
     return undefined;
   }
-  perl = PerlSpawner.start();
+  perl = PerlSpawner.start(prefer);
   if (perl === undefined) perlUnavailable = true;
   return perl;
 }
 
-/** Starts this thread's helper now (workers and local builds do, so it is up by their first command). */
-export function startSpawner(): void {
-  if (fastSpawner() === undefined) Spawner.get();
+/**
+ * Starts this thread's helper now (workers and local builds do, so it is up by their first
+ * command). `prefer`: which script, where both can run (a handful of commands is better served
+ * by Perl, which is up in ~2 ms; many by Python, whose spawns are cheaper).
+ */
+export function startSpawner(prefer?: 'perl' | 'python'): void {
+  if (fastSpawner(undefined, prefer) === undefined) Spawner.get();
 }
 
 /** The helpers' running commands. */

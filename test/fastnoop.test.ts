@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { b, suite, tmp } from './helpers.ts';
+import { B, b, exited, start, suite, tmp, until } from './helpers.ts';
 
 const test = suite('fastnoop');
 
@@ -258,5 +258,43 @@ test('the normal path starts only what it needs: a Ninja build runs in this thre
   assert.match(r.stderr, /no work to do \(1 up to date\)/);
   assert.match(r.stderr, /build node: 0 worker threads started/);
 }, { timeout: 180_000 });
+
+test('commands a no-op replays start from the spawn helper: SIGKILL of b leaves none running', async () => {
+  const dir = tmp('b-noop-kill-');
+  const marker = `${Math.floor(Math.random() * 1e6) + 1}.5`;
+  // A CMake-style step whose declared output never appears: it runs in every build.
+  write(dir, 'build.ninja', `rule CUSTOM_COMMAND
+  command = $COMMAND
+build CMakeFiles/slow: CUSTOM_COMMAND
+  COMMAND = test -e go && sleep ${marker}; true
+build all: phony CMakeFiles/slow
+default all
+`, 10);
+  let r = await build(dir);
+  assert.is(r.code, 0, r.stderr);
+  const sleeping = (): number[] => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'latin1') === `sleep\0${marker}\0`;
+    } catch {
+      return false;
+    }
+  });
+  fs.writeFileSync(path.join(dir, 'go'), '');
+  const c = start(B, ['build', '-C', dir, '--verbose']);
+  let err = '';
+  c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  try {
+    await until(() => sleeping().length === 1, 20_000, 'the replayed command running');
+    assert.match(err, /no-op snapshot: /, 'the snapshot path ran it');
+    const [p] = sleeping();
+    const parent = Number(fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    assert.is.not(parent, c.pid, 'not a child of b itself');
+    process.kill(c.pid!, 'SIGKILL');
+    await exited(c, 10_000);
+    await until(() => sleeping().length === 0, 10_000, 'the command stopped with b');
+  } finally {
+    for (const p of sleeping()) process.kill(p, 'SIGKILL');
+  }
+}, { timeout: 90_000 });
 
 test.run();
