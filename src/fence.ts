@@ -30,8 +30,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execCommand } from './exec.ts';
 import { cacheDir, ensurePrivateDir } from './cachedir.ts';
-import { parseDepfile, parseShowIncludes } from './depfile.ts';
-import { depKey } from './ninja-run.ts';
+import { discoveredDeps } from './ninja-run.ts';
 import { nodeCas } from './rexec.ts';
 import { FENCE_FAILED, fencedArgv, fenceSupport, overlayable, removeSandbox } from './sandbox.ts';
 import { WorkerFailure, type TaskContext } from './task-context.ts';
@@ -101,31 +100,12 @@ async function inOverlay(w: FencedWork, ctx: TaskContext, root: string): Promise
       if (st === undefined) return path.join(root, rel);
       return st.isCharacterDevice() && st.rdev === 0 ? undefined : path.join(upper, rel); // a whiteout: deleted
     };
-    if (w.deps !== '' && w.deps !== 'gcc' && w.deps !== 'msvc') {
-      result.depsError = `unknown deps type '${w.deps}'`;
-      return result;
-    }
-    if (w.deps === 'msvc') {
-      const s = parseShowIncludes(r.output, w.msvcPrefix || undefined);
-      result.output = s.rest;
-      result.deps = s.deps.map((d) => depKey(d, root));
-    } else if (w.depfile !== '') {
-      const df = merged(w.depfile);
-      let text: string | undefined;
-      try {
-        if (df !== undefined) text = fs.readFileSync(df, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') result.depsError = `loading '${w.depfile}': ${(e as Error).message}`;
-      }
-      if (text !== undefined) {
-        try {
-          result.deps = parseDepfile(text).ins.map((d) => depKey(d, root));
-        } catch (e) {
-          result.depsError = `${w.depfile}: ${(e as Error).message}`;
-        }
-      }
-      // `deps = gcc` deletes the depfile: it is in the sandbox, removed with it.
-    }
+    const d = discoveredDeps(w, r.output, w.depfile !== '' ? merged(w.depfile) : undefined, root);
+    result.output = d.output;
+    result.deps = d.deps;
+    if (d.depsError !== undefined) result.depsError = d.depsError;
+    if (d.unknownType) return result;
+    // `deps = gcc` deletes the depfile: it is in the sandbox, removed with it.
     for (const o of w.outs) {
       const p = merged(o);
       const abs = path.resolve(root, o);

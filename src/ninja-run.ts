@@ -20,6 +20,36 @@ export function depKey(p: string, cwd: string): string {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? canonicalizePath(rel) : c;
 }
 
+/**
+ * What a finished command discovered, as Ninja reads it: `/showIncludes` lines (taken out of its
+ * output) for `deps = msvc`, else the depfile at `depfileAt` (undefined: the command deleted it;
+ * missing: no dependencies), as keys relative to `root`. An unknown deps type is an error Ninja
+ * stops the build for. Shared by commands run in place and fenced ones (fence.ts).
+ */
+export function discoveredDeps(
+  w: { deps: string; depfile: string; msvcPrefix: string }, output: string, depfileAt: string | undefined, root: string,
+): { output: string; deps: string[]; depsError?: string; unknownType?: true; read?: true } {
+  if (w.deps !== '' && w.deps !== 'gcc' && w.deps !== 'msvc') return { output, deps: [], depsError: `unknown deps type '${w.deps}'`, unknownType: true };
+  if (w.deps === 'msvc') {
+    const s = parseShowIncludes(output, w.msvcPrefix || undefined);
+    return { output: s.rest, deps: s.deps.map((d) => depKey(d, root)) };
+  }
+  if (w.depfile === '' || depfileAt === undefined) return { output, deps: [] };
+  let text: string;
+  try {
+    text = fs.readFileSync(depfileAt, 'utf8');
+  } catch (e) {
+    // Ninja treats a missing depfile as having no dependencies.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { output, deps: [] };
+    return { output, deps: [], depsError: `loading '${w.depfile}': ${(e as Error).message}` };
+  }
+  try {
+    return { output, deps: parseDepfile(text).ins.map((d) => depKey(d, root)), read: true };
+  } catch (e) {
+    return { output, deps: [], depsError: `${w.depfile}: ${(e as Error).message}`, read: true };
+  }
+}
+
 export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait'>): Promise<CmdResult> {
   for (const o of w.outs) fs.mkdirSync(path.dirname(path.resolve(w.cwd, o)), { recursive: true });
   // As ninja's StartEdge: the depfile's directory too (a compiler writing `-MF dir/x.d` fails
@@ -36,34 +66,13 @@ export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait
   if (r.spawnError !== undefined) result.spawnError = r.spawnError;
   if (r.exit !== 0 || r.spawnError !== undefined) return result;
 
-  // Ninja knows no other deps types: it stops the build once such an edge has run.
-  if (w.deps !== '' && w.deps !== 'gcc' && w.deps !== 'msvc') {
-    result.depsError = `unknown deps type '${w.deps}'`;
-    return result;
-  }
-  if (w.deps === 'msvc') {
-    const s = parseShowIncludes(r.output, w.msvcPrefix || undefined);
-    result.output = s.rest;
-    result.deps = s.deps.map((d) => depKey(d, w.cwd));
-  } else if (w.depfile !== '') {
-    const df = path.resolve(w.cwd, w.depfile);
-    let text: string | undefined;
-    try {
-      text = fs.readFileSync(df, 'utf8');
-    } catch (e) {
-      // Ninja treats a missing depfile as having no dependencies.
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') result.depsError = `loading '${w.depfile}': ${(e as Error).message}`;
-    }
-    if (text !== undefined) {
-      try {
-        result.deps = parseDepfile(text).ins.map((d) => depKey(d, w.cwd));
-      } catch (e) {
-        result.depsError = `${w.depfile}: ${(e as Error).message}`;
-      }
-      // With `deps = gcc` Ninja moves the dependencies into its log and deletes the depfile.
-      if (w.deps === 'gcc') fs.rmSync(df, { force: true });
-    }
-  }
+  const d = discoveredDeps(w, r.output, path.resolve(w.cwd, w.depfile), w.cwd);
+  result.output = d.output;
+  result.deps = d.deps;
+  if (d.depsError !== undefined) result.depsError = d.depsError;
+  if (d.unknownType) return result;
+  // With `deps = gcc` Ninja moves the dependencies into its log and deletes the depfile.
+  if (w.deps === 'gcc' && d.read) fs.rmSync(path.resolve(w.cwd, w.depfile), { force: true });
   if (rsp !== undefined) fs.rmSync(rsp, { force: true });
 
   const outputs: Record<string, FileState | null> = {};
