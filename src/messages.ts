@@ -181,17 +181,21 @@ export interface RuleWork {
   replay?: RecordedCommand[];
 }
 
-/** Run one Ninja edge's command (ninja-run.ts). */
-export interface CmdWork {
-  k: 'cmd';
+/** What a Ninja edge says about its command, wherever it runs (in place, fenced, sandboxed). */
+export interface EdgeCommand {
   cmd: string;
-  cwd: string;
-  outs: string[];
   depfile: string;
   deps: string;
   msvcPrefix: string;
   rspfile: string;
   rspfileContent: string;
+}
+
+/** Run one Ninja edge's command (ninja-run.ts). */
+export interface CmdWork extends EdgeCommand {
+  k: 'cmd';
+  cwd: string;
+  outs: string[];
   console: boolean;
 }
 
@@ -201,17 +205,11 @@ export interface CmdWork {
  * tree but writes only into the attempt's own scratch layer; outputs come back as blobs the
  * client fetches for the one attempt it accepted. A node never runs a `cmd` for another machine.
  */
-export interface FencedWork {
+export interface FencedWork extends EdgeCommand {
   k: 'fenced';
-  cmd: string;
   /** The build root: the overlaid directory and the command's working directory. */
   cwd: string;
   outs: string[];
-  depfile: string;
-  deps: string;
-  msvcPrefix: string;
-  rspfile: string;
-  rspfileContent: string;
 }
 
 export interface RexecInput {

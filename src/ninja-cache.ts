@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { NinjaManifest } from './ninja-parser.ts';
 import type { NinjaEdge } from './ninja-eval.ts';
 import type { Answer, Completed } from './engine-types.ts';
-import type { CmdResult } from './messages.ts';
+import type { CmdResult, EdgeCommand } from './messages.ts';
 import type { FileState } from './database.ts';
 import { ActionCache } from './action-cache.ts';
 import { absolutizer, actionKey, matchResult, relativizer, withResult, type ActionSpec } from './action-key.ts';
@@ -141,16 +141,10 @@ export function baseDir(root: string, m: NinjaManifest, env: NodeJS.ProcessEnv =
   return common.join('/') || root;
 }
 
-export interface EdgeCall {
-  cmd: string;
+export interface EdgeCall extends EdgeCommand {
   root: string;
   inputs: string[];
   outputs: string[];
-  depfile: string;
-  deps: string;
-  msvcPrefix: string;
-  rspfile: string;
-  rspfileContent: string;
 }
 
 /** Why an edge is never cached, or undefined if it may be. */
