@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { debianSource, ensureTools } from '../test/real-sources.ts';
+import { debianSource, ensureTools, objects } from '../test/real-sources.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const exe = path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
@@ -63,20 +63,6 @@ function configure(src: string, tree: string, launcher: boolean): void {
   must(run('cmake', ['-G', 'Ninja', '-S', path.join(src, 'build/cmake'), '-B', tree, '-DCMAKE_BUILD_TYPE=Release',
     '-DZSTD_BUILD_PROGRAMS=ON', '-DZSTD_BUILD_TESTS=OFF', '-DZSTD_BUILD_SHARED=OFF',
     ...(launcher ? ['-DCMAKE_C_COMPILER_LAUNCHER=ccache', '-DCMAKE_CXX_COMPILER_LAUNCHER=ccache'] : [])]), `cmake ${tree}`);
-}
-
-/** Objects and archives of a tree, by relative path. */
-function objects(tree: string): Map<string, Buffer> {
-  const m = new Map<string, Buffer>();
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && (e.name.endsWith('.o') || e.name.endsWith('.a'))) m.set(path.relative(tree, p), fs.readFileSync(p));
-    }
-  };
-  walk(tree);
-  return m;
 }
 
 function differing(a: Map<string, Buffer>, b: Map<string, Buffer>): string[] {

@@ -18,7 +18,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { debianSource, ensureTools, ninjaShim } from '../test/real-sources.ts';
+import { debianSource, ensureTools, ninjaShim, objects } from '../test/real-sources.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const exe = path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
@@ -93,20 +93,6 @@ function runProc(cmd: string, argv: string[], opts: { env?: NodeJS.ProcessEnv; k
   });
 }
 
-function objects(tree: string): Map<string, Buffer> {
-  const m = new Map<string, Buffer>();
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && (e.name.endsWith('.o') || e.name.endsWith('.a'))) m.set(path.relative(tree, p), fs.readFileSync(p));
-    }
-  };
-  walk(tree);
-  return m;
-}
-
-/** Objects of `tree` that differ from (or are missing against) the reference. */
 function differences(ref: Map<string, Buffer>, tree: string): string[] {
   const got = objects(tree);
   const bad: string[] = [];

@@ -312,6 +312,20 @@ export function dependents(deps: Map<string, string[]>, file: string): string[] 
   return [...deps].filter(([, ds]) => ds.includes(file)).map(([o]) => o).sort();
 }
 
+/** Objects and archives (`.o`, `.a`) under a build tree, by relative path, with their bytes. */
+export function objects(tree: string): Map<string, Buffer> {
+  const m = new Map<string, Buffer>();
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && (e.name.endsWith('.o') || e.name.endsWith('.a'))) m.set(path.relative(tree, p), fs.readFileSync(p));
+    }
+  };
+  walk(tree);
+  return m;
+}
+
 export interface TreeDiff {
   /** Built by ninja, absent in B's tree. */
   missing: string[];
