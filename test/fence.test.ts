@@ -3,36 +3,12 @@
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
-import { B, b, exited, lines, start, suite, tmp, until } from './helpers.ts';
+import { B, b, exited, start, suite, tmp, until, startNode, stopNode } from './helpers.ts';
 
 const test = suite('fence');
 
-interface Node {
-  proc: ChildProcess;
-  endpoint: string;
-  id: string;
-  err: () => string;
-}
-
-async function node(args: string[] = []): Promise<Node> {
-  const proc = start(B, ['node', '--listen', 'tcp://127.0.0.1:*', '--heartbeat', '100', ...args]);
-  const out = lines(proc);
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  await until(() => out.some((l) => l.startsWith('listening on tcp://')), 30_000, `node start (${err})`);
-  const endpoint = out.find((l) => l.startsWith('listening on tcp://'))!.slice('listening on '.length);
-  const id = /^node (\S+):/.exec(out[0] ?? '')?.[1] ?? '';
-  return { proc, endpoint, id, err: () => err };
-}
-
-async function stop(n: Node): Promise<void> {
-  if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
-  n.proc.kill('SIGCONT');
-  n.proc.kill('SIGINT');
-  n.proc.kill('SIGINT');
-  await exited(n.proc, 20_000);
-}
+const node = startNode;
+const stop = stopNode;
 
 const read = (f: string): string => fs.readFileSync(f, 'utf8').trim();
 

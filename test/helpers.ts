@@ -193,3 +193,34 @@ export function exited(c: ChildProcess, ms = 20_000): Promise<{ code: number | n
     });
   });
 }
+
+/** A `b node` on tcp loopback started by a test (startNode), with what it printed. */
+export interface TestNode {
+  proc: ChildProcess;
+  /** The first endpoint it listens on. */
+  endpoint: string;
+  endpoints: string[];
+  id: string;
+  out: string[];
+  err: () => string;
+}
+
+/** Starts `b node` on a free loopback port and waits until it listens. */
+export async function startNode(args: string[] = [], env: Record<string, string> = {}): Promise<TestNode> {
+  const proc = start(B, ['node', '--listen', 'tcp://127.0.0.1:*', '--heartbeat', '100', ...args], { env: { ...process.env, ...env } });
+  const out = lines(proc);
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  await until(() => out.some((l) => l.startsWith('listening on tcp://')), 30_000, `node start (${err})`);
+  const endpoints = out.filter((l) => l.startsWith('listening on tcp://')).map((l) => l.slice('listening on '.length));
+  return { proc, endpoint: endpoints[0]!, endpoints, id: /^node (\S+):/.exec(out[0] ?? '')?.[1] ?? '', out, err: () => err };
+}
+
+/** Stops a test's node (a frozen one too) the way a user does: Ctrl-C, twice. */
+export async function stopNode(n: { proc: ChildProcess }): Promise<void> {
+  if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
+  n.proc.kill('SIGCONT');
+  n.proc.kill('SIGINT');
+  n.proc.kill('SIGINT');
+  await exited(n.proc, 20_000);
+}

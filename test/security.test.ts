@@ -4,39 +4,16 @@
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import * as zmq from 'zeromq';
-import { B, b, exited, lines, root, run, start, suite, tmp, until } from './helpers.ts';
+import { B, b, exited, root, run, start, suite, tmp, until, startNode, stopNode } from './helpers.ts';
 import { T, decode, encode, isProtocolError } from '../src/protocol.ts';
 import { readKeyPair, sessionId, type KeyPair } from '../src/keys.ts';
 import { platform, toolPrint } from '../src/toolchain.ts';
 
 const test = suite('security');
 
-interface Node {
-  proc: ChildProcess;
-  endpoint: string;
-  endpoints: string[];
-  id: string;
-  err: () => string;
-}
-
-async function node(args: string[], env: Record<string, string>): Promise<Node> {
-  const proc = start(B, ['node', '--listen', 'tcp://127.0.0.1:*', '--heartbeat', '100', ...args], { env: { ...process.env, ...env } });
-  const out = lines(proc);
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  await until(() => out.some((l) => l.startsWith('listening on tcp://')), 30_000, `node start (${err})`);
-  const endpoints = out.filter((l) => l.startsWith('listening on tcp://')).map((l) => l.slice('listening on '.length));
-  return { proc, endpoint: endpoints[0]!, endpoints, id: /^node (\S+):/.exec(out[0] ?? '')?.[1] ?? '', err: () => err };
-}
-
-async function stop(n: Node): Promise<void> {
-  if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
-  n.proc.kill('SIGINT');
-  n.proc.kill('SIGINT');
-  await exited(n.proc, 20_000);
-}
+const node = startNode;
+const stop = stopNode;
 
 /** A config dir with its own client key pair (one per simulated user or machine). */
 async function user(dir: string, name: string): Promise<{ env: Record<string, string>; key: KeyPair }> {
