@@ -1,0 +1,315 @@
+// One Ninja build statement as the engine's Action: what it sends a worker or another node, and
+// how a result becomes the states of its outputs.
+//
+// A class, not an object literal of closures: a 90k-statement build holds an Action per edge for
+// the whole build, and the literal cost 15 closures, their context and a dictionary-mode
+// property array per edge (~2 KB: 36 MB of the heap of an 18k-edge build in a heap snapshot).
+// The methods live once on the prototype; an edge keeps only its fields.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { NinjaManifest } from './ninja-parser.ts';
+import type { NinjaEdge } from './ninja-eval.ts';
+import { parseDyndep } from './dyndep.ts';
+import { NinjaSyntaxError } from './ninja-lexer.ts';
+import { canonicalizePath } from './ninja-path.ts';
+import { digestFromHex, fingerprint } from './hash.ts';
+import { commandTool } from './toolchain.ts';
+import type { Action, Answer, Completed, RunContext } from './engine.ts';
+import type { Trace } from './database.ts';
+import { checkOutputPath, planRexec } from './rexec-client.ts';
+import { refusedDependency } from './remote-output.ts';
+import { stateOf } from './filestate.ts';
+import type { FileState } from './database.ts';
+import { UserError } from './errors.ts';
+import { outcomeOf, type CmdWork, type FencedResult, type FencedWork, type Reply, type RexecOutput, type RexecResult, type TaskMeta } from './messages.ts';
+import { isProtocolError, type Failure } from './protocol.ts';
+import { edgeCacheHooks, uncacheable, type EdgeCall, type NinjaCache } from './ninja-cache.ts';
+
+/** What an edge's action reads of the description it belongs to (ninja-build.ts). */
+export interface EdgeOwner {
+  readonly root: string;
+  readonly manifest: NinjaManifest;
+  /** Digest of the manifest files (set by the build host); '' until then. */
+  readonly manifestId: string;
+  readonly remoteEnv: {
+    digestOf(abs: string): { digest: string; size: number; exec: boolean } | undefined;
+    knownDeps(action: string): string[] | undefined;
+    offer(m: Map<string, string>): void;
+  } | undefined;
+  actionCache(): NinjaCache | null;
+  /** The edge that makes `out` through a dyndep file, if one does. */
+  dyndepProducer(out: string): NinjaEdge | undefined;
+  addDyndepOutput(out: string, edge: NinjaEdge): void;
+}
+
+type CacheHooks = ReturnType<typeof edgeCacheHooks>;
+
+export class EdgeAction implements Action {
+  readonly id: string;
+  readonly outputs: string[];
+  readonly inputs: string[];
+  readonly orderOnly: string[];
+  readonly validations: string[];
+  readonly pool: string;
+  readonly phony: boolean;
+  readonly always = false;
+  readonly generator: boolean;
+  lookup?: (inputs: Answer[], answer: (keys: string[]) => Promise<Answer[]>) => Promise<Completed | undefined>;
+  prepare?: (answer: (key: string) => Promise<Answer>) => Promise<void>;
+  private readonly edge: NinjaEdge;
+  private readonly owner: EdgeOwner;
+  private command: string | undefined;
+  private fp: number | undefined;
+  /** The client directories the last self-contained item named: where its dependencies may be. */
+  private sentRoots: string[] = [];
+  private readonly hooks: CacheHooks | undefined;
+
+  constructor(edge: NinjaEdge, owner: EdgeOwner) {
+    this.edge = edge;
+    this.owner = owner;
+    const nOrder = edge.orderOnlyIns;
+    this.id = edge.outs[0] ?? `#${edge.id}`;
+    this.inputs = edge.ins.slice(0, edge.ins.length - nOrder);
+    this.orderOnly = edge.ins.slice(edge.ins.length - nOrder);
+    this.outputs = edge.outs.slice();
+    this.validations = edge.validations;
+    this.pool = edge.pool;
+    this.phony = edge.isPhony;
+    this.generator = edge.generator;
+    const cache = owner.actionCache();
+    this.hooks = cache !== null && uncacheable(edge, owner.manifest, owner.root) === undefined ? edgeCacheHooks(cache, () => this.call()) : undefined;
+    if (this.hooks !== undefined) {
+      const hooks = this.hooks;
+      this.lookup = async (inputs, answer) => {
+        const c = await hooks.lookup(inputs, answer);
+        return c && { ...c, extra: owner.manifestId };
+      };
+    }
+    if (edge.dyndep !== '') this.prepare = (answer) => this.loadDyndepInfo(answer);
+  }
+
+  private get isConsole(): boolean {
+    return this.edge.pool === 'console';
+  }
+
+  private cmd(): string {
+    return (this.command ??= this.edge.command);
+  }
+
+  private rspContent(): string {
+    return this.edge.rspfile !== '' ? this.edge.rspfileContent : '';
+  }
+
+  /** The command fields the cache and remote execution key on. */
+  private call(): EdgeCall {
+    const e = this.edge;
+    return {
+      cmd: this.cmd(), root: this.owner.root, inputs: this.inputs, outputs: this.outputs, depfile: e.depfile, deps: e.deps,
+      msvcPrefix: e.msvcDepsPrefix, rspfile: e.rspfile, rspfileContent: this.rspContent(),
+    };
+  }
+
+  get fingerprint(): number {
+    if (this.fp === undefined) {
+      const rsp = this.edge.rspfile !== '' ? `;rspfile=${this.edge.rspfileContent}` : '';
+      this.fp = fingerprint(this.cmd() + rsp);
+    }
+    return this.fp;
+  }
+
+  trustsFingerprint(t: Trace): boolean {
+    return this.owner.manifestId !== '' && t.extra === this.owner.manifestId;
+  }
+
+  stamp(t: Trace): Trace | undefined {
+    const id = this.owner.manifestId;
+    return id !== '' && t.extra !== id ? { ...t, extra: id } : undefined;
+  }
+
+  // Commands run on another node only where it has the same program (and, until remote
+  // execution ships inputs, sees the same files); the console pool stays on the terminal.
+  get placement(): TaskMeta {
+    const tool = commandTool(this.cmd());
+    return { remote: !this.isConsole, root: this.owner.root, ...(tool ? { tool } : {}) };
+  }
+
+  get description(): string {
+    return this.edge.description || this.cmd();
+  }
+
+  remote(shared: boolean): Buffer | undefined {
+    if (this.isConsole) return undefined;
+    const e = this.edge;
+    const root = this.owner.root;
+    if (shared) {
+      // The fence overlays the build root only: what the command writes elsewhere is not fenced.
+      const inRoot = (p: string): boolean => p === '' || !/^\.\.(?:\/|$)/.test(path.relative(root, path.resolve(root, p)));
+      if (![...this.outputs, e.depfile, e.rspfile].every(inRoot)) return undefined;
+      const w: FencedWork = {
+        k: 'fenced', cmd: this.cmd(), cwd: root, outs: this.outputs, depfile: e.depfile, deps: e.deps, msvcPrefix: e.msvcDepsPrefix,
+        rspfile: e.rspfile, rspfileContent: this.rspContent(),
+      };
+      return Buffer.from(JSON.stringify(w));
+    }
+    const env = this.owner.remoteEnv;
+    if (env === undefined) return undefined;
+    const plan = planRexec({ ...this.call(), knownDeps: env.knownDeps(this.id) }, env.digestOf);
+    if (plan === undefined) return undefined;
+    env.offer(plan.offered);
+    this.sentRoots = plan.work.roots;
+    return Buffer.from(JSON.stringify(plan.work));
+  }
+
+  work(): CmdWork {
+    const e = this.edge;
+    return {
+      k: 'cmd', cmd: this.cmd(), cwd: this.owner.root, outs: this.outputs, depfile: e.depfile, deps: e.deps, msvcPrefix: e.msvcDepsPrefix,
+      rspfile: e.rspfile, rspfileContent: this.rspContent(), console: this.isConsole,
+    };
+  }
+
+  async complete(result: Reply, ctx: RunContext): Promise<Completed | Failure> {
+    // From a worker or another machine: decoded once, strictly (messages.ts).
+    const parsed = outcomeOf(['cmd', 'rexec', 'fenced'], result);
+    if (isProtocolError(parsed)) return { code: 'protocol', message: `malformed result for ${this.cmd()}: ${parsed.message}`, where: this.where() };
+    if (parsed.k === 'rexec') return this.completeRemote(parsed.r, ctx);
+    if (parsed.k === 'fenced') return this.completeFenced(parsed.r, ctx);
+    // A plain result says the command wrote our files itself: never true of another node,
+    // which gets fenced or self-contained items only (a node answering so is not believed).
+    if (ctx.node !== undefined) return { code: 'remote.unfenced', message: `node ${ctx.node} answered with a result of a command run on this machine's files`, where: this.where(), fields: { retryLocal: true } };
+    const r = parsed.r;
+    if (r.exit !== 0 || r.spawnError !== undefined) {
+      const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
+      return { code: 'command-failed', message: `command failed (${why}): ${this.cmd()}`, where: this.where(), fields: { output: r.output, command: this.cmd(), ...termFields(r) } };
+    }
+    if (r.depsError !== undefined) {
+      return { code: 'depfile', message: r.depsError, where: this.edge.depfile || this.edge.outs[0] || '', fields: { output: r.output } };
+    }
+    const outs = new Map<string, FileState | undefined>();
+    for (const o of this.outputs) outs.set(o, r.outputs[o] ?? undefined);
+    const recorded = this.hooks !== undefined && await this.hooks.record(r);
+    return { outputs: outs, discovered: r.deps, value: undefined, output: r.output, extra: this.owner.manifestId, ...(recorded ? { cache: 'miss' as const } : {}) };
+  }
+
+  private where(): string {
+    const e = this.edge;
+    return `${path.relative(process.cwd(), e.file) || e.file}:${e.line}`;
+  }
+
+  private failedThere(r: { exit: number; signal?: string; spawnError?: string; output: string }): Failure {
+    const why = r.spawnError ?? (r.signal ? `killed by ${r.signal}` : `exit code ${r.exit}`);
+    return { code: 'command-failed', message: `command failed on a node (${why}): ${this.cmd()}`, where: this.where(), fields: { output: r.output, command: this.cmd(), retryLocal: true, ...termFields(r) } };
+  }
+
+  /** A result from a node without this machine's files: its outputs are fetched and written here. */
+  private async completeRemote(r: RexecResult, ctx: RunContext): Promise<Completed | Failure> {
+    if (r.exit !== 0 || r.spawnError !== undefined) return this.failedThere(r);
+    const root = this.owner.root;
+    for (const d of r.deps) {
+      const why = typeof d === 'string' ? refusedDependency(d, [root, ...this.sentRoots]) : 'not a path';
+      if (why !== undefined) return { code: 'remote.deps', message: `the node reported a dependency B does not accept: ${why}`, where: this.where(), fields: { retryLocal: true } };
+    }
+    const got = await this.fetchOutputs(r.outputs, ctx);
+    if (!('outs' in got)) return got;
+    const discovered = r.deps.map((d) => {
+      const rel = path.relative(root, d);
+      return canonicalizePath(rel.startsWith('..') || path.isAbsolute(rel) ? d : rel);
+    });
+    return { outputs: got.outs, discovered, value: undefined, output: r.output, extra: this.owner.manifestId, bytes: { sent: r.fetched, received: got.received } };
+  }
+
+  /**
+   * A result from a node that ran the command fenced on this machine's files (fence.ts): the
+   * node wrote nothing here; the outputs of this attempt, the one the broker accepted (a late
+   * result of an attempt given up on never reaches this), are fetched and renamed into place.
+   */
+  private async completeFenced(r: FencedResult, ctx: RunContext): Promise<Completed | Failure> {
+    if (r.unfenceable !== undefined) return { code: 'remote.unfenced', message: `a node could not run this command fenced: ${r.unfenceable}`, where: this.where(), fields: { retryLocal: true } };
+    // It saw our files, as a local run would: a failure is the command's, reported as one here.
+    if (r.exit !== 0 || r.spawnError !== undefined) return { ...this.failedThere(r), fields: { output: r.output, command: this.cmd(), ...termFields(r) } };
+    if (r.depsError !== undefined) return { code: 'depfile', message: r.depsError, where: this.edge.depfile || this.edge.outs[0] || '', fields: { output: r.output } };
+    const got = await this.fetchOutputs(r.outputs, ctx);
+    if (!('outs' in got)) return got;
+    return { outputs: got.outs, discovered: r.deps, value: undefined, output: r.output, extra: this.owner.manifestId, bytes: { sent: 0, received: got.received } };
+  }
+
+  /** Fetches a node's outputs (verified), each written next to its place and renamed. */
+  private async fetchOutputs(records: RexecOutput[], ctx: RunContext): Promise<{ outs: Map<string, FileState | undefined>; received: number } | Failure> {
+    const outs = new Map<string, FileState | undefined>();
+    let received = 0;
+    for (const o of this.outputs) {
+      const abs = path.resolve(this.owner.root, o);
+      const rec = records.find((x) => x.path === abs);
+      if (rec === undefined || rec.digest === null) {
+        outs.set(o, undefined);
+        continue;
+      }
+      let dest: string;
+      try {
+        dest = checkOutputPath(this.owner.root, o, this.id);
+      } catch (e) {
+        return { code: 'remote.output', message: (e as Error).message, where: this.where() };
+      }
+      // Written next to its place, then renamed: readers never see half an output.
+      const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
+      try {
+        await ctx.fetch(rec.digest, rec.size, tmp);
+        fs.chmodSync(tmp, rec.mode & 0o777);
+        fs.renameSync(tmp, dest);
+      } catch (e) {
+        fs.rmSync(tmp, { force: true });
+        return { code: 'remote.fetch', message: `fetching ${o} from the node failed: ${(e as Error).message}`, where: this.where(), fields: { retryLocal: true } };
+      }
+      received += rec.size;
+      outs.set(o, stateOf(fs.statSync(dest), digestFromHex(rec.digest), true));
+    }
+    return { outs, received };
+  }
+
+  /** The dyndep file's implicit inputs and outputs, added once it is built. */
+  private async loadDyndepInfo(answer: (key: string) => Promise<Answer>): Promise<void> {
+    const edge = this.edge;
+    await answer(edge.dyndep);
+    const info = loadDyndep(this.owner.root, edge.dyndep).get(edge.outs[0] ?? '');
+    if (info === undefined) {
+      throw new UserError({ code: 'ninja.dyndep', message: `'${edge.outs[0]}' not mentioned in its dyndep file '${edge.dyndep}'`, where: edge.dyndep, exitCode: 1 });
+    }
+    for (const i of info.implicitIns) if (!this.inputs.includes(i)) this.inputs.push(i);
+    for (const o of info.implicitOuts) {
+      const other = this.owner.manifest.producer.get(o) ?? this.owner.dyndepProducer(o);
+      if (other !== undefined && other !== edge) {
+        throw new UserError({ code: 'ninja.dyndep', message: `multiple rules generate ${o}`, where: edge.dyndep, exitCode: 1 });
+      }
+      if (!this.outputs.includes(o)) this.outputs.push(o);
+      this.owner.addDyndepOutput(o, edge);
+    }
+  }
+}
+
+/**
+ * Reads and parses a dyndep file; its errors fail the build as ninja's do when it loads one
+ * (`ninja: build stopped: ...` once built in this build, else before the build).
+ */
+function loadDyndep(root: string, file: string): ReturnType<typeof parseDyndep> {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.resolve(root, file), 'utf8');
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : String((e as Error).message);
+    throw new UserError({ code: 'ninja.dyndep', message: `loading '${file}': ${why}`, where: file, exitCode: 1 });
+  }
+  try {
+    return parseDyndep(text, file);
+  } catch (e) {
+    if (e instanceof NinjaSyntaxError) throw new UserError({ code: 'ninja.dyndep', message: e.ninjaText, where: file, exitCode: 1 });
+    throw e;
+  }
+}
+
+/** How a command ended, as the typed Failure fields engine-types.ts's terminationOf reads. */
+function termFields(r: { exit: number; signal?: string; spawnError?: string }): Record<string, string | number> {
+  if (r.spawnError !== undefined) return { spawnError: r.spawnError };
+  if (r.signal) return { signal: r.signal };
+  return { exit: r.exit };
+}
