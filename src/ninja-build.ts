@@ -20,10 +20,8 @@ import { canonicalizePath } from './ninja-path.ts';
 import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
 import type { Action, Answer, BuildDescription, Completed, RunContext } from './engine.ts';
-import { checkOutputPath, planRexec } from './rexec-client.ts';
-import { refusedDependency } from './remote-output.ts';
-import { stateOf } from './filestate.ts';
-import { digestFromHex } from './hash.ts';
+import { planRexec } from './rexec-client.ts';
+import { placeOutputs, refusedDependency } from './remote-output.ts';
 import type { FileState } from './database.ts';
 import { UserError } from './errors.ts';
 import { outcomeOf, type CmdResult, type CmdWork, type FencedResult, type FencedWork, type Reply, type RexecOutput, type RexecResult } from './messages.ts';
@@ -306,37 +304,10 @@ export class NinjaDescription implements BuildDescription {
       if (!('outs' in got)) return got;
       return { outputs: got.outs, discovered: r.deps, value: undefined, output: r.output, extra: desc.manifestId, bytes: { sent: 0, received: got.received } };
     };
-    /** Fetches a node's outputs (verified), each written next to its place and renamed. */
+    /** The outputs of the accepted attempt (remote-output.ts): fetched and verified, or removed where it left none. */
     const fetchOutputs = async (records: RexecOutput[], ctx: RunContext): Promise<{ outs: Map<string, FileState | undefined>; received: number } | Failure> => {
-      const outs = new Map<string, FileState | undefined>();
-      let received = 0;
-      for (const o of a.outputs) {
-        const abs = path.resolve(desc.root, o);
-        const rec = records.find((x) => x.path === abs);
-        if (rec === undefined || rec.digest === null) {
-          outs.set(o, undefined);
-          continue;
-        }
-        let dest: string;
-        try {
-          dest = checkOutputPath(desc.root, o, a.id);
-        } catch (e) {
-          return { code: 'remote.output', message: (e as Error).message, where: where() };
-        }
-        // Written next to its place, then renamed: readers never see half an output.
-        const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
-        try {
-          await ctx.fetch(rec.digest, rec.size, tmp);
-          fs.chmodSync(tmp, rec.mode & 0o777);
-          fs.renameSync(tmp, dest);
-        } catch (e) {
-          fs.rmSync(tmp, { force: true });
-          return { code: 'remote.fetch', message: `fetching ${o} from the node failed: ${(e as Error).message}`, where: where(), fields: { retryLocal: true } };
-        }
-        received += rec.size;
-        outs.set(o, stateOf(fs.statSync(dest), digestFromHex(rec.digest), true));
-      }
-      return { outs, received };
+      const got = await placeOutputs(desc.root, a.id, a.outputs, records, ctx.fetch);
+      return 'outs' in got ? got : { ...got, where: where() };
     };
     if (edge.dyndep !== '') {
       a.prepare = async (answer: (key: string) => Promise<Answer>): Promise<void> => {
