@@ -179,6 +179,11 @@ export interface RuleWork {
   outs: string[];
   stem: string;
   replay?: RecordedCommand[];
+  /**
+   * For a node that sees the client's files: run the rule's side effects fenced (fence-rule.ts):
+   * its commands and writes land in the attempt's sandbox, its outputs come back as blobs.
+   */
+  fenced?: boolean;
 }
 
 /** What a Ninja edge says about its command, wherever it runs (in place, fenced, sandboxed). */
@@ -277,7 +282,7 @@ const EXEC_FIELDS: Shape = {
 const RECORDED = obj({ cmd: str(), cwd: str(), env: str(TEXT), exit: int(-1, 0xffff), stdout: str(TEXT) });
 
 const WORK: Record<WorkKind, Shape> = {
-  rule: { k: lit('rule'), file: str(), dir: str(), rule: str(), key: str(), outs: arr(str()), stem: str(), replay: opt(arr(RECORDED)) },
+  rule: { k: lit('rule'), file: str(), dir: str(), rule: str(), key: str(), outs: arr(str()), stem: str(), replay: opt(arr(RECORDED)), fenced: opt(bool) },
   cmd: {
     k: lit('cmd'), cmd: str(), cwd: str(), outs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME),
     rspfile: str(), rspfileContent: str(TEXT), console: bool,
@@ -355,6 +360,10 @@ export interface RuleResult {
   commands: RecordedCommand[];
   /** Replay: whether the rule, run against its recorded commands, did exactly the same. */
   replay?: { same: boolean; reason?: string };
+  /** A fenced rule (RuleWork.fenced): its outputs as blobs in the node's store (`outputs` is then empty). */
+  fenced?: RexecOutput[];
+  /** Set when the node could not fence this rule: the client runs it itself. */
+  unfenceable?: string;
 }
 
 export interface CmdResult {
@@ -444,21 +453,23 @@ export interface ResultOf {
   exec: ExecResult;
 }
 
+/** An output as a blob in the store of the node that ran it (digest null: the attempt left none). */
+const STORED_OUTPUT = obj({ path: str(), digest: nullable(str(32, HEX_DIGEST)), size: int(), mode: int(0, 0o7777) });
 const FILE_STATE = nullable(obj({ size: int(), mtime: num, ctime: num, ino: num, digest: str(NAME), racy: bool }));
 
 const RESULTS: { [K in keyof ResultOf]: Shape } = {
   rule: {
     outputs: rec(FILE_STATE), value: opt(str(TEXT)), output: str(TEXT), commands: arr(RECORDED),
-    replay: opt(obj({ same: bool, reason: opt(str(TEXT)) })),
+    replay: opt(obj({ same: bool, reason: opt(str(TEXT)) })), fenced: opt(arr(STORED_OUTPUT)), unfenceable: opt(str(TEXT)),
   },
   cmd: { exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), outputs: rec(FILE_STATE), deps: arr(str()), depsError: opt(str(TEXT)), spawnError: opt(str(TEXT)) },
   rexec: {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
-    outputs: arr(obj({ path: str(), digest: nullable(str(32, HEX_DIGEST)), size: int(), mode: int(0, 0o7777) })), deps: arr(str()), fetched: int(), ms: num,
+    outputs: arr(STORED_OUTPUT), deps: arr(str()), fetched: int(), ms: num,
   },
   fenced: {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
-    outputs: arr(obj({ path: str(), digest: nullable(str(32, HEX_DIGEST)), size: int(), mode: int(0, 0o7777) })), deps: arr(str()),
+    outputs: arr(STORED_OUTPUT), deps: arr(str()),
     depsError: opt(str(TEXT)), unfenceable: opt(str(TEXT)),
   },
   probe: {

@@ -91,4 +91,56 @@ test('a command that fails fenced on a node fails the build as it would here, on
   }
 }, { timeout: 60_000 });
 
+test('an output the command deletes on the node is deleted here too: no stale copy the database would call up to date', async () => {
+  const n1 = await node(['--workers', '1', '--jobs', '1']);
+  try {
+    const dir = tmp('b-fence-del-');
+    fs.writeFileSync(path.join(dir, 'in.txt'), 'keep\n');
+    // The command writes its output from the input, or deletes it when the input says so.
+    fs.writeFileSync(path.join(dir, 'build.ninja'), [
+      'rule s',
+      '  command = if grep -q del $in; then rm -f $out; else { cat $in; echo "$${B_NODE}"; } > $out; fi',
+      'build o: s in.txt', '',
+    ].join('\n'));
+    const args = ['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100', '--events', path.join(dir, '.ev')];
+    const first = await b(args, { timeout: 30_000 });
+    assert.is(first.code, 0, first.stderr);
+    assert.is(fs.readFileSync(path.join(dir, 'o'), 'utf8'), `keep\n${n1.id}\n`, 'ran on the node');
+    fs.writeFileSync(path.join(dir, 'in.txt'), 'del\n');
+    const second = await b(args, { timeout: 30_000 });
+    assert.is(second.code, 0, second.stderr);
+    const ev = fs.readFileSync(path.join(dir, '.ev'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; node?: string });
+    assert.ok(ev.some((e) => e.event === 'finish' && e.node === n1.id), `the second run was the node's: ${JSON.stringify(ev)}`);
+    assert.not.ok(fs.existsSync(path.join(dir, 'o')), 'the output the accepted attempt deleted is gone here too');
+  } finally {
+    await stop(n1);
+  }
+}, { timeout: 60_000 });
+
+test('a chain of nodes: outputs come from the node that ran the attempt (each node its own store), verified, never run again here', async () => {
+  // Separate cache directories: the near node cannot read the far node's store by accident.
+  const far = await node(['--workers', '2', '--jobs', '2'], { B_CACHE_DIR: tmp('b-fence-cache-far-') });
+  const near = await node(['--workers', '1', '--jobs', '1', '--node', far.endpoint], { B_CACHE_DIR: tmp('b-fence-cache-near-') });
+  try {
+    const dir = tmp('b-fence-chain-');
+    const outs = [0, 1, 2, 3, 4, 5].map((i) => `o${i}`);
+    fs.writeFileSync(path.join(dir, 'build.ninja'), [
+      'rule s', '  command = sleep 0.3; echo "$${B_NODE}" > $out',
+      ...outs.map((o) => `build ${o}: s`), '',
+    ].join('\n'));
+    const ev = path.join(dir, '.ev');
+    const r = await b(['build', '-C', dir, '--node', near.endpoint, '--local', '0', '--heartbeat', '100', '--events', ev], { timeout: 60_000 });
+    assert.is(r.code, 0, r.stderr);
+    const by = outs.map((o) => read(path.join(dir, o)));
+    assert.ok(by.includes(far.id), `the far node ran some: ${by.join(' ')}`);
+    assert.ok(by.every((x) => x === far.id || x === near.id), `every output came from a node: ${by.join(' ')}`);
+    const events = fs.readFileSync(ev, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; note?: string });
+    const notes = events.filter((e) => e.note !== undefined).map((e) => e.note);
+    assert.equal(notes, [], 'nothing failed on a node and ran again here');
+  } finally {
+    await stop(near);
+    await stop(far);
+  }
+}, { timeout: 90_000 });
+
 test.run();
