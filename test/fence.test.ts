@@ -143,4 +143,98 @@ test('a chain of nodes: outputs come from the node that ran the attempt (each no
   }
 }, { timeout: 90_000 });
 
+test('a Bfile rule on a frozen node that resumes after the client gave up on it writes nothing into the tree (run() and write())', async () => {
+  const n1 = await node(['--workers', '1', '--jobs', '1']);
+  try {
+    const dir = tmp('b-fence-rule-');
+    const marks = tmp('b-fence-rule-marks-');
+    const go = path.join(marks, 'go');
+    // On the node the rule marks that it started (outside the build root, seen wherever it
+    // runs), waits for `go` (written once the client finished without it), then writes its
+    // output both ways, by a command and by write(). Here, it writes at once.
+    fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `export default (b) => {
+  b.rule('o', async ({ run, write }) => {
+    const here = process.env.B_NODE;
+    await run('echo ' + here + ' > ${marks}/o.on');
+    if (here === ${JSON.stringify(n1.id)}) {
+      await run('i=0; while [ ! -f ${go} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done');
+      await run('echo late-run > o');
+      await write('o', 'late-write');
+      await run('echo > ${marks}/node-done');
+    } else await write('o', here);
+  });
+};`);
+    const args = ['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100'];
+    const c = start(B, args);
+    let err = '';
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    const marker = path.join(marks, 'o.on');
+    await until(() => fs.existsSync(marker) && read(marker) === n1.id, 30_000, `the rule started on ${n1.id} (${err})`);
+    process.kill(n1.proc.pid!, 'SIGSTOP');
+    const r = await exited(c, 30_000);
+    assert.is(r.code, 0, err);
+    assert.match(err, new RegExp(`node ${n1.id} .*stopped answering`));
+    const local = read(path.join(dir, 'o'));
+    assert.is.not(local, n1.id);
+    assert.is(read(marker), local, 'the output is the local attempt\'s');
+    fs.writeFileSync(go, '');
+    process.kill(n1.proc.pid!, 'SIGCONT');
+    await until(() => fs.existsSync(path.join(marks, 'node-done')), 30_000, 'the node\'s rule finished');
+    await new Promise((res) => setTimeout(res, 500)); // and its result reached the (finished) client side
+    assert.is(read(path.join(dir, 'o')), local, 'the dead attempt wrote nothing into the tree');
+    const again = await b(args, { timeout: 30_000 });
+    assert.is(again.code, 0, again.stderr);
+    assert.match(again.stderr + again.stdout, /no work to do/);
+  } finally {
+    await stop(n1);
+  }
+}, { timeout: 90_000 });
+
+test('a Bfile rule runs fenced on a node: it sees its own writes, its declared outputs come back, the rest stays there; one that writes outside the root runs here', async () => {
+  const n1 = await node(['--workers', '2', '--jobs', '2']);
+  try {
+    const dir = tmp('b-fence-rule-ok-');
+    const outside = tmp('b-fence-rule-outside-');
+    fs.writeFileSync(path.join(dir, 'src.txt'), 'source\n');
+    fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `export default (b) => {
+  b.default('all');
+  b.phony('all', async ({ need }) => { await need(['gen/out.txt', 'far.txt']); });
+  b.rule('gen/out.txt', async ({ need, run, read, write, needDepfile, out }) => {
+    await need('src.txt');
+    await run('mkdir -p gen/sub && echo side > side.txt');
+    await run(['sh', '-c', 'pwd > where.txt; printf "x: src.txt\\\\n" > x.d'], { cwd: 'gen/sub' });
+    await needDepfile('gen/sub/x.d');
+    await write('gen/tmp.txt', 'made by write\\n');
+    const mine = await read('gen/tmp.txt');
+    await write(out, (await read('src.txt')) + mine + (await run('cat gen/sub/where.txt')).stdout + process.env.B_NODE + '\\n');
+  });
+  b.rule('far.txt', async ({ write, out }) => {
+    await write(${JSON.stringify(path.join(outside, 'x'))}, 'outside');
+    await write(out, process.env.B_NODE);
+  });
+};`);
+    const ev = path.join(dir, '.ev');
+    const args = ['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100', '--events', ev];
+    const r = await b(args, { timeout: 60_000 });
+    assert.is(r.code, 0, r.stderr);
+    assert.is(fs.readFileSync(path.join(dir, 'gen', 'out.txt'), 'utf8'), `source\nmade by write\n${path.join(dir, 'gen', 'sub')}\n${n1.id}\n`);
+    for (const f of ['side.txt', 'gen/tmp.txt', 'gen/sub/x.d', 'gen/sub/where.txt']) {
+      assert.not.ok(fs.existsSync(path.join(dir, f)), `${f} (not declared) stays in the node's sandbox`);
+    }
+    const events = fs.readFileSync(ev, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; key: string; node?: string; note?: string });
+    const far = events.find((e) => e.event === 'finish' && e.key === 'far.txt');
+    assert.match(far?.note ?? '', /could not run rule far\.txt fenced: write\(\) of .* outside the build root/);
+    assert.is(far?.node, 'local', 'it ran here');
+    assert.is(fs.readFileSync(path.join(outside, 'x'), 'utf8'), 'outside');
+    assert.is.not(fs.readFileSync(path.join(dir, 'far.txt'), 'utf8'), n1.id);
+    fs.rmSync(ev);
+    const again = await b(args, { timeout: 30_000 });
+    assert.is(again.code, 0, again.stderr);
+    const ran = fs.readFileSync(ev, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; key: string; ran?: boolean }).filter((e) => e.event === 'finish' && e.ran === true && e.key !== 'all');
+    assert.equal(ran, [], 'the next build runs nothing but the phony target');
+  } finally {
+    await stop(n1);
+  }
+}, { timeout: 90_000 });
+
 test.run();
