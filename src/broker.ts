@@ -701,7 +701,7 @@ export class Broker {
       // Another node ran it: its outputs come here first, verified, for the client to fetch (relay.ts).
       const from = done.worker;
       void pullOutputs(owner.pull, done.payload, from, (hex, size, dest) => this.fetchBlob(from, hex, size, dest)).then((f) => {
-        if (f !== undefined) this.peers.unhealthy(from, f.message);
+        if (f?.fields?.farNode === true) this.peers.unhealthy(from, f.message);
         this.complete(owner, f === undefined ? done : { ok: false, failure: { ...f, where: this.data.nodeId } });
       });
       return;

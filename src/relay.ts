@@ -49,10 +49,15 @@ export async function pullOutputs(
       fs.renameSync(tmp, final);
     }
   } catch (e) {
+    // A failed system call is this node's own (its store is full, ...); anything else is the far
+    // node's (it did not answer, or sent other bytes than it announced).
+    const err = e as NodeJS.ErrnoException;
+    const ours = typeof err.code === 'string' && typeof err.syscall === 'string';
     return {
       code: 'node.unhealthy',
-      message: `could not copy the outputs of an item from node ${from}, which ran it: ${(e as Error).message}`,
-      hint: `check node ${from} and this node's cache directory (B_CACHE_DIR)`,
+      message: `could not copy the outputs of an item from node ${from}, which ran it: ${err.message}`,
+      hint: ours ? 'free space in this node\'s cache directory (B_CACHE_DIR) or fix its disk' : `check node ${from}`,
+      fields: { farNode: !ours },
     };
   }
   return undefined;

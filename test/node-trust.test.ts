@@ -358,4 +358,27 @@ test('ENOSPC in a node\'s store: the item runs again here and the node is marked
   }
 }, { timeout: 60_000 });
 
+test('the spawn helper whose parent stopped reading (EPIPE on its replies) stops its commands and leaves quietly', async () => {
+  const dir = tmp('b-trust-epipe-');
+  const mark = path.join(dir, 'late');
+  const h = start(B, [], { env: { ...process.env, B_SPAWNER: '1' } });
+  let err = '';
+  h.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const out = lines(h);
+  try {
+    await until(() => out.length > 0, 20_000, `the helper's ready line (${err})`);
+    // The parent stops reading: every later reply meets a closed pipe.
+    h.stdout?.destroy();
+    h.stdin?.write(JSON.stringify({ id: 1, req: { shell: 'sleep 0.2' } }) + '\n');
+    h.stdin?.write(JSON.stringify({ id: 2, req: { shell: `sleep 4; echo late > ${mark}` } }) + '\n');
+    const r = await exited(h, 3_000);
+    assert.is(r.code, 0, `exit ${r.code} ${r.signal}: ${err}`);
+    assert.not.match(err, /EPIPE|Error|at /, 'no stack trace');
+    await new Promise((res) => setTimeout(res, 4_500));
+    assert.not.ok(fs.existsSync(mark), 'the long command was stopped with the helper');
+  } finally {
+    h.kill('SIGKILL');
+  }
+}, { timeout: 40_000 });
+
 test.run();
