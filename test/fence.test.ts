@@ -144,24 +144,34 @@ test('a chain of nodes: outputs come from the node that ran the attempt (each no
 }, { timeout: 90_000 });
 
 test('a Bfile rule on a frozen node that resumes after the client gave up on it writes nothing into the tree (run() and write())', async () => {
-  const n1 = await node(['--workers', '1', '--jobs', '1']);
+  const cache = tmp('b-fence-rule-cache-');
+  const n1 = await node(['--workers', '1', '--jobs', '1'], { B_CACHE_DIR: cache });
   try {
     const dir = tmp('b-fence-rule-');
     const marks = tmp('b-fence-rule-marks-');
     const go = path.join(marks, 'go');
-    // On the node the rule marks that it started (outside the build root, seen wherever it
-    // runs), waits for `go` (written once the client finished without it), then writes its
-    // output both ways, by a command and by write(). Here, it writes at once.
-    fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `export default (b) => {
+    // On the node the rule runs a command that marks that it started (outside the build root,
+    // seen wherever it runs), waits for `go` (written once the client finished without it) and
+    // writes the output: that command is not frozen with the node, so it writes while
+    // the node is dead, deterministically. When the node resumes, the rule writes the output
+    // again by write() (whether or not its task was cancelled meanwhile) and says so. Here, the
+    // rule writes at once.
+    fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `import * as fs from 'node:fs';
+export default (b) => {
   b.rule('o', async ({ run, write }) => {
     const here = process.env.B_NODE;
-    await run('echo ' + here + ' > ${marks}/o.on');
+    const mark = 'echo ' + here + ' > ${marks}/o.on';
     if (here === ${JSON.stringify(n1.id)}) {
-      await run('i=0; while [ ! -f ${go} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done');
-      await run('echo late-run > o');
-      await write('o', 'late-write');
-      await run('echo > ${marks}/node-done');
-    } else await write('o', here);
+      try {
+        await run(mark + '; i=0; while [ ! -f ${go} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; echo late-run > o; echo > ${marks}/cmd-done');
+      } finally {
+        await write('o', 'late-write').catch(() => {});
+        fs.writeFileSync('${marks}/node-done', '');
+      }
+    } else {
+      await run(mark);
+      await write('o', here);
+    }
   });
 };`);
     const args = ['build', '-C', dir, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100'];
@@ -178,10 +188,13 @@ test('a Bfile rule on a frozen node that resumes after the client gave up on it 
     assert.is.not(local, n1.id);
     assert.is(read(marker), local, 'the output is the local attempt\'s');
     fs.writeFileSync(go, '');
+    await until(() => fs.existsSync(path.join(marks, 'cmd-done')), 30_000, 'the frozen node\'s command wrote its output');
     process.kill(n1.proc.pid!, 'SIGCONT');
-    await until(() => fs.existsSync(path.join(marks, 'node-done')), 30_000, 'the node\'s rule finished');
+    await until(() => fs.existsSync(path.join(marks, 'node-done')), 30_000, 'the node\'s rule called write()');
     await new Promise((res) => setTimeout(res, 500)); // and its result reached the (finished) client side
     assert.is(read(path.join(dir, 'o')), local, 'the dead attempt wrote nothing into the tree');
+    // The cancelled rule ran to its end on the node, so its sandbox is gone (not left until a restart).
+    await until(() => fs.readdirSync(path.join(cache, 'work')).length === 0, 10_000, `the node's work/ emptied: ${fs.readdirSync(path.join(cache, 'work')).join(' ')}`);
     const again = await b(args, { timeout: 30_000 });
     assert.is(again.code, 0, again.stderr);
     assert.match(again.stderr + again.stdout, /no work to do/);
@@ -236,5 +249,30 @@ test('a Bfile rule runs fenced on a node: it sees its own writes, its declared o
     await stop(n1);
   }
 }, { timeout: 90_000 });
+
+test('a node that sees the files but cannot fence gets neither Ninja commands nor Bfile rules on them, and says why', async () => {
+  // An `unshare` that always fails: no mount namespace, so no overlay (as in a container that refuses them).
+  const bin = tmp('b-fence-nounshare-');
+  fs.writeFileSync(path.join(bin, 'unshare'), '#!/bin/sh\necho "unshare: not allowed here" >&2\nexit 1\n', { mode: 0o755 });
+  const n1 = await node(['--workers', '2', '--jobs', '2'], { PATH: `${bin}:${process.env.PATH ?? ''}` });
+  try {
+    assert.match(n1.err() + n1.out.join('\n'), /cannot be fenced here/);
+    const dir = tmp('b-fence-nofence-');
+    fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `export default (b) => {
+  b.default('r.txt');
+  b.rule('r.txt', async ({ run, write, out }) => { await run('true'); await write(out, process.env.B_NODE); });
+};`);
+    const ninja = tmp('b-fence-nofence-ninja-');
+    fs.writeFileSync(path.join(ninja, 'build.ninja'), 'rule s\n  command = echo "$${B_NODE}" > $out\nbuild o: s\n');
+    for (const [d, out] of [[dir, 'r.txt'], [ninja, 'o']] as const) {
+      const r = await b(['build', '-C', d, '--node', n1.endpoint, '--local', '0', '--heartbeat', '100'], { timeout: 30_000 });
+      assert.is(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`node ${n1.id} sees this build's files .* but cannot fence`));
+      assert.is.not(read(path.join(d, out)), n1.id, `${out} was made here, not on the node that cannot fence`);
+    }
+  } finally {
+    await stop(n1);
+  }
+}, { timeout: 60_000 });
 
 test.run();
