@@ -42,13 +42,16 @@ const MAX_RECORDED_STDOUT = 64 * 1024;
 export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResult> {
   if (w.fenced !== true || w.replay !== undefined) return runRuleWith(w, task, undefined);
   // For a client whose files this node sees (fence-rule.ts): side effects in the attempt's sandbox.
-  const { RuleFence, Unfenceable } = await import('./fence-rule.ts');
+  const { RuleFence, Unfenceable, NodeFault } = await import('./fence-rule.ts');
   let fence: RuleFence | undefined;
   try {
     fence = RuleFence.open(w.dir, task.task);
     return await runRuleWith(w, task, fence);
   } catch (e) {
     if (e instanceof Unfenceable) return { outputs: {}, output: '', commands: [], unfenceable: e.message };
+    if (e instanceof NodeFault) {
+      throw new WorkerFailure({ code: 'node.unhealthy', message: e.message, hint: 'free space in the node\'s cache directory (B_CACHE_DIR) or fix its disk' });
+    }
     throw e;
   } finally {
     await fence?.close();

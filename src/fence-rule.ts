@@ -37,6 +37,24 @@ import type { TaskContext } from './task-context.ts';
 /** Thrown where a rule cannot be fenced: the node answers `unfenceable` and the client runs the rule. */
 export class Unfenceable extends Error {}
 
+/**
+ * A system call of the fence itself failed (its sandbox or the store: a full disk, ...): the
+ * node's fault, not the rule's, even when it happens inside a `write()` the body called; the
+ * item fails as `node.unhealthy` and the client runs it elsewhere or itself.
+ */
+export class NodeFault extends Error {}
+
+/** Runs a fence operation; a failed system call in it becomes a NodeFault. */
+function infra<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (typeof err.code === 'string' && typeof err.syscall === 'string') throw new NodeFault(`node infrastructure error: ${err.message}`);
+    throw e;
+  }
+}
+
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -59,11 +77,18 @@ export class RuleFence {
     const fence = fenceSupport(workRoot);
     if (!fence.ok) throw new Unfenceable(`this node cannot fence rules (${fence.why})`);
     if (!overlayable(root)) throw new Unfenceable(`the build root ${root} cannot be overlaid (a relative path, or one with , : or \\)`);
-    ensurePrivateDir(workRoot);
-    // Named as other sandboxes are (pid first): sweepWork removes those of a killed node.
-    const sandbox = fs.mkdtempSync(path.join(workRoot, `${process.pid}-${task}-`));
-    for (const d of ['upper', 'ovl', '.tmp']) fs.mkdirSync(path.join(sandbox, d));
-    return new RuleFence(root, sandbox);
+    return infra(() => {
+      ensurePrivateDir(workRoot);
+      // Named as other sandboxes are (pid first): sweepWork removes those of a killed node.
+      const sandbox = fs.mkdtempSync(path.join(workRoot, `${process.pid}-${task}-`));
+      try {
+        for (const d of ['upper', 'ovl', '.tmp']) fs.mkdirSync(path.join(sandbox, d));
+      } catch (e) {
+        removeSandbox(sandbox);
+        throw e;
+      }
+      return new RuleFence(root, sandbox);
+    });
   }
 
   /** One side effect at a time (see the header: one overlay per upper layer). */
@@ -97,15 +122,17 @@ export class RuleFence {
     if (rel === undefined) throw new Unfenceable(`write() of ${abs}, outside the build root ${this.root}`);
     return this.serial(async () => {
       const p = path.join(this.upper, rel);
-      fs.mkdirSync(path.dirname(p), { recursive: true });
-      fs.rmSync(p, { force: true }); // a whiteout left by a command that deleted it
-      fs.writeFileSync(p, content);
+      infra(() => {
+        fs.mkdirSync(path.dirname(p), { recursive: true });
+        fs.rmSync(p, { force: true }); // a whiteout left by a command that deleted it
+        fs.writeFileSync(p, content);
+      });
     });
   }
 
-  /** Whether an error is this fence handing the rule back (it must not become the rule's failure). */
+  /** Whether an error is this fence's (handing the rule back, or failing itself): never the rule's failure. */
   refuses(e: unknown): boolean {
-    return e instanceof Unfenceable;
+    return e instanceof Unfenceable || e instanceof NodeFault;
   }
 
   /** Where to read `abs` as this attempt sees it; undefined if the attempt deleted it. */
@@ -137,7 +164,7 @@ export class RuleFence {
           continue;
         }
         if (!st.isFile()) throw new Unfenceable(`output ${o} is not a regular file (a fenced result carries files only)`);
-        const put = store.putFile(p!);
+        const put = infra(() => store.putFile(p!));
         r.push({ path: abs, digest: put.hex, size: put.size, mode: st.mode & 0o777 });
       }
       return r;

@@ -3,7 +3,7 @@
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { B, b, exited, start, suite, tmp, until, startNode, stopNode } from './helpers.ts';
+import { B, b, exited, lines, start, suite, tmp, until, startNode, stopNode } from './helpers.ts';
 
 const test = suite('fence');
 
@@ -272,6 +272,33 @@ test('a node that sees the files but cannot fence gets neither Ninja commands no
     }
   } finally {
     await stop(n1);
+  }
+}, { timeout: 60_000 });
+
+test('a full disk on a node fails a fenced Bfile rule as the node\'s fault: it runs here, the node is marked unhealthy', async () => {
+  if (process.getuid?.() !== 0) return test.skip('ENOSPC in a fenced rule', 'needs root to mount a small tmpfs over the node\'s cache directory');
+  const cache = tmp('b-fence-enospc-');
+  // 4 MB for the node's cache: the extracted addon takes 2 of them, a 3 MB write() does not fit.
+  const proc = start('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=4m none '${cache}' && exec '${B}' node --workers 1 --jobs 1 --heartbeat 100 --listen 'tcp://127.0.0.1:*'`], { env: { ...process.env, B_CACHE_DIR: cache } });
+  const out = lines(proc);
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  try {
+    await until(() => out.some((l) => l.startsWith('listening on tcp://')), 30_000, `node start (${err})`);
+    const endpoint = out.find((l) => l.startsWith('listening on tcp://'))!.slice('listening on '.length);
+    const id = /^node (\S+):/.exec(out[0] ?? '')?.[1] ?? '';
+    const dir = tmp('b-fence-enospc-proj-');
+    fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `export default (b) => {
+  b.rule('big', async ({ write, out }) => { await write(out, 'x'.repeat(3 * 1024 * 1024) + process.env.B_NODE); });
+};`);
+    const r = await b(['build', '-C', dir, '--node', endpoint, '--local', '0', '--heartbeat', '100'], { timeout: 40_000 });
+    assert.is(r.code, 0, r.stderr + err);
+    assert.match(r.stderr, new RegExp(`node ${id} is unhealthy \\(node infrastructure error: ENOSPC`));
+    const made = fs.readFileSync(path.join(dir, 'big'), 'utf8');
+    assert.ok(made.length > 3 * 1024 * 1024 && made.startsWith('xxx'), 'the whole output');
+    assert.is.not(made.slice(3 * 1024 * 1024), id, 'made here');
+  } finally {
+    await stop({ proc });
   }
 }, { timeout: 60_000 });
 
