@@ -12,6 +12,7 @@ import type { FileState } from './database.ts';
 import { collect, importBfile, locate, ORACLE, ENV, RuleTable, type RecordedCommand, type RuleResult, type RuleWork } from './bfile.ts';
 import { parseNeedAnswer, type WireAnswer } from './messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
+import type { RuleFence } from './fence-rule.ts';
 
 const tables = new Map<string, { mtime: number; table: RuleTable }>();
 
@@ -39,6 +40,25 @@ class ReplayDiff extends Error {}
 const MAX_RECORDED_STDOUT = 64 * 1024;
 
 export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResult> {
+  if (w.fenced !== true || w.replay !== undefined) return runRuleWith(w, task, undefined);
+  // For a client whose files this node sees (fence-rule.ts): side effects in the attempt's sandbox.
+  const { RuleFence, Unfenceable, NodeFault } = await import('./fence-rule.ts');
+  let fence: RuleFence | undefined;
+  try {
+    fence = RuleFence.open(w.dir, task.task);
+    return await runRuleWith(w, task, fence);
+  } catch (e) {
+    if (e instanceof Unfenceable) return { outputs: {}, output: '', commands: [], unfenceable: e.message };
+    if (e instanceof NodeFault) {
+      throw new WorkerFailure({ code: 'node.unhealthy', message: e.message, hint: 'free space in the node\'s cache directory (B_CACHE_DIR) or fix its disk' });
+    }
+    throw e;
+  } finally {
+    await fence?.close();
+  }
+}
+
+async function runRuleWith(w: RuleWork, task: TaskContext, fence: RuleFence | undefined): Promise<RuleResult> {
   const table = await tableFor(w.file);
   const rule = table.find(w.rule);
   if (rule === undefined) throw new RuleFailure({ code: 'bfile.rule', message: `rule ${w.rule} is no longer in ${path.basename(w.file)}`, where: w.file });
@@ -46,6 +66,13 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
   const output: string[] = [];
   const replay = w.replay;
   let next = 0;
+
+  /** Where a file is read: as this attempt left it when fenced (a path it deleted reads as missing). */
+  const seen = (abs: string): string => {
+    const p = fence !== undefined ? fence.view(abs) : abs;
+    if (p !== undefined) return p;
+    throw Object.assign(new Error(`ENOENT: no such file or directory, open '${abs}' (this rule deleted it)`), { code: 'ENOENT' });
+  };
 
   const key = (p: string): string => {
     const n = path.normalize(p);
@@ -96,7 +123,7 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
       commands.push(rec);
       return { stdout: rec.stdout, exit: rec.exit };
     }
-    const r = await task.wait(execCommand({
+    const r = fence !== undefined ? await fence.run(cmd, cwd, opts.env, task) : await task.wait(execCommand({
       ...(Array.isArray(cmd) ? { argv: cmd } : { shell: cmd }),
       cwd,
       ...(opts.env ? { env: opts.env } : {}),
@@ -135,12 +162,14 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
     },
     needDepfile: async (file: string): Promise<void> => {
       const abs = path.resolve(w.dir, file);
-      const d = parseDepfile(fs.readFileSync(abs, 'utf8'));
+      const d = parseDepfile(fs.readFileSync(seen(abs), 'utf8'));
       await need(d.ins);
     },
     read: async (file: string): Promise<string> => {
-      await need(file);
-      return fs.readFileSync(path.resolve(w.dir, file), 'utf8');
+      const abs = path.resolve(w.dir, file);
+      // A file this fenced attempt wrote itself is its own, not an input (the client has no copy to answer for).
+      if (fence === undefined || !fence.wrote(abs)) await need(file);
+      return fs.readFileSync(seen(abs), 'utf8');
     },
     write: async (file: string, content: string | Uint8Array): Promise<void> => {
       const c: unknown = content;
@@ -165,6 +194,7 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
         if (cur !== (typeof content === 'string' ? content : Buffer.from(content).toString('utf8'))) throw new ReplayDiff(`would write different content to ${file}`);
         return;
       }
+      if (fence !== undefined) return fence.write(abs, content);
       fs.mkdirSync(path.dirname(abs), { recursive: true });
       fs.writeFileSync(abs, content);
     },
@@ -189,6 +219,7 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
   } catch (e) {
     // Let calls the body left behind settle, so the task ends with nothing outstanding.
     if (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    if (fence?.refuses(e) === true) throw e;
     if (e instanceof ReplayDiff) return { outputs: {}, output: '', commands: [], replay: { same: false, reason: e.message } };
     if (e instanceof RuleFailure) throw new WorkerFailure(e.failure);
     const err = e instanceof Error ? e : new Error(String(e));
@@ -200,14 +231,15 @@ export async function runRule(w: RuleWork, task: TaskContext): Promise<RuleResul
     return { outputs: {}, output: '', commands, replay: same ? { same } : { same, reason: 'rule runs fewer commands' } };
   }
   const outputs: Record<string, FileState | null> = {};
+  const stored = fence !== undefined ? await fence.outputs(w.outs) : undefined;
   for (const o of w.outs) {
-    const st = writtenState(path.resolve(w.dir, o));
+    const st = stored !== undefined ? (stored.find((x) => x.path === path.resolve(w.dir, o))?.digest ?? undefined) : writtenState(path.resolve(w.dir, o));
     if (st === undefined) {
       throw new WorkerFailure({ code: 'rule-output', message: `rule for ${o} finished without creating ${o}`, where: w.file, hint: 'the rule must write every output it declares', fields: { output: output.join('') } });
     }
-    outputs[o] = st;
+    if (typeof st !== 'string') outputs[o] = st;
   }
-  const r: RuleResult = { outputs, output: output.join(''), commands };
+  const r: RuleResult = { outputs, output: output.join(''), commands, ...(stored !== undefined ? { fenced: stored } : {}) };
   if (value !== undefined && rule.kind !== 'file') r.value = JSON.stringify(value);
   return r;
 }

@@ -16,7 +16,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Action, BuildDescription, Completed } from './engine.ts';
+import type { Action, BuildDescription, Completed, RunContext } from './engine.ts';
+import { placeOutputs } from './remote-output.ts';
 import type { FileState, Trace } from './database.ts';
 import { fingerprint } from './hash.ts';
 import { UserError } from './errors.ts';
@@ -255,21 +256,33 @@ class BfileDescription implements BuildDescription {
       always: m.rule.kind === 'phony',
       generator: false,
       description: m.rule.kind === 'file' ? m.outs.join(' ') : showKey(key),
-      // A rule body runs on another node only where that node sees this build's files.
+      // A rule body runs on another node only where that node sees this build's files, and
+      // there fenced (fence-rule.ts): its outputs come back only for the attempt accepted.
       placement: { remote: true, root: desc.root },
+      remote: (shared) => (shared ? Buffer.from(JSON.stringify({ ...work(), fenced: true } satisfies RuleWork)) : undefined),
       work: () => work(),
       replay: (t: Trace) => {
         const extra = parseExtra(t.extra);
         return extra === undefined || extra.bfile === desc.hash ? undefined : work(extra.commands);
       },
-      async complete(result: Reply): Promise<Completed | Failure> {
+      async complete(result: Reply, ctx: RunContext): Promise<Completed | Failure> {
         // From a worker or another machine: decoded once, strictly (messages.ts).
         const o = outcomeOf(['rule'], result);
         const r = isProtocolError(o) ? o : o.r;
         if (isProtocolError(r)) return { code: 'protocol', message: `malformed result of rule ${key}: ${r.message}`, where: desc.file };
+        const extra: Extra = { bfile: desc.hash, commands: r.commands };
+        if (r.unfenceable !== undefined) return { code: 'remote.unfenced', message: `a node could not run rule ${showKey(key)} fenced: ${r.unfenceable}`, where: desc.file, fields: { retryLocal: true } };
+        if (r.fenced !== undefined) {
+          // Fenced on a node: the outputs of this, the accepted attempt, are fetched into place.
+          const got = await placeOutputs(desc.root, showKey(key), m.outs, r.fenced, ctx.fetch);
+          if (!('outs' in got)) return { ...got, where: desc.file };
+          return { outputs: got.outs, discovered: [], value: r.value, output: r.output, extra: JSON.stringify(extra), bytes: { sent: 0, received: got.received } };
+        }
+        // A plain result says the rule wrote our files itself: never true of another node, which
+        // gets fenced rules only (a node answering so is not believed).
+        if (ctx.node !== undefined) return { code: 'remote.unfenced', message: `node ${ctx.node} answered rule ${showKey(key)} with a result of a rule run on this machine's files`, where: desc.file, fields: { retryLocal: true } };
         const outputs = new Map<string, FileState | undefined>();
         for (const o of m.outs) outputs.set(o, r.outputs[o] ?? undefined);
-        const extra: Extra = { bfile: desc.hash, commands: r.commands };
         return { outputs, discovered: [], value: r.value, output: r.output, extra: JSON.stringify(extra) };
       },
       replayed(result: Reply): { same: boolean; reason: string; extra: string } {

@@ -8,6 +8,7 @@ import type { Failure, Role } from './protocol.ts';
 import type { Fifo } from './fifo.ts';
 import type { PlacedTask } from './peers.ts';
 import type { KeyPair } from './keys.ts';
+import type { StoredKind } from './relay.ts';
 import type { BlobRequest, BuildRequest, NeedRequest } from './messages.ts';
 
 export interface BrokerData {
@@ -38,7 +39,11 @@ export interface BrokerData {
 
 export type TaskResult = { ok: true; payload: Buffer; worker: string; note?: string } | { ok: false; failure: Failure };
 
-export type Owner = { kind: 'client'; client: ClientState; reqId: number } | { kind: 'local'; done: (r: TaskResult) => void };
+export type Owner = {
+  kind: 'client'; client: ClientState; reqId: number;
+  /** Its result names outputs in the store of the node that ran it: copied here before it goes back (relay.ts). */
+  pull?: StoredKind;
+} | { kind: 'local'; done: (r: TaskResult) => void };
 
 export interface Task extends PlacedTask {
   owner: Owner;

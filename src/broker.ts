@@ -29,6 +29,7 @@ import { platform } from './toolchain.ts';
 import { isLoopback, verifySessionId } from './keys.ts';
 import { newCommandSlots } from './exec.ts';
 import { fetchVerified } from './remote-output.ts';
+import { pullOutputs, type StoredKind } from './relay.ts';
 import type { BrokerData, ClientState, NeedHandler, Owner, Task, TaskResult, WorkerSlot } from './broker-types.ts';
 
 export type { BrokerData, ClientState, NeedHandler, TaskResult } from './broker-types.ts';
@@ -309,6 +310,7 @@ export class Broker {
       if (isProtocolError(m)) return this.refuse(c.send, T.FAILURE, reqId, `meta.${m.error}`, failureOf(m));
       meta = m;
     }
+    let pull: StoredKind | undefined;
     if (c.via === 'remote') {
       // Another machine may submit only what a build sends (rules, commands, compiles, probes,
       // blob reads), fully validated here; the kinds that test the runtime (exec, fib, sleep,
@@ -318,6 +320,7 @@ export class Broker {
       if (!BUILD_KINDS.has(w.k)) {
         return this.refuse(c.send, T.FAILURE, reqId, 'work.kind', { code: 'work.kind', message: `work of kind "${w.k}" is not accepted from other machines`, where: this.data.nodeId });
       }
+      if (w.k === 'rexec' || w.k === 'fenced' || (w.k === 'rule' && w.fenced === true)) pull = w.k;
     }
     if (c.tasks.has(reqId)) {
       return this.refuse(c.send, T.FAILURE, reqId, 'duplicate-id', { code: 'protocol.id', message: `request ${reqId} is already running`, where: this.data.nodeId });
@@ -332,7 +335,7 @@ export class Broker {
       c.send(encode(T.FAILURE, reqId, { code: 'loop', message: `node ${this.data.nodeId} already handled this item` }));
       return;
     }
-    this.submit({ kind: 'client', client: c, reqId }, work, meta);
+    this.submit({ kind: 'client', client: c, reqId, ...(pull ? { pull } : {}) }, work, meta);
   }
 
   /**
@@ -692,7 +695,18 @@ export class Broker {
       if (!r.worker.startsWith('local/')) this.stats.remoteRan++;
     } else this.stats.failed++;
     if (t.owner.kind === 'client') this.release(t.owner.client, t);
-    this.complete(t.owner, r.ok && t.note !== undefined ? { ...r, note: t.note } : r);
+    const done: TaskResult = r.ok && t.note !== undefined ? { ...r, note: t.note } : r;
+    const owner = t.owner;
+    if (done.ok && owner.kind === 'client' && owner.pull !== undefined && !done.worker.startsWith('local/')) {
+      // Another node ran it: its outputs come here first, verified, for the client to fetch (relay.ts).
+      const from = done.worker;
+      void pullOutputs(owner.pull, done.payload, from, (hex, size, dest) => this.fetchBlob(from, hex, size, dest)).then((f) => {
+        if (f?.fields?.farNode === true) this.peers.unhealthy(from, f.message);
+        this.complete(owner, f === undefined ? done : { ok: false, failure: { ...f, where: this.data.nodeId } });
+      });
+      return;
+    }
+    this.complete(owner, done);
   }
 
   /** The client's item left this node: it no longer counts against the client's bytes. */

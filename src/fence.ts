@@ -37,9 +37,30 @@ import { WorkerFailure, type TaskContext } from './task-context.ts';
 import type { FencedResult, FencedWork } from './messages.ts';
 
 /** `p` relative to the root, or undefined when it is the root itself or outside it. */
-function under(root: string, p: string): string | undefined {
+export function under(root: string, p: string): string | undefined {
   const rel = path.relative(root, path.resolve(root, p));
   return rel === '' || rel.startsWith('..') || path.isAbsolute(rel) ? undefined : rel;
+}
+
+/**
+ * A path as an attempt sees it, read from outside its namespace: in the upper layer where the
+ * attempt wrote it, else the client's file as it is (left alone, as `restat` allows); undefined
+ * when the attempt deleted it or a directory above it (a whiteout: a character device 0/0).
+ * Paths outside the root are not overlaid and read as they are. Not seen: a directory the
+ * attempt removed and made again (overlayfs marks it opaque by an xattr, not read here), whose
+ * old entries would read as the client's.
+ */
+export function mergedPath(root: string, upper: string, p: string): string | undefined {
+  const rel = under(root, p);
+  if (rel === undefined) return path.resolve(root, p);
+  const parts = rel.split(path.sep);
+  for (let i = 1; i <= parts.length; i++) {
+    const st = fs.lstatSync(path.join(upper, ...parts.slice(0, i)), { throwIfNoEntry: false });
+    if (st === undefined) return path.join(root, rel);
+    if (st.isCharacterDevice() && st.rdev === 0) return undefined;
+    if (!st.isDirectory()) return i === parts.length ? path.join(upper, rel) : path.join(root, rel);
+  }
+  return path.join(upper, rel);
 }
 
 function refused(why: string): FencedResult {
@@ -94,12 +115,7 @@ async function inOverlay(w: FencedWork, ctx: TaskContext, root: string): Promise
 
     // The merged view, read from outside the namespace: the upper layer where the command wrote,
     // else the client's file as it is (an output the command left alone, as `restat` allows).
-    const merged = (p: string): string | undefined => {
-      const rel = under(root, p)!;
-      const st = fs.lstatSync(path.join(upper, rel), { throwIfNoEntry: false });
-      if (st === undefined) return path.join(root, rel);
-      return st.isCharacterDevice() && st.rdev === 0 ? undefined : path.join(upper, rel); // a whiteout: deleted
-    };
+    const merged = (p: string): string | undefined => mergedPath(root, upper, p);
     const d = discoveredDeps(w, r.output, w.depfile !== '' ? merged(w.depfile) : undefined, root);
     result.output = d.output;
     result.deps = d.deps;

@@ -13,13 +13,12 @@ import type { NinjaEdge } from './ninja-eval.ts';
 import { parseDyndep } from './dyndep.ts';
 import { NinjaSyntaxError } from './ninja-lexer.ts';
 import { canonicalizePath } from './ninja-path.ts';
-import { digestFromHex, fingerprint } from './hash.ts';
+import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
 import type { Action, Answer, Completed, RunContext } from './engine.ts';
 import type { Trace } from './database.ts';
-import { checkOutputPath, planRexec } from './rexec-client.ts';
-import { refusedDependency } from './remote-output.ts';
-import { stateOf } from './filestate.ts';
+import { planRexec } from './rexec-client.ts';
+import { placeOutputs, refusedDependency } from './remote-output.ts';
 import type { FileState } from './database.ts';
 import { UserError } from './errors.ts';
 import { outcomeOf, type CmdWork, type FencedResult, type FencedWork, type Reply, type RexecOutput, type RexecResult, type TaskMeta } from './messages.ts';
@@ -234,37 +233,10 @@ export class EdgeAction implements Action {
     return { outputs: got.outs, discovered: r.deps, value: undefined, output: r.output, extra: this.owner.manifestId, bytes: { sent: 0, received: got.received } };
   }
 
-  /** Fetches a node's outputs (verified), each written next to its place and renamed. */
+  /** The outputs of the accepted attempt (remote-output.ts): fetched and verified, or removed where it left none. */
   private async fetchOutputs(records: RexecOutput[], ctx: RunContext): Promise<{ outs: Map<string, FileState | undefined>; received: number } | Failure> {
-    const outs = new Map<string, FileState | undefined>();
-    let received = 0;
-    for (const o of this.outputs) {
-      const abs = path.resolve(this.owner.root, o);
-      const rec = records.find((x) => x.path === abs);
-      if (rec === undefined || rec.digest === null) {
-        outs.set(o, undefined);
-        continue;
-      }
-      let dest: string;
-      try {
-        dest = checkOutputPath(this.owner.root, o, this.id);
-      } catch (e) {
-        return { code: 'remote.output', message: (e as Error).message, where: this.where() };
-      }
-      // Written next to its place, then renamed: readers never see half an output.
-      const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
-      try {
-        await ctx.fetch(rec.digest, rec.size, tmp);
-        fs.chmodSync(tmp, rec.mode & 0o777);
-        fs.renameSync(tmp, dest);
-      } catch (e) {
-        fs.rmSync(tmp, { force: true });
-        return { code: 'remote.fetch', message: `fetching ${o} from the node failed: ${(e as Error).message}`, where: this.where(), fields: { retryLocal: true } };
-      }
-      received += rec.size;
-      outs.set(o, stateOf(fs.statSync(dest), digestFromHex(rec.digest), true));
-    }
-    return { outs, received };
+    const got = await placeOutputs(this.owner.root, this.id, this.outputs, records, ctx.fetch);
+    return 'outs' in got ? got : { ...got, where: this.where() };
   }
 
   /** The dyndep file's implicit inputs and outputs, added once it is built. */

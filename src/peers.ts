@@ -541,6 +541,14 @@ export class PeerSet {
     p.ch.send(encode(T.SUBMIT, attempt, [Buffer.from(JSON.stringify(meta)), payload]));
   }
 
+  /** A node whose part of an item failed on its side (its outputs could not be copied): no work for a while. */
+  unhealthy(nodeName: string, why: string): void {
+    const p = this.peers.find((x) => x.nodeId === nodeName || x.address === nodeName);
+    if (p === undefined) return;
+    p.unhealthyUntil = Date.now() + UNHEALTHY_MS;
+    this.host.log('warn', `node ${p.name} is unhealthy (${why}): no work goes there for ${UNHEALTHY_MS / 1000} s`);
+  }
+
   /** Takes a task back from wherever it was placed (cancelled by its owner). */
   cancel(t: PlacedTask): void {
     if (t.peer === undefined) return;

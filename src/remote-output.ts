@@ -7,7 +7,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { DIGEST_BYTES } from './hash.ts';
+import { DIGEST_BYTES, digestFromHex } from './hash.ts';
+import { stateOf } from './filestate.ts';
+import { checkOutputPath } from './rexec-client.ts';
+import type { FileState } from './database.ts';
+import type { RexecOutput } from './messages.ts';
+import type { Failure } from './protocol.ts';
 
 /**
  * The largest output a node may announce: a claimed size is what the client will read before it
@@ -78,3 +83,64 @@ export function refusedDependency(dep: string, roots: string[]): string | undefi
   return undefined;
 }
 
+
+/**
+ * Makes the client's declared outputs what an accepted remote attempt left (`records`: the
+ * node's outputs as blobs): each one present there is fetched (verified, fetchVerified) next to
+ * its place and renamed; each one the attempt left missing (the command deleted it, or never
+ * wrote it) is removed here, so no stale copy survives that the database would then record as
+ * this attempt's output. Paths are checked first (checkOutputPath: inside the build root, no
+ * symlink out of it). A failure names the output and asks the engine to run the action here.
+ */
+export async function placeOutputs(
+  root: string, rule: string, declared: string[], records: RexecOutput[], fetch: (hex: string, size: number, dest: string) => Promise<void>,
+): Promise<{ outs: Map<string, FileState | undefined>; received: number } | Failure> {
+  const outs = new Map<string, FileState | undefined>();
+  let received = 0;
+  for (const o of declared) {
+    const abs = path.resolve(root, o);
+    const rec = records.find((x) => x.path === abs);
+    let dest: string;
+    try {
+      dest = rec?.digest == null ? checkRemovable(root, o, rule) : checkOutputPath(root, o, rule);
+    } catch (e) {
+      return { code: 'remote.output', message: (e as Error).message, where: rule };
+    }
+    if (rec === undefined || rec.digest === null) {
+      try {
+        fs.unlinkSync(dest);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT') return { code: 'remote.output', message: `rule ${rule}: the node's attempt left no ${o}, and the copy here cannot be removed (${code})`, where: rule, hint: `remove ${o} by hand` };
+      }
+      outs.set(o, undefined);
+      continue;
+    }
+    // Written next to its place, then renamed: readers never see half an output.
+    const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
+    try {
+      await fetch(rec.digest, rec.size, tmp);
+      fs.chmodSync(tmp, rec.mode & 0o777);
+      fs.renameSync(tmp, dest);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      return { code: 'remote.fetch', message: `fetching ${o} from the node failed: ${(e as Error).message}`, where: rule, fields: { retryLocal: true } };
+    }
+    received += rec.size;
+    outs.set(o, stateOf(fs.statSync(dest), digestFromHex(rec.digest), true));
+  }
+  return { outs, received };
+}
+
+/** As checkOutputPath for an output to remove: inside the root, its directory not through a symlink out of it, nothing created. */
+function checkRemovable(root: string, out: string, rule: string): string {
+  const abs = path.resolve(root, out);
+  const rel = path.relative(root, abs);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`rule ${rule}: output ${out} is outside the build root ${root}; refusing to remove it for a remote result`);
+  const realRoot = fs.realpathSync(root);
+  let dir = path.dirname(abs);
+  while (!fs.existsSync(dir) && dir !== path.dirname(dir)) dir = path.dirname(dir);
+  const real = fs.realpathSync(dir);
+  if (real !== realRoot && !real.startsWith(realRoot + path.sep)) throw new Error(`rule ${rule}: output ${out} goes through a symlink out of the build root (${real}); refusing to remove it for a remote result`);
+  return abs;
+}

@@ -181,6 +181,10 @@ class WorkerThread {
   }
 
   private finish(t: TaskState, m: Frames): void {
+    if (this.active !== t.id && t.cancelled) {
+      this.tasks.delete(t.id); // run on after its cancel (answered): nobody waits for its result
+      return;
+    }
     if (this.active !== t.id && this.tasks.get(t.id) === t) {
       // The body settled while suspended (a request it never awaited): it holds no slot, so
       // report it when the broker resumes it, once those requests are answered.
@@ -270,8 +274,12 @@ class WorkerThread {
     t.held.push(deliver);
     t.waiting--;
     if (t.waiting > 0) return;
-    if (this.active === t.id) {
-      // Answered before the task gave up its slot (it was not suspended): deliver now.
+    if (this.active === t.id || t.cancelled) {
+      // Answered before the task gave up its slot (it was not suspended): deliver now. Or it was
+      // cancelled while suspended: the broker forgot it and sends no RESUME, so it is run on to
+      // its end now (what it waits for next fails: its signal is aborted, its requests name a
+      // task the broker no longer has), its finally blocks run (a fenced attempt's sandbox is
+      // removed; before, it stayed until the node restarted) and its result is dropped.
       const held = t.held;
       t.held = [];
       for (const f of held) f();

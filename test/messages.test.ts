@@ -18,6 +18,7 @@ test('every work kind decodes to its tagged value', () => {
   const items: object[] = [
     cmd,
     { k: 'rule', file: '/p/Bfile.ts', dir: '/p', rule: 'r1', key: 'out', outs: ['out'], stem: '' },
+    { k: 'rule', file: '/p/Bfile.ts', dir: '/p', rule: 'r1', key: 'out', outs: ['out'], stem: '', fenced: true },
     { k: 'rexec', cmd: 'cc', cwd: '/p', roots: ['/p'], inputs: [{ path: '/p/a.c', digest: 'a'.repeat(32), size: 3, exec: false }], outputs: ['/p/a.o'], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '', prefixMap: true },
     { k: 'fenced', cmd: 'cc -c a.c -o a.o', cwd: '/p', outs: ['a.o'], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '' },
     { k: 'probe', tools: ['cc'] },
@@ -83,6 +84,22 @@ test('a Ninja edge\'s result names its kind: a local cmd, a self-contained rexec
     assert.ok(!isProtocolError(p) && p.k === k, `${JSON.stringify(r)} -> ${JSON.stringify(p)}`);
   }
   refused(parseResult('fenced', buf({ exit: 0, output: '', outputs: [{ ...out, digest: '../x' }], deps: [] })), /format/);
+});
+
+test('a fenced rule\'s result carries its outputs as blobs, or says it could not be fenced; both checked', () => {
+  const out = { path: '/p/out', digest: 'd'.repeat(32), size: 2, mode: 0o644 };
+  for (const r of [
+    { outputs: {}, output: '', commands: [], fenced: [out] },
+    { outputs: {}, output: '', commands: [], fenced: [{ ...out, digest: null }] },
+    { outputs: {}, output: '', commands: [], unfenceable: 'write() of /etc/x, outside the build root /p' },
+  ]) {
+    const p = parseResult('rule', buf(r));
+    assert.not.ok(isProtocolError(p), JSON.stringify(p));
+    assert.equal(p, r);
+  }
+  refused(parseResult('rule', buf({ outputs: {}, output: '', commands: [], fenced: [{ ...out, digest: 'zz' }] })), /format|digest/);
+  refused(parseResult('rule', buf({ outputs: {}, output: '', commands: [], fenced: [{ ...out, extra: 1 }] })), /unknown|extra/);
+  refused(parseWork(buf({ k: 'rule', file: '/p/B.ts', dir: '/p', rule: 'r', key: 'o', outs: [], stem: '', fenced: 'yes' })), /fenced/);
 });
 
 test('status is its own op: a rule needing the key "status" is a need', () => {

@@ -133,7 +133,7 @@ test('an output directory is checked by realpath before mkdir -p: nothing is cre
 });
 
 test('the temp-dir fallback cache: another user pre-creating b-<uid> neither captures nor blocks b', async () => {
-  if (process.getuid?.() !== 0) return; // needs setpriv to act as another user
+  if (process.getuid?.() !== 0) return test.skip('fallback cache', 'needs root and setpriv to act as another user');
   const shared = tmp('b-sharedtmp-');
   fs.chmodSync(shared, 0o1777);
   const planted = path.join(shared, `b-${process.getuid()}`);
@@ -248,7 +248,7 @@ function compileProject(): string {
 }
 
 test('a node naming /dev/zero as a dependency does not hang the client: the compile runs again here', async () => {
-  if (process.getuid?.() !== 0) return; // needs unshare -m
+  if (process.getuid?.() !== 0) return test.skip('/dev/zero dependency', 'needs root for unshare -m');
   const proj = compileProject();
   const cache = tmp('b-nodecache-');
   const bin = fakeCompiler(path.join(cache, 'work'), `cat "$src" > "$out"; echo "$out: /dev/zero" > "$mf"`);
@@ -283,7 +283,7 @@ test('the store: a blob changed after it was stored is never materialised; putFi
 });
 
 test('tenants apart: a remote command can change neither the store nor another sandbox; the node says what it isolates', async () => {
-  if (process.getuid?.() !== 0) return; // needs unshare -m
+  if (process.getuid?.() !== 0) return test.skip('tenants apart', 'needs root for unshare -m');
   const proj = compileProject();
   fs.writeFileSync(path.join(proj, 'shared.h'), 'int shared;\n');
   fs.writeFileSync(path.join(proj, 'build.ninja'), 'rule cc\n  command = cc -c $in -o $out -MD -MF $out.d\n  depfile = $out.d\n  deps = gcc\nbuild a.o: cc a.c | shared.h\n');
@@ -311,7 +311,7 @@ test('tenants apart: a remote command can change neither the store nor another s
 }, { timeout: 60_000 });
 
 test('a node sweeps orphan sandboxes under work/ at start', async () => {
-  if (process.getuid?.() !== 0) return;
+  if (process.getuid?.() !== 0) return test.skip('sweep of work/', 'needs root for unshare -m');
   const cache = tmp('b-nodecache-');
   const orphan = path.join(cache, 'work', '999999999-7-abcdef');
   fs.mkdirSync(path.join(orphan, 'deep'), { recursive: true });
@@ -339,7 +339,7 @@ test('a node sweeps orphan sandboxes under work/ at start', async () => {
 });
 
 test('ENOSPC in a node\'s store: the item runs again here and the node is marked unhealthy', async () => {
-  if (process.getuid?.() !== 0) return;
+  if (process.getuid?.() !== 0) return test.skip('ENOSPC in a node\'s store', 'needs root to mount a small tmpfs over the node\'s cache directory');
   const proj = compileProject();
   // A 3 MB header does not fit in the node's 4 MB cache once the 2 MB addon is extracted.
   fs.writeFileSync(path.join(proj, 'big.h'), `/* ${'x'.repeat(3 * 1024 * 1024)} */\n`);
@@ -357,5 +357,28 @@ test('ENOSPC in a node\'s store: the item runs again here and the node is marked
     await stopNode(n);
   }
 }, { timeout: 60_000 });
+
+test('the spawn helper whose parent stopped reading (EPIPE on its replies) stops its commands and leaves quietly', async () => {
+  const dir = tmp('b-trust-epipe-');
+  const mark = path.join(dir, 'late');
+  const h = start(B, [], { env: { ...process.env, B_SPAWNER: '1' } });
+  let err = '';
+  h.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const out = lines(h);
+  try {
+    await until(() => out.length > 0, 20_000, `the helper's ready line (${err})`);
+    // The parent stops reading: every later reply meets a closed pipe.
+    h.stdout?.destroy();
+    h.stdin?.write(JSON.stringify({ id: 1, req: { shell: 'sleep 0.2' } }) + '\n');
+    h.stdin?.write(JSON.stringify({ id: 2, req: { shell: `sleep 4; echo late > ${mark}` } }) + '\n');
+    const r = await exited(h, 3_000);
+    assert.is(r.code, 0, `exit ${r.code} ${r.signal}: ${err}`);
+    assert.not.match(err, /EPIPE|Error|at /, 'no stack trace');
+    await new Promise((res) => setTimeout(res, 4_500));
+    assert.not.ok(fs.existsSync(mark), 'the long command was stopped with the helper');
+  } finally {
+    h.kill('SIGKILL');
+  }
+}, { timeout: 40_000 });
 
 test.run();
