@@ -34,15 +34,22 @@ import {
 
 export * from './engine-types.ts';
 
+/** One wait of an action on another's answer (runAction). */
+interface Wait {
+  on: ActionState;
+  key: string;
+  reject: (e: unknown) => void;
+}
+
 interface ActionState {
   action: Action;
   promise: Promise<Map<string, Answer>> | undefined;
   /**
    * What this action waits for: the action, the key it asked for, and how to give up. Made on
-   * the first wait: most actions of a large build never wait on anything but sources, and an
-   * empty Map is ~470 bytes (10 MB of an 18k-edge build's heap).
+   * the first wait, and an array, not a Map: an action waits on a few others, and a Map's
+   * table is ~550 bytes (5 MB of the heap of a 9k-edge build at its start).
    */
-  waits: Map<ActionState, { key: string; reject: (e: unknown) => void }> | undefined;
+  waits: Wait[] | undefined;
   /** Its answers, when it was settled by the synchronous fast path. */
   settled: Map<string, Answer> | undefined;
   /** The fast path found it dirty (or not its business): only the async path decides it. */
@@ -336,28 +343,18 @@ export class Engine {
   /**
    * The answer for `key` of an action, started if it was not. A waiting action's wait is
    * recorded (for the stall watchdog's cycle search, which rejects it to break a loop) and not
-   * removed when it ends: the search skips finished actions, and the waiter drops the whole map
+   * removed when it ends: the search skips finished actions, and the waiter drops the whole list
    * when it finishes. That keeps a wait to one promise and one closure: a 90k-edge build holds
    * one per dependency between actions until the dependent runs (it was 3 and 7, 1.3 KB).
    */
   private runAction(st: ActionState, from: ActionState | undefined, key: string): Promise<Answer> {
-    if (st.promise === undefined) st.promise = Promise.resolve().then(() => this.track(st));
+    if (st.promise === undefined) st.promise = Promise.resolve().then(() => this.doAction(st));
     const p = st.promise;
     if (from === undefined || from === st) return p.then((answers) => answers.get(key) ?? { key, hash: MISSING });
     return new Promise((resolve, reject) => {
-      (from.waits ??= new Map()).set(st, { key, reject });
+      (from.waits ??= []).push({ on: st, key, reject });
       p.then((answers) => resolve(answers.get(key) ?? { key, hash: MISSING }), reject);
     });
-  }
-
-  private async track(st: ActionState): Promise<Map<string, Answer>> {
-    try {
-      return await this.doAction(st);
-    } finally {
-      st.finished = true;
-      st.waits = undefined;
-      this.progress++;
-    }
   }
 
   /** The host's submit, counted for the stall watchdog. */
@@ -391,7 +388,7 @@ export class Engine {
       const loop = this.findLoop();
       if (loop === undefined) return;
       const [from, to] = [loop[0]!, loop[1]!];
-      const w = from.waits?.get(to);
+      const w = from.waits?.find((x) => x.on === to && !to.finished);
       w?.reject(this.cycleError(loop, w.key));
     }, 100);
     return () => clearInterval(timer);
@@ -403,7 +400,7 @@ export class Engine {
     const visit = (a: ActionState): ActionState[] | undefined => {
       state.set(a, 1);
       stack.push(a);
-      for (const b of a.waits?.keys() ?? []) {
+      for (const { on: b } of a.waits ?? []) {
         if (b.finished) continue; // a wait that ended (not removed: see runAction)
         const s = state.get(b);
         if (s === 1) return [...stack.slice(stack.indexOf(b)), b];
@@ -417,7 +414,7 @@ export class Engine {
       return undefined;
     };
     for (const a of this.actions.values()) {
-      if (!a.finished && a.waits !== undefined && a.waits.size > 0 && state.get(a) === undefined) {
+      if (!a.finished && a.waits !== undefined && a.waits.length > 0 && state.get(a) === undefined) {
         const found = visit(a);
         if (found) return found;
       }
@@ -430,40 +427,47 @@ export class Engine {
   }
 
   private async doAction(st: ActionState): Promise<Map<string, Answer>> {
-    const a = st.action;
-    const name = this.showAction(a);
-    if (this.opts.explain || this.detailed) this.host.event({ event: 'start', key: name, action: a.id });
-    for (const v of a.validations) void this.answer(v, undefined, false).catch(() => {});
-    if (a.prepare) {
-      try {
-        await a.prepare((k) => this.answer(k, st, false));
-      } catch (e) {
-        throw e instanceof BuildError ? this.dependencyFailed(a, e) : this.prepareFailed(a, e);
+    try {
+      const a = st.action;
+      const name = this.showAction(a);
+      if (this.opts.explain || this.detailed) this.host.event({ event: 'start', key: name, action: a.id });
+      for (const v of a.validations) void this.answer(v, undefined, false).catch(() => {});
+      if (a.prepare) {
+        try {
+          await a.prepare((k) => this.answer(k, st, false));
+        } catch (e) {
+          throw e instanceof BuildError ? this.dependencyFailed(a, e) : this.prepareFailed(a, e);
+        }
       }
+      // Inputs and order-only inputs are built first, in parallel.
+      const [inputs] = await Promise.all([
+        Promise.all(a.inputs.map((k) => this.answer(k, st, false))),
+        Promise.all(a.orderOnly.map((k) => this.answer(k, st, false))),
+      ]).catch((e: unknown) => {
+        throw this.dependencyFailed(a, e);
+      });
+      if (a.phony) return this.phonyAnswers(a, inputs);
+      if (a.always) this.sawAlways = true;
+      const trace = this.db.getTrace(a.id);
+      let reason = await this.dirtyReason(st, trace, inputs);
+      if (reason === undefined && trace !== undefined && !this.opts.dryRun) {
+        const payload = a.replay?.(trace);
+        if (payload !== undefined) reason = await this.replay(st, payload, trace, inputs);
+      }
+      if (reason === undefined && trace !== undefined) {
+        this.stats.upToDate++;
+        if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
+        const stamped = a.stamp?.(trace);
+        if (stamped !== undefined) this.db.putTrace(stamped);
+        return this.answersFromTrace(a, trace);
+      }
+      return this.execute(st, reason ?? this.neverBuilt(a), inputs);
+    } finally {
+      // Settled: waits on it are over (see runAction), and its own are dropped.
+      st.finished = true;
+      st.waits = undefined;
+      this.progress++;
     }
-    // Inputs and order-only inputs are built first, in parallel.
-    const [inputs] = await Promise.all([
-      Promise.all(a.inputs.map((k) => this.answer(k, st, false))),
-      Promise.all(a.orderOnly.map((k) => this.answer(k, st, false))),
-    ]).catch((e: unknown) => {
-      throw this.dependencyFailed(a, e);
-    });
-    if (a.phony) return this.phonyAnswers(a, inputs);
-    if (a.always) this.sawAlways = true;
-    const trace = this.db.getTrace(a.id);
-    let reason = await this.dirtyReason(st, trace, inputs);
-    if (reason === undefined && trace !== undefined && !this.opts.dryRun) {
-      const payload = a.replay?.(trace);
-      if (payload !== undefined) reason = await this.replay(st, payload, trace, inputs);
-    }
-    if (reason === undefined && trace !== undefined) {
-      this.stats.upToDate++;
-      if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
-      const stamped = a.stamp?.(trace);
-      if (stamped !== undefined) this.db.putTrace(stamped);
-      return this.answersFromTrace(a, trace);
-    }
-    return this.execute(st, reason ?? this.neverBuilt(a), inputs);
   }
 
   private neverBuilt(a: Action): DirtyReason {

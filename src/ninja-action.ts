@@ -169,6 +169,16 @@ export class EdgeAction implements Action {
   }
 
   async complete(result: Reply, ctx: RunContext): Promise<Completed | Failure> {
+    try {
+      return await this.completeResult(result, ctx);
+    } finally {
+      // The expanded command is kept only while the edge runs: a compile line of a generated
+      // Chromium-style target is ~2.7 KB, which 80k finished compiles would hold to the end.
+      this.command = undefined;
+    }
+  }
+
+  private async completeResult(result: Reply, ctx: RunContext): Promise<Completed | Failure> {
     // From a worker or another machine: decoded once, strictly (messages.ts).
     const parsed = outcomeOf(['cmd', 'rexec', 'fenced'], result);
     if (isProtocolError(parsed)) return { code: 'protocol', message: `malformed result for ${this.cmd()}: ${parsed.message}`, where: this.where() };

@@ -23,6 +23,7 @@ export type { CmdResult, CmdWork };
 import type { SnapshotCommand } from './fastnoop.ts';
 import { baseDir, cacheEnabled, NinjaCache } from './ninja-cache.ts';
 import { EdgeAction, type EdgeOwner } from './ninja-action.ts';
+import { leanHeapFor } from './heap-mode.ts';
 
 export class NinjaDescription implements BuildDescription, EdgeOwner {
   readonly root: string;
@@ -201,5 +202,7 @@ export function loadNinja(file: string, dir: string): NinjaDescription {
     if (err.code === 'ENOENT') throw new UserError({ code: 'ninja.missing', message: `loading '${path.basename(file)}': No such file or directory`, exitCode: 1 });
     throw new UserError({ code: 'ninja.syntax', message: err instanceof NinjaSyntaxError ? err.ninjaText : err.message, exitCode: 1 });
   }
+  // Both front doors (b build, the ninja personality) load here: a huge graph gets the lean heap.
+  leanHeapFor(manifest.edges.length);
   return new NinjaDescription(file, dir, manifest);
 }
