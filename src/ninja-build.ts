@@ -19,7 +19,8 @@ import { NinjaSyntaxError } from './ninja-lexer.ts';
 import { canonicalizePath } from './ninja-path.ts';
 import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
-import type { Action, Answer, BuildDescription, Completed, RunContext } from './engine.ts';
+import type { Action, Answer, BuildDescription, Completed, RunContext, StartOrder } from './engine.ts';
+import { criticalPathWeights, StartQueue } from './start-order.ts';
 import { checkOutputPath, planRexec } from './rexec-client.ts';
 import { refusedDependency } from './remote-output.ts';
 import { stateOf } from './filestate.ts';
@@ -148,6 +149,20 @@ export class NinjaDescription implements BuildDescription {
     }));
   }
 
+  /** Ready edges start in ninja 1.13's order: critical path first, then manifest order. */
+  startOrder(targets: string[], jobs: number): StartOrder {
+    const m = this.manifest;
+    const producer = (k: string): NinjaEdge | undefined => m.producer.get(k) ?? this.dyndepOutputs.get(k);
+    const weights = criticalPathWeights<NinjaEdge>({ producer, inputs: (e) => e.ins, validations: (e) => e.validations, phony: (e) => e.isPhony }, targets);
+    return new StartQueue<Action>(jobs, this.pools, (a) => {
+      const e = this.edgeOf.get(a);
+      return { weight: e !== undefined ? (weights.get(e) ?? -1) : -1, id: e?.id ?? 0, pool: a.pool };
+    });
+  }
+
+  /** The edge of each action made here (for its place in the start order). */
+  private readonly edgeOf = new WeakMap<Action, NinjaEdge>();
+
   actionFor(key: string): Action | undefined {
     const edge = this.manifest.producer.get(key) ?? this.dyndepOutputs.get(key);
     if (edge === undefined) return undefined;
@@ -155,6 +170,7 @@ export class NinjaDescription implements BuildDescription {
     if (a === undefined) {
       a = this.makeAction(edge);
       this.actions.set(edge, a);
+      this.edgeOf.set(a, edge);
     }
     return a;
   }
