@@ -9,9 +9,8 @@
 // keepdepfile, keeprsp, nostatcache, list), -w FLAG (phonycycle=err|warn, dupbuild=...,
 // depfilemulti=..., list), -t TOOL, --version, -h/--help; B's own --events FILE and --explain.
 // Where B differs from ninja 1.13.2:
-// - `-d keepdepfile` and `-d keeprsp` are accepted but the worker still deletes the depfile of a
-//   `deps =` edge and a successful edge's rspfile; `-w phonycycle=err` is accepted, and B always
-//   drops a phony edge's reference to itself (with ninja's warning), as with =warn.
+// - `-d keepdepfile` and `-d keeprsp` apply to the commands this process runs, not to those run
+//   by build nodes (B_NODES).
 // - `%t` of the status line is the number of edges the targets reach less those found up to date
 //   so far (B decides what is dirty while building); it shrinks to the exact count as the build
 //   goes. A bad placeholder in NINJA_STATUS is reported before building, not at the first line.
@@ -390,7 +389,7 @@ export async function loadManifest(o: NinjaOptions, log: Logger): Promise<NinjaD
   }
   const { loadNinja } = await import('./ninja-build.ts');
   try {
-    return loadNinja(o.file, process.cwd());
+    return loadNinja(o.file, process.cwd(), { phonyCycleErr: o.phonyCycleErr });
   } catch (e) {
     if (e instanceof UserError) {
       // A too old ninja is fatal in ninja (version.cc), not a syntax error at a line.
@@ -420,6 +419,7 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
   // (serd edit-rebuild: the first command started ~45 ms sooner than when the helper started
   // after loading).
   if (!o.dryRun && (process.env.B_NODES ?? '').trim() === '') (await import('./spawner.ts')).startSpawner();
+  if (o.keepDepfile || o.keepRsp) Object.assign((await import('./ninja-run.ts')).keep, { depfile: o.keepDepfile, rsp: o.keepRsp });
   let loaded = await loadManifest(o, log);
   if (typeof loaded === 'number') return loaded;
   const parseMs = performance.now() - t0;
@@ -561,7 +561,7 @@ async function runBuild(
     manifestOnly: how.manifestOnly === true,
     ninjaLog,
     reload: () => {
-      const d = loadNinja(o.file, process.cwd());
+      const d = loadNinja(o.file, process.cwd(), { phonyCycleErr: o.phonyCycleErr });
       const g = new NinjaGraph(d.manifest, process.cwd());
       const p = planBuild(g, o.args);
       return { graph: g, reachable: p.reachable };

