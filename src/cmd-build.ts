@@ -179,7 +179,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       log.info(`${sig}: stopping the build`);
     }
     if (node !== undefined) void node.stop(`interrupted by ${sig}`);
-    else stopHere.abort();
+    else stopHere.abort(sig); // the commands get the same signal (exec.ts), as ninja forwards it
   });
   // However the node ends, nothing may keep waiting on it.
   if (node !== undefined) void node.done.then(() => client?.failAll({ code: 'node.stopped', message: interrupted ? 'interrupted' : 'the build node stopped unexpectedly' }));

@@ -363,8 +363,9 @@ export class NinjaReporter implements BuildReporter {
     }
     const edge = this.edgeOf(e.key);
     const console = edge?.pool === 'console';
-    if (e.status === 'failed' && (this.wasInterrupted || (e.termination !== undefined && ninjaExitStatus(e.termination) === 130))) {
-      // ninja stops at once and reports no status line or FAILED: for the interrupted edge.
+    if (this.wasInterrupted || (e.status === 'failed' && e.termination !== undefined && ninjaExitStatus(e.termination) === 130)) {
+      // ninja stops at once and reports no status line or FAILED: for the interrupted edge,
+      // nor anything of the commands it stops or waits for then (Builder::Cleanup).
       this.wasInterrupted = true;
       if (console) this.lp.setConsoleLocked(false);
       return;

@@ -2,8 +2,11 @@
 // order edges start in, the `%t`/`%u`/`%p` counts of partly up-to-date builds, interrupts and
 // what they leave behind, and the debug and warning flags that change what a build does.
 
-import { suite } from './helpers.ts';
-import { crossCheck, type Case } from './ninja-twin.ts';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { exited, start, suite, until } from './helpers.ts';
+import { bAsNinja, crossCheck, ENV, files, haveNinja, NINJA, norm, Twin, type Case, type Out } from './ninja-twin.ts';
 
 const test = suite('ninja-fidelity-run');
 const R = (cmd: string, extra = ''): string => `rule r\n  command = ${cmd}\n  description = echo $out\n${extra}`;
@@ -93,5 +96,89 @@ CASES.push({
 });
 
 crossCheck(test, CASES);
+
+// ---------------------------------------------------------------------------------------------
+// Interrupts: what the running commands get, and what is left of their outputs
+
+/**
+ * Runs EXE in `dir` until every marker file exists (each command writes one as it starts),
+ * then sends `sig` after 200 ms (or none: a command ends the build itself), and collects.
+ */
+async function interrupt(exe: string, dir: string, args: string[], markers: string[], sig: NodeJS.Signals | undefined): Promise<Out> {
+  const c = start(exe, args, { cwd: dir, env: { ...ENV, TERM: 'dumb' }, detached: true });
+  let stdout = '';
+  let stderr = '';
+  c.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  c.stdin?.end();
+  await until(() => markers.every((m) => fs.existsSync(path.join(dir, m))), 20_000, `the commands to start (${markers.join(', ')})`);
+  await new Promise((r) => setTimeout(r, 200));
+  if (sig !== undefined) c.kill(sig);
+  const e = await exited(c, 20_000);
+  return { code: e.code, stdout, stderr };
+}
+
+/**
+ * Each command says which signal it got (its trap writes got.OUT), stops its sleep (a background
+ * job of sh, which ignores SIGINT) and exits 1.
+ */
+const TRAP = (body: string): string => ['INT', 'TERM', 'HUP'].map((s) => `trap 'echo ${s} > got.$out; kill $$!; exit 1' ${s}; `).join('') + `touch started.$out; ${body}`;
+const INTERRUPTED = [
+  // Rewrites its output, then is stopped: the output goes.
+  `rule mod\n  command = ${TRAP('echo new > $out; sleep 5 & wait')}\n`,
+  // Stopped before it writes: its output from the last build stays (same mtime).
+  `rule late\n  command = ${TRAP('sleep 5 & wait; echo new > $out')}\n`,
+  // A depfile: the output goes even if untouched, and the depfile too; the rspfile stays.
+  `rule dep\n  command = ${TRAP('echo "$out: in" > $out.d; sleep 5 & wait; echo new > $out')}\n  depfile = $out.d\n  rspfile = $out.rsp\n  rspfile_content = $in\n`,
+  'build m: mod in\nbuild l: late in\nbuild d: dep in\n',
+].join('');
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  const title = `same as ninja 1.13.2: on ${sig} the running commands get ${sig} (their process groups) and outputs they modified are removed`;
+  if (!haveNinja) {
+    test.skip(title, 'ninja 1.13.2 missing');
+    continue;
+  }
+  test(title, async () => {
+    const t = new Twin({ 'build.ninja': INTERRUPTED, in: '1\n', m: 'old\n', l: 'old\n', d: 'old\n' });
+    // The outputs exist from an earlier build (older than the inputs: every edge runs).
+    for (const dir of Object.values(t.dirs)) for (const o of ['m', 'l', 'd']) fs.utimesSync(path.join(dir, o), 1, 1);
+    const markers = ['started.m', 'started.l', 'started.d'];
+    const ninja = await interrupt(NINJA, t.dirs.ninja, ['-j3'], markers, sig);
+    const b = await interrupt(bAsNinja(), t.dirs.b, ['-j3'], markers, sig);
+    const ctx = `--- ninja:\n${JSON.stringify(ninja)}\n--- b:\n${JSON.stringify(b)}`;
+    assert.is(norm(b.stdout, t.dirs.b), norm(ninja.stdout, t.dirs.ninja), ctx);
+    assert.is(norm(b.stderr, t.dirs.b), norm(ninja.stderr, t.dirs.ninja), ctx);
+    assert.is(b.code, ninja.code, ctx);
+    assert.is(ninja.code, 130);
+    const left = files(t.dirs.ninja);
+    assert.is(left[`got.m`], `${sig.slice(3)}\n`, 'ninja forwarded the signal');
+    assert.equal(files(t.dirs.b), left);
+  }, { timeout: 60_000 });
+}
+
+if (haveNinja) {
+  test('same as ninja 1.13.2: a command exiting 130 stops the build; the others finish first, then what they modified is removed', async () => {
+    const t = new Twin({
+      'build.ninja': [
+        'rule stop\n  command = touch started.$out; sleep 0.3; exit 130\n',
+        'rule slow\n  command = touch started.$out; sleep 1; echo new > $out\n',
+        'rule keep\n  command = touch started.$out; sleep 1\n',
+        'rule dep\n  command = touch started.$out; echo "$out: in" > $out.d; sleep 1\n  depfile = $out.d\n',
+        'build x: stop\nbuild y: slow\nbuild k: keep\nbuild d: dep\nbuild after: slow x\n',
+      ].join(''),
+      in: '1\n', k: 'old\n', d: 'old\n',
+    });
+    const markers = ['started.x', 'started.y', 'started.k', 'started.d'];
+    const ninja = await interrupt(NINJA, t.dirs.ninja, ['-j4'], markers, undefined);
+    const b = await interrupt(bAsNinja(), t.dirs.b, ['-j4'], markers, undefined);
+    const ctx = `--- ninja:\n${JSON.stringify(ninja)}\n--- b:\n${JSON.stringify(b)}`;
+    assert.equal(b, ninja, ctx);
+    assert.is(ninja.code, 130);
+    const left = files(t.dirs.ninja);
+    assert.ok(!('y' in left) && !('d' in left) && left.k === 'old\n', JSON.stringify(left));
+    assert.equal(files(t.dirs.b), left);
+  }, { timeout: 60_000 });
+}
 
 test.run();
