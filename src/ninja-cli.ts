@@ -11,11 +11,6 @@
 // Where B differs from ninja 1.13.2:
 // - `-d keepdepfile` and `-d keeprsp` apply to the commands this process runs, not to those run
 //   by build nodes (B_NODES).
-// - `%t` of the status line is the number of edges the targets reach less those found up to date
-//   so far (B decides what is dirty while building); it shrinks to the exact count as the build
-//   goes. A bad placeholder in NINJA_STATUS is reported before building, not at the first line.
-// - `-n` with a manifest that would be regenerated dry-runs the whole build with the current
-//   manifest (ninja shows only the regeneration step).
 // - `-t` tools read B's database (.b/db in $builddir) where ninja reads .ninja_log/.ninja_deps;
 //   -t graph numbers the vertices instead of printing pointers; -t browse, msvc and urtle are
 //   not offered.
@@ -425,9 +420,6 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
   const parseMs = performance.now() - t0;
   for (const w of loaded.manifest.warnings) ninjaWarning(log, w);
   const fmt = process.env.NINJA_STATUS ?? '[%f/%t] ';
-  // Ninja fails on the first status line it prints; B checks before it starts.
-  const bad = badPlaceholder(fmt);
-  if (bad !== undefined) return ninjaFatal(log, `unknown placeholder '%${bad}' in $NINJA_STATUS`);
 
   const jobs = o.jobs ?? guessParallelism();
   // .ninja_log for the tools that read it (ninja-log.ts); not in a dry run, as ninja.
@@ -446,6 +438,14 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
 
 async function buildLoop(o: NinjaOptions, log: Logger, loaded: NinjaDescription, jobs: number, fmt: string, parseMs: number, ninjaLog: NinjaLog | undefined): Promise<number> {
   let regenerated = false;
+  const manifest = loaded.manifestKey();
+  if (o.dryRun && manifest !== undefined) {
+    // ninja dry-runs the manifest's regeneration first and stops there if it would run: a dry
+    // run never changes the manifest, so the rest would be planned from a stale one.
+    const graph = new NinjaGraph(loaded.manifest, process.cwd());
+    const r = await runBuild(o, log, loaded, graph, [manifest], new Set([manifest]), jobs, fmt, parseMs, { manifestOnly: true }, ninjaLog);
+    if (r.code !== 0 || r.manifestRan) return r.code;
+  }
   for (;;) {
     const graph = new NinjaGraph(loaded.manifest, process.cwd());
     const plan = planBuild(graph, o.args);

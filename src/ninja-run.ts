@@ -82,6 +82,9 @@ function removeModified(w: CmdWork, before: bigint[]): void {
 }
 
 export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait' | 'interrupted'>): Promise<CmdResult> {
+  // Stopped before it started (a fatal error as its status line was printed): ninja's StartEdge
+  // never got to the command, nor to its directories.
+  if (ctx.signal.aborted) return { exit: -1, output: '', outputs: {}, deps: [], spawnError: 'the build was stopped before this command started' };
   const before = ctx.interrupted !== undefined ? w.outs.map((o) => mtimeOf(path.resolve(w.cwd, o))) : [];
   for (const o of w.outs) fs.mkdirSync(path.dirname(path.resolve(w.cwd, o)), { recursive: true });
   // As ninja's StartEdge: the depfile's directory too (a compiler writing `-MF dir/x.d` fails

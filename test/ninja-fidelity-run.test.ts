@@ -95,6 +95,34 @@ CASES.push({
   ],
 });
 
+CASES.push({
+  // Fatal at the first status line ninja formats: as the first edge starts on a terminal (the
+  // command never runs), as it finishes through a pipe (it ran; its output is not shown); never
+  // with --quiet or when nothing runs. (After the pipe's case, ninja runs that first edge again:
+  // Fatal exits before its .ninja_log line; B recorded it. The clean steps keep that apart.)
+  name: 'a bad NINJA_STATUS placeholder is fatal where ninja formats its first status line',
+  files: { 'build.ninja': `${R('echo $out; touch $out')}build a: r\nbuild b: r a\n` },
+  steps: [
+    { args: ['-j1'], env: { NINJA_STATUS: '[%f/%x] %y ' } },
+    { args: ['-t', 'clean'] },
+    { args: ['-j1'], env: { NINJA_STATUS: '[%f/%t] ' } },
+    { args: ['-j1'], env: { NINJA_STATUS: '%Q' } },
+    { args: ['-t', 'clean'] },
+    { args: ['-j1', '--quiet'], env: { NINJA_STATUS: '[%f/%x] ' } },
+    { args: ['-t', 'clean'] },
+    { args: ['-j1'], env: { NINJA_STATUS: '[%f] %' }, modes: ['pipe'] },
+  ],
+});
+CASES.push({
+  name: '-n with a manifest that would be regenerated: only the regeneration step, as ninja',
+  files: {
+    'build.ninja': `rule gen\n  command = cp build.in build.ninja\n  generator = 1\n${R('echo $out; touch $out')}build build.ninja: gen build.in\nbuild a: r\nbuild b: r a\n`,
+    'build.in': `rule gen\n  command = cp build.in build.ninja\n  generator = 1\n${R('echo $out; touch $out')}build build.ninja: gen build.in\nbuild a: r\nbuild b: r a\nbuild c: r b\n`,
+  },
+  old: ['build.ninja'],
+  steps: [{ args: ['-n'] }, { args: ['-n', 'b'] }, { args: ['-n', 'nosuch'] }, {}, { args: ['-n'] }, { args: ['-n', '-t', 'clean'] }],
+});
+
 crossCheck(test, CASES);
 
 // ---------------------------------------------------------------------------------------------

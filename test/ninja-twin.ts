@@ -115,6 +115,8 @@ export class Twin {
 export interface Case {
   name: string;
   files: Files;
+  /** Files made older than the others (mtime 1 s after the epoch) before the first step. */
+  old?: string[];
   steps: { args?: string[]; env?: NodeJS.ProcessEnv; edit?: Files; modes?: Mode[] }[];
 }
 
@@ -129,6 +131,7 @@ export function crossCheck(test: ReturnType<typeof suite>, cases: Case[]): void 
       }
       test(title, async () => {
         const t = new Twin(c.files);
+        for (const f of c.old ?? []) for (const d of Object.values(t.dirs)) fs.utimesSync(path.join(d, f), 1, 1);
         for (const s of c.steps) {
           if (s.modes !== undefined && !s.modes.includes(mode)) continue;
           // Both copies get the edit (written after the last build: newer, as ninja compares).
