@@ -21,6 +21,7 @@ import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
 import type { Action, Answer, BuildDescription, Completed, RunContext, StartOrder } from './engine.ts';
 import { criticalPathWeights, StartQueue } from './start-order.ts';
+import { jobserver } from './jobserver.ts';
 import { checkOutputPath, planRexec } from './rexec-client.ts';
 import { refusedDependency } from './remote-output.ts';
 import { stateOf } from './filestate.ts';
@@ -154,10 +155,11 @@ export class NinjaDescription implements BuildDescription {
     const m = this.manifest;
     const producer = (k: string): NinjaEdge | undefined => m.producer.get(k) ?? this.dyndepOutputs.get(k);
     const weights = criticalPathWeights<NinjaEdge>({ producer, inputs: (e) => e.ins, validations: (e) => e.validations, phony: (e) => e.isPhony }, targets);
+    const tokens = jobserver();
     return new StartQueue<Action>(jobs, this.pools, (a) => {
       const e = this.edgeOf.get(a);
       return { weight: e !== undefined ? (weights.get(e) ?? -1) : -1, id: e?.id ?? 0, pool: a.pool };
-    });
+    }, tokens !== undefined ? { tokens } : {});
   }
 
   /** The edge of each action made here (for its place in the start order). */

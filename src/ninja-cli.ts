@@ -405,7 +405,13 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
     const { fastNoop } = await import('./cmd-build.ts');
     const hit = fastNoop(process.cwd(), o.file, []);
     if (typeof hit !== 'string') {
-      const r = await snapshotCommands(o, log, hit);
+      const js = await openJobserver(o, log);
+      let r: number | undefined;
+      try {
+        r = await snapshotCommands(o, log, hit);
+      } finally {
+        await closeJobserver(js);
+      }
       if (r !== undefined) return r;
     }
   }
@@ -468,8 +474,46 @@ async function buildLoop(o: NinjaOptions, log: Logger, loaded: NinjaDescription,
       ninjaError(log, plan.error);
       return 1;
     }
-    return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, jobs, fmt, parseMs, { useDefaults: o.args.length === 0 }, ninjaLog)).code;
+    const js = await openJobserver(o, log);
+    try {
+      // With a jobserver, its slots bound the jobs (ninja's CanRunMore: no -j bound then).
+      return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, js ? 0 : jobs, fmt, parseMs, { useDefaults: o.args.length === 0 }, ninjaLog)).code;
+    } finally {
+      await closeJobserver(js);
+    }
   }
+}
+
+/**
+ * ninja 1.13's SetupJobserverClient: a GNU make jobserver named by MAKEFLAGS, used only without
+ * -j and -n, and only for a build on this machine alone (build nodes keep their own slots);
+ * whether one is in use. Its messages are ninja's, where ninja prints them.
+ */
+async function openJobserver(o: NinjaOptions, log: Logger): Promise<boolean> {
+  const makeflags = process.env.MAKEFLAGS;
+  if (makeflags === undefined || o.jobs !== undefined || o.dryRun || (process.env.B_NODES ?? '').trim() !== '') return false;
+  const { JobserverClient, nativeConfig, useJobserver } = await import('./jobserver.ts');
+  const c = nativeConfig(makeflags);
+  if ('error' in c) {
+    ninjaWarning(log, `Ignoring jobserver: ${c.error} [${makeflags}]`);
+    return false;
+  }
+  if (c.mode !== 'fifo') return false;
+  if (!o.quiet) log.out(`ninja: Jobserver mode detected: ${makeflags}`);
+  const client = JobserverClient.open(c.path);
+  if (!(client instanceof JobserverClient)) {
+    ninjaError(log, `Could not initialize jobserver: ${client.error}`);
+    return false;
+  }
+  useJobserver(client);
+  return true;
+}
+
+async function closeJobserver(open: boolean): Promise<void> {
+  if (!open) return;
+  const { jobserver, useJobserver } = await import('./jobserver.ts');
+  jobserver()?.close();
+  useJobserver(undefined);
 }
 
 /**

@@ -85,8 +85,8 @@ const before = (a: Rank, b: Rank): boolean => a.weight !== b.weight ? a.weight >
 /** A binary heap of ranked items, best first. */
 class Heap<T> {
   private readonly items: { t: T; r: Rank }[] = [];
-  get size(): number {
-    return this.items.length;
+  peek(): T | undefined {
+    return this.items[0]?.t;
   }
   push(t: T, r: Rank): void {
     const a = this.items;
@@ -127,11 +127,21 @@ interface PoolState {
 interface Waiter {
   r: Rank;
   go: () => void;
+  /** What it stands for (whose jobserver slot is kept until it is released). */
+  t: unknown;
+}
+
+/** Job slots from outside (a GNU make jobserver, jobserver.ts): taken before a start, given back after. */
+export interface Tokens<S> {
+  /** A slot now, or undefined: try again when a job ends. */
+  tryAcquire(): S | undefined;
+  release(slot: S): void;
 }
 
 /**
  * The -j tokens and the pools' slots, handed out in ninja's order. `jobs`: Infinity for `-j 0`.
- * `defer` runs a function after the current turn (setImmediate; tests pass their own).
+ * `defer` runs a function after the current turn (setImmediate; tests pass their own); `tokens`:
+ * a jobserver's slots, which each start needs as well (ninja's FindWork).
  */
 export class StartQueue<T> {
   private readonly ready = new Heap<Waiter>();
@@ -143,18 +153,21 @@ export class StartQueue<T> {
   private readonly jobs: number;
   private readonly rank: (t: T) => Rank;
   private readonly defer: (f: () => void) => void;
+  private readonly tokens: Tokens<unknown> | undefined;
+  private readonly slots = new Map<T, unknown>();
 
-  constructor(jobs: number, pools: ReadonlyMap<string, number>, rank: (t: T) => Rank, defer: (f: () => void) => void = setImmediate) {
+  constructor(jobs: number, pools: ReadonlyMap<string, number>, rank: (t: T) => Rank, opts: { defer?: (f: () => void) => void; tokens?: Tokens<unknown> } = {}) {
     this.jobs = jobs > 0 ? jobs : Infinity;
     this.rank = rank;
-    this.defer = defer;
+    this.defer = opts.defer ?? setImmediate;
+    this.tokens = opts.tokens;
     for (const [name, depth] of pools) if (depth > 0) this.pools.set(name, { depth, use: 0, delayed: new Heap() });
   }
 
   /** Resolves when `t` may start: its pool admitted it and a -j token is free. */
   acquire(t: T): Promise<void> {
     return new Promise<void>((go) => {
-      const w: Waiter = { r: this.rank(t), go };
+      const w: Waiter = { r: this.rank(t), go: () => go(), t };
       if (this.initial !== undefined) this.initial.push(w);
       else this.admit(w, true);
       this.schedule();
@@ -178,6 +191,10 @@ export class StartQueue<T> {
   /** `t` finished: its token and pool slot go to the best waiting edges, in the next turn. */
   release(t: T): void {
     this.running--;
+    if (this.slots.has(t)) {
+      this.tokens?.release(this.slots.get(t));
+      this.slots.delete(t);
+    }
     const pool = this.pools.get(this.rank(t).pool);
     if (pool !== undefined) {
       pool.use--;
@@ -222,10 +239,16 @@ export class StartQueue<T> {
     }
     let started = false;
     while (this.running < this.jobs) {
-      const next = this.ready.pop();
-      if (next === undefined) break;
+      const best = this.ready.peek();
+      if (best === undefined) break;
+      if (this.tokens !== undefined) {
+        const slot = this.tokens.tryAcquire();
+        if (slot === undefined) break; // ninja looks again when a command ends
+        this.slots.set(best.t as T, slot);
+      }
+      this.ready.pop();
       this.running++;
-      next.t.go();
+      best.go();
       started = true;
     }
     // The edges just started ask for their turn to finish as they run; one finishes per turn.

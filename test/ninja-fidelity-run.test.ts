@@ -5,7 +5,8 @@
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { exited, start, suite, until } from './helpers.ts';
+import { spawnSync } from 'node:child_process';
+import { exited, run, start, suite, until } from './helpers.ts';
 import { bAsNinja, crossCheck, ENV, files, haveNinja, NINJA, norm, Twin, type Case, type Out } from './ninja-twin.ts';
 
 const test = suite('ninja-fidelity-run');
@@ -123,6 +124,26 @@ CASES.push({
   steps: [{ args: ['-n'] }, { args: ['-n', 'b'] }, { args: ['-n', 'nosuch'] }, {}, { args: ['-n'] }, { args: ['-n', '-t', 'clean'] }],
 });
 
+CASES.push({
+  // Ninja 1.13's jobserver client: its messages, and where it is not used (-j, -n, a `make -n`).
+  name: 'MAKEFLAGS naming a jobserver: detected, refused (pipes, bad fds, not a fifo, missing), or ignored',
+  files: { 'build.ninja': `${R('echo $out; touch $out')}build a: r\n`, 'plain.txt': '' },
+  steps: [
+    { env: { MAKEFLAGS: ' -j2 --jobserver-auth=3,4' } },
+    { args: ['-t', 'clean'], env: { MAKEFLAGS: '-j2 --jobserver-fds=x' } },
+    { env: { MAKEFLAGS: '-j2 --jobserver-fds=x' } },
+    { env: { MAKEFLAGS: '-j2 --jobserver-auth=fifo:nosuch' } },
+    { args: ['-t', 'clean'] },
+    { env: { MAKEFLAGS: '-j2 --jobserver-auth=fifo:plain.txt' } },
+    { args: ['--quiet'], env: { MAKEFLAGS: '-j2 --jobserver-auth=fifo:nosuch' } },
+    { args: ['-t', 'clean'] },
+    { args: ['-j1'], env: { MAKEFLAGS: '-j2 --jobserver-auth=fifo:nosuch' } },
+    { args: ['-n'], env: { MAKEFLAGS: '-j2 --jobserver-auth=fifo:nosuch' } },
+    { env: { MAKEFLAGS: 'kn -j2 --jobserver-auth=fifo:nosuch' } },
+    { env: { MAKEFLAGS: '--jobserver-auth=fifo:nosuch --jobserver-auth=-1,-1' } },
+  ],
+});
+
 crossCheck(test, CASES);
 
 // ---------------------------------------------------------------------------------------------
@@ -206,6 +227,46 @@ if (haveNinja) {
     const left = files(t.dirs.ninja);
     assert.ok(!('y' in left) && !('d' in left) && left.k === 'old\n', JSON.stringify(left));
     assert.equal(files(t.dirs.b), left);
+  }, { timeout: 60_000 });
+}
+
+if (haveNinja) {
+  test('same as ninja 1.13.2: a GNU make jobserver fifo bounds the jobs (its slots and the implicit one) and gets every slot back', async () => {
+    const rule = 'rule slow\n  command = echo "start $out" >> log.txt && sleep 0.3 && echo "end $out" >> log.txt && touch $out\n';
+    const t = new Twin({ 'build.ninja': `${rule}build p1: slow\nbuild p2: slow\nbuild p3: slow\nbuild p4: slow\nbuild p5: slow\n` });
+    const fifo = path.join(path.dirname(t.dirs.b), `${path.basename(t.dirs.b)}.fifo`);
+    const made = spawnSync('mkfifo', [fifo]);
+    assert.is(made.status, 0, made.stderr?.toString());
+    // Held open both ways by the test (as make holds it): one slot in it, plus each client's own.
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      fs.writeSync(fd, '+');
+      const outs: Record<string, string> = {};
+      for (const [exe, dir] of [[NINJA, t.dirs.ninja], [bAsNinja(), t.dirs.b]] as const) {
+        const r = await run(exe, [], { cwd: dir, env: { ...ENV, MAKEFLAGS: `-j2 --jobserver-auth=fifo:${fifo}` }, timeout: 30_000 });
+        assert.is(r.code, 0, r.stderr);
+        outs[exe] = r.stdout.split('\n')[0]!;
+        let running = 0;
+        let most = 0;
+        const lines = fs.readFileSync(path.join(dir, 'log.txt'), 'utf8').split('\n').filter(Boolean);
+        for (const l of lines) {
+          running += l.startsWith('start') ? 1 : -1;
+          most = Math.max(most, running);
+        }
+        assert.is(lines.length, 10, lines.join(', '));
+        assert.is(most, 2, `${exe}: ${most} at once (${lines.join(', ')})`);
+        // The slot it read is back in the fifo, and only that one.
+        const b = Buffer.alloc(8);
+        assert.is(fs.readSync(fd, b, 0, 8, null), 1, `${exe} gave back its slot`);
+        assert.is(b.toString('utf8', 0, 1), '+');
+        fs.writeSync(fd, '+');
+      }
+      assert.is(outs[bAsNinja()], outs[NINJA]);
+      assert.is(outs[NINJA], `ninja: Jobserver mode detected: -j2 --jobserver-auth=fifo:${fifo}`);
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(fifo, { force: true });
+    }
   }, { timeout: 60_000 });
 }
 

@@ -5,7 +5,7 @@
 import * as assert from 'uvu/assert';
 import * as path from 'node:path';
 import { suite, tmp } from './helpers.ts';
-import { criticalPathWeights, StartQueue, type EdgeGraph, type Rank } from '../src/start-order.ts';
+import { criticalPathWeights, StartQueue, type EdgeGraph, type Rank, type Tokens } from '../src/start-order.ts';
 import { Engine } from '../src/engine.ts';
 import { Database } from '../src/database.ts';
 import type { Action, BuildDescription, EngineHost } from '../src/engine-types.ts';
@@ -65,9 +65,9 @@ test('critical path: a 100,000-edge chain (no recursion to overflow)', () => {
 });
 
 /** A queue whose deferred turns the test runs by hand. */
-function queue(jobs: number, pools: Record<string, number>, ranks: Record<string, Rank>): { q: StartQueue<string>; turn: () => void; pending: () => number } {
+function queue(jobs: number, pools: Record<string, number>, ranks: Record<string, Rank>, tokens?: Tokens<unknown>): { q: StartQueue<string>; turn: () => void; pending: () => number } {
   const turns: (() => void)[] = [];
-  const q = new StartQueue<string>(jobs, new Map(Object.entries(pools)), (t) => ranks[t]!, (f) => turns.push(f));
+  const q = new StartQueue<string>(jobs, new Map(Object.entries(pools)), (t) => ranks[t]!, { defer: (f) => turns.push(f), ...(tokens !== undefined ? { tokens } : {}) });
   return { q, turn: () => turns.shift()?.(), pending: () => turns.length };
 }
 
@@ -151,6 +151,30 @@ test('a dry run: every ready edge starts, then they finish one per turn, oldest 
   }
   await all;
   assert.equal(log, ['start a', 'start b', 'finish a', 'finish b']);
+});
+
+test('a jobserver: each start takes a slot (none free: wait for a release), each release gives it back', async () => {
+  const ranks: Record<string, Rank> = { a: { weight: 3, id: 0, pool: '' }, b: { weight: 2, id: 1, pool: '' }, c: { weight: 1, id: 2, pool: '' } };
+  let free = 2;
+  const taken: number[] = [];
+  const tokens: Tokens<unknown> = {
+    tryAcquire: () => (free > 0 ? free-- : undefined),
+    release: (s) => {
+      taken.push(s as number);
+      free++;
+    },
+  };
+  const { q, turn } = queue(0, {}, ranks, tokens);
+  const started: string[] = [];
+  for (const t of ['c', 'b', 'a']) void q.acquire(t).then(() => started.push(t));
+  turn();
+  await flush();
+  assert.equal(started, ['a', 'b'], 'two slots, -j unbounded');
+  q.release('a');
+  assert.equal(taken, [2], "a's slot went back");
+  turn();
+  await flush();
+  assert.equal(started, ['a', 'b', 'c']);
 });
 
 // ---------------------------------------------------------------------------------------------
