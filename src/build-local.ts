@@ -11,7 +11,7 @@
 
 import type { BuildReply, BuildRequest, Loaded } from './build-host.ts';
 import type { Engine } from './engine.ts';
-import type { BuildEvent } from './engine-types.ts';
+import { interrupts, type BuildEvent } from './engine-types.ts';
 import type { TaskContext } from './task-context.ts';
 import { closeSpawner, startSpawner } from './spawner.ts';
 
@@ -29,9 +29,19 @@ export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => v
   const engines = new Set<Engine>();
   let nextTask = 1;
   const cancel = new AbortController();
+  // Ninja's interrupt: the signal goes on to the running commands (cancel's reason, exec.ts),
+  // and every command that ends from then on removes the outputs it modified (ninja-run.ts). A
+  // command that exited 130 stops the build too, but the others are left to finish first, as
+  // ninja's Cleanup sends them signal 0 and waits for them.
+  const interrupted = new AbortController();
   const onStop = (): void => {
     for (const e of engines) e.stop('interrupted');
-    cancel.abort();
+    interrupted.abort();
+    cancel.abort(stop.reason);
+  };
+  const sink = (e: BuildEvent): void => {
+    if (e.event === 'finish' && e.status === 'failed' && interrupts(e.termination)) interrupted.abort();
+    onEvent(e);
   };
   if (stop.aborted) onStop();
   else stop.addEventListener('abort', onStop, { once: true });
@@ -44,7 +54,7 @@ export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => v
         task(id);
         // Waiting on a command here is just awaiting it: this thread's event loop runs the other
         // edges meanwhile, and the engine's tokens bound how many run (-j).
-        const ctx: TaskContext = { worker: 'local/main', task: id, signal: cancel.signal, submit: refuse, need: refuse, wait: (p) => p };
+        const ctx: TaskContext = { worker: 'local/main', task: id, signal: cancel.signal, submit: refuse, need: refuse, wait: (p) => p, interrupted: interrupted.signal };
         try {
           if (!isBuildWork(payload)) throw new Error(`a build does not run ${payload.k} work items`);
           return { ok: true, payload: await runBuildWork(payload, ctx), worker: 'local/main' };
@@ -52,7 +62,7 @@ export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => v
           return { ok: false, failure: toFailure(e) };
         }
       },
-      sink: { event: onEvent },
+      sink: { event: sink },
       fetch: () => Promise.reject(new Error('a build without nodes fetches nothing from them')),
       offer: () => {},
       ...(preloaded !== undefined ? { preloaded } : {}),

@@ -61,6 +61,8 @@ export interface BuildReporter {
   one(e: BuildEvent): void;
   /** Ctrl-C or SIGTERM arrived; the node is being stopped. */
   interrupted(sig: string): void;
+  /** Receives a way to stop the build (no new command; running ones stopped), for a fatal error. */
+  bindStop?(stop: () => void): void;
   /** The build is over: print the summary, return the exit code. `failure` is what was thrown. */
   finish(outcome: { reply: BuildReply | undefined; failure: unknown; interrupted: boolean }): number;
 }
@@ -171,6 +173,10 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   };
   let interrupted = false;
   const stopHere = new AbortController();
+  reporter?.bindStop?.(() => {
+    if (node !== undefined) void node.stop('stopped by a fatal error');
+    else stopHere.abort('SIGTERM');
+  });
   const off = onInterrupt((sig) => {
     interrupted = true;
     if (reporter !== undefined) reporter.interrupted(sig);
@@ -179,7 +185,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       log.info(`${sig}: stopping the build`);
     }
     if (node !== undefined) void node.stop(`interrupted by ${sig}`);
-    else stopHere.abort();
+    else stopHere.abort(sig); // the commands get the same signal (exec.ts), as ninja forwards it
   });
   // However the node ends, nothing may keep waiting on it.
   if (node !== undefined) void node.done.then(() => client?.failAll({ code: 'node.stopped', message: interrupted ? 'interrupted' : 'the build node stopped unexpectedly' }));

@@ -103,6 +103,20 @@ export interface BuildDescription {
   pools: Map<string, number>;
   /** Human form of a key, for messages. */
   show(key: string): string;
+  /**
+   * Who starts first among ready actions, and when (Ninja manifests: ninja's critical-path
+   * order, start-order.ts). Without it the engine hands a freed -j token to the newest waiter.
+   * `jobs`: -j, 0 for no limit.
+   */
+  startOrder?(targets: string[], jobs: number): StartOrder;
+}
+
+/** Hands out -j tokens and pool slots to ready actions in a front end's order. */
+export interface StartOrder {
+  acquire(a: Action): Promise<void>;
+  release(a: Action): void;
+  /** In a dry run, resolves when the action started may be taken as finished. */
+  dryFinish?(): Promise<void>;
 }
 
 export interface Answer {

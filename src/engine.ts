@@ -29,7 +29,7 @@ import type { Failure } from './protocol.ts';
 import type { WorkItem } from './messages.ts';
 import {
   BuildError, interrupts, terminationOf, type Action, type Answer, type BuildDescription, type BuildSummary, type DirtyReason, type EngineHost,
-  type EngineOptions, type RunContext,
+  type EngineOptions, type RunContext, type StartOrder,
 } from './engine-types.ts';
 
 export * from './engine-types.ts';
@@ -94,6 +94,13 @@ export class Engine {
   private readonly byTask = new Map<number, ActionState>();
   private readonly pools = new Map<string, Semaphore>();
   private jobs: Semaphore | undefined;
+  /**
+   * The front end's start order (a Ninja manifest: ninja's, so status lines come in its order).
+   * Bfiles keep the newest-first tokens above: a Bfile rule's needs are discovered as it runs,
+   * so there is no graph to weigh up front, and depth first keeps a wide build from starting
+   * every rule and holding them all suspended on their needs.
+   */
+  private order: StartOrder | undefined;
   private stopReason: string | undefined;
   readonly stats = { ran: 0, upToDate: 0, failed: 0, total: 0, done: 0 };
   readonly errors: Failure[] = [];
@@ -123,6 +130,7 @@ export class Engine {
   /** Builds the targets (or the defaults) and reports what happened. */
   async build(targets: string[]): Promise<BuildSummary> {
     const wanted = targets.length > 0 ? targets : this.desc.defaults();
+    this.order = this.desc.startOrder?.(wanted, this.opts.dryRun ? 0 : (this.opts.jobs ?? 0));
     const unwatch = this.watch();
     try {
       return await this.buildWanted(wanted);
@@ -635,18 +643,27 @@ export class Engine {
     }
     this.stats.total++;
     if (this.opts.dryRun) {
+      // A start order dry-runs as ninja's DryRunCommandRunner: ready edges start in its order,
+      // and "finish" one at a time, in the order they started.
+      await this.order?.acquire(a);
       this.stats.ran++;
       this.stats.done++;
       this.host.event({ event: 'run', key: name, action: a.id, description: a.description || name, reason });
+      await this.order?.dryFinish?.();
       this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: true, ms: 0, node: 'local', reason });
+      this.order?.release(a);
       const m = new Map<string, Answer>();
       for (const out of a.outputs) m.set(out, { key: out, hash: digest(`dry-run ${out} ${Math.random()}`) });
       if (a.answers !== undefined) m.set(a.answers, { key: a.answers, hash: digest(`dry-run ${Math.random()}`) });
       return m;
     }
-    const pool = a.pool ? this.pools.get(a.pool) : undefined;
-    await pool?.acquire();
-    await this.jobs?.acquire();
+    const order = this.order;
+    const pool = order === undefined && a.pool ? this.pools.get(a.pool) : undefined;
+    if (order !== undefined) await order.acquire(a);
+    else {
+      await pool?.acquire();
+      await this.jobs?.acquire();
+    }
     const gate = this.underLoadLimit();
     if (gate !== undefined) await gate; // no extra turn without -l: the start order stays as it was
     const t0 = Date.now();
@@ -722,7 +739,8 @@ export class Engine {
       if (taskId >= 0) this.byTask.delete(taskId);
       this.started--;
       for (const w of this.loadWaiters.splice(0)) w();
-      this.jobs?.release();
+      if (order !== undefined) order.release(a);
+      else this.jobs?.release();
       pool?.release();
     }
   }

@@ -41,6 +41,15 @@ export function runningCount(): number {
 }
 
 /**
+ * The signal a stopped build sends its commands: the one B received (the AbortSignal's reason,
+ * set by cmd-build.ts), as ninja's SubprocessSet::Clear forwards it; SIGTERM otherwise.
+ */
+export function stopSignal(signal: AbortSignal | undefined): 'SIGINT' | 'SIGTERM' | 'SIGHUP' {
+  const r: unknown = signal?.reason;
+  return r === 'SIGINT' || r === 'SIGHUP' ? r : 'SIGTERM';
+}
+
+/**
  * Runs a command: through this thread's spawn helper where there is one (spawner.ts: a fork
  * from this big process costs milliseconds and blocks the thread), else directly.
  */
@@ -51,7 +60,7 @@ export async function execCommand(req: ExecRequest, signal?: AbortSignal): Promi
     const helper = fastSpawner(req);
     const fast = helper?.run(req);
     if (helper !== undefined && fast !== undefined) {
-      const onAbort = (): void => helper.kill(fast.id);
+      const onAbort = (): void => helper.kill(fast.id, stopSignal(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
       const r = await fast.done.finally(() => signal?.removeEventListener('abort', onAbort));
       if (r !== NOT_STARTED) return r;
@@ -166,7 +175,7 @@ export function execDirect(req: ExecRequest, signal?: AbortSignal): Promise<Exec
       spawnError = e.message;
     });
     const onAbort = (): void => {
-      killTree(child, 'SIGTERM');
+      killTree(child, stopSignal(signal));
       setTimeout(() => killTree(child, 'SIGKILL'), GRACE_MS).unref();
     };
     if (signal) {

@@ -56,7 +56,8 @@ export class EdgeAction implements Action {
   readonly generator: boolean;
   lookup?: (inputs: Answer[], answer: (keys: string[]) => Promise<Answer[]>) => Promise<Completed | undefined>;
   prepare?: (answer: (key: string) => Promise<Answer>) => Promise<void>;
-  private readonly edge: NinjaEdge;
+  /** The build statement (read by the start order, ninja-build.ts). */
+  readonly edge: NinjaEdge;
   private readonly owner: EdgeOwner;
   private command: string | undefined;
   private fp: number | undefined;

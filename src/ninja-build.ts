@@ -16,7 +16,9 @@ import { parseManifest, type NinjaManifest } from './ninja-parser.ts';
 import type { NinjaEdge } from './ninja-eval.ts';
 import { NinjaSyntaxError } from './ninja-lexer.ts';
 import { canonicalizePath } from './ninja-path.ts';
-import type { Action, BuildDescription } from './engine.ts';
+import type { Action, BuildDescription, StartOrder } from './engine.ts';
+import { criticalPathWeights, StartQueue } from './start-order.ts';
+import { jobserver } from './jobserver.ts';
 import { UserError } from './errors.ts';
 import type { CmdResult, CmdWork } from './messages.ts';
 export type { CmdResult, CmdWork };
@@ -141,6 +143,18 @@ export class NinjaDescription implements BuildDescription, EdgeOwner {
     }));
   }
 
+  /** Ready edges start in ninja 1.13's order: critical path first, then manifest order. */
+  startOrder(targets: string[], jobs: number): StartOrder {
+    const m = this.manifest;
+    const producer = (k: string): NinjaEdge | undefined => m.producer.get(k) ?? this.dyndepOutputs.get(k);
+    const weights = criticalPathWeights<NinjaEdge>({ producer, inputs: (e) => e.ins, validations: (e) => e.validations, phony: (e) => e.isPhony }, targets);
+    const tokens = jobserver();
+    return new StartQueue<Action>(jobs, this.pools, (a) => {
+      const e = a instanceof EdgeAction ? a.edge : undefined;
+      return { weight: e !== undefined ? (weights.get(e) ?? -1) : -1, id: e?.id ?? 0, pool: a.pool };
+    }, tokens !== undefined ? { tokens } : {});
+  }
+
   actionFor(key: string): Action | undefined {
     const edge = this.manifest.producer.get(key) ?? this.dyndepOutputs.get(key);
     if (edge === undefined) return undefined;
@@ -193,10 +207,10 @@ export function rootTargets(m: NinjaManifest): string[] {
   return roots;
 }
 
-export function loadNinja(file: string, dir: string): NinjaDescription {
+export function loadNinja(file: string, dir: string, opts: { phonyCycleErr?: boolean } = {}): NinjaDescription {
   let manifest: NinjaManifest;
   try {
-    manifest = parseManifest(file, { readFile: (p) => fs.readFileSync(path.resolve(dir, p), 'utf8') });
+    manifest = parseManifest(file, { readFile: (p) => fs.readFileSync(path.resolve(dir, p), 'utf8'), ...(opts.phonyCycleErr === true ? { phonyCycleErr: true } : {}) });
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === 'ENOENT') throw new UserError({ code: 'ninja.missing', message: `loading '${path.basename(file)}': No such file or directory`, exitCode: 1 });

@@ -9,14 +9,8 @@
 // keepdepfile, keeprsp, nostatcache, list), -w FLAG (phonycycle=err|warn, dupbuild=...,
 // depfilemulti=..., list), -t TOOL, --version, -h/--help; B's own --events FILE and --explain.
 // Where B differs from ninja 1.13.2:
-// - `-d keepdepfile` and `-d keeprsp` are accepted but the worker still deletes the depfile of a
-//   `deps =` edge and a successful edge's rspfile; `-w phonycycle=err` is accepted, and B always
-//   drops a phony edge's reference to itself (with ninja's warning), as with =warn.
-// - `%t` of the status line is the number of edges the targets reach less those found up to date
-//   so far (B decides what is dirty while building); it shrinks to the exact count as the build
-//   goes. A bad placeholder in NINJA_STATUS is reported before building, not at the first line.
-// - `-n` with a manifest that would be regenerated dry-runs the whole build with the current
-//   manifest (ninja shows only the regeneration step).
+// - `-d keepdepfile` and `-d keeprsp` apply to the commands this process runs, not to those run
+//   by build nodes (B_NODES).
 // - `-t` tools read B's database (.b/db in $builddir) where ninja reads .ninja_log/.ninja_deps;
 //   -t graph numbers the vertices instead of printing pointers; -t browse, msvc and urtle are
 //   not offered.
@@ -390,7 +384,7 @@ export async function loadManifest(o: NinjaOptions, log: Logger): Promise<NinjaD
   }
   const { loadNinja } = await import('./ninja-build.ts');
   try {
-    return loadNinja(o.file, process.cwd());
+    return loadNinja(o.file, process.cwd(), { phonyCycleErr: o.phonyCycleErr });
   } catch (e) {
     if (e instanceof UserError) {
       // A too old ninja is fatal in ninja (version.cc), not a syntax error at a line.
@@ -411,7 +405,13 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
     const { fastNoop } = await import('./cmd-build.ts');
     const hit = fastNoop(process.cwd(), o.file, []);
     if (typeof hit !== 'string') {
-      const r = await snapshotCommands(o, log, hit);
+      const js = await openJobserver(o, log);
+      let r: number | undefined;
+      try {
+        r = await snapshotCommands(o, log, hit);
+      } finally {
+        await closeJobserver(js);
+      }
       if (r !== undefined) return r;
     }
   }
@@ -420,14 +420,12 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
   // (serd edit-rebuild: the first command started ~45 ms sooner than when the helper started
   // after loading).
   if (!o.dryRun && (process.env.B_NODES ?? '').trim() === '') (await import('./spawner.ts')).startSpawner();
+  if (o.keepDepfile || o.keepRsp) Object.assign((await import('./ninja-run.ts')).keep, { depfile: o.keepDepfile, rsp: o.keepRsp });
   let loaded = await loadManifest(o, log);
   if (typeof loaded === 'number') return loaded;
   const parseMs = performance.now() - t0;
   for (const w of loaded.manifest.warnings) ninjaWarning(log, w);
   const fmt = process.env.NINJA_STATUS ?? '[%f/%t] ';
-  // Ninja fails on the first status line it prints; B checks before it starts.
-  const bad = badPlaceholder(fmt);
-  if (bad !== undefined) return ninjaFatal(log, `unknown placeholder '%${bad}' in $NINJA_STATUS`);
 
   const jobs = o.jobs ?? guessParallelism();
   // .ninja_log for the tools that read it (ninja-log.ts); not in a dry run, as ninja.
@@ -446,6 +444,14 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
 
 async function buildLoop(o: NinjaOptions, log: Logger, loaded: NinjaDescription, jobs: number, fmt: string, parseMs: number, ninjaLog: NinjaLog | undefined): Promise<number> {
   let regenerated = false;
+  const manifest = loaded.manifestKey();
+  if (o.dryRun && manifest !== undefined) {
+    // ninja dry-runs the manifest's regeneration first and stops there if it would run: a dry
+    // run never changes the manifest, so the rest would be planned from a stale one.
+    const graph = new NinjaGraph(loaded.manifest, process.cwd());
+    const r = await runBuild(o, log, loaded, graph, [manifest], new Set([manifest]), jobs, fmt, parseMs, { manifestOnly: true }, ninjaLog);
+    if (r.code !== 0 || r.manifestRan) return r.code;
+  }
   for (;;) {
     const graph = new NinjaGraph(loaded.manifest, process.cwd());
     const plan = planBuild(graph, o.args);
@@ -468,8 +474,46 @@ async function buildLoop(o: NinjaOptions, log: Logger, loaded: NinjaDescription,
       ninjaError(log, plan.error);
       return 1;
     }
-    return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, jobs, fmt, parseMs, { useDefaults: o.args.length === 0 }, ninjaLog)).code;
+    const js = await openJobserver(o, log);
+    try {
+      // With a jobserver, its slots bound the jobs (ninja's CanRunMore: no -j bound then).
+      return (await runBuild(o, log, loaded, graph, plan.targets, plan.reachable, js ? 0 : jobs, fmt, parseMs, { useDefaults: o.args.length === 0 }, ninjaLog)).code;
+    } finally {
+      await closeJobserver(js);
+    }
   }
+}
+
+/**
+ * ninja 1.13's SetupJobserverClient: a GNU make jobserver named by MAKEFLAGS, used only without
+ * -j and -n, and only for a build on this machine alone (build nodes keep their own slots);
+ * whether one is in use. Its messages are ninja's, where ninja prints them.
+ */
+async function openJobserver(o: NinjaOptions, log: Logger): Promise<boolean> {
+  const makeflags = process.env.MAKEFLAGS;
+  if (makeflags === undefined || o.jobs !== undefined || o.dryRun || (process.env.B_NODES ?? '').trim() !== '') return false;
+  const { JobserverClient, nativeConfig, useJobserver } = await import('./jobserver.ts');
+  const c = nativeConfig(makeflags);
+  if ('error' in c) {
+    ninjaWarning(log, `Ignoring jobserver: ${c.error} [${makeflags}]`);
+    return false;
+  }
+  if (c.mode !== 'fifo') return false;
+  if (!o.quiet) log.out(`ninja: Jobserver mode detected: ${makeflags}`);
+  const client = JobserverClient.open(c.path);
+  if (!(client instanceof JobserverClient)) {
+    ninjaError(log, `Could not initialize jobserver: ${client.error}`);
+    return false;
+  }
+  useJobserver(client);
+  return true;
+}
+
+async function closeJobserver(open: boolean): Promise<void> {
+  if (!open) return;
+  const { jobserver, useJobserver } = await import('./jobserver.ts');
+  jobserver()?.close();
+  useJobserver(undefined);
 }
 
 /**
@@ -561,7 +605,7 @@ async function runBuild(
     manifestOnly: how.manifestOnly === true,
     ninjaLog,
     reload: () => {
-      const d = loadNinja(o.file, process.cwd());
+      const d = loadNinja(o.file, process.cwd(), { phonyCycleErr: o.phonyCycleErr });
       const g = new NinjaGraph(d.manifest, process.cwd());
       const p = planBuild(g, o.args);
       return { graph: g, reachable: p.reachable };

@@ -17,6 +17,8 @@ export const NINJA_VERSION = '1.13.2';
 export interface ParseOptions {
   /** Returns a file's text; throws an Error with a `code` ('ENOENT', ...) when it cannot. */
   readFile(path: string): string;
+  /** `-w phonycycle=err`: keep a phony's reference to itself (a dependency cycle at build time). */
+  phonyCycleErr?: boolean;
 }
 
 export interface NinjaManifest {
@@ -390,7 +392,7 @@ class FileParser {
       edge.validations = vals;
     }
 
-    if (rule.phony && outs.length === 1 && implicitOuts === 0 && implicitIns === 0) {
+    if (rule.phony && outs.length === 1 && implicitOuts === 0 && implicitIns === 0 && st.opts.phonyCycleErr !== true) {
       // Old CMake wrote `build a: phony a`; ninja (by default, -w phonycycle=warn) drops the
       // self-reference instead of reporting a dependency cycle.
       const out = outs[0]!;

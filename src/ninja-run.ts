@@ -50,7 +50,42 @@ export function discoveredDeps(
   }
 }
 
-export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait'>): Promise<CmdResult> {
+/**
+ * ninja's `-d keepdepfile` and `-d keeprsp`, process-wide as ninja's g_keep_depfile and
+ * g_keep_rsp: set by the Ninja personality for the commands this process runs (a build on this
+ * machine alone runs them all here; build nodes keep their own defaults).
+ */
+export const keep = { depfile: false, rsp: false };
+
+/** An output's mtime in ns, 0 when it is missing (ninja's TimeStamp, as Cleanup compares it). */
+function mtimeOf(p: string): bigint {
+  try {
+    return fs.statSync(p, { bigint: true }).mtimeNs;
+  } catch {
+    return 0n;
+  }
+}
+
+/**
+ * ninja's Builder::Cleanup for an edge that was running when the build was interrupted: each
+ * output whose mtime changed goes (a generator's manifest it did not touch stays), every output
+ * when the edge has a depfile (the command may have written the depfile and not yet the
+ * output), and the depfile. The rspfile stays, as in ninja.
+ */
+function removeModified(w: CmdWork, before: bigint[]): void {
+  const depfile = w.depfile !== '' ? path.resolve(w.cwd, w.depfile) : undefined;
+  w.outs.forEach((o, i) => {
+    const abs = path.resolve(w.cwd, o);
+    if (depfile !== undefined || mtimeOf(abs) !== before[i]) fs.rmSync(abs, { force: true });
+  });
+  if (depfile !== undefined) fs.rmSync(depfile, { force: true });
+}
+
+export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait' | 'interrupted'>): Promise<CmdResult> {
+  // Stopped before it started (a fatal error as its status line was printed): ninja's StartEdge
+  // never got to the command, nor to its directories.
+  if (ctx.signal.aborted) return { exit: -1, output: '', outputs: {}, deps: [], spawnError: 'the build was stopped before this command started' };
+  const before = ctx.interrupted !== undefined ? w.outs.map((o) => mtimeOf(path.resolve(w.cwd, o))) : [];
   for (const o of w.outs) fs.mkdirSync(path.dirname(path.resolve(w.cwd, o)), { recursive: true });
   // As ninja's StartEdge: the depfile's directory too (a compiler writing `-MF dir/x.d` fails
   // if dir is missing, and dir need not hold any output).
@@ -64,6 +99,13 @@ export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait
   const result: CmdResult = { exit: r.exit, output: r.output, outputs: {}, deps: [] };
   if (r.signal) result.signal = r.signal;
   if (r.spawnError !== undefined) result.spawnError = r.spawnError;
+  if (ctx.interrupted?.aborted === true) {
+    // It ended after the build was interrupted (stopped by the signal, or left to finish): what
+    // it wrote is not trusted, and nothing of it is recorded (its outputs count as missing).
+    removeModified(w, before);
+    for (const o of w.outs) result.outputs[o] = null;
+    return result;
+  }
   if (r.exit !== 0 || r.spawnError !== undefined) return result;
 
   const d = discoveredDeps(w, r.output, path.resolve(w.cwd, w.depfile), w.cwd);
@@ -72,8 +114,8 @@ export async function runCmd(w: CmdWork, ctx: Pick<TaskContext, 'signal' | 'wait
   if (d.depsError !== undefined) result.depsError = d.depsError;
   if (d.unknownType) return result;
   // With `deps = gcc` Ninja moves the dependencies into its log and deletes the depfile.
-  if (w.deps === 'gcc' && d.read) fs.rmSync(path.resolve(w.cwd, w.depfile), { force: true });
-  if (rsp !== undefined) fs.rmSync(rsp, { force: true });
+  if (w.deps === 'gcc' && d.read && !keep.depfile) fs.rmSync(path.resolve(w.cwd, w.depfile), { force: true });
+  if (rsp !== undefined && !keep.rsp) fs.rmSync(rsp, { force: true });
 
   const outputs: Record<string, FileState | null> = {};
   for (const o of w.outs) outputs[o] = writtenState(path.resolve(w.cwd, o)) ?? null;

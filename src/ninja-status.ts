@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { DirtyReason, Termination } from './engine-types.ts';
 import { RemoteFailure, UserError } from './errors.ts';
-import { formatStatus, SlidingRate } from './status-format.ts';
+import { badPlaceholder, formatStatus, SlidingRate } from './status-format.ts';
 import { commandHash, mtimeNs, type NinjaLog } from './ninja-log.ts';
 import { parseDyndep } from './dyndep.ts';
 import * as fs from 'node:fs';
@@ -278,6 +278,11 @@ export class NinjaReporter implements BuildReporter {
     this.wasInterrupted = true;
   }
 
+  private stopBuild: (() => void) | undefined;
+  bindStop(stop: () => void): void {
+    this.stopBuild = stop;
+  }
+
   private total(): number {
     if (this.inManifest) return 1;
     return this.totalBase + Math.max(this.started, this.reachable.size - this.upToDate);
@@ -344,6 +349,7 @@ export class NinjaReporter implements BuildReporter {
   }
 
   private event(e: BuildEvent): void {
+    if (this.fatal !== undefined) return; // ninja has exited
     if (e.event === 'run') {
       if (e.key === this.o.manifestKey) this.inManifest = true;
       this.started++;
@@ -363,8 +369,9 @@ export class NinjaReporter implements BuildReporter {
     }
     const edge = this.edgeOf(e.key);
     const console = edge?.pool === 'console';
-    if (e.status === 'failed' && (this.wasInterrupted || (e.termination !== undefined && ninjaExitStatus(e.termination) === 130))) {
-      // ninja stops at once and reports no status line or FAILED: for the interrupted edge.
+    if (this.wasInterrupted || (e.status === 'failed' && e.termination !== undefined && ninjaExitStatus(e.termination) === 130)) {
+      // ninja stops at once and reports no status line or FAILED: for the interrupted edge,
+      // nor anything of the commands it stops or waits for then (Builder::Cleanup).
       this.wasInterrupted = true;
       if (console) this.lp.setConsoleLocked(false);
       return;
@@ -384,6 +391,7 @@ export class NinjaReporter implements BuildReporter {
     }
     if (console) this.lp.setConsoleLocked(false);
     if (!console) this.printStatus(e.key);
+    if (this.fatal !== undefined) return;
     this.running = Math.max(0, this.running - 1);
     let output = e.output ?? '';
     if (e.status === 'failed' && !this.wasInterrupted) {
@@ -412,8 +420,8 @@ export class NinjaReporter implements BuildReporter {
     if (e.key === this.o.manifestKey && this.inManifest) {
       // The manifest was regenerated: ninja reloads it and starts a new build (fresh counts).
       this.inManifest = false;
+      if (e.status === 'ok') this.manifestRan = true;
       if (e.status === 'ok' && !this.o.dryRun) {
-        this.manifestRan = true;
         this.lp.printOnNewLine('');
         if (this.o.manifestOnly) return;
         try {
@@ -468,6 +476,16 @@ export class NinjaReporter implements BuildReporter {
       for (const w of why) stderr(this.log, `ninja explain: ${w}`);
     }
     if (this.o.quiet) return;
+    const bad = badPlaceholder(this.o.statusFormat);
+    if (bad !== undefined) {
+      // ninja's FormatProgressStatus is Fatal at the first status line it formats (as an edge
+      // starts on a terminal, as the first one finishes through a pipe), and never before.
+      // (A '%' at the end: ninja's %c of the string's NUL.)
+      this.fatal = `unknown placeholder '%${bad === '' ? '\u0000' : bad}' in $NINJA_STATUS`;
+      stderr(this.log, `ninja: fatal: ${this.fatal}`);
+      this.stopBuild?.();
+      return;
+    }
     const edge = this.edgeOf(key);
     const text = this.o.verbose ? (edge?.command ?? this.descriptions.get(key) ?? key) : (this.descriptions.get(key) ?? key);
     this.lp.print(this.format() + text, this.o.verbose);
@@ -494,6 +512,7 @@ export class NinjaReporter implements BuildReporter {
   finish(r: { reply: BuildReply | undefined; failure: unknown; interrupted: boolean }): number {
     this.lp.setConsoleLocked(false);
     this.lp.printOnNewLine('');
+    if (this.fatal !== undefined) return 1;
     if (r.interrupted || this.wasInterrupted) {
       this.log.out('ninja: build stopped: interrupted by user.');
       return 130;
@@ -506,7 +525,6 @@ export class NinjaReporter implements BuildReporter {
       }
       throw r.failure;
     }
-    if (this.fatal !== undefined) return 1;
     const reply = r.reply!;
     const cached = this.cache.summary();
     if (cached !== undefined && !this.o.quiet) this.log.out(`b: ${cached}`);

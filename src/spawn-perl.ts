@@ -24,7 +24,7 @@
 // Protocol (one writer each way; B side decodes every reply through parseReply):
 //   B -> helper  `R <id> <slot> <len>\n` + <len> bytes: mode ("s" shell / "a" argv), cwd, number
 //                of env pairs, the pairs, then the shell command or the argv; NUL-separated.
-//                `K <id> <signal>\n`: signal the command's process group.
+//                `K <id> <signal>\n`: signal the command's process group (INT, TERM, HUP, KILL).
 //   helper -> B  `ready\n` once; `D <id> x <code> <bytes>\n` (exited), `D <id> s <signo> <bytes>\n`
 //                (killed by a signal), `E <id> <message>\n` (could not start: chdir, exec).
 
@@ -326,11 +326,11 @@ export class PerlSpawner {
     return { id, done };
   }
 
-  /** Stops a command's process group: SIGTERM, then SIGKILL after a grace period. */
-  kill(id: number): void {
+  /** Stops a command's process group: `sig` (SIGTERM by default), then SIGKILL after a grace period. */
+  kill(id: number, sig: 'SIGINT' | 'SIGTERM' | 'SIGHUP' = 'SIGTERM'): void {
     const p = this.pending.get(id);
     if (p === undefined || this.broken || p.killTimer !== undefined) return;
-    this.child.stdin?.write(`K ${id} TERM\n`);
+    this.child.stdin?.write(`K ${id} ${sig.slice(3)}\n`);
     p.killTimer = setTimeout(() => {
       if (this.pending.get(id) === p && !this.broken) this.child.stdin?.write(`K ${id} KILL\n`);
     }, GRACE_MS);

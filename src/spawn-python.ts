@@ -104,7 +104,7 @@ def stop_all(sig):
             os.killpg(p, sig)
         except OSError:
             pass
-SIGS = {'TERM': signal.SIGTERM, 'KILL': signal.SIGKILL, 'INT': signal.SIGINT}
+SIGS = {'TERM': signal.SIGTERM, 'KILL': signal.SIGKILL, 'INT': signal.SIGINT, 'HUP': signal.SIGHUP}
 buf = b''
 def parse():
     global buf

@@ -18,6 +18,12 @@ export interface TaskContext {
    * meanwhile, so running commands hold no thread.
    */
   wait<R>(p: Promise<R>): Promise<R>;
+  /**
+   * Aborted once the build is interrupted (a signal, or a command that exited 130): a command
+   * that ends after it removes the outputs it modified, as ninja's Builder::Cleanup does. Only
+   * a build in this process (build-local.ts) sets it.
+   */
+  interrupted?: AbortSignal;
 }
 
 /** A failure a work item reports as it is (not wrapped as "work threw"). */

@@ -210,7 +210,7 @@ test('a failed command: FAILED: [code=N] with every output, the command, its out
   assert.is(r.stderr, '');
 });
 
-test('the status line: NINJA_STATUS placeholders, %t shrinks as B finds edges up to date', async () => {
+test('the status line: NINJA_STATUS placeholders, %t counts the edges left to run, a bad placeholder', async () => {
   const lines = ['rule t\n  command = cat $in > $out\n  description = T $out'];
   for (let i = 1; i <= 5; i++) lines.push(`build o${i}: t s${i}`);
   lines.push('build top: t o1 o2 o3 o4 o5', '');
@@ -230,9 +230,14 @@ test('the status line: NINJA_STATUS placeholders, %t shrinks as B finds edges up
   // (Times count from the program's start, as ninja's: seconds on a loaded machine.)
   assert.match(a!, new RegExp(`^1\\|2\\|1\\|1\\|1\\| 50%\\|( 50|  0)%\\|${rate}\\|\\?\\|\\d+\\.\\d{3}\\|\\d\\d:\\d\\d\\|${rate}\\|\\d\\d:\\d\\d\\|%\\| T o1$`));
   assert.match(bb!, new RegExp(`^2\\|2\\|1\\|0\\|2\\|100%\\|(100|  0)%\\|${rate}\\|${rate}\\|\\d+\\.\\d{3}\\|\\d\\d:\\d\\d\\|(0\\.000|\\?)\\|00:00\\|%\\| T top$`));
+  // Fatal at the first status line, as ninja's: none when nothing runs, else as o2 ends.
+  const none = await ninja([], dir, { NINJA_STATUS: '[%f/%x] ' });
+  assert.is(none.code, 0, none.stderr);
+  fs.writeFileSync(path.join(dir, 's2'), 'changed\n');
   const bad = await ninja([], dir, { NINJA_STATUS: '[%f/%x] ' });
   assert.is(bad.code, 1);
   assert.is(bad.stderr, "ninja: fatal: unknown placeholder '%x' in $NINJA_STATUS\n");
+  assert.is(bad.stdout, '');
 });
 
 test('-d explain (and --explain): ninja explain lines on stderr; -d stats; --events FILE', async () => {
