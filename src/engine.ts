@@ -20,10 +20,8 @@
 // waiting forever. An action needing itself directly is reported at once.
 
 import * as path from 'node:path';
-import { existsSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { type Database, type Trace } from './database.ts';
-import { currentState, MISSING, outputState } from './filestate.ts';
+import { currentState, MISSING } from './filestate.ts';
 import { digest } from './hash.ts';
 import type { Failure } from './protocol.ts';
 import type { WorkItem } from './messages.ts';
@@ -33,60 +31,9 @@ import {
 } from './engine-types.ts';
 
 export * from './engine-types.ts';
-
-/** One wait of an action on another's answer (runAction). */
-interface Wait {
-  on: ActionState;
-  key: string;
-  reject: (e: unknown) => void;
-}
-
-interface ActionState {
-  action: Action;
-  promise: Promise<Map<string, Answer>> | undefined;
-  /**
-   * What this action waits for: the action, the key it asked for, and how to give up. Made on
-   * the first wait, and an array, not a Map: an action waits on a few others, and a Map's
-   * table is ~550 bytes (5 MB of the heap of a 9k-edge build at its start).
-   */
-  waits: Wait[] | undefined;
-  /** Its answers, when it was settled by the synchronous fast path. */
-  settled: Map<string, Answer> | undefined;
-  /** The fast path found it dirty (or not its business): only the async path decides it. */
-  unsettled: boolean;
-  /** Its promise has settled (answers or failure). */
-  finished: boolean;
-  running: boolean;
-  /** Dependency groups recorded while running (NEEDs from a Bfile rule). */
-  groups: Answer[][];
-}
-
-class Semaphore {
-  private free: number;
-  private readonly waiters: (() => void)[] = [];
-  private readonly newestFirst: boolean;
-  /**
-   * `newestFirst`: a freed token goes to the latest waiter, as the broker hands a free worker the
-   * newest item. For -j that is depth first: what a suspended rule just needed runs before its
-   * siblings start, so a wide Bfile build does not start every rule and hold them all waiting.
-   */
-  constructor(n: number, newestFirst = false) {
-    this.free = n;
-    this.newestFirst = newestFirst;
-  }
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((r) => this.waiters.push(r));
-  }
-  release(): void {
-    const w = this.newestFirst ? this.waiters.pop() : this.waiters.shift();
-    if (w) w();
-    else this.free++;
-  }
-}
+import { CACHE_HIT, findLoop, LoadGate, NO_GROUPS, nodeOf, Semaphore, type ActionState } from './engine-state.ts';
+import { answersFromTrace, cycleError, inputChanged, neverBuilt, phonyAnswers, showAction, staticDirty, touchedBy, type Touched } from './engine-trace.ts';
+export type { ActionState } from './engine-state.ts';
 
 export class Engine {
   private readonly keys = new Map<string, Promise<Answer>>();
@@ -123,6 +70,7 @@ export class Engine {
     this.db = db;
     this.host = host;
     this.opts = opts;
+    this.load = new LoadGate(opts.loadLimit);
     for (const [name, depth] of desc.pools) if (depth > 0) this.pools.set(name, new Semaphore(depth));
     if (opts.jobs !== undefined && opts.jobs > 0) this.jobs = new Semaphore(opts.jobs, true);
   }
@@ -177,7 +125,7 @@ export class Engine {
     const action = this.desc.actionFor(key);
     if (action !== undefined) {
       const st = this.stateOf(action);
-      if (from === st) return Promise.reject(this.cycleError([st, st], key));
+      if (from === st) return Promise.reject(cycleError(this.desc, [st, st], key));
       if (st.promise === undefined) {
         const r = this.verifySync(st);
         if (r !== undefined) return Promise.resolve(r.get(key) ?? { key, hash: MISSING });
@@ -277,10 +225,10 @@ export class Engine {
       }
       if (dirty) return unsettled();
       let result: Map<string, Answer>;
-      if (a.phony) result = this.phonyAnswers(a, inputs);
+      if (a.phony) result = phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile);
       else {
         const trace = this.db.getTrace(a.id);
-        if (trace === undefined || this.staticDirty(a, trace, inputs) !== undefined) return unsettled();
+        if (trace === undefined || staticDirty(this.desc, this.db, a, trace, inputs) !== undefined) return unsettled();
         for (let g = 1; g < trace.deps.length; g++) {
           for (const d of trace.deps[g]!) {
             const x = this.answerSync(d.key, true);
@@ -293,13 +241,13 @@ export class Engine {
         if (!this.opts.dryRun && a.replay?.(trace) !== undefined) return unsettled();
         this.stats.upToDate++;
         if (this.opts.explain || this.detailed) {
-          const name = this.showAction(a);
+          const name = showAction(this.desc, a);
           this.host.event({ event: 'start', key: name, action: a.id });
           if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
         }
         const stamped = a.stamp?.(trace);
         if (stamped !== undefined) this.db.putTrace(stamped);
-        result = this.answersFromTrace(a, trace);
+        result = answersFromTrace(this.db, a, trace);
       }
       st.settled = result;
       st.promise = Promise.resolve(result);
@@ -339,14 +287,6 @@ export class Engine {
     return st;
   }
 
-  private cycleError(loop: ActionState[], key: string): BuildError {
-    const names = loop.map((s) => this.desc.show(s.action.outputs[0] ?? s.action.answers ?? s.action.id));
-    return new BuildError({
-      code: 'cycle',
-      message: `dependency cycle: ${names.join(' -> ')}`,
-      hint: `'${this.desc.show(key)}' depends on itself through the chain above`,
-    });
-  }
 
   /**
    * The answer for `key` of an action, started if it was not. A waiting action's wait is
@@ -393,51 +333,20 @@ export class Engine {
         last = this.progress;
         return;
       }
-      const loop = this.findLoop();
+      const loop = findLoop(this.actions.values());
       if (loop === undefined) return;
       const [from, to] = [loop[0]!, loop[1]!];
       const w = from.waits?.find((x) => x.on === to && !to.finished);
-      w?.reject(this.cycleError(loop, w.key));
+      w?.reject(cycleError(this.desc, loop, w.key));
     }, 100);
     return () => clearInterval(timer);
   }
 
-  private findLoop(): ActionState[] | undefined {
-    const state = new Map<ActionState, 1 | 2>();
-    const stack: ActionState[] = [];
-    const visit = (a: ActionState): ActionState[] | undefined => {
-      state.set(a, 1);
-      stack.push(a);
-      for (const { on: b } of a.waits ?? []) {
-        if (b.finished) continue; // a wait that ended (not removed: see runAction)
-        const s = state.get(b);
-        if (s === 1) return [...stack.slice(stack.indexOf(b)), b];
-        if (s === undefined) {
-          const found = visit(b);
-          if (found) return found;
-        }
-      }
-      stack.pop();
-      state.set(a, 2);
-      return undefined;
-    };
-    for (const a of this.actions.values()) {
-      if (!a.finished && a.waits !== undefined && a.waits.length > 0 && state.get(a) === undefined) {
-        const found = visit(a);
-        if (found) return found;
-      }
-    }
-    return undefined;
-  }
-
-  private showAction(a: Action): string {
-    return this.desc.show(a.outputs[0] ?? a.answers ?? a.id);
-  }
 
   private async doAction(st: ActionState): Promise<Map<string, Answer>> {
     try {
       const a = st.action;
-      const name = this.showAction(a);
+      const name = showAction(this.desc, a);
       if (this.opts.explain || this.detailed) this.host.event({ event: 'start', key: name, action: a.id });
       for (const v of a.validations) void this.answer(v, undefined, false).catch(() => {});
       if (a.prepare) {
@@ -454,7 +363,7 @@ export class Engine {
       ]).catch((e: unknown) => {
         throw this.dependencyFailed(a, e);
       });
-      if (a.phony) return this.phonyAnswers(a, inputs);
+      if (a.phony) return phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile);
       if (a.always) this.sawAlways = true;
       const trace = this.db.getTrace(a.id);
       let reason = await this.dirtyReason(st, trace, inputs);
@@ -467,20 +376,15 @@ export class Engine {
         if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
         const stamped = a.stamp?.(trace);
         if (stamped !== undefined) this.db.putTrace(stamped);
-        return this.answersFromTrace(a, trace);
+        return answersFromTrace(this.db, a, trace);
       }
-      return this.execute(st, reason ?? this.neverBuilt(a), inputs);
+      return this.execute(st, reason ?? neverBuilt(this.desc, a), inputs);
     } finally {
       // Settled: waits on it are over (see runAction), and its own are dropped.
       st.finished = true;
       st.waits = undefined;
       this.progress++;
     }
-  }
-
-  private neverBuilt(a: Action): DirtyReason {
-    const out = a.outputs[0];
-    return { kind: 'never-built', output: this.showAction(a), exists: out !== undefined && existsSync(path.resolve(this.desc.root, out)) };
   }
 
   /** Runs an action against its recorded commands; undefined if it did exactly the same. */
@@ -511,21 +415,8 @@ export class Engine {
   private readonly everyBuild: string[] = [];
 
   /** What the build read and wrote, for the no-op snapshot (fastnoop.ts). */
-  touched(): { sources: string[]; outputs: string[]; env: [string, string | null][]; always: boolean; everyBuild: string[] } {
-    const sources: string[] = [];
-    const env: [string, string | null][] = [];
-    for (const [k, a] of this.sourceValues) {
-      if (k.startsWith('\u0000env:')) env.push([k.slice(5), a.value !== undefined ? (JSON.parse(a.value) as string | null) : null]);
-      else if (!k.startsWith('\u0000')) sources.push(k);
-    }
-    const outputs: string[] = [];
-    for (const st of this.actions.values()) {
-      // A phony with inputs answers from them, not from a file of its name (CMake's
-      // `programs/zstdcat: phony ...` names the symlink that a custom command makes).
-      if (st.action.phony && st.action.inputs.length > 0) continue;
-      for (const o of st.action.outputs) outputs.push(o);
-    }
-    return { sources, outputs, env, always: this.sawAlways, everyBuild: this.everyBuild };
+  touched(): Touched {
+    return touchedBy(this.sourceValues, this.actions.values(), this.sawAlways, this.everyBuild);
   }
 
   /** Reports --events detail for every action considered, not only those that ran. */
@@ -535,7 +426,7 @@ export class Engine {
     if (e instanceof BuildError && e.failure.code === 'cycle') return e;
     const f: Failure = e instanceof BuildError ? e.failure : { code: (e as { code?: string }).code ?? 'error', message: e instanceof Error ? e.message : String(e) };
     if (e instanceof BuildError && !e.counted && !this.errors.some((x) => x.message === f.message)) this.errors.push(f);
-    return new BuildError({ code: 'dependency-failed', message: `${this.showAction(a)} not built: ${f.message}`, where: f.where ?? '' }, true);
+    return new BuildError({ code: 'dependency-failed', message: `${showAction(this.desc, a)} not built: ${f.message}`, where: f.where ?? '' }, true);
   }
 
   /**
@@ -546,37 +437,19 @@ export class Engine {
     const x = e as { code?: unknown; where?: unknown };
     const f: Failure = {
       code: typeof x.code === 'string' ? x.code : 'prepare', message: e instanceof Error ? e.message : String(e),
-      where: typeof x.where === 'string' ? x.where : this.showAction(a),
+      where: typeof x.where === 'string' ? x.where : showAction(this.desc, a),
     };
     this.errors.push(f);
     this.stop(f.message);
     return new BuildError(f, true);
   }
 
-  private phonyAnswers(a: Action, inputs: Answer[]): Map<string, Answer> {
-    const m = new Map<string, Answer>();
-    for (const out of a.outputs) {
-      let hash: string;
-      if (inputs.length === 0) {
-        // A phony with no inputs stands for a file if there is one; otherwise it is always
-        // out of date, and so is everything that depends on it (Ninja semantics).
-        const s = currentState(this.db, out, path.resolve(this.desc.root, out));
-        hash = s ? s.digest : this.always;
-      } else {
-        hash = digest(inputs.map((i) => i.hash).join(''));
-        if (inputs.some((i) => this.volatile.has(i.hash))) this.volatile.add(hash);
-      }
-      m.set(out, { key: out, hash });
-    }
-    return m;
-  }
-
   /** Why the action must run, or undefined if its trace verifies. */
   private async dirtyReason(st: ActionState, trace: Trace | undefined, inputs: Answer[]): Promise<DirtyReason | undefined> {
     const a = st.action;
-    if (trace === undefined) return this.neverBuilt(a);
+    if (trace === undefined) return neverBuilt(this.desc, a);
     if (a.always) return { kind: 'always' };
-    const reason = this.staticDirty(a, trace, inputs);
+    const reason = staticDirty(this.desc, this.db, a, trace, inputs);
     if (reason !== undefined) return reason;
     for (let g = 1; g < trace.deps.length; g++) {
       const group = trace.deps[g]!;
@@ -585,59 +458,18 @@ export class Engine {
         answers = await Promise.all(group.map((d) => this.answer(d.key, st, true)));
       } catch (e) {
         if (e instanceof BuildError && e.failure.code === 'cycle') throw e;
-        return { kind: 'dependency-failed', output: this.showAction(a), input: this.desc.show(group[0]?.key ?? '') };
+        return { kind: 'dependency-failed', output: showAction(this.desc, a), input: this.desc.show(group[0]?.key ?? '') };
       }
       for (let i = 0; i < group.length; i++) {
-        if (answers[i]!.hash !== group[i]!.hash) return this.inputChanged(a, group[i]!.key);
+        if (answers[i]!.hash !== group[i]!.hash) return inputChanged(this.desc, a, group[i]!.key);
       }
     }
     return undefined;
-  }
-
-  /** The checks of a trace that need no other action: command, outputs, the inputs' answers. */
-  private staticDirty(a: Action, trace: Trace, inputs: Answer[]): DirtyReason | undefined {
-    const name = this.showAction(a);
-    if (!a.generator && a.trustsFingerprint?.(trace) !== true && trace.fingerprint !== a.fingerprint) return { kind: 'command-changed', output: name };
-    for (const out of trace.outputs) {
-      const known = this.db.getFile(out);
-      const now = outputState(this.db, out, path.resolve(this.desc.root, out));
-      if (now === undefined) return { kind: 'output-missing', output: this.desc.show(out) };
-      if (known === undefined || known.digest !== now.digest) return { kind: 'output-modified', output: this.desc.show(out) };
-    }
-    for (const out of a.outputs) {
-      if (!trace.outputs.includes(out)) return { kind: 'output-new', output: this.desc.show(out), exists: existsSync(path.resolve(this.desc.root, out)) };
-    }
-    // The first group must be exactly the current inputs (the manifest may have changed).
-    const first = trace.deps[0] ?? [];
-    if (first.length !== inputs.length) return { kind: 'inputs-changed', output: name };
-    for (let i = 0; i < inputs.length; i++) {
-      const rec = first[i]!;
-      const cur = inputs[i]!;
-      if (rec.key !== cur.key) return { kind: 'inputs-changed', output: name };
-      if (rec.hash !== cur.hash) return this.inputChanged(a, cur.key);
-    }
-    return undefined;
-  }
-
-  private inputChanged(a: Action, key: string): DirtyReason {
-    return { kind: 'input-changed', output: this.showAction(a), input: this.desc.show(key), generated: this.desc.actionFor(key) !== undefined };
-  }
-
-  private answersFromTrace(a: Action, trace: Trace): Map<string, Answer> {
-    const m = new Map<string, Answer>();
-    for (const out of a.outputs) {
-      const s = this.db.getFile(out);
-      m.set(out, { key: out, hash: s ? s.digest : MISSING });
-    }
-    if (a.answers !== undefined) {
-      m.set(a.answers, { key: a.answers, hash: digest(trace.value ?? ''), ...(trace.value !== undefined ? { value: trace.value } : {}) });
-    }
-    return m;
   }
 
   private async execute(st: ActionState, reason: DirtyReason, inputs: Answer[]): Promise<Map<string, Answer>> {
     const a = st.action;
-    const name = this.showAction(a);
+    const name = showAction(this.desc, a);
     if (this.stopReason !== undefined) {
       throw new BuildError({ code: 'stopped', message: `${name} not started: ${this.stopReason}` }, true);
     }
@@ -664,7 +496,7 @@ export class Engine {
       await pool?.acquire();
       await this.jobs?.acquire();
     }
-    const gate = this.underLoadLimit();
+    const gate = this.load.enter();
     if (gate !== undefined) await gate; // no extra turn without -l: the start order stays as it was
     const t0 = Date.now();
     let taskId = -1;
@@ -737,41 +569,20 @@ export class Engine {
     } finally {
       st.running = false;
       if (taskId >= 0) this.byTask.delete(taskId);
-      this.started--;
-      for (const w of this.loadWaiters.splice(0)) w();
+      this.load.leave();
       if (order !== undefined) order.release(a);
       else this.jobs?.release();
       pool?.release();
     }
   }
 
-  /** Actions past their -j token and running (for the -l gate). */
-  private started = 0;
-  private readonly loadWaiters: (() => void)[] = [];
-
-  /**
-   * Ninja's -l: with the 1-minute load average over the limit, wait for a running action to
-   * finish and look again (ninja looks when a command ends); with none running, start anyway.
-   * As ninja's CanRunMore: room for trunc(limit - load) running actions.
-   */
-  private underLoadLimit(): Promise<void> | undefined {
-    const limit = this.opts.loadLimit;
-    if (limit === undefined || !(limit > 0)) {
-      this.started++;
-      return undefined;
-    }
-    return (async () => {
-      while (this.started > 0 && this.started >= Math.trunc(limit - loadavg()[0]!)) {
-        await new Promise<void>((r) => this.loadWaiters.push(r));
-      }
-      this.started++; // in the same turn as the check: waiters woken together re-check one by one
-    })();
-  }
+  /** Ninja's -l (engine-state.ts). */
+  private readonly load: LoadGate;
 
   private failed(a: Action, f: Failure, ms: number, output: string, worker?: string): never {
     this.stats.failed++;
     this.stats.done++;
-    const name = this.showAction(a);
+    const name = showAction(this.desc, a);
     const failure: Failure = { ...f, where: f.where ?? name };
     this.errors.push(failure);
     const termination = terminationOf(f);
@@ -818,14 +629,3 @@ export class Engine {
   }
 }
 
-/** The groups of an action not running (a running one gets its own array). */
-const NO_GROUPS = Object.freeze([]) as unknown as Answer[][];
-
-/** What `execute` goes on with when the action cache answered: no worker ran anything. */
-const CACHE_HIT: { ok: true; payload: Buffer; worker: string; note?: string } = { ok: true, payload: Buffer.alloc(0), worker: 'local/cache' };
-
-/** `local/w3` for this process's workers, else the id of the node that ran it. */
-function nodeOf(worker: string | undefined): string {
-  if (worker === undefined || worker.startsWith('local/')) return 'local';
-  return worker;
-}

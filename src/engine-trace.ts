@@ -1,0 +1,119 @@
+// Reading an action's trace against the state of this build: why it must run (as data, for
+// every renderer to word), or the answers it had. Pure over the description and the database;
+// the engine (engine.ts) decides what to do with the result.
+
+import * as path from 'node:path';
+import { existsSync } from 'node:fs';
+import type { Database, Trace } from './database.ts';
+import { currentState, MISSING, outputState } from './filestate.ts';
+import { digest } from './hash.ts';
+import { BuildError, type Action, type Answer, type BuildDescription, type DirtyReason } from './engine-types.ts';
+import type { ActionState } from './engine-state.ts';
+
+/** The name of an action in messages: its first output, or what it answers. */
+export function showAction(desc: BuildDescription, a: Action): string {
+  return desc.show(a.outputs[0] ?? a.answers ?? a.id);
+}
+
+export function neverBuilt(desc: BuildDescription, a: Action): DirtyReason {
+  const out = a.outputs[0];
+  return { kind: 'never-built', output: showAction(desc, a), exists: out !== undefined && existsSync(path.resolve(desc.root, out)) };
+}
+
+/** The checks of a trace that need no other action: command, outputs, the inputs' answers. */
+export function staticDirty(desc: BuildDescription, db: Database, a: Action, trace: Trace, inputs: Answer[]): DirtyReason | undefined {
+  const name = showAction(desc, a);
+  if (!a.generator && a.trustsFingerprint?.(trace) !== true && trace.fingerprint !== a.fingerprint) return { kind: 'command-changed', output: name };
+  for (const out of trace.outputs) {
+    const known = db.getFile(out);
+    const now = outputState(db, out, path.resolve(desc.root, out));
+    if (now === undefined) return { kind: 'output-missing', output: desc.show(out) };
+    if (known === undefined || known.digest !== now.digest) return { kind: 'output-modified', output: desc.show(out) };
+  }
+  for (const out of a.outputs) {
+    if (!trace.outputs.includes(out)) return { kind: 'output-new', output: desc.show(out), exists: existsSync(path.resolve(desc.root, out)) };
+  }
+  // The first group must be exactly the current inputs (the manifest may have changed).
+  const first = trace.deps[0] ?? [];
+  if (first.length !== inputs.length) return { kind: 'inputs-changed', output: name };
+  for (let i = 0; i < inputs.length; i++) {
+    const rec = first[i]!;
+    const cur = inputs[i]!;
+    if (rec.key !== cur.key) return { kind: 'inputs-changed', output: name };
+    if (rec.hash !== cur.hash) return inputChanged(desc, a, cur.key);
+  }
+  return undefined;
+}
+
+export function inputChanged(desc: BuildDescription, a: Action, key: string): DirtyReason {
+  return { kind: 'input-changed', output: showAction(desc, a), input: desc.show(key), generated: desc.actionFor(key) !== undefined };
+}
+
+export function answersFromTrace(db: Database, a: Action, trace: Trace): Map<string, Answer> {
+  const m = new Map<string, Answer>();
+  for (const out of a.outputs) {
+    const s = db.getFile(out);
+    m.set(out, { key: out, hash: s ? s.digest : MISSING });
+  }
+  if (a.answers !== undefined) {
+    m.set(a.answers, { key: a.answers, hash: digest(trace.value ?? ''), ...(trace.value !== undefined ? { value: trace.value } : {}) });
+  }
+  return m;
+}
+
+/** A loop of actions waiting on each other, for the user: the whole chain, and who closes it. */
+export function cycleError(desc: BuildDescription, loop: ActionState[], key: string): BuildError {
+  const names = loop.map((s) => desc.show(s.action.outputs[0] ?? s.action.answers ?? s.action.id));
+  return new BuildError({
+    code: 'cycle',
+    message: `dependency cycle: ${names.join(' -> ')}`,
+    hint: `'${desc.show(key)}' depends on itself through the chain above`,
+  });
+}
+
+/**
+ * A phony's answers: a phony with no inputs stands for a file if there is one; otherwise it is
+ * always out of date (`always`, a different answer in every build), and so is everything that
+ * depends on it (Ninja semantics). One with inputs combines theirs, volatile if any of them is.
+ */
+export function phonyAnswers(desc: BuildDescription, db: Database, a: Action, inputs: Answer[], always: string, volatile: Set<string>): Map<string, Answer> {
+  const m = new Map<string, Answer>();
+  for (const out of a.outputs) {
+    let hash: string;
+    if (inputs.length === 0) {
+      const s = currentState(db, out, path.resolve(desc.root, out));
+      hash = s ? s.digest : always;
+    } else {
+      hash = digest(inputs.map((i) => i.hash).join(''));
+      if (inputs.some((i) => volatile.has(i.hash))) volatile.add(hash);
+    }
+    m.set(out, { key: out, hash });
+  }
+  return m;
+}
+
+/** What a build read and wrote, for the no-op snapshot (fastnoop.ts). */
+export interface Touched {
+  sources: string[];
+  outputs: string[];
+  env: [string, string | null][];
+  always: boolean;
+  everyBuild: string[];
+}
+
+export function touchedBy(sourceValues: Map<string, Answer>, actions: Iterable<ActionState>, always: boolean, everyBuild: string[]): Touched {
+  const sources: string[] = [];
+  const env: [string, string | null][] = [];
+  for (const [k, a] of sourceValues) {
+    if (k.startsWith('\u0000env:')) env.push([k.slice(5), a.value !== undefined ? (JSON.parse(a.value) as string | null) : null]);
+    else if (!k.startsWith('\u0000')) sources.push(k);
+  }
+  const outputs: string[] = [];
+  for (const st of actions) {
+    // A phony with inputs answers from them, not from a file of its name (CMake's
+    // `programs/zstdcat: phony ...` names the symlink that a custom command makes).
+    if (st.action.phony && st.action.inputs.length > 0) continue;
+    for (const o of st.action.outputs) outputs.push(o);
+  }
+  return { sources, outputs, env, always, everyBuild };
+}
