@@ -161,7 +161,8 @@ async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult
     if (w.rspfile !== '') fs.writeFileSync(inSandbox(sandbox, w.rspfile), relocate(w.rspfileContent, w.roots, sandbox));
     const tmpDir = path.join(sandbox, '.tmp');
     fs.mkdirSync(tmpDir);
-    const env = { TMPDIR: tmpDir };
+    // The declared environment the client's cache keys on (node-cache.ts) is the command's too.
+    const env = { ...(w.cache?.env ?? {}), TMPDIR: tmpDir };
     const r = await ctx.wait(execCommand(isolation().kind === 'namespaces' ? { argv: isolatedArgv(cacheDir(), sandbox, cmd), cwd, env } : { shell: cmd, cwd, env }, ctx.signal));
     const back = (s: string): string => s.split(sandbox).join('');
     const result: RexecResult = { exit: r.exit, output: back(r.output), outputs: [], deps: [], fetched, ms: Date.now() - t0 };
