@@ -20,7 +20,8 @@ import { canonicalizePath } from './ninja-path.ts';
 import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
 import type { Action, Answer, BuildDescription, Completed, RunContext } from './engine.ts';
-import { checkOutputPath, planRexec } from './rexec-client.ts';
+import { checkOutputPath, compileInfo, planRexec } from './rexec-client.ts';
+import type { NodeCacheIo } from './node-cache-client.ts';
 import { refusedDependency } from './remote-output.ts';
 import { stateOf } from './filestate.ts';
 import { digestFromHex } from './hash.ts';
@@ -30,7 +31,7 @@ import { outcomeOf, type CmdResult, type CmdWork, type FencedResult, type Fenced
 import { isProtocolError, type Failure } from './protocol.ts';
 export type { CmdResult, CmdWork };
 import type { SnapshotCommand } from './fastnoop.ts';
-import { baseDir, cacheEnabled, edgeCacheHooks, NinjaCache, uncacheable } from './ninja-cache.ts';
+import { baseDir, cacheEnabled, edgeCacheHooks, NinjaCache, uncacheable, type EdgeCall } from './ninja-cache.ts';
 
 export class NinjaDescription implements BuildDescription {
   readonly root: string;
@@ -50,6 +51,8 @@ export class NinjaDescription implements BuildDescription {
     digestOf(abs: string): { digest: string; size: number; exec: boolean } | undefined;
     knownDeps(action: string): string[] | undefined;
     offer(m: Map<string, string>): void;
+    /** The nodes' action caches (with `--cache` and `--node`). */
+    nodeCache?: NodeCacheIo | undefined;
   } | undefined;
   private cache: NinjaCache | null | undefined;
   /** The action cache (`--cache`), made on first use; null when off. */
@@ -218,6 +221,13 @@ export class NinjaDescription implements BuildDescription {
           rspfileContent: edge.rspfile !== '' ? edge.rspfileContent : '',
         }, env.digestOf);
         if (plan === undefined) return undefined;
+        // With --cache the node records what it runs, keyed as a lookup from any client keys it.
+        if (hooks !== undefined && cache !== null) {
+          plan.work.cache = cache.rexecInfo(edgeCall(), new Set(plan.work.inputs.map((i) => i.path)), (k) => {
+            const d = env.digestOf(path.resolve(desc.root, k));
+            return d?.digest;
+          });
+        }
         env.offer(plan.offered);
         sentRoots = plan.work.roots;
         return Buffer.from(JSON.stringify(plan.work));
@@ -261,12 +271,23 @@ export class NinjaDescription implements BuildDescription {
     };
     const where = (): string => `${path.relative(process.cwd(), edge.file) || edge.file}:${edge.line}`;
     const cache = desc.actionCache();
-    const hooks = cache !== null && uncacheable(edge, desc.manifest, desc.root) === undefined
-      ? edgeCacheHooks(cache, () => ({
-        cmd: cmd(), root: desc.root, inputs: a.inputs, outputs: a.outputs, depfile: edge.depfile, deps: edge.deps,
-        msvcPrefix: edge.msvcDepsPrefix, rspfile: edge.rspfile, rspfileContent: edge.rspfile !== '' ? edge.rspfileContent : '',
-      }))
-      : undefined;
+    const edgeCall = (): EdgeCall => ({
+      cmd: cmd(), root: desc.root, inputs: a.inputs, outputs: a.outputs, depfile: edge.depfile, deps: edge.deps,
+      msvcPrefix: edge.msvcDepsPrefix, rspfile: edge.rspfile, rspfileContent: edge.rspfile !== '' ? edge.rspfileContent : '',
+    });
+    // Nodes record only the self-contained compiles they ran (rexec.ts): only those are asked for.
+    const askNodes = (): { io: NodeCacheIo; tool: string } | undefined => {
+      const io = desc.remoteEnv?.nodeCache;
+      const tool = commandTool(cmd());
+      return io !== undefined && tool !== undefined && !isConsole && compileInfo(cmd(), desc.root) !== undefined ? { io, tool } : undefined;
+    };
+    const hooks = cache !== null && uncacheable(edge, desc.manifest, desc.root) === undefined ? edgeCacheHooks(cache, edgeCall, askNodes) : undefined;
+    /** Records a result that another node produced in this machine's cache too (with --cache). */
+    const recordHere = async (c: Completed): Promise<Completed> => {
+      if (hooks === undefined) return c;
+      const outputs = Object.fromEntries([...c.outputs].map(([k, v]) => [k, v === undefined ? null : { digest: v.digest }]));
+      return (await hooks.record({ output: c.output, deps: c.discovered, outputs })) ? { ...c, cache: 'miss' } : c;
+    };
     if (hooks !== undefined) {
       a.lookup = async (inputs, answer) => {
         const c = await hooks.lookup(inputs, answer);
@@ -290,7 +311,7 @@ export class NinjaDescription implements BuildDescription {
         const rel = path.relative(desc.root, d);
         return canonicalizePath(rel.startsWith('..') || path.isAbsolute(rel) ? d : rel);
       });
-      return { outputs: got.outs, discovered, value: undefined, output: r.output, extra: desc.manifestId, bytes: { sent: r.fetched, received: got.received } };
+      return recordHere({ outputs: got.outs, discovered, value: undefined, output: r.output, extra: desc.manifestId, bytes: { sent: r.fetched, received: got.received } });
     };
     /**
      * A result from a node that ran the command fenced on this machine's files (fence.ts): the
@@ -304,7 +325,7 @@ export class NinjaDescription implements BuildDescription {
       if (r.depsError !== undefined) return { code: 'depfile', message: r.depsError, where: edge.depfile || edge.outs[0] || '', fields: { output: r.output } };
       const got = await fetchOutputs(r.outputs, ctx);
       if (!('outs' in got)) return got;
-      return { outputs: got.outs, discovered: r.deps, value: undefined, output: r.output, extra: desc.manifestId, bytes: { sent: 0, received: got.received } };
+      return recordHere({ outputs: got.outs, discovered: r.deps, value: undefined, output: r.output, extra: desc.manifestId, bytes: { sent: 0, received: got.received } });
     };
     /** Fetches a node's outputs (verified), each written next to its place and renamed. */
     const fetchOutputs = async (records: RexecOutput[], ctx: RunContext): Promise<{ outs: Map<string, FileState | undefined>; received: number } | Failure> => {
