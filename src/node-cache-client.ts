@@ -13,7 +13,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { absolutizer } from './action-key.ts';
+import { absolutizer, relativizer } from './action-key.ts';
 import { isProtocolError } from './protocol.ts';
 import { parseResult, type CachedResultWire, type NodeAction, type WorkItem } from './messages.ts';
 
@@ -82,15 +82,17 @@ export async function lookupOnNodes(io: NodeCacheIo, action: NodeAction, o: Look
     const deps = res.deps.map((d) => abs(d[0]));
     const now = await o.current(deps);
     if (!res.deps.every((d, i) => now[i] === d[1])) continue;
-    const hit = await fetchAll(io, node, res, action, abs, o);
+    const hit = await fetchAll(io, node, res, action, o);
     if (hit !== undefined) return { ...hit, deps };
   }
   return undefined;
 }
 
 /** Fetches a result's outputs into temp files, all verified, then renames them into place. */
-async function fetchAll(io: NodeCacheIo, node: string, res: CachedResultWire, action: NodeAction, abs: (s: string) => string, o: LookupOptions): Promise<Omit<NodeHit, 'deps'> | undefined> {
-  if (res.outputs.length !== action.outputs.length || res.outputs.some((x, i) => abs(x.path) !== action.outputs[i])) return undefined;
+async function fetchAll(io: NodeCacheIo, node: string, res: CachedResultWire, action: NodeAction, o: LookupOptions): Promise<Omit<NodeHit, 'deps'> | undefined> {
+  // Compared as the recorder wrote them (relative), as the local cache compares its outputs.
+  const rel = relativizer(action.cwd, action.base);
+  if (res.outputs.length !== action.outputs.length || res.outputs.some((x, i) => x.path !== rel(action.outputs[i]!))) return undefined;
   const staged: { tmp: string; dest: string; mode: number }[] = [];
   try {
     let bytes = 0;

@@ -193,4 +193,23 @@ test('the client: a hit only when every dependency matches here; a blob that fai
   assert.is(fs.statSync(path.join(tree, 'b/a.lst')).mode & 0o777, 0o600);
 });
 
+test('the client: outputs and dependencies named after absolute paths (CMake\'s out-of-tree objects) map to this checkout', async () => {
+  const tree = tmp('b-node-lookup-cmake-');
+  const root = path.join(tree, 'R');
+  const obj = `CMakeFiles/x.dir${tree}/src/a.c.o`;
+  fs.mkdirSync(path.dirname(path.join(root, obj)), { recursive: true });
+  const action = nodeAction({
+    cmd: `cc -c ${tree}/src/a.c -o ${obj}`, root, base: tree, inputs: [{ path: path.join(tree, 'src/a.c'), digest: hex(SRC) }],
+    outputs: [obj], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '', env: {},
+  });
+  const bytes = Buffer.from('OBJECT');
+  // As a node that ran it in /elsewhere recorded it: both directories as markers.
+  const io = fakeIo([{ deps: [['\u0000B/src/gen/\u0000B.h', hex(HDR)]], outputs: [{ path: '\u0000C/CMakeFiles/x.dir\u0000B/src/a.c.o', digest: hex(bytes), size: bytes.length, mode: 0o644 }], output: '' }], new Map([[hex(bytes), bytes]]));
+  const asked: string[][] = [];
+  const hit = await lookupOnNodes(io, action, { tool: 'cc', current: async (deps) => (asked.push(deps), deps.map(() => hex(HDR))), destination: (p) => p });
+  assert.ok(hit !== undefined);
+  assert.equal(asked, [[`${tree}/src/gen/${tree}.h`]]);
+  assert.is(fs.readFileSync(path.join(root, obj), 'utf8'), 'OBJECT');
+});
+
 test.run();
