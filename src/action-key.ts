@@ -61,9 +61,13 @@ export function relativizer(cwd: string, base: string): (s: string) => string {
   };
 }
 
-/** The inverse for recorded dependency paths: markers back to this tree's directories. */
+/**
+ * The inverse for recorded paths: markers back to this tree's directories, wherever they stand
+ * (CMake names an object after its source's absolute path: `<cwd>/CMakeFiles/x.dir<base>/src/a.c.o`
+ * holds both). NUL never occurs in a path, so a marker is never a path's own text.
+ */
 export function absolutizer(cwd: string, base: string): (s: string) => string {
-  return (s) => s.startsWith(CWD) ? cwd + s.slice(CWD.length) : s.startsWith(BASE) ? base + s.slice(BASE.length) : s;
+  return (s) => (s.includes('\u0000') ? s.split(CWD).join(cwd).split(BASE).join(base) : s);
 }
 
 /** The key of an action (32 hex digits). */

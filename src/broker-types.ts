@@ -30,6 +30,8 @@ export interface BrokerData {
   key?: KeyPair;
   /** Public keys of clients allowed to connect. */
   allow?: string[];
+  /** Public keys that may upload results into this node's action cache (`--cache-writers`). */
+  cacheWriters?: string[];
   insecure?: boolean;
   /** Other nodes to use, and our key pair for them. */
   peers?: { address: string; serverKey?: string }[];

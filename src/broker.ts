@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Channel, ZapHandler, type Frames } from './zmq.ts';
 import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type Failure } from './protocol.ts';
-import { BUILD_KINDS, parseMeta, parseNeed, parseWork, resultOrThrow, type NeedOp, type RemotePayload, type TaskMeta } from './messages.ts';
+import { BUILD_KINDS, CACHE_KINDS, CACHE_WRITE_KINDS, parseMeta, parseNeed, parseWork, resultOrThrow, type NeedOp, type RemotePayload, type TaskMeta } from './messages.ts';
 import { Fifo } from './fifo.ts';
 import { spawnThread } from './threads.ts';
 import { VERSION } from './version.ts';
@@ -321,6 +321,15 @@ export class Broker {
         return this.refuse(c.send, T.FAILURE, reqId, 'work.kind', { code: 'work.kind', message: `work of kind "${w.k}" is not accepted from other machines`, where: this.data.nodeId });
       }
       if (w.k === 'rexec' || w.k === 'fenced' || (w.k === 'rule' && w.fenced === true)) pull = w.k;
+      // The node's action cache (node-cache.ts) is its own: read and written here, never passed
+      // on, and written by another machine only under a key its operator listed.
+      if (CACHE_WRITE_KINDS.has(w.k) && !(this.data.cacheWriters ?? []).includes(c.identity)) {
+        return this.refuse(c.send, T.FAILURE, reqId, 'cache.writer', {
+          code: 'cache.writer', message: `client ${c.name} may not write into the action cache of node ${this.data.nodeId}`, where: this.data.nodeId,
+          hint: 'list the client\'s public key (b keygen --show) in the file given to `b node --cache-writers`',
+        });
+      }
+      if (CACHE_KINDS.has(w.k)) meta = { ...meta, remote: false };
     }
     if (c.tasks.has(reqId)) {
       return this.refuse(c.send, T.FAILURE, reqId, 'duplicate-id', { code: 'protocol.id', message: `request ${reqId} is already running`, where: this.data.nodeId });

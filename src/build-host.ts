@@ -10,7 +10,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { T, encode, type Failure } from './protocol.ts';
-import { encodeWork, type BlobRequest, type BuildRequest, type NeedRequest, type WireAnswer } from './messages.ts';
+import { encodeWork, type BlobRequest, type BuildRequest, type NeedRequest, type WireAnswer, type WorkItem } from './messages.ts';
+import type { NodeCacheIo } from './node-cache-client.ts';
 import type { Broker, ClientState, NeedHandler } from './broker.ts';
 import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer, type EngineHost } from './engine.ts';
 import { Database } from './database.ts';
@@ -155,6 +156,10 @@ export class BuildHost implements NeedHandler {
     const m0 = this.broker.messages();
     this.bytes.sent = 0;
     this.bytes.received = 0;
+    const fetch = async (node: string, hex: string, size: number, dest: string): Promise<void> => {
+      await this.broker.fetchBlob(node, hex, size, dest);
+      this.bytes.received += size;
+    };
     const reply = await runBuildRequest(req, {
       engines: this.engines,
       submit: (payload, task, meta, remote) => {
@@ -182,10 +187,14 @@ export class BuildHost implements NeedHandler {
         return r.done;
       },
       sink: { events: (batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)) },
-      fetch: async (node, hex, size, dest) => {
-        await this.broker.fetchBlob(node, hex, size, dest);
-        this.bytes.received += size;
-      },
+      fetch,
+      ...(this.broker.peers.peers.length > 0 ? {
+        nodeCache: {
+          nodes: (tool: string) => this.broker.peers.cacheNodes(tool),
+          call: (node: string, work: WorkItem) => this.broker.peers.call(node, work),
+          fetch,
+        },
+      } : {}),
       offer: (m) => {
         for (const [k, v] of m) {
           this.offered.set(k, v);
@@ -350,6 +359,8 @@ export interface BuildIo {
   fetch: EngineHost['fetch'];
   /** Blobs offered to nodes (remote execution inputs): digest -> file. */
   offer(m: Map<string, string>): void;
+  /** The action caches of the nodes this build uses (node-cache-client.ts); absent without nodes. */
+  nodeCache?: NodeCacheIo;
   /** The build file as the caller loaded it already (the Ninja personality), instead of reading it again. */
   preloaded?: Loaded;
 }
@@ -393,6 +404,7 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
     },
     knownDeps: (action: string) => db.getTrace(action)?.deps[1]?.map((d) => d.key),
     offer: (m: Map<string, string>) => io.offer(m),
+    nodeCache: io.nodeCache,
   };
   const sink = io.sink;
   const events = 'event' in sink ? { push: (e: BuildEvent) => sink.event(e), flush: () => {} } : new EventBatcher((batch) => sink.events(batch));

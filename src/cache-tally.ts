@@ -1,6 +1,6 @@
-// The action cache's part of a build summary: hits, misses and bytes restored, counted from the
-// `finish` events of cacheable actions (the one place both renderers, progress.ts and
-// ninja-status.ts, learn about them).
+// The action cache's part of a build summary: hits by source (this machine's cache, each
+// node's), misses, and the bytes restored, counted from the `finish` events of cacheable actions
+// (the one place both renderers, progress.ts and ninja-status.ts, learn about them).
 
 import type { BuildEvent } from './engine-types.ts';
 
@@ -8,21 +8,43 @@ export class CacheTally {
   hits = 0;
   misses = 0;
   bytes = 0;
+  /** Hits by source: `local` or `node:<id>`. */
+  readonly bySource = new Map<string, { hits: number; bytes: number }>();
 
   event(e: BuildEvent): void {
-    if (e.event !== 'finish' || e.status !== 'ok') return;
-    if (e.cache === 'local') {
-      this.hits++;
-      this.bytes += e.cacheBytes ?? 0;
-    } else if (e.cache === 'miss') this.misses++;
+    if (e.event !== 'finish' || e.status !== 'ok' || e.cache === undefined) return;
+    if (e.cache === 'miss') {
+      this.misses++;
+      return;
+    }
+    this.hits++;
+    this.bytes += e.cacheBytes ?? 0;
+    const s = this.bySource.get(e.cache) ?? { hits: 0, bytes: 0 };
+    s.hits++;
+    s.bytes += e.cacheBytes ?? 0;
+    this.bySource.set(e.cache, s);
   }
 
-  /** One line for the end of the build; undefined when no action was cacheable. */
+  /**
+   * One line for the end of the build; undefined when no action was cacheable. With hits from
+   * nodes it says how many came from where: `action cache: 50 hits of 58 (86%), 4.1 MB restored
+   * (local 10, node b1 40: 3.2 MB fetched)`.
+   */
   summary(): string | undefined {
     const n = this.hits + this.misses;
     if (n === 0) return undefined;
-    return `action cache: ${this.hits} hit${this.hits === 1 ? '' : 's'} of ${n} (${Math.round((100 * this.hits) / n)}%), ${fmtBytes(this.bytes)} restored`;
+    const line = `action cache: ${this.hits} hit${this.hits === 1 ? '' : 's'} of ${n} (${Math.round((100 * this.hits) / n)}%), ${fmtBytes(this.bytes)} restored`;
+    if (![...this.bySource.keys()].some((k) => k.startsWith('node:'))) return line;
+    const parts = [...this.bySource].sort(([a], [b]) => (a === 'local' ? -1 : b === 'local' ? 1 : a.localeCompare(b)))
+      .map(([k, s]) => (k === 'local' ? `local ${s.hits}` : `node ${k.slice(5)} ${s.hits}: ${fmtBytes(s.bytes)} fetched`));
+    return `${line} (${parts.join(', ')})`;
   }
+}
+
+/** How a hit's progress line says where it came from. */
+export function cachedSuffix(cache: string | undefined): string {
+  if (cache === undefined || cache === 'miss') return '';
+  return cache === 'local' ? ' (cached)' : ` (cached on node ${cache.slice(5)})`;
 }
 
 export function fmtBytes(n: number): string {

@@ -170,6 +170,7 @@ export async function run(argv: string[]): Promise<number> {
     .option('--listen <addr>', 'Accept clients from other machines on ADDR, e.g. tcp://0.0.0.0:7070 (repeatable)')
     .option('--key <file>', 'This node\'s key pair (b keygen NAME): encrypt and authenticate --listen addresses')
     .option('--allow <file>', 'Public keys of the clients allowed to connect (file, one per line; repeatable)')
+    .option('--cache-writers <file>', 'Public keys that may upload results into this node\'s action cache (file, one per line; repeatable)')
     .option('--insecure', 'Listen without keys, and use nodes without pinned keys (plaintext; trusted networks only)')
     .option('--node <addr>', 'Use another node too: tcp://HOST:PORT[#NODE_PUBLIC_KEY] (repeatable)')
     .option('--name <id>', 'Node id shown to clients (default: host-pid-random)')
@@ -186,6 +187,7 @@ export async function run(argv: string[]): Promise<number> {
         listen: list(o.listen),
         ...(o.key !== undefined ? { keyFile: String(o.key) } : {}),
         allow: list(o.allow),
+        cacheWriters: list(o.cacheWriters),
         insecure: o.insecure === true,
         peers: list(o.node),
         ...(o.name !== undefined ? { nodeId: String(o.name) } : {}),

@@ -30,6 +30,7 @@ export async function nodeCommand(o: NodeOptions & { drainSeconds?: number }, lo
         ? 'clients: anyone who can connect (--insecure: no keys, plaintext)'
         : 'clients: CurveZMQ with this user\'s own key (b keygen --show); only this user\'s clients may connect');
   }
+  if ((o.cacheWriters ?? []).length > 0) log.info(`action cache: the keys in ${(o.cacheWriters ?? []).join(', ')} may upload results; every other result is one this node ran`);
   const drainMs = (o.drainSeconds ?? 30) * 1000;
   let signals = 0;
   const handler = (sig: NodeJS.Signals): void => {

@@ -78,13 +78,14 @@ export interface Completed {
   extra: string;
   /** Bytes moved to and from another node for this action (remote execution). */
   bytes?: { sent: number; received: number };
-  /** Action cache: restored from the local cache, or cacheable and not found (then recorded). */
+  /** Action cache: restored from the local cache or a node's, or cacheable and not found (then recorded). */
   cache?: CacheOutcome;
   /** Bytes of outputs restored from the cache. */
   cacheBytes?: number;
 }
 
-export type CacheOutcome = 'local' | 'miss';
+/** Where an action's result came from: this machine's cache, a node's (`node:<id>`), or it ran (`miss`, then recorded). */
+export type CacheOutcome = 'local' | 'miss' | `node:${string}`;
 
 export interface RunContext {
   /** Builds keys on behalf of the running action, recording them as a dependency group. */

@@ -25,7 +25,25 @@ export async function runBuildWork(item: BuildWork, ctx: TaskContext): Promise<O
   switch (item.k) {
     case 'rexec': {
       const { runRexec } = await import('./rexec.ts');
-      return { k: 'rexec', r: await runRexec(item, ctx) };
+      const r = await runRexec(item, ctx);
+      if (item.cache !== undefined) {
+        const { recordRexec } = await import('./node-cache.ts');
+        // A full disk or a removed cache directory costs the entry, not the item.
+        await recordRexec(item, r).catch(() => false);
+      }
+      return { k: 'rexec', r };
+    }
+    case 'cache-lookup': {
+      const { cacheLookup } = await import('./node-cache.ts');
+      return { k: 'cache-lookup', r: await cacheLookup(item) };
+    }
+    case 'cache-put': {
+      const { cachePut } = await import('./node-cache.ts');
+      return { k: 'cache-put', r: await cachePut(item) };
+    }
+    case 'cas-put': {
+      const { casPut } = await import('./node-cache.ts');
+      return { k: 'cas-put', r: casPut(item) };
     }
     case 'fenced': {
       const { runFenced } = await import('./fence.ts');

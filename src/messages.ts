@@ -118,7 +118,67 @@ export interface RexecWork {
   rspfileContent: string;
   /** The command is a gcc/clang compile: add -ffile-prefix-map. */
   prefixMap: boolean;
+  /** With the client's `--cache`: the node records the result in its own cache (node-cache.ts). */
+  cache?: NodeCacheInfo;
 }
+
+/**
+ * What an action's node-side cache key needs beyond a self-contained item: the client's base
+ * directory (paths under it are written relative, as in action-key.ts), which inputs the edge
+ * declares (the others are the superset shipped for headers), and the declared environment.
+ */
+export interface NodeCacheInfo {
+  base: string;
+  /** Absolute client paths of the declared inputs; each must be one of the item's inputs. */
+  declared: string[];
+  /** Declared environment (ninja-cache.ts KEY_ENV, B_CACHE_ENV): in the key, and set for the command. */
+  env: Record<string, string>;
+}
+
+/**
+ * An action as a node's cache keys it (node-cache.ts): a self-contained item without the inputs
+ * it would ship, only the declared ones with their digests.
+ */
+export interface NodeAction extends EdgeCommand {
+  cwd: string;
+  base: string;
+  /** Declared inputs: absolute client paths and content digests (hex). */
+  inputs: { path: string; digest: string }[];
+  /** Absolute client paths of the declared outputs. */
+  outputs: string[];
+  env: Record<string, string>;
+}
+
+/** Asks a node's cache for the results it recorded for an action (it ran them itself, or a cache writer uploaded them). */
+export interface CacheLookupWork {
+  k: 'cache-lookup';
+  action: NodeAction;
+}
+
+/** One recorded result, paths relative to the recorder's base (action-key.ts markers). */
+export interface CachedResultWire {
+  /** Discovered dependencies and the digests (hex) they had. */
+  deps: [string, string][];
+  outputs: { path: string; digest: string; size: number; mode: number }[];
+  output: string;
+}
+
+/** A cache writer's upload of a result it ran itself (`b node --cache-writers`); its blobs first, by cas-put. */
+export interface CachePutWork {
+  k: 'cache-put';
+  action: NodeAction;
+  result: CachedResultWire;
+}
+
+/** A cache writer's upload of one output blob (whole, at most CAS_PUT_MAX bytes). */
+export interface CasPutWork {
+  k: 'cas-put';
+  digest: string;
+  data: string;
+}
+
+/** The largest blob a cache writer uploads in one message (base64 stays under TEXT). */
+export const CAS_PUT_MAX = 32 << 20;
 
 /** What a node can run identically (toolchain.ts). */
 export interface ProbeWork {
@@ -145,7 +205,7 @@ export type TestWork =
   | { k: 'throw'; message: string }
   | { k: 'sleep'; ms: number };
 
-export type BuildWork = RuleWork | CmdWork | FencedWork | RexecWork | ProbeWork | CasGetWork;
+export type BuildWork = RuleWork | CmdWork | FencedWork | RexecWork | ProbeWork | CasGetWork | CacheLookupWork | CachePutWork | CasPutWork;
 export type WorkItem = BuildWork | TestWork;
 export type WorkKind = WorkItem['k'];
 
@@ -153,6 +213,16 @@ const EXEC_FIELDS: Shape = {
   shell: opt(str()), argv: opt(arr(str(), 10_000)), cwd: opt(str()), env: opt(rec(str(), 10_000)),
   console: opt(bool), maxOutput: opt(int(0, TEXT)), splitStdout: opt(bool),
 };
+
+const ENV = rec(str(), 1000);
+const NODE_CACHE_INFO = obj({ base: str(), declared: arr(str()), env: ENV });
+const NODE_ACTION = obj({
+  cmd: str(), cwd: str(), base: str(), inputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST) })), outputs: arr(str(), 10_000),
+  depfile: str(), deps: str(NAME), msvcPrefix: str(NAME), rspfile: str(), rspfileContent: str(TEXT), env: ENV,
+});
+const CACHED_RESULT = obj({
+  deps: arr(arr(str(), 2)), outputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST), size: int(), mode: int(0, 0o7777) }), 10_000), output: str(TEXT),
+});
 
 const RECORDED = obj({ cmd: str(), cwd: str(), env: str(TEXT), exit: int(-1, 0xffff), stdout: str(TEXT) });
 
@@ -170,7 +240,11 @@ const WORK: Record<WorkKind, Shape> = {
     k: lit('rexec'), cmd: str(), cwd: str(), roots: arr(str(), 10_000),
     inputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST), size: int(), exec: bool })),
     outputs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME), rspfile: str(), rspfileContent: str(TEXT), prefixMap: bool,
+    cache: opt(NODE_CACHE_INFO),
   },
+  'cache-lookup': { k: lit('cache-lookup'), action: NODE_ACTION },
+  'cache-put': { k: lit('cache-put'), action: NODE_ACTION, result: CACHED_RESULT },
+  'cas-put': { k: lit('cas-put'), digest: str(32, HEX_DIGEST), data: str(TEXT, /^[A-Za-z0-9+/]*={0,2}$/) },
   probe: { k: lit('probe'), tools: opt(arr(str(NAME), 256)), file: opt(str()), expect: opt(str(NAME)) },
   'cas-get': { k: lit('cas-get'), digest: str(32, HEX_DIGEST), offset: int(), length: int(0, 1 << 20) },
   echo: { k: lit('echo'), d: opt(ANY) },
@@ -184,7 +258,14 @@ const WORK: Record<WorkKind, Shape> = {
  * The kinds a build sends to other machines; the others are reachable only inside a process.
  * Not `cmd`: another machine's Ninja command runs fenced or self-contained, never on its files.
  */
-export const BUILD_KINDS: ReadonlySet<string> = new Set<WorkKind>(['rule', 'fenced', 'rexec', 'probe', 'cas-get']);
+export const BUILD_KINDS: ReadonlySet<string> = new Set<WorkKind>(['rule', 'fenced', 'rexec', 'probe', 'cas-get', 'cache-lookup', 'cache-put', 'cas-put']);
+
+/**
+ * Kinds that read or write this node's own cache: they run here, never passed on to another
+ * node (whose cache is its own), and the writes only for a key listed by `--cache-writers`.
+ */
+export const CACHE_KINDS: ReadonlySet<string> = new Set<WorkKind>(['cache-lookup', 'cache-put', 'cas-put']);
+export const CACHE_WRITE_KINDS: ReadonlySet<string> = new Set<WorkKind>(['cache-put', 'cas-put']);
 
 /** Decodes a work item: its kind is read once, from the parsed object, and checked against it. */
 export function parseWork(payload: Buffer | undefined, maxBytes = Number.MAX_SAFE_INTEGER): WorkItem | ProtocolError {
@@ -318,6 +399,16 @@ export interface CasGetResult {
   data: string;
 }
 
+export interface CacheLookupResult {
+  /** Results recorded for the action's key, newest first, whose blobs the node holds (verified). */
+  results: CachedResultWire[];
+}
+
+export interface CachePutResult {
+  /** Whether the result is now in the node's cache (false: a blob it names was not uploaded). */
+  stored: boolean;
+}
+
 export interface ResultOf {
   rule: RuleResult;
   cmd: CmdResult;
@@ -325,6 +416,9 @@ export interface ResultOf {
   fenced: FencedResult;
   probe: ProbeResult;
   'cas-get': CasGetResult;
+  'cache-lookup': CacheLookupResult;
+  'cache-put': CachePutResult;
+  'cas-put': CachePutResult;
   exec: ExecResult;
 }
 
@@ -352,6 +446,9 @@ const RESULTS: { [K in keyof ResultOf]: Shape } = {
     fence: opt(bool), isolation: opt(str(NAME)),
   },
   'cas-get': { data: str(TEXT, /^[A-Za-z0-9+/]*={0,2}$/) },
+  'cache-lookup': { results: arr(CACHED_RESULT, 16) },
+  'cache-put': { stored: bool },
+  'cas-put': { stored: bool },
   exec: { exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), stdout: opt(str(TEXT)), start: num, end: num, spawnError: opt(str(TEXT)) },
 };
 

@@ -17,7 +17,8 @@ import { fingerprint } from './hash.ts';
 import { commandTool } from './toolchain.ts';
 import type { Action, Answer, Completed, RunContext } from './engine.ts';
 import type { Trace } from './database.ts';
-import { planRexec } from './rexec-client.ts';
+import { compileInfo, planRexec } from './rexec-client.ts';
+import type { NodeCacheIo } from './node-cache-client.ts';
 import { placeOutputs, refusedDependency } from './remote-output.ts';
 import type { FileState } from './database.ts';
 import { UserError } from './errors.ts';
@@ -35,6 +36,8 @@ export interface EdgeOwner {
     digestOf(abs: string): { digest: string; size: number; exec: boolean } | undefined;
     knownDeps(action: string): string[] | undefined;
     offer(m: Map<string, string>): void;
+    /** The nodes' action caches (with `--cache` and `--node`). */
+    nodeCache?: NodeCacheIo | undefined;
   } | undefined;
   actionCache(): NinjaCache | null;
   /** The edge that makes `out` through a dyndep file, if one does. */
@@ -78,7 +81,7 @@ export class EdgeAction implements Action {
     this.phony = edge.isPhony;
     this.generator = edge.generator;
     const cache = owner.actionCache();
-    this.hooks = cache !== null && uncacheable(edge, owner.manifest, owner.root) === undefined ? edgeCacheHooks(cache, () => this.call()) : undefined;
+    this.hooks = cache !== null && uncacheable(edge, owner.manifest, owner.root) === undefined ? edgeCacheHooks(cache, () => this.call(), () => this.askNodes()) : undefined;
     if (this.hooks !== undefined) {
       const hooks = this.hooks;
       this.lookup = async (inputs, answer) => {
@@ -108,6 +111,20 @@ export class EdgeAction implements Action {
       cmd: this.cmd(), root: this.owner.root, inputs: this.inputs, outputs: this.outputs, depfile: e.depfile, deps: e.deps,
       msvcPrefix: e.msvcDepsPrefix, rspfile: e.rspfile, rspfileContent: this.rspContent(),
     };
+  }
+
+  /** Nodes record only the self-contained compiles they ran (rexec.ts): only those are asked for. */
+  private askNodes(): { io: NodeCacheIo; tool: string } | undefined {
+    const io = this.owner.remoteEnv?.nodeCache;
+    const tool = commandTool(this.cmd());
+    return io !== undefined && tool !== undefined && !this.isConsole && compileInfo(this.cmd(), this.owner.root) !== undefined ? { io, tool } : undefined;
+  }
+
+  /** Records a result that another node produced in this machine's cache too (with --cache). */
+  private async recordHere(c: Completed): Promise<Completed> {
+    if (this.hooks === undefined) return c;
+    const outputs = Object.fromEntries([...c.outputs].map(([k, v]) => [k, v === undefined ? null : { digest: v.digest }]));
+    return (await this.hooks.record({ output: c.output, deps: c.discovered, outputs })) ? { ...c, cache: 'miss' } : c;
   }
 
   get fingerprint(): number {
@@ -156,6 +173,11 @@ export class EdgeAction implements Action {
     if (env === undefined) return undefined;
     const plan = planRexec({ ...this.call(), knownDeps: env.knownDeps(this.id) }, env.digestOf);
     if (plan === undefined) return undefined;
+    // With --cache the node records what it runs, keyed as a lookup from any client keys it.
+    const cache = this.owner.actionCache();
+    if (this.hooks !== undefined && cache !== null) {
+      plan.work.cache = cache.rexecInfo(this.call(), new Set(plan.work.inputs.map((i) => i.path)), (k) => env.digestOf(path.resolve(root, k))?.digest);
+    }
     env.offer(plan.offered);
     this.sentRoots = plan.work.roots;
     return Buffer.from(JSON.stringify(plan.work));
@@ -226,7 +248,7 @@ export class EdgeAction implements Action {
       const rel = path.relative(root, d);
       return canonicalizePath(rel.startsWith('..') || path.isAbsolute(rel) ? d : rel);
     });
-    return { outputs: got.outs, discovered, value: undefined, output: r.output, extra: this.owner.manifestId, bytes: { sent: r.fetched, received: got.received } };
+    return this.recordHere({ outputs: got.outs, discovered, value: undefined, output: r.output, extra: this.owner.manifestId, bytes: { sent: r.fetched, received: got.received } });
   }
 
   /**
@@ -241,7 +263,7 @@ export class EdgeAction implements Action {
     if (r.depsError !== undefined) return { code: 'depfile', message: r.depsError, where: this.edge.depfile || this.edge.outs[0] || '', fields: { output: r.output } };
     const got = await this.fetchOutputs(r.outputs, ctx);
     if (!('outs' in got)) return got;
-    return { outputs: got.outs, discovered: r.deps, value: undefined, output: r.output, extra: this.owner.manifestId, bytes: { sent: 0, received: got.received } };
+    return this.recordHere({ outputs: got.outs, discovered: r.deps, value: undefined, output: r.output, extra: this.owner.manifestId, bytes: { sent: 0, received: got.received } });
   }
 
   /** The outputs of the accepted attempt (remote-output.ts): fetched and verified, or removed where it left none. */

@@ -26,6 +26,7 @@ import type { SnapshotCommand } from './fastnoop.ts';
 import { baseDir, cacheEnabled, NinjaCache } from './ninja-cache.ts';
 import { EdgeAction, type EdgeOwner } from './ninja-action.ts';
 import { leanHeapFor } from './heap-mode.ts';
+import type { NodeCacheIo } from './node-cache-client.ts';
 
 export class NinjaDescription implements BuildDescription, EdgeOwner {
   readonly root: string;
@@ -45,6 +46,8 @@ export class NinjaDescription implements BuildDescription, EdgeOwner {
     digestOf(abs: string): { digest: string; size: number; exec: boolean } | undefined;
     knownDeps(action: string): string[] | undefined;
     offer(m: Map<string, string>): void;
+    /** The nodes' action caches (with `--cache` and `--node`). */
+    nodeCache?: NodeCacheIo | undefined;
   } | undefined;
   private cache: NinjaCache | null | undefined;
   /** The action cache (`--cache`), made on first use; null when off. */

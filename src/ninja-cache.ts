@@ -15,103 +15,22 @@ import * as path from 'node:path';
 import type { NinjaManifest } from './ninja-parser.ts';
 import type { NinjaEdge } from './ninja-eval.ts';
 import type { Answer, Completed } from './engine-types.ts';
-import type { CmdResult, EdgeCommand } from './messages.ts';
+import type { EdgeCommand, NodeCacheInfo } from './messages.ts';
 import type { FileState } from './database.ts';
 import { ActionCache } from './action-cache.ts';
 import { absolutizer, actionKey, matchResult, relativizer, withResult, type ActionSpec } from './action-key.ts';
-import { commandTool, platform } from './toolchain.ts';
-import { isSystem } from './rexec-client.ts';
-import { execCommand } from './exec.ts';
-import { digest, DIGEST_BYTES, digestFile, digestFromHex, digestHex } from './hash.ts';
+import { platform } from './toolchain.ts';
+import { commandPrograms, declaredEnv, resolveTool, toolFingerprint } from './action-env.ts';
+export { commandPrograms, declaredEnv, KEY_ENV, resolveTool, toolFingerprint } from './action-env.ts';
+import { checkOutputPath, isSystem } from './rexec-client.ts';
+import { lookupOnNodes, nodeAction, type NodeCacheIo } from './node-cache-client.ts';
+import { DIGEST_BYTES, digestFromHex, digestHex } from './hash.ts';
 import { stateOf } from './filestate.ts';
 
 /** Whether builds use the action cache (`--cache` sets B_CACHE=1 for the whole process). */
 export function cacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = env.B_CACHE;
   return v !== undefined && v !== '' && v !== '0' && v !== 'false';
-}
-
-/**
- * Variables that change what compilers and common tools write, always part of the key; B_CACHE_ENV
- * (names separated by commas or spaces) declares more. Locale variables are here because the
- * replayed diagnostics are in the locale's language.
- */
-export const KEY_ENV = [
-  'SOURCE_DATE_EPOCH', 'CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUDE_PATH', 'LIBRARY_PATH',
-  'COMPILER_PATH', 'GCC_EXEC_PREFIX', 'DEPENDENCIES_OUTPUT', 'SUNPRO_DEPENDENCIES', 'LANG', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES',
-];
-
-export function declaredEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const names = new Set([...KEY_ENV, ...(env.B_CACHE_ENV ?? '').split(/[\s,]+/).filter(Boolean)]);
-  const out: Record<string, string> = {};
-  for (const n of names) {
-    const v = env[n];
-    if (v !== undefined) out[n] = v;
-  }
-  return out;
-}
-
-const COMPILER = /^(?:.*\/)?(?:[\w.+-]+-)?(?:cc|gcc|g\+\+|c\+\+|clang|clang\+\+|cpp)(?:-\d+(?:\.\d+)*)?$/;
-const tools = new Map<string, Promise<string>>();
-
-/**
- * A program's fingerprint: the digest of its bytes and, for compilers, of its `--version` (a
- * driver such as /usr/bin/gcc is a small binary that runs cc1; the version names cc1's release).
- * Only compilers are asked for `--version`: any other program might do something else with it.
- * Cached per process by path and stat, so a wrapper edited in between is probed again.
- */
-export function toolFingerprint(abs: string): Promise<string> {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    return Promise.resolve('missing');
-  }
-  const id = `${abs}\u0000${st.size}\u0000${st.mtimeMs}\u0000${st.ino}`;
-  let p = tools.get(id);
-  if (p === undefined) {
-    p = (async () => {
-      const bytes = digestHex(digestFile(abs));
-      if (!COMPILER.test(abs) && !COMPILER.test(path.basename(abs))) return bytes;
-      const r = await execCommand({ argv: [abs, '--version'], maxOutput: 1 << 16 }, AbortSignal.timeout(10_000));
-      return `${bytes}:${digestHex(digest(`${r.exit} ${r.output}`))}`;
-    })();
-    tools.set(id, p);
-  }
-  return p;
-}
-
-const BUILTIN = new Set(['cd', ':', 'true', 'false', 'exit', 'set', 'export', 'test', '[']);
-
-/**
- * The programs a shell command line starts: the first word of each part between `;`, `&&`,
- * `||` and `|` (CMake writes `cd /build/dir && /usr/bin/cc ...`), shell builtins left out.
- * Approximate by design: it only chooses which programs are fingerprinted; an empty list means
- * the command is not cached.
- */
-export function commandPrograms(cmd: string): string[] {
-  const out: string[] = [];
-  for (const part of cmd.replace(/'[^']*'|"[^"]*"/g, (q) => q.replace(/[;&|]/g, ' ')).split(/;|&&|\|\||\||\n/)) {
-    const t = commandTool(part.trim().replace(/^[({]\s*/, ''));
-    if (t !== undefined && t !== '' && !BUILTIN.has(t) && !out.includes(t)) out.push(t);
-  }
-  return out;
-}
-
-/** A program named on a command line as an absolute path (PATH lookup), or undefined. */
-export function resolveTool(t: string, cwd: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (t.includes('/')) return path.resolve(cwd, t);
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const f = path.resolve(cwd, dir, t);
-    try {
-      fs.accessSync(f, fs.constants.X_OK);
-      if (fs.statSync(f).isFile()) return f;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /**
@@ -172,12 +91,22 @@ export function uncacheable(edge: NinjaEdge, m: NinjaManifest, root: string): st
 
 type AnswerFn = (keys: string[]) => Promise<Answer[]>;
 
+/** A successful run's result, wherever it ran: printed output, discovered dependencies (keys), output digests (binary). */
+export interface RanResult {
+  output: string;
+  deps: string[];
+  outputs: Record<string, { digest: string } | null | undefined>;
+}
+
+/** The nodes an edge may ask (its program and the io to them); undefined: ask none. */
+export type NodeAsk = () => { io: NodeCacheIo; tool: string } | undefined;
+
 /** One build's cache: the store, the base directory and the declared environment. */
 export class NinjaCache {
   readonly root: string;
   readonly base: string;
   readonly store: ActionCache;
-  private readonly env = declaredEnv();
+  readonly env = declaredEnv();
   private readonly rel: (s: string) => string;
   private readonly abs: (s: string) => string;
 
@@ -237,8 +166,7 @@ export class NinjaCache {
    * Records a successful run: its outputs' bytes, then the entry. False (nothing recorded) when
    * an output is missing or changed since the command wrote it, or a dependency is missing.
    */
-  async record(key: string, e: EdgeCall, r: CmdResult, answer: AnswerFn): Promise<boolean> {
-    if (r.exit !== 0 || r.spawnError !== undefined || r.depsError !== undefined) return false;
+  async record(key: string, e: EdgeCall, r: RanResult, answer: AnswerFn): Promise<boolean> {
     const outputs: { path: string; digest: string; size: number; mode: number }[] = [];
     for (const o of e.outputs) {
       const s = r.outputs[o];
@@ -267,6 +195,53 @@ export class NinjaCache {
     return true;
   }
 
+  /**
+   * The declared inputs a node keys on (absolute, with hex digests): those with content here,
+   * outside the system's directories, which is what a self-contained item ships of them
+   * (rexec-client.ts planRexec), so a lookup and the item that ran name the same ones.
+   */
+  declared(e: EdgeCall, digest: (key: string) => string | undefined): { path: string; digest: string }[] {
+    const out: { path: string; digest: string }[] = [];
+    for (const p of e.inputs) {
+      const abs = path.resolve(this.root, p);
+      const h = digest(p);
+      if (h === undefined || !isContentDigest(h) || isSystem(abs)) continue;
+      out.push({ path: abs, digest: digestHex(h) });
+    }
+    return out;
+  }
+
+  /** What a self-contained item carries so that the node records its result (node-cache.ts). */
+  rexecInfo(e: EdgeCall, shipped: Set<string>, digest: (key: string) => string | undefined): NodeCacheInfo {
+    return { base: this.base, declared: this.declared(e, digest).map((i) => i.path).filter((p) => shipped.has(p)), env: this.env };
+  }
+
+  /**
+   * The outcome from a node's cache (after this one missed): outputs fetched verified and
+   * written, the result recorded here too (the next lookup in this tree is local); undefined
+   * for a miss.
+   */
+  async lookupNodes(key: string, e: EdgeCall, inputs: Answer[], answer: AnswerFn, io: NodeCacheIo, tool: string): Promise<Completed | undefined> {
+    const hashes = new Map(inputs.map((x) => [x.key, x.hash]));
+    const action = nodeAction({ ...e, base: this.base, env: this.env, inputs: this.declared(e, (k) => hashes.get(k)) });
+    const hit = await lookupOnNodes(io, action, {
+      tool,
+      current: async (deps) => (await answer(deps.map((d) => this.keyOf(d)))).map((x) => hexOf(x.hash)),
+      destination: (abs) => checkOutputPath(this.root, path.relative(this.root, abs), e.outputs[0] ?? abs),
+    });
+    if (hit === undefined) return undefined;
+    const outputs = new Map<string, FileState | undefined>();
+    const digests: RanResult['outputs'] = {};
+    for (const [i, out] of e.outputs.entries()) {
+      const d = digestFromHex(hit.outputs[i]!.digest);
+      outputs.set(out, stateOf(fs.statSync(path.resolve(this.root, out)), d, true));
+      digests[out] = { digest: d };
+    }
+    const discovered = hit.deps.map((d) => this.keyOf(d));
+    await this.record(key, e, { output: hit.output, deps: discovered, outputs: digests }, answer).catch(() => false);
+    return { outputs, discovered, value: undefined, output: hit.output, extra: '', cache: `node:${hit.node}`, cacheBytes: hit.bytes, bytes: { sent: 0, received: hit.bytes } };
+  }
+
   /** The build's key for a path: relative inside the root, absolute outside (as depfiles are read). */
   private keyOf(p: string): string {
     if (!path.isAbsolute(p)) return p;
@@ -293,9 +268,9 @@ function hexOf(h: string): string | undefined {
  * The cache's two hooks for one edge: `lookup` (the engine asks it before running the edge) and
  * `record` (after a successful run; says whether the result was a cacheable miss).
  */
-export function edgeCacheHooks(cache: NinjaCache, call: () => EdgeCall): {
+export function edgeCacheHooks(cache: NinjaCache, call: () => EdgeCall, nodes?: NodeAsk): {
   lookup(inputs: Answer[], answer: AnswerFn): Promise<Completed | undefined>;
-  record(r: CmdResult): Promise<boolean>;
+  record(r: RanResult): Promise<boolean>;
 } {
   let key: string | undefined;
   let answerFn: AnswerFn | undefined;
@@ -304,7 +279,11 @@ export function edgeCacheHooks(cache: NinjaCache, call: () => EdgeCall): {
       answerFn = answer;
       try {
         key = await cache.key(call(), inputs);
-        return key === undefined ? undefined : await cache.lookup(key, call(), answer);
+        if (key === undefined) return undefined;
+        const local = await cache.lookup(key, call(), answer);
+        if (local !== undefined) return local;
+        const n = nodes?.();
+        return n === undefined ? undefined : await cache.lookupNodes(key, call(), inputs, answer, n.io, n.tool);
       } catch {
         return undefined; // a cache that cannot be read is a miss; the build goes on
       }

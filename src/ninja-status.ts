@@ -17,7 +17,7 @@ import { badPlaceholder, formatStatus, SlidingRate } from './status-format.ts';
 import { commandHash, mtimeNs, type NinjaLog } from './ninja-log.ts';
 import { parseDyndep } from './dyndep.ts';
 import * as fs from 'node:fs';
-import { CacheTally } from './cache-tally.ts';
+import { CacheTally, cachedSuffix } from './cache-tally.ts';
 
 /** Writes to stderr through the logger (the one place that owns the terminal). */
 export function stderr(log: Logger, text: string): void {
@@ -378,7 +378,7 @@ export class NinjaReporter implements BuildReporter {
     }
     this.finished++;
     this.cache.event(e);
-    if (e.cache === 'local') this.descriptions.set(e.key, `${this.descriptions.get(e.key) ?? e.key} (cached)`);
+    if (e.cache !== undefined && e.cache !== 'miss') this.descriptions.set(e.key, `${this.descriptions.get(e.key) ?? e.key}${cachedSuffix(e.cache)}`);
     this.timeMs = (e.t ?? Date.now()) - this.t0;
     this.cpuMs += e.ms ?? 0;
     const fatal = e.status === 'failed' && /^unknown deps type '/.test(e.error?.message ?? '');

@@ -490,6 +490,25 @@ export class PeerSet {
     p.ch.send(encode(T.SUBMIT, id, [Buffer.from('{"remote":false}'), Buffer.from(JSON.stringify(work))]));
   }
 
+  /**
+   * Nodes whose action cache may answer for work running `tool`: usable, this platform, the
+   * same program as here (a hit across compiler fingerprints would be another compiler's
+   * output); `pending` while a node is still connecting or being probed.
+   */
+  cacheNodes(tool: string): { nodes: string[]; pending: boolean } {
+    const nodes: string[] = [];
+    let pending = this.availability() === 'connecting';
+    for (const p of this.peers) {
+      if (!p.alive || !p.welcomed || p.incompatible !== undefined || p.unhealthyUntil > Date.now() || p.nodeId === undefined || p.info?.platform !== platform()) continue;
+      const mine = this.local(tool);
+      const theirs = p.tools.get(tool);
+      if (theirs === undefined) this.probeTool(p, tool);
+      if (mine === 'pending' || theirs === undefined || theirs === 'pending') pending = true;
+      else if (mine.hash === theirs.hash) nodes.push(p.nodeId);
+    }
+    return { nodes, pending };
+  }
+
   /** Runs a work item on one given node (not load-balanced): probes, blob reads. */
   call(nodeName: string, work: object): Promise<Buffer> {
     const p = this.peers.find((x) => x.nodeId === nodeName || x.address === nodeName);

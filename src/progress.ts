@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import type { Logger } from './logger.ts';
 import type { BuildEvent, DirtyReason } from './engine.ts';
 import { formatStatus } from './status-format.ts';
-import { CacheTally } from './cache-tally.ts';
+import { CacheTally, cachedSuffix } from './cache-tally.ts';
 
 export interface ProgressOptions {
   explain: boolean;
@@ -76,7 +76,7 @@ export class Progress {
         this.running = Math.max(0, this.running - 1);
         this.finished++;
         this.cache.event(e);
-        this.log.status(this.statusPrefix() + (this.descriptions.get(e.key) ?? e.key) + (e.cache === 'local' ? ' (cached)' : ''));
+        this.log.status(this.statusPrefix() + (this.descriptions.get(e.key) ?? e.key) + cachedSuffix(e.cache));
         this.descriptions.delete(e.key);
         if (e.node) this.nodes.set(e.node, (this.nodes.get(e.node) ?? 0) + 1);
         if (e.status === 'failed') {

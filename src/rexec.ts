@@ -157,11 +157,16 @@ async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult
     const cwd = inSandbox(sandbox, w.cwd);
     fs.mkdirSync(cwd, { recursive: true });
     let cmd = relocate(w.cmd, w.roots, sandbox);
-    if (w.prefixMap) cmd += ` -ffile-prefix-map=${sandbox}=`;
+    // Right after the compiler: gcc applies the last matching map, so a project's own
+    // -ffile-prefix-map (relocated above, `-ffile-prefix-map=SANDBOX/src=.`) still wins for the
+    // paths it names, as it does in a local build (appended, ours made every object name the
+    // client's absolute source path, and objects differed between checkouts).
+    if (w.prefixMap) cmd = cmd.replace(/^(\s*\S+)/, (m) => `${m} -ffile-prefix-map=${sandbox}=`);
     if (w.rspfile !== '') fs.writeFileSync(inSandbox(sandbox, w.rspfile), relocate(w.rspfileContent, w.roots, sandbox));
     const tmpDir = path.join(sandbox, '.tmp');
     fs.mkdirSync(tmpDir);
-    const env = { TMPDIR: tmpDir };
+    // The declared environment the client's cache keys on (node-cache.ts) is the command's too.
+    const env = { ...(w.cache?.env ?? {}), TMPDIR: tmpDir };
     const r = await ctx.wait(execCommand(isolation().kind === 'namespaces' ? { argv: isolatedArgv(cacheDir(), sandbox, cmd), cwd, env } : { shell: cmd, cwd, env }, ctx.signal));
     const back = (s: string): string => s.split(sandbox).join('');
     const result: RexecResult = { exit: r.exit, output: back(r.output), outputs: [], deps: [], fetched, ms: Date.now() - t0 };

@@ -27,6 +27,8 @@ export interface NodeOptions {
   keyFile?: string;
   /** Allowed client public keys (files or keys). */
   allow?: string[];
+  /** Keys that may upload results into this node's action cache (files or keys). */
+  cacheWriters?: string[];
   insecure?: boolean;
   /** Other nodes to use: tcp://host:port[#public-key]. */
   peers?: string[];
@@ -101,6 +103,12 @@ function security(opts: NodeOptions, generate: () => KeyPair, log: Logger): Part
       out.key = ownKey();
       out.allow = [out.key.publicKey];
     }
+  }
+  if ((opts.cacheWriters ?? []).length > 0) {
+    if (out.key === undefined) {
+      throw new UserError({ code: 'usage', message: '--cache-writers needs keys: without them a client has no identity to check', hint: 'start the node with --key node.key --allow clients.pub (or on loopback without --insecure)' });
+    }
+    out.cacheWriters = [...readAllowList(opts.cacheWriters ?? [])];
   }
   out.insecure = opts.insecure === true;
   const insecurePeers = opts.insecure === true || opts.insecureNodes === true || process.env.B_INSECURE === '1';

@@ -43,6 +43,8 @@ test('relativizing: only whole path prefixes, and back', () => {
   assert.is(abs(rel('/tmp/a/src/x.h')), '/tmp/b/src/x.h');
   assert.is(abs(rel('/tmp/a/build/gen.h')), '/tmp/b/build/gen.h');
   assert.is(abs('/usr/include/stdio.h'), '/usr/include/stdio.h');
+  // CMake's objects of out-of-tree sources name both directories, the base one inside the path.
+  assert.is(abs(rel('/tmp/a/build/CMakeFiles/x.dir/tmp/a/src/x.c.o')), '/tmp/b/build/CMakeFiles/x.dir/tmp/b/src/x.c.o');
 });
 
 const result = (deps: [string, string][], t = 1): ActionResult => ({ deps, outputs: [{ path: 'a.o', digest: H('c'), size: 3, mode: 0o644 }], output: 'warning\n', t });

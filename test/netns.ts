@@ -1,8 +1,8 @@
 // Test hosts on this machine: network namespaces joined to the host by veth pairs, addressed
 // from TEST-NET-1 (192.0.2.0/24, reserved for documentation, never routed), so nodes can run
 // "on another machine" and links can be cut. Everything made here is removed by cleanupAll().
-import { execFileSync } from 'node:child_process';
-import { onCleanup } from './helpers.ts';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { B, exited, lines, onCleanup, start, tmp, until } from './helpers.ts';
 
 let counter = 0;
 
@@ -78,3 +78,40 @@ export function testHost(): TestHost {
     exec: ['ip', 'netns', 'exec', ns],
   };
 }
+
+export interface HiddenNode {
+  host: TestHost;
+  proc: ChildProcess;
+  addr: string;
+  id: string;
+  /** The node's own cache directory (B_CACHE_DIR), on the test's side. */
+  cache: string;
+}
+
+/**
+ * A `b node` on its own test host (keys `${keys}/node.key`, clients `${keys}/clients.pub`), in
+ * a mount namespace where a tmpfs hides `hide`: it shares neither network nor files with the
+ * client, as a build node on another machine.
+ */
+export async function startHiddenNode(hide: string, keys: string, args: string[] = []): Promise<HiddenNode> {
+  const host = testHost();
+  const cache = tmp('b-remote-node-cache-');
+  const script = `mount -t tmpfs none '${hide}' && exec '${B}' node --workers 2 --heartbeat 200 --listen tcp://${host.ip}:7070 --key '${keys}/node.key' --allow '${keys}/clients.pub' ${args.map((a) => `'${a}'`).join(' ')}`;
+  const proc = start(host.exec[0]!, [...host.exec.slice(1), 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script], { env: { ...process.env, B_CACHE_DIR: cache } });
+  const out = lines(proc);
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  await until(() => out.some((l) => l.startsWith('listening on tcp://')), 30_000, 'node start').catch((e: Error) => {
+    throw new Error(`${e.message}: ${err}`);
+  });
+  const id = /^node (\S+):/.exec(out[0] ?? '')?.[1] ?? '';
+  return { host, proc, addr: `tcp://${host.ip}:7070#${keys}/node.pub`, id, cache };
+}
+
+export async function stopHiddenNode(n: HiddenNode): Promise<void> {
+  if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
+  n.proc.kill('SIGINT');
+  n.proc.kill('SIGINT');
+  await exited(n.proc, 20_000).catch(() => n.proc.kill('SIGKILL'));
+}
+

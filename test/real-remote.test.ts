@@ -12,10 +12,10 @@
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { B, b, exited, lines, run, start, suite, tmp, until } from './helpers.ts';
+import { spawnSync } from 'node:child_process';
+import { B, b, exited, run, start, suite, tmp } from './helpers.ts';
 import { debianSource, ensureTools, ninjaTargets, compareTrees, type Fetched } from './real-sources.ts';
-import { netnsAvailable, testHost, type TestHost } from './netns.ts';
+import { netnsAvailable, startHiddenNode as startNode, stopHiddenNode as stopNode, type HiddenNode as Node } from './netns.ts';
 
 const test = suite('real-remote');
 const STEP_MS = 600_000;
@@ -35,13 +35,6 @@ if (noNetns === undefined) {
   }
 }
 
-interface Node {
-  host: TestHost;
-  proc: ChildProcess;
-  addr: string;
-  id: string;
-}
-
 interface World {
   dir: string;
   src: string;
@@ -56,29 +49,6 @@ const w = (): World => {
   if (!world) throw new Error('setup failed (see the first test)');
   return world;
 };
-
-/** A node on its own test host, with the client's tree (`hide`) invisible to it. */
-async function startNode(hide: string, keys: string): Promise<Node> {
-  const host = testHost();
-  const cache = tmp('b-remote-node-cache-');
-  const script = `mount -t tmpfs none '${hide}' && exec '${B}' node --workers 2 --heartbeat 200 --listen tcp://${host.ip}:7070 --key '${keys}/node.key' --allow '${keys}/clients.pub'`;
-  const proc = start(host.exec[0]!, [...host.exec.slice(1), 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script], { env: { ...process.env, B_CACHE_DIR: cache } });
-  const out = lines(proc);
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  await until(() => out.some((l) => l.startsWith('listening on tcp://')), 30_000, 'node start').catch((e: Error) => {
-    throw new Error(`${e.message}: ${err}`);
-  });
-  const id = /^node (\S+):/.exec(out[0] ?? '')?.[1] ?? '';
-  return { host, proc, addr: `tcp://${host.ip}:7070#${keys}/node.pub`, id };
-}
-
-async function stopNode(n: Node): Promise<void> {
-  if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
-  n.proc.kill('SIGINT');
-  n.proc.kill('SIGINT');
-  await exited(n.proc, 20_000).catch(() => n.proc.kill('SIGKILL'));
-}
 
 async function configure(src: string, tree: string): Promise<void> {
   const r = await run('cmake', ['-G', 'Ninja', '-S', path.join(src, 'build/cmake'), '-B', tree, '-DCMAKE_BUILD_TYPE=Release',
