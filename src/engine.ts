@@ -378,7 +378,8 @@ export class Engine {
         if (stamped !== undefined) this.db.putTrace(stamped);
         return answersFromTrace(this.db, a, trace);
       }
-      return this.execute(st, reason ?? neverBuilt(this.desc, a), inputs);
+      // awaited: a returned promise would run the finally below before the action ends
+      return await this.execute(st, reason ?? neverBuilt(this.desc, a), inputs);
     } finally {
       // Settled: waits on it are over (see runAction), and its own are dropped.
       st.finished = true;
