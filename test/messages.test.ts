@@ -35,7 +35,7 @@ test('every work kind decodes to its tagged value', () => {
     assert.equal(w, it);
   }
   // Not 'cmd': a node runs another machine's Ninja command fenced (fence.ts), never as is.
-  assert.equal([...BUILD_KINDS].sort(), ['cas-get', 'fenced', 'probe', 'rexec', 'rule']);
+  assert.equal([...BUILD_KINDS].sort(), ['cache-lookup', 'cache-put', 'cas-get', 'cas-put', 'fenced', 'probe', 'rexec', 'rule']);
 });
 
 test('unknown and duplicate keys are refused', () => {
