@@ -20,7 +20,8 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Channel, ZapHandler, type Frames } from './zmq.ts';
 import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type Failure } from './protocol.ts';
-import { BUILD_KINDS, CACHE_KINDS, CACHE_WRITE_KINDS, parseMeta, parseNeed, parseWork, resultOrThrow, type NeedOp, type RemotePayload, type TaskMeta } from './messages.ts';
+import { parseNeed, resultOrThrow, type NeedOp, type RemotePayload, type TaskMeta } from './messages.ts';
+import { admitSubmit, mayAsk } from './broker-policy.ts';
 import { Fifo } from './fifo.ts';
 import { spawnThread } from './threads.ts';
 import { VERSION } from './version.ts';
@@ -29,20 +30,13 @@ import { platform } from './toolchain.ts';
 import { isLoopback, verifySessionId } from './keys.ts';
 import { newCommandSlots } from './exec.ts';
 import { fetchVerified } from './remote-output.ts';
-import { pullOutputs, type StoredKind } from './relay.ts';
+import { pullOutputs } from './relay.ts';
 import type { BrokerData, ClientState, NeedHandler, Owner, Task, TaskResult, WorkerSlot } from './broker-types.ts';
 
 export type { BrokerData, ClientState, NeedHandler, TaskResult } from './broker-types.ts';
 
 const EMPTY = Buffer.alloc(0);
 const NO_META: TaskMeta = {};
-/**
- * Most payload bytes one client may have queued or running on this node. A build keeps at most
- * a node's credits in flight (workers x 1.5), each a few kB to a few MB (a remote compile with
- * its inputs listed): 256 MiB is far above that and bounds what one client can make a node hold.
- * (B_MAX_CLIENT_BYTES changes it, for tests.)
- */
-export const MAX_CLIENT_BYTES = Number(process.env.B_MAX_CLIENT_BYTES ?? 256 * 1024 * 1024);
 
 /** A forwarded NEED: who asked (and under which id), and the one session allowed to answer. */
 interface Forward {
@@ -304,42 +298,9 @@ export class Broker {
   }
 
   private onSubmit(c: ClientState, reqId: number, metaBuf: Buffer, work: Buffer): void {
-    let meta: TaskMeta = NO_META;
-    if (metaBuf.length > 2) {
-      const m = parseMeta(metaBuf);
-      if (isProtocolError(m)) return this.refuse(c.send, T.FAILURE, reqId, `meta.${m.error}`, failureOf(m));
-      meta = m;
-    }
-    let pull: StoredKind | undefined;
-    if (c.via === 'remote') {
-      // Another machine may submit only what a build sends (rules, commands, compiles, probes,
-      // blob reads), fully validated here; the kinds that test the runtime (exec, fib, sleep,
-      // throw, echo) exist only inside this process.
-      const w = parseWork(work, DEFAULT_MAX_MESSAGE_BYTES);
-      if (isProtocolError(w)) return this.refuse(c.send, T.FAILURE, reqId, `work.${w.error}`, failureOf(w));
-      if (!BUILD_KINDS.has(w.k)) {
-        return this.refuse(c.send, T.FAILURE, reqId, 'work.kind', { code: 'work.kind', message: `work of kind "${w.k}" is not accepted from other machines`, where: this.data.nodeId });
-      }
-      if (w.k === 'rexec' || w.k === 'fenced' || (w.k === 'rule' && w.fenced === true)) pull = w.k;
-      // The node's action cache (node-cache.ts) is its own: read and written here, never passed
-      // on, and written by another machine only under a key its operator listed.
-      if (CACHE_WRITE_KINDS.has(w.k) && !(this.data.cacheWriters ?? []).includes(c.identity)) {
-        return this.refuse(c.send, T.FAILURE, reqId, 'cache.writer', {
-          code: 'cache.writer', message: `client ${c.name} may not write into the action cache of node ${this.data.nodeId}`, where: this.data.nodeId,
-          hint: 'list the client\'s public key (b keygen --show) in the file given to `b node --cache-writers`',
-        });
-      }
-      if (CACHE_KINDS.has(w.k)) meta = { ...meta, remote: false };
-    }
-    if (c.tasks.has(reqId)) {
-      return this.refuse(c.send, T.FAILURE, reqId, 'duplicate-id', { code: 'protocol.id', message: `request ${reqId} is already running`, where: this.data.nodeId });
-    }
-    if (c.bytes + work.length > MAX_CLIENT_BYTES) {
-      return this.refuse(c.send, T.FAILURE, reqId, 'quota', {
-        code: 'limit.queued', message: `client ${c.name} already has ${c.bytes} bytes of work on node ${this.data.nodeId} (limit ${MAX_CLIENT_BYTES})`,
-        hint: 'wait for results before submitting more', where: this.data.nodeId,
-      });
-    }
+    const ok = admitSubmit(c, reqId, metaBuf, work, { nodeId: this.data.nodeId, cacheWriters: this.data.cacheWriters ?? [] });
+    if ('reason' in ok) return this.refuse(c.send, T.FAILURE, reqId, ok.reason, ok.failure);
+    const { meta, pull } = ok;
     if (meta.via?.includes(this.data.nodeId)) {
       c.send(encode(T.FAILURE, reqId, { code: 'loop', message: `node ${this.data.nodeId} already handled this item` }));
       return;
@@ -347,36 +308,9 @@ export class Broker {
     this.submit({ kind: 'client', client: c, reqId, ...(pull ? { pull } : {}) }, work, meta);
   }
 
-  /**
-   * What each kind of client may ask (NEED ops), checked after the op was decoded:
-   * - status: anyone who may connect;
-   * - build, clean: only this process's own client (never another machine, never a node);
-   * - need, blob: a worker of this process for a task running on it, or a node for an item we
-   *   gave it (peers.ts checks that, and translates the task id); remote clients never.
-   */
-  private mayAsk(c: ClientState, op: NeedOp): string | undefined {
-    switch (op.op) {
-      case 'status':
-        return undefined;
-      case 'build':
-      case 'clean':
-      case 'clean-dead':
-        return c.via === 'inproc' && c.role === 'client' ? undefined : `only the build's own client may ask for "${op.op}"`;
-      case 'need':
-      case 'blob': {
-        if (c.via === 'node') return undefined;
-        if (c.via === 'inproc' && c.role === 'worker-client') {
-          const t = this.tasks.get(op.task);
-          return t !== undefined && t.worker?.id === c.name ? undefined : `task ${op.task} is not running on worker ${c.name}`;
-        }
-        return `a ${c.via} ${c.role} may not ask for "${op.op}"`;
-      }
-    }
-  }
-
   /** A NEED, decoded: the broker's status, or the engine's (build, a rule's need, a blob). */
   private onNeed(c: ClientState, reqId: number, op: NeedOp): void {
-    const no = this.mayAsk(c, op);
+    const no = mayAsk(c, op, (task) => this.tasks.get(task)?.worker?.id);
     if (no !== undefined) return this.refuse(c.send, T.FAILURE, reqId, 'need.role', { code: 'need.role', message: no, where: this.data.nodeId });
     if (op.op === 'status') {
       c.send(encode(T.ANSWER, reqId, this.status()));
