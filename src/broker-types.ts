@@ -8,7 +8,7 @@ import type { Failure, Role } from './protocol.ts';
 import type { Fifo } from './fifo.ts';
 import type { PlacedTask } from './peers.ts';
 import type { KeyPair } from './keys.ts';
-import type { BlobRequest, BuildRequest, NeedRequest } from './messages.ts';
+import type { BlobRequest, BuildRequest, NeedRequest, RunRequest } from './messages.ts';
 
 export interface BrokerData {
   nodeId: string;
@@ -94,7 +94,7 @@ export interface WorkerSlot {
 /** What the build engine plugs into the broker (see build-host.ts). */
 export interface NeedHandler {
   /** A validated NEED the client's role allows (the broker answers `status` itself). */
-  need(client: ClientState, reqId: number, op: BuildRequest | NeedRequest | BlobRequest): void;
+  need(client: ClientState, reqId: number, op: BuildRequest | NeedRequest | BlobRequest | RunRequest): void;
   clientGone?(client: ClientState): void;
   stop?(): void;
 }

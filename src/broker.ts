@@ -341,6 +341,7 @@ export class Broker {
    * - build, clean: only this process's own client (never another machine, never a node);
    * - need, blob: a worker of this process for a task running on it, or a node for an item we
    *   gave it (peers.ts checks that, and translates the task id); remote clients never.
+   * - run: a worker of this process for a task running on it; nodes and remote clients never.
    */
   private mayAsk(c: ClientState, op: NeedOp): string | undefined {
     switch (op.op) {
@@ -358,6 +359,12 @@ export class Broker {
           return t !== undefined && t.worker?.id === c.name ? undefined : `task ${op.task} is not running on worker ${c.name}`;
         }
         return `a ${c.via} ${c.role} may not ask for "${op.op}"`;
+      }
+      case 'run': {
+        // A command run for a rule of this build: only a worker of this process may ask (a node
+        // asking would have this machine run a command of its choosing).
+        const t = c.via === 'inproc' && c.role === 'worker-client' ? this.tasks.get(op.task) : undefined;
+        return t !== undefined && t.worker?.id === c.name ? undefined : `a ${c.via} ${c.role} may not ask for "run" of task ${op.task}`;
       }
     }
   }

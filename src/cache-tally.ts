@@ -10,7 +10,8 @@ export class CacheTally {
   bytes = 0;
 
   event(e: BuildEvent): void {
-    if (e.event !== 'finish' || e.status !== 'ok') return;
+    // A Bfile rule's commands are the actions (`command` events); its `finish` carries no cache field.
+    if (e.event !== 'command' && (e.event !== 'finish' || e.status !== 'ok')) return;
     if (e.cache === 'local') {
       this.hits++;
       this.bytes += e.cacheBytes ?? 0;

@@ -179,6 +179,8 @@ export interface RuleWork {
   outs: string[];
   stem: string;
   replay?: RecordedCommand[];
+  /** Its `run()` calls become actions (bfile-action.ts): asked of the build host (NEED `run`). */
+  actions?: boolean;
 }
 
 /** What a Ninja edge says about its command, wherever it runs (in place, fenced, sandboxed). */
@@ -238,6 +240,25 @@ export interface RexecWork {
   rspfileContent: string;
   /** The command is a gcc/clang compile: add -ffile-prefix-map. */
   prefixMap: boolean;
+  /** Extra environment (a Bfile `run()`'s `env` and the declared variables). */
+  env?: Record<string, string>;
+  /** Return stdout on its own too (a Bfile `run()` resolves with it). */
+  stdout?: boolean;
+}
+
+/**
+ * A Bfile `run()` executed in place on this machine (bfile-exec.ts), as an action the build host
+ * placed here (bfile-action.ts); never accepted from another machine (see BUILD_KINDS).
+ */
+export interface RunWork {
+  k: 'run';
+  /** A shell command line, or an argv run without a shell: exactly one of the two. */
+  shell?: string;
+  argv?: string[];
+  cwd: string;
+  env?: Record<string, string>;
+  /** Absolute path of the depfile the command writes ('' for none): its dependencies come back. */
+  depfile: string;
 }
 
 /** What a node can run identically (toolchain.ts). */
@@ -265,7 +286,7 @@ export type TestWork =
   | { k: 'throw'; message: string }
   | { k: 'sleep'; ms: number };
 
-export type BuildWork = RuleWork | CmdWork | FencedWork | RexecWork | ProbeWork | CasGetWork;
+export type BuildWork = RuleWork | CmdWork | FencedWork | RexecWork | RunWork | ProbeWork | CasGetWork;
 export type WorkItem = BuildWork | TestWork;
 export type WorkKind = WorkItem['k'];
 
@@ -277,7 +298,7 @@ const EXEC_FIELDS: Shape = {
 const RECORDED = obj({ cmd: str(), cwd: str(), env: str(TEXT), exit: int(-1, 0xffff), stdout: str(TEXT) });
 
 const WORK: Record<WorkKind, Shape> = {
-  rule: { k: lit('rule'), file: str(), dir: str(), rule: str(), key: str(), outs: arr(str()), stem: str(), replay: opt(arr(RECORDED)) },
+  rule: { k: lit('rule'), file: str(), dir: str(), rule: str(), key: str(), outs: arr(str()), stem: str(), replay: opt(arr(RECORDED)), actions: opt(bool) },
   cmd: {
     k: lit('cmd'), cmd: str(), cwd: str(), outs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME),
     rspfile: str(), rspfileContent: str(TEXT), console: bool,
@@ -290,7 +311,9 @@ const WORK: Record<WorkKind, Shape> = {
     k: lit('rexec'), cmd: str(), cwd: str(), roots: arr(str(), 10_000),
     inputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST), size: int(), exec: bool })),
     outputs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME), rspfile: str(), rspfileContent: str(TEXT), prefixMap: bool,
+    env: opt(rec(str(), 10_000)), stdout: opt(bool),
   },
+  run: { k: lit('run'), shell: opt(str()), argv: opt(arr(str(), 10_000)), cwd: str(), env: opt(rec(str(), 10_000)), depfile: str() },
   probe: { k: lit('probe'), tools: opt(arr(str(NAME), 256)), file: opt(str()), expect: opt(str(NAME)) },
   'cas-get': { k: lit('cas-get'), digest: str(32, HEX_DIGEST), offset: int(), length: int(0, 1 << 20) },
   echo: { k: lit('echo'), d: opt(ANY) },
@@ -386,6 +409,21 @@ export interface RexecResult {
   /** Bytes of inputs this node had to fetch. */
   fetched: number;
   ms: number;
+  /** stdout on its own, when the work item asked for it. */
+  stdout?: string;
+}
+
+/** What a Bfile `run()` executed in place left (bfile-exec.ts): the outputs are in the tree. */
+export interface RunResult {
+  exit: number;
+  signal?: string;
+  /** stdout and stderr as one interleaved stream, and stdout alone. */
+  output: string;
+  stdout: string;
+  spawnError?: string;
+  /** Dependencies the depfile names (as written there: relative to cwd, or absolute). */
+  deps: string[];
+  depsError?: string;
 }
 
 /** What a fenced command left (fence.ts): outputs as blobs in the node's store, dependencies as a `cmd`'s. */
@@ -438,6 +476,7 @@ export interface ResultOf {
   rule: RuleResult;
   cmd: CmdResult;
   rexec: RexecResult;
+  run: RunResult;
   fenced: FencedResult;
   probe: ProbeResult;
   'cas-get': CasGetResult;
@@ -455,6 +494,11 @@ const RESULTS: { [K in keyof ResultOf]: Shape } = {
   rexec: {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
     outputs: arr(obj({ path: str(), digest: nullable(str(32, HEX_DIGEST)), size: int(), mode: int(0, 0o7777) })), deps: arr(str()), fetched: int(), ms: num,
+    stdout: opt(str(TEXT)),
+  },
+  run: {
+    exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), stdout: str(TEXT), spawnError: opt(str(TEXT)), deps: arr(str()),
+    depsError: opt(str(TEXT)),
   },
   fenced: {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
@@ -580,7 +624,32 @@ export interface StatusRequest {
   op: 'status';
 }
 
-export type NeedOp = BuildRequest | NeedRequest | BlobRequest | StatusRequest;
+/**
+ * A running Bfile rule's `run(cmd, opts)` as an action (bfile-action.ts): the build host that
+ * owns task `task` places the command (here, or on a node with its inputs as blobs) or answers it
+ * from the action cache. Its inputs are what the engine recorded the rule needing, never a list
+ * the asker sends. Only from a worker of this process (broker.ts mayAsk): a node may not ask.
+ */
+export interface RunRequest {
+  op: 'run';
+  task: number;
+  /** Exactly one: a shell command line, or an argv. */
+  shell?: string;
+  argv?: string[];
+  /** Working directory, absolute. */
+  cwd: string;
+  env?: Record<string, string>;
+  /** Files it writes (keys, relative to the build root); absent: the rule's outputs. */
+  outputs?: string[];
+  /** The depfile it writes (a key); absent: the `-MF` it names, if any. */
+  depfile?: string;
+  /** false: never from or into the action cache. */
+  cache?: boolean;
+  /** false: runs on this machine only. */
+  remote?: boolean;
+}
+
+export type NeedOp = BuildRequest | NeedRequest | BlobRequest | StatusRequest | RunRequest;
 export type NeedOpName = NeedOp['op'];
 
 const BUILD: Shape = {
@@ -594,6 +663,10 @@ const NEED_OPS: Record<NeedOpName, Shape> = {
   need: { op: lit('need'), task: U32, keys: arr(str(), LIST) },
   blob: { op: lit('blob'), task: U32, digest: str(32, HEX_DIGEST), offset: int(), length: int(1, 1 << 20) },
   status: { op: lit('status') },
+  run: {
+    op: lit('run'), task: U32, shell: opt(str()), argv: opt(arr(str(), 10_000)), cwd: str(), env: opt(rec(str(), 10_000)),
+    outputs: opt(arr(str(), 10_000)), depfile: opt(str()), cache: opt(bool), remote: opt(bool),
+  },
 };
 
 export function parseNeed(payload: Buffer | undefined): NeedOp | ProtocolError {
@@ -622,4 +695,26 @@ export function parseNeedAnswer(payload: Buffer | undefined): NeedAnswer | Proto
 
 export function parseBlobAnswer(payload: Buffer | undefined): CasGetResult | ProtocolError {
   return decodeShape<CasGetResult>(payload, 'blob answer', RESULTS['cas-get'], 64 << 20);
+}
+
+/** The answer to a `run` NEED: how the command ended, what it printed, where it ran. */
+export interface RunAnswer {
+  exit: number;
+  signal?: string;
+  spawnError?: string;
+  output: string;
+  stdout: string;
+  /** 'local', or the id of the node that ran it. */
+  node: string;
+  /** With the action cache on and the action cacheable: restored ('local') or recorded ('miss'). */
+  cache?: 'local' | 'miss';
+}
+
+const RUN_ANSWER: Shape = {
+  exit: int(-1, 0xffff), signal: opt(str(NAME)), spawnError: opt(str(TEXT)), output: str(TEXT), stdout: str(TEXT), node: str(NAME),
+  cache: opt(str(NAME, /^(?:local|miss)$/)),
+};
+
+export function parseRunAnswer(payload: Buffer | undefined): RunAnswer | ProtocolError {
+  return decodeShape<RunAnswer>(payload, 'run answer', RUN_ANSWER, 64 << 20);
 }

@@ -161,10 +161,12 @@ async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult
     if (w.rspfile !== '') fs.writeFileSync(inSandbox(sandbox, w.rspfile), relocate(w.rspfileContent, w.roots, sandbox));
     const tmpDir = path.join(sandbox, '.tmp');
     fs.mkdirSync(tmpDir);
-    const env = { TMPDIR: tmpDir };
-    const r = await ctx.wait(execCommand(isolation().kind === 'namespaces' ? { argv: isolatedArgv(cacheDir(), sandbox, cmd), cwd, env } : { shell: cmd, cwd, env }, ctx.signal));
+    const env = { ...(w.env ?? {}), TMPDIR: tmpDir };
+    const split = w.stdout === true ? { splitStdout: true } : {};
+    const r = await ctx.wait(execCommand(isolation().kind === 'namespaces' ? { argv: isolatedArgv(cacheDir(), sandbox, cmd), cwd, env, ...split } : { shell: cmd, cwd, env, ...split }, ctx.signal));
     const back = (s: string): string => s.split(sandbox).join('');
     const result: RexecResult = { exit: r.exit, output: back(r.output), outputs: [], deps: [], fetched, ms: Date.now() - t0 };
+    if (w.stdout === true) result.stdout = back(r.stdout ?? '');
     if (r.signal) result.signal = r.signal;
     if (r.spawnError !== undefined) result.spawnError = r.spawnError;
     if (r.exit !== 0 || r.spawnError !== undefined) return result;
