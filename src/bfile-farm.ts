@@ -274,7 +274,7 @@ function localResult(payload: Parameters<typeof outcomeOf>[1], plan: PlannedRun)
 }
 
 /** A node's result: dependencies checked, outputs fetched (verified) and renamed into place. */
-async function remoteResult(
+export async function remoteResult(
   payload: Parameters<typeof outcomeOf>[1], plan: PlannedRun, facts: RuleFacts, sentRoots: string[],
   fetch: (hex: string, size: number, dest: string) => Promise<void>,
 ): Promise<{ r: RexecResult; bytes: { sent: number; received: number } } | RunFailure> {

@@ -5,7 +5,10 @@ import * as assert from 'uvu/assert';
 import * as path from 'node:path';
 import { suite } from './helpers.ts';
 import { commandParts, depfileOf, endsInCompiler, placementTool, planRun, runSpec, shellQuote, type RuleFacts, type RunCall } from '../src/bfile-action.ts';
-import { rexecItem, runBase, type FarmEnv } from '../src/bfile-farm.ts';
+import { remoteResult, rexecItem, RunFailure, runBase, type FarmEnv } from '../src/bfile-farm.ts';
+import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmp } from './helpers.ts';
 import { actionKey } from '../src/action-key.ts';
 import { shellWords } from '../src/rexec-client.ts';
 
@@ -152,6 +155,39 @@ test('the self-contained item: inputs as digests (system files stay), outputs wi
   assert.equal(item.work.roots, ['/w/a']);
   assert.equal([...item.offered.values()].sort(), ['/w/a/include/greet.h', '/w/a/src/main.c'], 'only its own inputs are offered');
   assert.equal(offers, [], 'offering is the caller\'s (when the item is placed)');
+});
+
+// A node is hostile: what it answers is checked before anything is written here.
+test('a node\'s answer: a result "run in place" is refused, so are foreign dependencies, bytes that fail their digest and paths out of the root', async () => {
+  const root = tmp('b-farm-unit-');
+  fs.mkdirSync(path.join(root, 'obj'));
+  const call: RunCall = { shell: COMPILE, cwd: root };
+  const plan = planRun(call, facts(root), files(root, []), noScan);
+  const bytes = Buffer.from('object code');
+  const hex = createHash('sha256').update(bytes).digest('hex').slice(0, 32);
+  const rexec = (over: object): Buffer => Buffer.from(JSON.stringify({ exit: 0, output: '', outputs: [{ path: path.join(root, 'obj/main.o'), digest: hex, size: bytes.length, mode: 0o644 }], deps: [], fetched: 0, ms: 1, stdout: '', ...over }));
+  const honest = async (_h: string, _s: number, dest: string): Promise<void> => fs.writeFileSync(dest, bytes);
+  const inPlace = await remoteResult(Buffer.from(JSON.stringify({ exit: 0, output: '', stdout: '', deps: [] })), plan, facts(root), [], honest);
+  assert.ok(inPlace instanceof RunFailure && inPlace.failure.code === 'protocol', 'a node cannot claim it wrote our files');
+  const ssh = await remoteResult(rexec({ deps: [path.join(process.env.HOME ?? '/root', '.ssh/id_rsa')] }), plan, facts(root), [], honest);
+  assert.ok(ssh instanceof RunFailure && ssh.failure.code === 'remote.deps', 'a dependency outside the project is refused');
+  const liar = await remoteResult(rexec({}), plan, facts(root), [], async (_h, _s, dest) => {
+    fs.writeFileSync(dest, 'other bytes');
+    throw new Error('digest mismatch'); // what the verified fetch (remote-output.ts) does
+  });
+  assert.ok(liar instanceof RunFailure && liar.failure.code === 'remote.fetch');
+  assert.not.ok(fs.existsSync(path.join(root, 'obj/main.o')), 'nothing unverified is written at the output');
+  assert.equal(fs.readdirSync(path.join(root, 'obj')), [], 'and no temp file is left');
+  const ok = await remoteResult(rexec({}), plan, facts(root), [], honest);
+  assert.not.ok(ok instanceof RunFailure);
+  assert.ok(fs.readFileSync(path.join(root, 'obj/main.o')).equals(bytes));
+  // A run() naming an output through a symlink out of the root: refused, nothing written there.
+  const outside = tmp('b-farm-outside-');
+  fs.symlinkSync(outside, path.join(root, 'link'));
+  const viaLink = planRun({ shell: 'cc -c src/main.c -o link/x.o', cwd: root }, facts(root, { outs: ['link/x.o'] }), files(root, []), noScan);
+  const esc = await remoteResult(Buffer.from(JSON.stringify({ exit: 0, output: '', outputs: [{ path: path.join(root, 'link/x.o'), digest: hex, size: bytes.length, mode: 0o644 }], deps: [], fetched: 0, ms: 1 })), viaLink, facts(root, { outs: ['link/x.o'] }), [], honest);
+  assert.ok(esc instanceof RunFailure && esc.failure.code === 'remote.output', JSON.stringify(esc));
+  assert.equal(fs.readdirSync(outside), []);
 });
 
 test.run();
