@@ -18,6 +18,9 @@ import { netnsAvailable, testHost } from './netns.ts';
 import { C_PROJECT, writeProject } from '../src/demo.ts';
 
 const test = suite('bfile-farm');
+const log = (s: string): void => {
+  process.stdout.write(`  [bfile-farm] ${s}\n`);
+};
 
 interface Node {
   proc: ChildProcess;
@@ -83,9 +86,11 @@ else {
   /** `b build` of `tree` through both nodes, everything sent out that can be (--local 0). */
   async function farmBuild(tree: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; err: string; events: Ev[] }> {
     const ev = `${tree}.events`;
+    const t0 = Date.now();
     const r = await run(B, ['build', '-C', tree, '-j', '4', '--local', '0', '--heartbeat', '200', '--events', ev, ...extra, ...w().nodes.flatMap((n) => ['--node', n.addr])], { env: { ...w().env, ...env }, timeout: 120_000 });
     const events = fs.existsSync(ev) ? fs.readFileSync(ev, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev) : [];
     fs.rmSync(ev, { force: true });
+    log(`${path.basename(tree)} ${extra.join(' ')}: ${Date.now() - t0} ms through the nodes; ${r.stderr.split('\n').filter((l) => /^\S+: ran|action cache|files moved/.test(l)).join(' | ')}`);
     return { code: r.code, err: r.stderr, events };
   }
 
@@ -105,8 +110,10 @@ else {
     const peek = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs none '${dir}' && cat '${remote}/src/main.c'`], { encoding: 'utf8' });
     assert.is.not(peek.status, 0, `a node would see the client's files: ${peek.stdout}`);
 
+    const t0 = Date.now();
     const l = await run(B, ['build', '-C', local], { env, timeout: 120_000 });
     assert.is(l.code, 0, l.stderr);
+    log(`L (local build, no nodes): ${Date.now() - t0} ms`);
     const r = await farmBuild(remote);
     assert.is(r.code, 0, `${r.err}\n${w().nodes.map((n) => n.err()).join('\n')}`);
     const ids = new Set(w().nodes.map((n) => n.id));
