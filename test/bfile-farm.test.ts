@@ -182,6 +182,14 @@ else {
     assert.match(again.stderr, /no work to do/);
   }, { timeout: 240_000 });
 
+  test('`b demo` itself with the nodes (B_NODES): builds, runs the program, rebuilds after its edit', async () => {
+    const dir = path.join(w().dir, 'demo');
+    const r = await run(B, ['demo', dir], { env: { ...w().env, B_NODES: w().nodes.map((n) => n.addr).join(',') }, timeout: 180_000 });
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Hello from B!\ntriangle\(10\) = 55 \(hello 1\.0\)/);
+    assert.match(r.stderr, /after editing include\/mathx\.h/);
+  }, { timeout: 240_000 });
+
   test.after(async () => {
     if (world) await Promise.all(world.nodes.map(stopHidden));
   });
