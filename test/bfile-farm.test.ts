@@ -182,6 +182,30 @@ else {
     assert.match(again.stderr, /no work to do/);
   }, { timeout: 240_000 });
 
+  test('a command that reads a file its rule never needed fails on the node and runs again here; a real error fails the rule', async () => {
+    const dir = path.join(w().dir, 'hidden-input');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'in.txt'), 'needed\n');
+    fs.writeFileSync(path.join(dir, 'data.txt'), 'never needed\n');
+    fs.writeFileSync(path.join(dir, 'Bfile.mjs'), `export default (b) => {
+  b.default('out.txt');
+  b.rule('out.txt', async ({ need, run }) => { await need('in.txt'); await run('cat in.txt $(echo data).txt > out.txt'); });
+  b.rule('bad.txt', async ({ need, run }) => { await need('in.txt'); await run("cat in.txt > bad.txt && sh -c 'exit 3'"); });
+};
+`);
+    const r = await farmBuild(dir);
+    assert.is(r.code, 0, r.err);
+    assert.is(fs.readFileSync(path.join(dir, 'out.txt'), 'utf8'), 'needed\nnever needed\n');
+    const ids = new Set(w().nodes.map((n) => n.id));
+    const note = r.events.find((e) => e.event === 'output' && /failed on node (\S+) .*ran again here/.test((e as { note?: string }).note ?? ''));
+    assert.ok(note !== undefined, `the node's failure is reported: ${JSON.stringify(r.events)}`);
+    assert.ok(ids.has(/failed on node (\S+)/.exec((note as { note?: string }).note ?? '')?.[1] ?? ''));
+    assert.equal(r.events.filter((e) => e.event === 'command').map((e) => e.node), ['local'], 'it ran here in the end');
+    const bad = await farmBuild(dir, ['bad.txt']);
+    assert.is(bad.code, 1, bad.err);
+    assert.match(bad.err, /command failed \(exit code 3\)/);
+  }, { timeout: 120_000 });
+
   test('`b demo` itself with the nodes (B_NODES): builds, runs the program, rebuilds after its edit', async () => {
     const dir = path.join(w().dir, 'demo');
     const r = await run(B, ['demo', dir], { env: { ...w().env, B_NODES: w().nodes.map((n) => n.addr).join(',') }, timeout: 180_000 });
