@@ -91,6 +91,8 @@ export interface ActionResult {
   outputs: { path: string; digest: string; size: number; mode: number }[];
   /** What the command printed (stdout and stderr, as a build shows it). */
   output: string;
+  /** stdout alone, for actions whose caller gets it (a Bfile `run()` resolves with it). */
+  stdout?: string;
   /** When it was recorded (ms since the epoch). */
   t: number;
 }
@@ -139,7 +141,8 @@ export function decodeEntry(text: string, key: string): ActionEntry | undefined 
       if (!Number.isSafeInteger(y.size) || (y.size as number) < 0 || !Number.isInteger(y.mode) || (y.mode as number) < 0 || (y.mode as number) > 0o7777) return undefined;
       outputs.push({ path: y.path, digest: y.digest, size: y.size as number, mode: y.mode as number });
     }
-    results.push({ deps, outputs, output: x.output, t: x.t });
+    if (x.stdout !== undefined && typeof x.stdout !== 'string') return undefined;
+    results.push({ deps, outputs, output: x.output, ...(typeof x.stdout === 'string' ? { stdout: x.stdout } : {}), t: x.t });
   }
   return { v: ACTION_FORMAT, key, results };
 }

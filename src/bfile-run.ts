@@ -10,7 +10,7 @@ import { parseDepfile } from './depfile.ts';
 import { WorkerFailure, type TaskContext } from './task-context.ts';
 import type { FileState } from './database.ts';
 import { collect, importBfile, locate, ORACLE, ENV, RuleTable, type RecordedCommand, type RuleResult, type RuleWork } from './bfile.ts';
-import { parseNeedAnswer, type WireAnswer } from './messages.ts';
+import { parseNeedAnswer, parseRunAnswer, type RunRequest, type WireAnswer } from './need-messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
 import type { RuleFence } from './fence-rule.ts';
 
@@ -32,6 +32,33 @@ class RuleFailure extends Error {
     super(f.message);
     this.failure = f;
   }
+}
+
+/** `run(cmd, opts)`'s options (b.d.ts documents them for Bfile authors). */
+interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Files this command writes (default: the rule's outputs): what comes back from a node and is cached. */
+  outputs?: string | string[];
+  /** The depfile it writes (default: the file after `-MF`, if any): comes back too; its headers are the cache's second level. */
+  depfile?: string;
+  /** false: never answered from, nor recorded in, the action cache. */
+  cache?: boolean;
+  /** false: runs on this machine only. */
+  remote?: boolean;
+}
+
+type ExecLike = { exit: number; output: string; stdout?: string; signal?: string; spawnError?: string };
+
+/** Options of the wrong type fail the rule where run() was called, not somewhere later. */
+function checkRunOptions(o: RunOptions, where: string | undefined): void {
+  const bad = (what: string, hint: string): never => {
+    throw new RuleFailure({ code: 'rule-threw', message: `run(): ${what}`, ...(where ? { where } : {}), hint });
+  };
+  const strings = (v: unknown): boolean => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+  if (o.outputs !== undefined && !strings(o.outputs)) bad('`outputs` must be a file name or a list of them', "run(cmd, { outputs: ['obj/a.o'] })");
+  if (o.depfile !== undefined && typeof o.depfile !== 'string') bad('`depfile` must be a file name', "run(cmd, { depfile: 'obj/a.o.d' })");
+  for (const k of ['cache', 'remote'] as const) if (o[k] !== undefined && typeof o[k] !== 'boolean') bad(`\`${k}\` must be true or false`, `run(cmd, { ${k}: false })`);
 }
 
 /** The rule, re-run against its recorded commands, did something different. */
@@ -110,7 +137,35 @@ async function runRuleWith(w: RuleWork, task: TaskContext, fence: RuleFence | un
     if (keys.length > 0) await ask(keys);
   };
 
-  const run = async (cmd: string | string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ stdout: string; exit: number }> => {
+  /**
+   * A command as an action (bfile-action.ts): the build host places it (here or on a node) or
+   * answers it from the action cache. Undefined when it must run here, in place: the rule runs
+   * on another node, whose build host owns no such task (commands of a rule that came from
+   * another machine run where the rule runs, as before).
+   */
+  const asAction = async (cmd: string | string[], cwd: string, opts: RunOptions, where: string | undefined): Promise<ExecLike | undefined> => {
+    const req: RunRequest = {
+      op: 'run', task: task.task, ...(Array.isArray(cmd) ? { argv: cmd } : { shell: cmd }), cwd,
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.outputs !== undefined ? { outputs: (Array.isArray(opts.outputs) ? opts.outputs : [opts.outputs]).map(key) } : {}),
+      ...(opts.depfile !== undefined ? { depfile: key(opts.depfile) } : {}),
+      ...(opts.cache === false ? { cache: false } : {}),
+      ...(opts.remote === false ? { remote: false } : {}),
+    };
+    let buf: Buffer;
+    try {
+      buf = await task.need(req);
+    } catch (e) {
+      if (!(e instanceof WorkerFailure)) throw e;
+      if (e.failure.code === 'run.here') return undefined;
+      throw new RuleFailure({ ...e.failure, ...(e.failure.where === undefined && where !== undefined ? { where } : {}) });
+    }
+    const a = parseRunAnswer(buf);
+    if (isProtocolError(a)) throw new RuleFailure({ code: 'protocol', message: `malformed answer to run(${JSON.stringify(cmd).slice(0, 200)}): ${a.message}` });
+    return a;
+  };
+
+  const run = async (cmd: string | string[], opts: RunOptions = {}): Promise<{ stdout: string; exit: number }> => {
     const text = Array.isArray(cmd) ? JSON.stringify(cmd) : cmd;
     const cwd = opts.cwd ? path.resolve(w.dir, opts.cwd) : w.dir;
     const env = opts.env ? JSON.stringify(opts.env) : '';
@@ -123,7 +178,9 @@ async function runRuleWith(w: RuleWork, task: TaskContext, fence: RuleFence | un
       commands.push(rec);
       return { stdout: rec.stdout, exit: rec.exit };
     }
-    const r = fence !== undefined ? await fence.run(cmd, cwd, opts.env, task) : await task.wait(execCommand({
+    checkRunOptions(opts, where);
+    const inPlace = fence === undefined && w.actions === true ? await asAction(cmd, cwd, opts, where) : undefined;
+    const r = fence !== undefined ? await fence.run(cmd, cwd, opts.env, task) : inPlace ?? await task.wait(execCommand({
       ...(Array.isArray(cmd) ? { argv: cmd } : { shell: cmd }),
       cwd,
       ...(opts.env ? { env: opts.env } : {}),

@@ -25,6 +25,18 @@ declare module 'b' {
     cwd?: string;
     /** Extra environment variables; part of what the rule depends on. */
     env?: Record<string, string>;
+    /**
+     * Files this command writes (default: the rule's outputs, if its command line names them).
+     * With other nodes (--node) or the action cache (--cache) a command is an action: these are
+     * what comes back from the node that ran it, and what a cache hit restores.
+     */
+    outputs?: string | readonly string[];
+    /** The depfile it writes (default: the file after -MF): comes back too, for needDepfile. */
+    depfile?: string;
+    /** false: never answered from, nor recorded in, the action cache (a command that reads the clock, the network...). */
+    cache?: boolean;
+    /** false: always runs on this machine, never on another node. */
+    remote?: boolean;
   }
 
   /** What a rule body gets. Paths are relative to the Bfile's directory. */

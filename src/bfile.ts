@@ -203,6 +203,8 @@ class BfileDescription implements BuildDescription {
   /** The Bfile and the local modules it imports (the no-op snapshot records them). */
   readonly files: string[];
   private readonly actions = new Map<string, Action>();
+  /** Set by the build host: the build has other nodes or the action cache (rules' commands are actions). */
+  farm = false;
 
   constructor(file: string, dir: string, reg: Registry) {
     this.root = dir;
@@ -242,7 +244,11 @@ class BfileDescription implements BuildDescription {
 
   private makeAction(m: Match, key: string, id: string): Action {
     const desc = this;
-    const work = (replay?: RecordedCommand[]): RuleWork => ({ k: 'rule', file: desc.file, dir: desc.root, rule: m.rule.id, key, outs: m.outs, stem: m.stem, ...(replay ? { replay } : {}) });
+    // Its run() calls are actions (bfile-farm.ts) when they can go somewhere else: other nodes, or the action cache.
+    const work = (replay?: RecordedCommand[]): RuleWork => ({
+      k: 'rule', file: desc.file, dir: desc.root, rule: m.rule.id, key, outs: m.outs, stem: m.stem, ...(replay ? { replay } : {}),
+      ...(!replay && desc.farm ? { actions: true } : {}),
+    });
     return {
       id,
       outputs: m.outs,

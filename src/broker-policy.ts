@@ -4,7 +4,8 @@
 // of the trust boundary is in one place and the broker only routes.
 
 import { failureOf, isProtocolError, DEFAULT_MAX_MESSAGE_BYTES, type Failure } from './protocol.ts';
-import { BUILD_KINDS, CACHE_KINDS, CACHE_WRITE_KINDS, parseMeta, parseWork, type NeedOp, type TaskMeta } from './messages.ts';
+import { BUILD_KINDS, CACHE_KINDS, CACHE_WRITE_KINDS, parseMeta, parseWork, type TaskMeta } from './messages.ts';
+import { type NeedOp } from './need-messages.ts';
 import type { StoredKind } from './relay.ts';
 import type { ClientState } from './broker-types.ts';
 
@@ -90,6 +91,7 @@ export function admitSubmit(c: ClientState, reqId: number, metaBuf: Buffer, work
  * - build, clean: only this process's own client (never another machine, never a node);
  * - need, blob: a worker of this process for a task running on it, or a node for an item we
  *   gave it (peers.ts checks that, and translates the task id); remote clients never.
+ * - run: a worker of this process for a task running on it; nodes and remote clients never.
  * `workerOf` names the worker a task of this node runs on.
  */
 export function mayAsk(c: ClientState, op: NeedOp, workerOf: (task: number) => string | undefined): string | undefined {
@@ -108,5 +110,11 @@ export function mayAsk(c: ClientState, op: NeedOp, workerOf: (task: number) => s
       }
       return `a ${c.via} ${c.role} may not ask for "${op.op}"`;
     }
+    case 'run':
+      // A command run for a rule of this build: only a worker of this process may ask (a node
+      // asking would have this machine run a command of its choosing).
+      return c.via === 'inproc' && c.role === 'worker-client' && workerOf(op.task) === c.name
+        ? undefined
+        : `a ${c.via} ${c.role} may not ask for "run" of task ${op.task}`;
   }
 }

@@ -9,7 +9,7 @@ import type { Fifo } from './fifo.ts';
 import type { PlacedTask } from './peers.ts';
 import type { KeyPair } from './keys.ts';
 import type { StoredKind } from './relay.ts';
-import type { BlobRequest, BuildRequest, NeedRequest } from './messages.ts';
+import type { BlobRequest, BuildRequest, NeedRequest, RunRequest } from './need-messages.ts';
 
 export interface BrokerData {
   nodeId: string;
@@ -101,7 +101,7 @@ export interface WorkerSlot {
 /** What the build engine plugs into the broker (see build-host.ts). */
 export interface NeedHandler {
   /** A validated NEED the client's role allows (the broker answers `status` itself). */
-  need(client: ClientState, reqId: number, op: BuildRequest | NeedRequest | BlobRequest): void;
+  need(client: ClientState, reqId: number, op: BuildRequest | NeedRequest | BlobRequest | RunRequest): void;
   clientGone?(client: ClientState): void;
   stop?(): void;
 }

@@ -10,8 +10,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { T, encode, type Failure } from './protocol.ts';
-import { encodeWork, type BlobRequest, type BuildRequest, type NeedRequest, type WireAnswer, type WorkItem } from './messages.ts';
+import { encodeWork, type WorkItem } from './messages.ts';
+import { type BlobRequest, type BuildRequest, type NeedRequest, type RunRequest, type WireAnswer } from './need-messages.ts';
 import type { NodeCacheIo } from './node-cache-client.ts';
+import type { FarmEnv } from './bfile-farm.ts';
 import type { Broker, ClientState, NeedHandler } from './broker.ts';
 import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer, type EngineHost } from './engine.ts';
 import { Database } from './database.ts';
@@ -95,9 +97,10 @@ export class BuildHost implements NeedHandler {
   readonly bytes = { sent: 0, received: 0 };
 
   /** A NEED the broker decoded and allowed for this client (see broker.ts mayAsk). */
-  need(client: ClientState, reqId: number, req: BuildRequest | NeedRequest | BlobRequest): void {
+  need(client: ClientState, reqId: number, req: BuildRequest | NeedRequest | BlobRequest | RunRequest): void {
     if (req.op === 'need') this.ruleNeed(client, reqId, req);
     else if (req.op === 'blob') this.blob(client, reqId, req);
+    else if (req.op === 'run') this.run(client, reqId, req);
     else this.build(client, reqId, req).catch((e: unknown) => this.broker.replyFailure(client, reqId, toFailure(e)));
   }
 
@@ -152,6 +155,27 @@ export class BuildHost implements NeedHandler {
     }
   }
 
+  /**
+   * A Bfile rule's `run()` as an action (bfile-farm.ts), for the build that owns its task. A rule
+   * running here on work from another node is told to run its command itself, where it runs:
+   * the command is never sent back to the origin (a node could have it run anything there).
+   */
+  private run(client: ClientState, reqId: number, req: RunRequest): void {
+    for (const e of this.engines) {
+      const st = e.actionOfTask(req.task);
+      if (st === undefined) continue;
+      const env = (e.desc as { remoteEnv?: FarmEnv }).remoteEnv;
+      import('./bfile-farm.ts').then(({ runAction, RunFailure }) => runAction(e, st, req, env).catch((err: unknown) => {
+        throw err instanceof RunFailure ? new BuildError(err.failure) : err;
+      })).then(
+        (a) => this.broker.sendTo(client, encode(T.ANSWER, reqId, a)),
+        (err: unknown) => this.broker.replyFailure(client, reqId, toFailure(err)),
+      );
+      return;
+    }
+    this.broker.replyFailure(client, reqId, { code: 'run.here', message: `no build here owns task ${req.task}: the rule runs its command where it runs` });
+  }
+
   private async build(client: ClientState, reqId: number, req: BuildRequest): Promise<void> {
     const m0 = this.broker.messages();
     this.bytes.sent = 0;
@@ -188,6 +212,7 @@ export class BuildHost implements NeedHandler {
       },
       sink: { events: (batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)) },
       fetch,
+      nodes: this.broker.peers.peers.length > 0,
       ...(this.broker.peers.peers.length > 0 ? {
         nodeCache: {
           nodes: (tool: string) => this.broker.peers.cacheNodes(tool),
@@ -361,6 +386,8 @@ export interface BuildIo {
   offer(m: Map<string, string>): void;
   /** The action caches of the nodes this build uses (node-cache-client.ts); absent without nodes. */
   nodeCache?: NodeCacheIo;
+  /** Whether the build may use other nodes (a Bfile rule's commands then go through bfile-farm.ts). */
+  nodes?: boolean;
   /** The build file as the caller loaded it already (the Ninja personality), instead of reading it again. */
   preloaded?: Loaded;
 }
@@ -374,6 +401,7 @@ export interface BuildIo {
 export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<BuildReply> {
   const t0 = Date.now();
   const c0 = { ...counters };
+  const cacheOn = (await import('./ninja-cache.ts')).cacheEnabled();
   const file = findBuildFile(req.dir, req.file);
   const tLoad = Date.now();
   let desc = io.preloaded ?? await loadDescription(file, req);
@@ -410,6 +438,8 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
   const events = 'event' in sink ? { push: (e: BuildEvent) => sink.event(e), flush: () => {} } : new EventBatcher((batch) => sink.events(batch));
   const makeEngine = (d: BuildDescription): Engine => {
     (d as { remoteEnv?: typeof remoteEnv }).remoteEnv = remoteEnv;
+    // With no node to send commands to and no action cache, a rule's run() stays in place (as fast as before).
+    (d as { farm?: boolean }).farm = io.nodes === true || cacheOn;
     const files = (d as { manifest?: { files: string[] } }).manifest?.files;
     if (files !== undefined) {
       // What the manifest says now, from its files' digests (stat fast path: no re-read).

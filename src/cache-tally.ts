@@ -1,5 +1,5 @@
 // The action cache's part of a build summary: hits by source (this machine's cache, each
-// node's), misses, and the bytes restored, counted from the `finish` events of cacheable actions
+// node's), misses, and the bytes restored, counted from the `finish` events of cacheable actions and the `command` events of Bfile rules
 // (the one place both renderers, progress.ts and ninja-status.ts, learn about them).
 
 import type { BuildEvent } from './engine-types.ts';
@@ -12,7 +12,9 @@ export class CacheTally {
   readonly bySource = new Map<string, { hits: number; bytes: number }>();
 
   event(e: BuildEvent): void {
-    if (e.event !== 'finish' || e.status !== 'ok' || e.cache === undefined) return;
+    // A Bfile rule's commands are the actions (`command` events); its `finish` carries no cache field.
+    if (e.event !== 'command' && (e.event !== 'finish' || e.status !== 'ok')) return;
+    if (e.cache === undefined) return;
     if (e.cache === 'miss') {
       this.misses++;
       return;

@@ -251,7 +251,8 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   }
   if (r.ran === 0) log.info(o.noWork ?? `no work to do (${r.upToDate} up to date)`);
   else {
-    const where = [...progress!.nodes.entries()].map(([n, c]) => `${c} on ${n}`).join(', ');
+    const remote = [...(progress?.commandNodes.entries() ?? [])].map(([n, c]) => `${c} on ${n}`).join(', ');
+    const where = [...progress!.nodes.entries()].map(([n, c]) => `${c} on ${n}`).join(', ') + (remote !== '' ? `; their commands: ${remote}` : '');
     log.info(`${o.dryRun ? 'would run' : 'ran'} ${r.ran} rule${r.ran === 1 ? '' : 's'}${where && !o.dryRun ? ` (${where})` : ''}, ${r.upToDate} up to date, ${(r.ms / 1000).toFixed(2)} s`);
   }
   const cached = progress?.cache.summary();

@@ -127,7 +127,8 @@ export interface Answer {
 }
 
 export interface BuildEvent {
-  event: 'start' | 'run' | 'finish' | 'output';
+  /** `command`: one command a Bfile rule ran as an action (bfile-farm.ts): where, and the cache's part. */
+  event: 'start' | 'run' | 'finish' | 'output' | 'command';
   /** When it happened (ms since the epoch). */
   t?: number;
   key: string;

@@ -17,7 +17,7 @@ function json(x: unknown): Buffer {
 
 /** Whether a work item is one a build runs here (the others exist to test the runtime). */
 export function isBuildWork(item: WorkItem): item is BuildWork {
-  return item.k === 'cmd' || BUILD_KINDS.has(item.k);
+  return item.k === 'cmd' || item.k === 'run' || BUILD_KINDS.has(item.k);
 }
 
 /** Runs a build's work item here; its result as an object, tagged with its kind. */
@@ -60,6 +60,10 @@ export async function runBuildWork(item: BuildWork, ctx: TaskContext): Promise<O
     case 'cmd': {
       const { runCmd } = await import('./ninja-run.ts');
       return { k: 'cmd', r: await runCmd(item, ctx) };
+    }
+    case 'run': {
+      const { runHere } = await import('./bfile-exec.ts');
+      return { k: 'run', r: await runHere(item, ctx) };
     }
     case 'rule': {
       const { runRule } = await import('./bfile-run.ts');

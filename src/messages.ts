@@ -1,18 +1,19 @@
 // Every message payload B sends between threads and machines, declared once: work items (SUBMIT
-// and WORK), their results (RESULT and DONE), NEED operations and their answers, and SUBMIT's
-// routing meta. Each is a discriminated union (`k` for work, `op` for NEED) with a strict
-// validator: unknown or duplicate keys, wrong types and oversized fields are refused with a
-// ProtocolError value, never thrown. Every receiver decodes a payload once with the parser here
-// and then switches on the tag; nothing looks at bytes or substrings to guess what a payload is
-// (the broker once did, and a node could make a client run `op:"build"` by hiding `"op":"need"`
+// and WORK), their results (RESULT and DONE) and SUBMIT's routing meta here, NEED operations and
+// their answers in need-messages.ts. Each is a discriminated union (`k` for work, `op` for NEED)
+// with a strict validator: unknown or duplicate keys, wrong types and oversized fields are refused
+// with a ProtocolError value, never thrown. Every receiver decodes a payload once with the parser
+// here and then switches on the tag; nothing looks at bytes or substrings to guess what a payload
+// is (the broker once did, and a node could make a client run `op:"build"` by hiding `"op":"need"`
 // inside it).
 //
-// This module imports only protocol.ts (and shape.ts, its schema language), so worker-side files (jobs, bfile-run, ninja-run,
-// rexec) depend on it and on leaf utilities, never on the front ends that produce the messages.
+// This module imports only protocol.ts and shape.ts (its schema language), so worker-side files
+// (jobs, bfile-run, ninja-run, rexec) depend on it and on leaf utilities, never on the front ends
+// that produce the messages.
 
 import { type ProtocolError, duplicateKey, isProtocolError, parseJson } from './protocol.ts';
 import {
-  ANY, HEX_DIGEST, LIST, NAME, TEXT, U32, arr, bool, checkShape, decodeShape, int, lit, nullable, num, obj, opt, rec, refuse, str, type Shape,
+  ANY, HEX_DIGEST, NAME, TEXT, arr, bool, checkShape, decodeShape, int, lit, nullable, num, obj, opt, rec, refuse, str, type Shape,
 } from './shape.ts';
 
 export { duplicateKey };
@@ -54,6 +55,8 @@ export interface RuleWork {
   outs: string[];
   stem: string;
   replay?: RecordedCommand[];
+  /** Its `run()` calls become actions (bfile-action.ts): asked of the build host (NEED `run`). */
+  actions?: boolean;
   /**
    * For a node that sees the client's files: run the rule's side effects fenced (fence-rule.ts):
    * its commands and writes land in the attempt's sandbox, its outputs come back as blobs.
@@ -118,6 +121,10 @@ export interface RexecWork {
   rspfileContent: string;
   /** The command is a gcc/clang compile: add -ffile-prefix-map. */
   prefixMap: boolean;
+  /** Extra environment (a Bfile `run()`'s `env` and the declared variables). */
+  env?: Record<string, string>;
+  /** Return stdout on its own too (a Bfile `run()` resolves with it). */
+  stdout?: boolean;
   /** With the client's `--cache`: the node records the result in its own cache (node-cache.ts). */
   cache?: NodeCacheInfo;
 }
@@ -180,6 +187,21 @@ export interface CasPutWork {
 /** The largest blob a cache writer uploads in one message (base64 stays under TEXT). */
 export const CAS_PUT_MAX = 32 << 20;
 
+/**
+ * A Bfile `run()` executed in place on this machine (bfile-exec.ts), as an action the build host
+ * placed here (bfile-action.ts); never accepted from another machine (see BUILD_KINDS).
+ */
+export interface RunWork {
+  k: 'run';
+  /** A shell command line, or an argv run without a shell: exactly one of the two. */
+  shell?: string;
+  argv?: string[];
+  cwd: string;
+  env?: Record<string, string>;
+  /** Absolute path of the depfile the command writes ('' for none): its dependencies come back. */
+  depfile: string;
+}
+
 /** What a node can run identically (toolchain.ts). */
 export interface ProbeWork {
   k: 'probe';
@@ -205,7 +227,7 @@ export type TestWork =
   | { k: 'throw'; message: string }
   | { k: 'sleep'; ms: number };
 
-export type BuildWork = RuleWork | CmdWork | FencedWork | RexecWork | ProbeWork | CasGetWork | CacheLookupWork | CachePutWork | CasPutWork;
+export type BuildWork = RuleWork | CmdWork | FencedWork | RexecWork | RunWork | ProbeWork | CasGetWork | CacheLookupWork | CachePutWork | CasPutWork;
 export type WorkItem = BuildWork | TestWork;
 export type WorkKind = WorkItem['k'];
 
@@ -227,7 +249,7 @@ const CACHED_RESULT = obj({
 const RECORDED = obj({ cmd: str(), cwd: str(), env: str(TEXT), exit: int(-1, 0xffff), stdout: str(TEXT) });
 
 const WORK: Record<WorkKind, Shape> = {
-  rule: { k: lit('rule'), file: str(), dir: str(), rule: str(), key: str(), outs: arr(str()), stem: str(), replay: opt(arr(RECORDED)), fenced: opt(bool) },
+  rule: { k: lit('rule'), file: str(), dir: str(), rule: str(), key: str(), outs: arr(str()), stem: str(), replay: opt(arr(RECORDED)), fenced: opt(bool), actions: opt(bool) },
   cmd: {
     k: lit('cmd'), cmd: str(), cwd: str(), outs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME),
     rspfile: str(), rspfileContent: str(TEXT), console: bool,
@@ -240,11 +262,13 @@ const WORK: Record<WorkKind, Shape> = {
     k: lit('rexec'), cmd: str(), cwd: str(), roots: arr(str(), 10_000),
     inputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST), size: int(), exec: bool })),
     outputs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME), rspfile: str(), rspfileContent: str(TEXT), prefixMap: bool,
+    env: opt(rec(str(), 10_000)), stdout: opt(bool),
     cache: opt(NODE_CACHE_INFO),
   },
   'cache-lookup': { k: lit('cache-lookup'), action: NODE_ACTION },
   'cache-put': { k: lit('cache-put'), action: NODE_ACTION, result: CACHED_RESULT },
   'cas-put': { k: lit('cas-put'), digest: str(32, HEX_DIGEST), data: str(TEXT, /^[A-Za-z0-9+/]*={0,2}$/) },
+  run: { k: lit('run'), shell: opt(str()), argv: opt(arr(str(), 10_000)), cwd: str(), env: opt(rec(str(), 10_000)), depfile: str() },
   probe: { k: lit('probe'), tools: opt(arr(str(NAME), 256)), file: opt(str()), expect: opt(str(NAME)) },
   'cas-get': { k: lit('cas-get'), digest: str(32, HEX_DIGEST), offset: int(), length: int(0, 1 << 20) },
   echo: { k: lit('echo'), d: opt(ANY) },
@@ -351,6 +375,21 @@ export interface RexecResult {
   /** Bytes of inputs this node had to fetch. */
   fetched: number;
   ms: number;
+  /** stdout on its own, when the work item asked for it. */
+  stdout?: string;
+}
+
+/** What a Bfile `run()` executed in place left (bfile-exec.ts): the outputs are in the tree. */
+export interface RunResult {
+  exit: number;
+  signal?: string;
+  /** stdout and stderr as one interleaved stream, and stdout alone. */
+  output: string;
+  stdout: string;
+  spawnError?: string;
+  /** Dependencies the depfile names (as written there: relative to cwd, or absolute). */
+  deps: string[];
+  depsError?: string;
 }
 
 /** What a fenced command left (fence.ts): outputs as blobs in the node's store, dependencies as a `cmd`'s. */
@@ -413,6 +452,7 @@ export interface ResultOf {
   rule: RuleResult;
   cmd: CmdResult;
   rexec: RexecResult;
+  run: RunResult;
   fenced: FencedResult;
   probe: ProbeResult;
   'cas-get': CasGetResult;
@@ -434,7 +474,11 @@ const RESULTS: { [K in keyof ResultOf]: Shape } = {
   cmd: { exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), outputs: rec(FILE_STATE), deps: arr(str()), depsError: opt(str(TEXT)), spawnError: opt(str(TEXT)) },
   rexec: {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
-    outputs: arr(STORED_OUTPUT), deps: arr(str()), fetched: int(), ms: num,
+    outputs: arr(STORED_OUTPUT), deps: arr(str()), fetched: int(), ms: num, stdout: opt(str(TEXT)),
+  },
+  run: {
+    exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), stdout: str(TEXT), spawnError: opt(str(TEXT)), deps: arr(str()),
+    depsError: opt(str(TEXT)),
   },
   fenced: {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
@@ -522,87 +566,7 @@ export function parseMeta(payload: Buffer | undefined): TaskMeta | ProtocolError
   return decodeShape<TaskMeta>(payload, 'SUBMIT meta', META, 1 << 20);
 }
 
-// ---------------------------------------------------------------------------------------------
-// NEED operations and their answers.
-
-/** Start a build (or clean) of a directory: only from the client in this process. */
-export interface BuildRequest {
-  op: 'build' | 'clean' | 'clean-dead';
-  dir: string;
-  file?: string;
-  targets: string[];
-  keepGoing: number;
-  dryRun: boolean;
-  explain: boolean;
-  events: boolean;
-  env: Record<string, string>;
-  /** Most commands at once, here and on other nodes (-j). */
-  jobs?: number;
-  /** Ninja's -l: no new command while the load average is above it (EngineOptions.loadLimit). */
-  loadAverage?: number;
-}
-
-/** Answers a running rule depends on (its `need`, `ask`, `env`), for task `task`. */
-export interface NeedRequest {
-  op: 'need';
-  task: number;
-  keys: string[];
-}
-
-/** A chunk of an input blob of remote work item `task`. */
-export interface BlobRequest {
-  op: 'blob';
-  task: number;
-  digest: string;
-  offset: number;
-  length: number;
-}
-
-/** The node's state, for `b status`. */
-export interface StatusRequest {
-  op: 'status';
-}
-
-export type NeedOp = BuildRequest | NeedRequest | BlobRequest | StatusRequest;
-export type NeedOpName = NeedOp['op'];
-
-const BUILD: Shape = {
-  op: str(16), dir: str(), file: opt(str()), targets: arr(str()), keepGoing: int(0, 1e9), dryRun: bool, explain: bool, events: bool,
-  env: rec(str(), 100_000), jobs: opt(int(0, 1 << 20)), loadAverage: opt(num),
-};
-const NEED_OPS: Record<NeedOpName, Shape> = {
-  build: { ...BUILD, op: lit('build') },
-  clean: { ...BUILD, op: lit('clean') },
-  'clean-dead': { ...BUILD, op: lit('clean-dead') },
-  need: { op: lit('need'), task: U32, keys: arr(str(), LIST) },
-  blob: { op: lit('blob'), task: U32, digest: str(32, HEX_DIGEST), offset: int(), length: int(1, 1 << 20) },
-  status: { op: lit('status') },
-};
-
-export function parseNeed(payload: Buffer | undefined): NeedOp | ProtocolError {
-  const v = parseJson(payload);
-  if (isProtocolError(v)) return v;
-  const op = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as { op?: unknown }).op : undefined;
-  if (typeof op !== 'string' || !Object.hasOwn(NEED_OPS, op)) return refuse(`NEED: unknown op ${JSON.stringify(op)?.slice(0, 64) ?? 'undefined'}`);
-  return decodeShape<NeedOp>(payload, `NEED "${op}"`, NEED_OPS[op as NeedOpName], 64 << 20);
-}
-
-export interface WireAnswer {
-  key: string;
-  hash: string;
-  value?: string;
-}
-
-export interface NeedAnswer {
-  answers: WireAnswer[];
-}
-
-const NEED_ANSWER: Shape = { answers: arr(obj({ key: str(), hash: str(NAME), value: opt(str(TEXT)) })) };
-
-export function parseNeedAnswer(payload: Buffer | undefined): NeedAnswer | ProtocolError {
-  return decodeShape<NeedAnswer>(payload, 'NEED answer', NEED_ANSWER, 64 << 20);
-}
-
+/** A chunk of a blob, answering a `blob` NEED (need-messages.ts): a `cas-get` result's shape. */
 export function parseBlobAnswer(payload: Buffer | undefined): CasGetResult | ProtocolError {
   return decodeShape<CasGetResult>(payload, 'blob answer', RESULTS['cas-get'], 64 << 20);
 }

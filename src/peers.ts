@@ -24,7 +24,8 @@ import {
 } from './protocol.ts';
 import { VERSION } from './version.ts';
 import { platform } from './toolchain.ts';
-import { parseNeed, parseResult, type BlobRequest, type NeedRequest, type ProbeResult, type RemotePayload, type TaskMeta, type ToolPrint } from './messages.ts';
+import { parseResult, type ProbeResult, type RemotePayload, type TaskMeta, type ToolPrint } from './messages.ts';
+import { parseNeed, type BlobRequest, type NeedRequest } from './need-messages.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.ts';
 import { sessionId } from './keys.ts';
 

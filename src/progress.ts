@@ -28,6 +28,8 @@ export class Progress {
   private readonly descriptions = new Map<string, string>();
   /** Where each rule ran, counted per node (summary line). */
   readonly nodes = new Map<string, number>();
+  /** Commands of Bfile rules that ran on other nodes, by node. */
+  readonly commandNodes = new Map<string, number>();
   /** Action cache hits and misses (summary line). */
   readonly cache = new CacheTally();
 
@@ -93,6 +95,11 @@ export class Progress {
         }
         return;
       }
+      case 'command':
+        // A Bfile rule's command run as an action (bfile-farm.ts): the cache's count, and where.
+        this.cache.event(e);
+        if (e.node !== undefined && e.node !== 'local') this.commandNodes.set(e.node, (this.commandNodes.get(e.node) ?? 0) + 1);
+        return;
       default:
         return;
     }

@@ -161,15 +161,20 @@ async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult
     // -ffile-prefix-map (relocated above, `-ffile-prefix-map=SANDBOX/src=.`) still wins for the
     // paths it names, as it does in a local build (appended, ours made every object name the
     // client's absolute source path, and objects differed between checkouts).
-    if (w.prefixMap) cmd = cmd.replace(/^(\s*\S+)/, (m) => `${m} -ffile-prefix-map=${sandbox}=`);
+    // The compile is the line's last part (a Bfile's `mkdir -p obj && cc ...`; a Ninja compile is
+    // one part), so the map goes after that part's program.
+    if (w.prefixMap) cmd = withAfterLastProgram(cmd, ` -ffile-prefix-map=${sandbox}=`);
     if (w.rspfile !== '') fs.writeFileSync(inSandbox(sandbox, w.rspfile), relocate(w.rspfileContent, w.roots, sandbox));
     const tmpDir = path.join(sandbox, '.tmp');
     fs.mkdirSync(tmpDir);
-    // The declared environment the client's cache keys on (node-cache.ts) is the command's too.
-    const env = { ...(w.cache?.env ?? {}), TMPDIR: tmpDir };
-    const r = await ctx.wait(execCommand(isolation().kind === 'namespaces' ? { argv: isolatedArgv(cacheDir(), sandbox, cmd), cwd, env } : { shell: cmd, cwd, env }, ctx.signal));
+    // The declared environment the client's cache keys on (node-cache.ts) is the command's too, and
+    // a Bfile run()'s own env on top.
+    const env = { ...(w.cache?.env ?? {}), ...(w.env ?? {}), TMPDIR: tmpDir };
+    const split = w.stdout === true ? { splitStdout: true } : {};
+    const r = await ctx.wait(execCommand(isolation().kind === 'namespaces' ? { argv: isolatedArgv(cacheDir(), sandbox, cmd), cwd, env, ...split } : { shell: cmd, cwd, env, ...split }, ctx.signal));
     const back = (s: string): string => s.split(sandbox).join('');
     const result: RexecResult = { exit: r.exit, output: back(r.output), outputs: [], deps: [], fetched, ms: Date.now() - t0 };
+    if (w.stdout === true) result.stdout = back(r.stdout ?? '');
     if (r.signal) result.signal = r.signal;
     if (r.spawnError !== undefined) result.spawnError = r.spawnError;
     if (r.exit !== 0 || r.spawnError !== undefined) return result;
@@ -215,4 +220,25 @@ function blobData(buf: Buffer): string {
 
 export function casGet(w: CasGetWork): CasGetResult {
   return { data: nodeCas().read(w.digest, w.offset, Math.min(w.length, CHUNK)).toString('base64') };
+}
+
+/**
+ * `cmd` with `text` inserted right after the program of its last part (parts split at `&&`, `||`,
+ * `;` and newlines outside quotes).
+ */
+export function withAfterLastProgram(cmd: string, text: string): string {
+  let start = 0;
+  let q: string | undefined;
+  for (let i = 0; i < cmd.length; i++) {
+    const c = cmd[i]!;
+    if (q !== undefined) {
+      if (c === q) q = undefined;
+    } else if (c === "'" || c === '"') q = c;
+    else if (c === ';' || c === '\n') start = i + 1;
+    else if ((c === '&' || c === '|') && cmd[i + 1] === c) start = ++i + 1;
+  }
+  const m = /^\s*\S+/.exec(cmd.slice(start));
+  if (m === null) return cmd;
+  const at = start + m[0].length;
+  return cmd.slice(0, at) + text + cmd.slice(at);
 }

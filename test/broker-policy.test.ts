@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { suite } from './helpers.ts';
 import { admitSubmit, mayAsk, MAX_CLIENT_BYTES } from '../src/broker-policy.ts';
 import type { ClientState } from '../src/broker-types.ts';
-import type { NeedOp } from '../src/messages.ts';
+import type { NeedOp } from '../src/need-messages.ts';
 
 const test = suite('broker-policy');
 

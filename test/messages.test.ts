@@ -4,7 +4,8 @@ import * as assert from 'uvu/assert';
 import { suite } from './helpers.ts';
 import { isProtocolError } from '../src/protocol.ts';
 import { encodeRequest, parseReply } from '../src/spawn-perl.ts';
-import { BUILD_KINDS, duplicateKey, parseMeta, parseNeed, parseResult, parseResultOf, parseWork } from '../src/messages.ts';
+import { BUILD_KINDS, duplicateKey, parseMeta, parseResult, parseResultOf, parseWork } from '../src/messages.ts';
+import { parseNeed } from '../src/need-messages.ts';
 
 const test = suite('messages');
 const buf = (s: string | object): Buffer => Buffer.from(typeof s === 'string' ? s : JSON.stringify(s));

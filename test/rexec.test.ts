@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { suite, tmp } from './helpers.ts';
-import { relocate, inSandbox } from '../src/rexec.ts';
+import { relocate, inSandbox, withAfterLastProgram } from '../src/rexec.ts';
 import { compileInfo, projectRoots, shellWords, checkOutputPath } from '../src/rexec-client.ts';
 import { Cas } from '../src/cas.ts';
 
@@ -18,6 +18,16 @@ test('relocate rewrites client paths wherever a path starts, and nothing else', 
   assert.is(relocate('cc /pp/a.c /p', ['/p'], S), 'cc /pp/a.c /sb/p', 'a longer name is another path');
   assert.is(relocate('cat rel/p/a', ['/p'], S), 'cat rel/p/a', 'a relative path ending in the root is left alone');
   assert.is(relocate('x /a/b /a', ['/a', '/a/b'], S), 'x /sb/a/b /sb/a');
+});
+
+test('the prefix map goes after the compiler of the last part, never after mkdir', () => {
+  const M = ' -M';
+  assert.is(withAfterLastProgram('/usr/bin/cc -c a.c -o a.o', M), '/usr/bin/cc -M -c a.c -o a.o');
+  assert.is(withAfterLastProgram('mkdir -p obj && cc -c a.c', M), 'mkdir -p obj && cc -M -c a.c');
+  assert.is(withAfterLastProgram('cd x; cc -c a.c', M), 'cd x; cc -M -c a.c');
+  assert.is(withAfterLastProgram('true || cc -c a.c', M), 'true || cc -M -c a.c');
+  assert.is(withAfterLastProgram('echo "a && b" && cc x', M), 'echo "a && b" && cc -M x', 'separators inside quotes are words');
+  assert.is(withAfterLastProgram('cc x &&', M), 'cc x &&', 'nothing after the last separator: unchanged');
 });
 
 test('inSandbox keeps every path inside the sandbox', () => {

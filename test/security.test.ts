@@ -90,6 +90,8 @@ test('attack 1: a node cannot make the client build another directory (NEED "bui
             asked = true;
             await reply(encode(T.NEED, 77, { ...buildOp(target), task: d.id, x: { op: 'need' } }));
             await reply(encode(T.NEED, 78, { op: 'clean', dir: target, targets: [], keepGoing: 1, dryRun: false, explain: false, events: false, env: {}, task: d.id, x: { op: 'blob' } }));
+            // A Bfile run() as an action, asked by the node: the client would run it here.
+            await reply(encode(T.NEED, 79, { op: 'run', task: d.id, shell: `touch '${path.join(target, 'pwned')}'`, cwd: target }));
           }
         } else if (d.type === T.ANSWER || d.type === T.FAILURE) replies.push({ type: d.type, id: d.id, body: d.payload?.toString() ?? '' });
       }
@@ -104,7 +106,7 @@ test('attack 1: a node cannot make the client build another directory (NEED "bui
   client.stderr?.on('data', (d: Buffer) => (cerr += d.toString()));
   try {
     const pwned = (): boolean => touched || fs.existsSync(path.join(target, 'pwned'));
-    await until(() => replies.length >= 2 || pwned(), 30_000, 'the client to answer the fake node\'s NEEDs').catch((e: Error) => {
+    await until(() => replies.length >= 3 || pwned(), 30_000, 'the client to answer the fake node\'s NEEDs').catch((e: Error) => {
       throw new Error(`${e.message}; the fake node got ${seen.join(' ')}; client: ${cerr.slice(-500)}`);
     });
     assert.not.ok(pwned(), 'the client built the directory a node asked for');
@@ -197,8 +199,11 @@ test('attack 1b: a remote client can neither start builds on a node nor submit t
     await raw.send(encode(T.NEED, 6, buildOp(target)));
     await raw.send(encode(T.SUBMIT, 7, [{}, { k: 'exec', shell: `touch ${marker}` }]));
     await raw.send(encode(T.SUBMIT, 8, [{}, { k: 'fib', n: 3 }]));
-    await until(() => [5, 6, 7, 8].every((id) => raw.got.some((m) => m.id === id)), 20_000, 'answers to every request');
-    for (const id of [5, 6, 7, 8]) assert.is(raw.got.find((m) => m.id === id)!.type, T.FAILURE, JSON.stringify(raw.got));
+    // A Bfile run() as an action (NEED "run"), and its in-place work item: neither from a remote client.
+    await raw.send(encode(T.NEED, 9, { op: 'run', task: 1, shell: `touch ${marker}`, cwd: dir }));
+    await raw.send(encode(T.SUBMIT, 10, [{}, { k: 'run', shell: `touch ${marker}`, cwd: dir, depfile: '' }]));
+    await until(() => [5, 6, 7, 8, 9, 10].every((id) => raw.got.some((m) => m.id === id)), 20_000, 'answers to every request');
+    for (const id of [5, 6, 7, 8, 9, 10]) assert.is(raw.got.find((m) => m.id === id)!.type, T.FAILURE, JSON.stringify(raw.got));
     await new Promise((r) => setTimeout(r, 500));
     assert.not.ok(fs.existsSync(path.join(target, 'pwned')), 'a remote client started a build');
     assert.not.ok(fs.existsSync(marker), 'a remote client ran exec');

@@ -1,0 +1,314 @@
+// A Bfile rule's `run()` as an action, build-host side: answered from the action cache, or placed
+// like any other work (this machine's slots first, then the node with the most free credit) and
+// its result brought back. The rule body keeps running where it is (cheap JavaScript); only the
+// command moves. bfile-action.ts says what the action is; this file does it:
+//
+//   lookup  with `--cache`: the key (action-key.ts, paths relative to the build root), then the
+//           headers the entry recorded, compared by digest; a hit restores every output (by
+//           digest, temp file and rename) and runs nothing;
+//   run     a `run` item for this machine (bfile-exec.ts, in place), or for a node that cannot
+//           see this machine's files a self-contained `rexec` item (rexec.ts): inputs as blobs,
+//           the command in a sandbox, outputs fetched here and verified by digest, written only
+//           at the action's declared outputs inside the build root. A command that fails on a
+//           node runs once more here (its sandbox may have lacked a file; a real error fails
+//           again and is reported as usual);
+//   record  with `--cache`, after exit 0 only: outputs stored, then the entry (action-cache.ts).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Engine } from './engine.ts';
+import type { Answer } from './engine-types.ts';
+import { ActionCache } from './action-cache.ts';
+import { absolutizer, actionKey, matchResult, relativizer, withResult } from './action-key.ts';
+import { cacheEnabled, declaredEnv, isContentDigest, resolveTool, toolFingerprint } from './ninja-cache.ts';
+import { checkOutputPath, isSystem, projectRoots } from './rexec-client.ts';
+import { refusedDependency } from './remote-output.ts';
+import { digestHex } from './hash.ts';
+import { platform } from './toolchain.ts';
+import { endsInCompiler, keyOf, placementTool, planRun, runSpec, type PlannedRun, type RuleFacts, type RunCall } from './bfile-action.ts';
+import { outcomeOf, type RexecInput, type RexecResult, type RexecWork, type RunResult, type RunWork } from './messages.ts';
+import { type RunAnswer, type RunRequest } from './need-messages.ts';
+import { isProtocolError, type Failure } from './protocol.ts';
+import { ORACLE } from './bfile.ts';
+
+type RuleState = NonNullable<ReturnType<Engine['actionOfTask']>>;
+
+/** What the build host lends: file digests from B's database, and the blobs it may serve to nodes. */
+export interface FarmEnv {
+  digestOf(abs: string): { digest: string; size: number; exec: boolean } | undefined;
+  offer(m: Map<string, string>): void;
+}
+
+/** A failure that goes back to the rule as it is (its code and message name what went wrong). */
+export class RunFailure extends Error {
+  readonly failure: Failure;
+  constructor(f: Failure) {
+    super(f.message);
+    this.failure = f;
+  }
+}
+
+let sharedCache: ActionCache | null | undefined;
+
+/** The process's action cache when `--cache` is on (made on first use), else null. */
+function theCache(): ActionCache | null {
+  if (sharedCache === undefined) sharedCache = cacheEnabled() ? new ActionCache() : null;
+  return sharedCache;
+}
+
+/** The base directory for relative paths in keys: B_CACHE_BASEDIR if it holds the root, else the root. */
+export function runBase(root: string, env: NodeJS.ProcessEnv = process.env): string {
+  const given = env.B_CACHE_BASEDIR;
+  if (given === undefined || !path.isAbsolute(given)) return root;
+  const rel = path.relative(given, root);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? root : path.resolve(given);
+}
+
+/** What the engine knows about the rule behind task `st`: the facts an action is planned from. */
+export function ruleFacts(engine: Engine, st: RuleState): RuleFacts {
+  const a = st.action;
+  const seen = new Set<string>();
+  const needed: { key: string; digest: string }[] = [];
+  for (const g of st.groups) {
+    for (const x of g) {
+      if (x.key.startsWith(ORACLE) || !isContentDigest(x.hash) || seen.has(x.key)) continue;
+      seen.add(x.key);
+      needed.push({ key: x.key, digest: digestHex(x.hash) });
+    }
+  }
+  const t = engine.db.getTrace(a.id);
+  const lastDeps = t === undefined ? undefined : [...new Set(t.deps.flat().filter((d) => !d.key.startsWith(ORACLE) && isContentDigest(d.hash)).map((d) => d.key))];
+  return { root: path.resolve(engine.desc.root), kind: a.answers !== undefined ? 'oracle' : a.always ? 'phony' : 'file', outs: a.outputs, needed, lastDeps };
+}
+
+function isFile(abs: string): boolean {
+  try {
+    return fs.statSync(abs).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Runs one `run()` of the rule behind `st` as an action; the answer for the rule. */
+export async function runAction(engine: Engine, st: RuleState, req: RunRequest, env: FarmEnv | undefined): Promise<RunAnswer> {
+  const t0 = Date.now();
+  const facts = ruleFacts(engine, st);
+  const call: RunCall = {
+    ...(req.argv !== undefined ? { argv: req.argv } : { shell: req.shell ?? '' }),
+    cwd: path.resolve(facts.root, req.cwd),
+    ...(req.env !== undefined ? { env: req.env } : {}),
+    ...(req.outputs !== undefined ? { outputs: req.outputs } : {}),
+    ...(req.depfile !== undefined ? { depfile: req.depfile } : {}),
+    ...(req.cache !== undefined ? { cache: req.cache } : {}),
+    ...(req.remote !== undefined ? { remote: req.remote } : {}),
+  };
+  if ((req.argv === undefined) === (req.shell === undefined)) throw new RunFailure({ code: 'protocol', message: 'run: exactly one of shell and argv' });
+  const plan = planRun(call, facts, isFile);
+  const name = engine.desc.show(facts.outs[0] ?? st.action.answers ?? st.action.id);
+  const cache = plan.uncacheable === undefined ? theCache() : null;
+  const event = (node: string, extra: Record<string, unknown>): void => {
+    engine.host.event({ event: 'command', t: Date.now(), key: name, action: st.action.id, description: plan.text.slice(0, 500), node, ms: Date.now() - t0, ...extra });
+  };
+
+  let key: string | undefined;
+  const base = runBase(facts.root);
+  if (cache !== null) {
+    key = await keyFor(plan, call, facts, base, env);
+    const hit = key === undefined ? undefined : await lookup(cache, key, plan, facts, call.cwd, base, (keys) => engine.need(st, keys, true));
+    if (hit !== undefined) {
+      event('local', { cache: 'local', cacheBytes: hit.bytes });
+      return { exit: 0, output: hit.output, stdout: hit.stdout, node: 'local', cache: 'local' };
+    }
+  }
+
+  const local: RunWork = {
+    k: 'run', ...(call.argv !== undefined ? { argv: call.argv } : { shell: plan.shell }), cwd: call.cwd,
+    ...(call.env !== undefined ? { env: call.env } : {}), depfile: plan.depfile !== '' ? path.resolve(facts.root, plan.depfile) : '',
+  };
+  let sentRoots: string[] = [];
+  const remote = plan.local !== undefined || env === undefined ? undefined : (): Buffer | undefined => {
+    const r = rexecItem(plan, call, facts, env);
+    if (r === undefined) return undefined;
+    sentRoots = r.work.roots;
+    env.offer(r.offered);
+    return Buffer.from(JSON.stringify(r.work));
+  };
+  const tool = placementTool(plan.programs);
+  const meta = { remote: remote !== undefined, root: facts.root, ...(tool !== undefined ? { tool } : {}) };
+  let r = await engine.host.submit(local, () => {}, meta, remote);
+  if (!r.ok) throw new RunFailure(r.failure);
+  let node = r.worker.startsWith('local/') ? 'local' : r.worker;
+  let done: { r: RunResult | RexecResult; bytes?: { sent: number; received: number } } | RunFailure;
+  if (node === 'local') done = localResult(r.payload, plan);
+  else {
+    done = await remoteResult(r.payload, plan, facts, sentRoots, (hex, size, dest) => engine.host.fetch(r.ok ? r.worker : '', hex, size, dest));
+    if (done instanceof RunFailure || done.r.exit !== 0 || done.r.spawnError !== undefined) {
+      const why = done instanceof RunFailure ? done.message : `exit code ${done.r.exit}`;
+      engine.host.event({ event: 'output', key: name, action: st.action.id, note: `${plan.text.slice(0, 200)} failed on node ${node} (${why.split('\n')[0]}); ran again here` });
+      r = await engine.host.submit(local, () => {}, { ...meta, remote: false });
+      if (!r.ok) throw new RunFailure(r.failure);
+      node = 'local';
+      done = localResult(r.payload, plan);
+    }
+  }
+  if (done instanceof RunFailure) throw done;
+  const res = done.r;
+  const answer: RunAnswer = { exit: res.exit, output: res.output, stdout: res.stdout ?? '', node };
+  if (res.signal !== undefined) answer.signal = res.signal;
+  if (res.spawnError !== undefined) answer.spawnError = res.spawnError;
+  let recorded = false;
+  if (cache !== null && key !== undefined && res.exit === 0 && res.spawnError === undefined && !('depsError' in res && res.depsError !== undefined)) {
+    const deps = res.deps.map((d) => keyOf(facts.root, call.cwd, d));
+    recorded = await record(cache, key, plan, facts, call.cwd, base, answer, deps, (keys) => engine.need(st, keys, true));
+    if (recorded) answer.cache = 'miss';
+  }
+  event(node, { ...(recorded ? { cache: 'miss' } : {}), ...(done.bytes ? { bytes: done.bytes } : {}), ...(res.exit !== 0 ? { status: 'failed' } : {}) });
+  return answer;
+}
+
+/** The action's key, or undefined when a program it starts is not found (then it is not cached). */
+async function keyFor(plan: PlannedRun, call: RunCall, facts: RuleFacts, base: string, env: FarmEnv | undefined): Promise<string | undefined> {
+  const prints: string[] = [];
+  for (const p of plan.programs) {
+    const abs = resolveTool(p, call.cwd);
+    if (abs === undefined) return undefined;
+    prints.push(await toolFingerprint(abs));
+  }
+  // Needed files come with the digests the engine answered; the others are hashed (B's database).
+  const digests = new Map(facts.needed.map((n) => [n.key, n.digest]));
+  for (const i of plan.inputs) {
+    if (digests.has(i)) continue;
+    const d = env?.digestOf(path.resolve(facts.root, i));
+    if (d === undefined) return undefined;
+    digests.set(i, digestHex(d.digest));
+  }
+  return actionKey(runSpec(plan, call, facts, { platform: platform(), tool: prints.join(' '), env: declaredEnv(), base, digests }));
+}
+
+type AnswerFn = (keys: string[]) => Promise<Answer[]>;
+
+function hexOf(h: string): string | undefined {
+  return isContentDigest(h) ? digestHex(h) : undefined;
+}
+
+/** The outputs written from the cache, or undefined (a miss; a result that cannot be restored is dropped). */
+async function lookup(cache: ActionCache, key: string, plan: PlannedRun, facts: RuleFacts, cwd: string, base: string, answer: AnswerFn): Promise<{ output: string; stdout: string; bytes: number } | undefined> {
+  const entry = cache.read(key);
+  if (entry === undefined) return undefined;
+  const rel = relativizer(cwd, base);
+  const abs = absolutizer(cwd, base);
+  const hit = await matchResult(entry, async (deps) => (await answer(deps.map((d) => keyOf(facts.root, facts.root, abs(d))))).map((x) => hexOf(x.hash)));
+  if (hit === undefined || hit.stdout === undefined) return undefined;
+  const outs = [...plan.outputs, ...(plan.depfile !== '' ? [plan.depfile] : [])];
+  if (hit.outputs.length !== outs.length || hit.outputs.some((o, i) => o.path !== rel(outs[i]!))) return undefined;
+  let bytes = 0;
+  for (const [i, o] of hit.outputs.entries()) {
+    let dest: string;
+    try {
+      dest = checkOutputPath(facts.root, outs[i]!, facts.outs[0] ?? '');
+    } catch {
+      return undefined;
+    }
+    if (!cache.restore(o.digest, dest, o.mode)) {
+      cache.drop(key);
+      return undefined;
+    }
+    bytes += o.size;
+  }
+  return { output: hit.output, stdout: hit.stdout, bytes };
+}
+
+/** Records a successful run; false (nothing recorded) when an output or a dependency is missing. */
+async function record(cache: ActionCache, key: string, plan: PlannedRun, facts: RuleFacts, cwd: string, base: string, a: RunAnswer, deps: string[], answer: AnswerFn): Promise<boolean> {
+  const rel = relativizer(cwd, base);
+  try {
+    const outputs: { path: string; digest: string; size: number; mode: number }[] = [];
+    for (const o of [...plan.outputs, ...(plan.depfile !== '' ? [plan.depfile] : [])]) {
+      const abs = path.resolve(facts.root, o);
+      const mode = fs.statSync(abs).mode & 0o7777;
+      const stored = cache.store(abs);
+      outputs.push({ path: rel(o), digest: stored.hex, size: stored.size, mode });
+    }
+    const now = deps.length > 0 ? await answer(deps) : [];
+    const recorded: [string, string][] = [];
+    for (const [i, d] of deps.entries()) {
+      const h = hexOf(now[i]?.hash ?? '');
+      if (h === undefined) return false;
+      recorded.push([rel(path.isAbsolute(d) ? d : path.resolve(facts.root, d)), h]);
+    }
+    cache.write(withResult(cache.read(key), key, { deps: recorded, outputs, output: a.output, stdout: a.stdout, t: Date.now() }));
+    cache.maybeMaintain();
+    return true;
+  } catch {
+    return false; // an output missing, a full disk: the entry is lost, not the build
+  }
+}
+
+/** The self-contained item for a node without this machine's files, and the blobs it may fetch. */
+export function rexecItem(plan: PlannedRun, call: RunCall, facts: RuleFacts, env: FarmEnv): { work: RexecWork; offered: Map<string, string> } | undefined {
+  const inputs: RexecInput[] = [];
+  const offered = new Map<string, string>();
+  for (const k of plan.transfer) {
+    const abs = path.resolve(facts.root, k);
+    if (isSystem(abs)) continue;
+    const d = env.digestOf(abs);
+    if (d === undefined) continue; // absent here: absent there too
+    const hex = digestHex(d.digest);
+    inputs.push({ path: abs, digest: hex, size: d.size, exec: d.exec });
+    offered.set(hex, abs);
+  }
+  const outputs = [...plan.outputs, ...(plan.depfile !== '' ? [plan.depfile] : [])].map((o) => path.resolve(facts.root, o));
+  return {
+    work: {
+      k: 'rexec', cmd: plan.shell, cwd: call.cwd, roots: projectRoots([facts.root, call.cwd, ...inputs.map((i) => i.path), ...outputs]), inputs, outputs,
+      depfile: plan.depfile !== '' ? path.resolve(facts.root, plan.depfile) : '', deps: plan.depfile !== '' ? 'gcc' : '', msvcPrefix: '', rspfile: '', rspfileContent: '',
+      prefixMap: endsInCompiler(plan.shell), ...(call.env !== undefined ? { env: call.env } : {}), stdout: true,
+    },
+    offered,
+  };
+}
+
+function localResult(payload: Parameters<typeof outcomeOf>[1], plan: PlannedRun): { r: RunResult } | RunFailure {
+  const o = outcomeOf(['run'], payload);
+  if (isProtocolError(o)) return new RunFailure({ code: 'protocol', message: `malformed result of ${plan.text.slice(0, 200)}: ${o.message}` });
+  return { r: o.r };
+}
+
+/** A node's result: dependencies checked, outputs fetched (verified) and renamed into place. */
+export async function remoteResult(
+  payload: Parameters<typeof outcomeOf>[1], plan: PlannedRun, facts: RuleFacts, sentRoots: string[],
+  fetch: (hex: string, size: number, dest: string) => Promise<void>,
+): Promise<{ r: RexecResult; bytes: { sent: number; received: number } } | RunFailure> {
+  // A node never runs a command on this machine's files: a `run` result from one is not believed.
+  const o = outcomeOf(['rexec'], payload);
+  if (isProtocolError(o)) return new RunFailure({ code: 'protocol', message: `malformed result from a node for ${plan.text.slice(0, 200)}: ${o.message}` });
+  const r = o.r;
+  if (r.exit !== 0 || r.spawnError !== undefined) return { r, bytes: { sent: r.fetched, received: 0 } };
+  for (const d of r.deps) {
+    const why = refusedDependency(d, [facts.root, ...sentRoots]);
+    if (why !== undefined) return new RunFailure({ code: 'remote.deps', message: `the node reported a dependency B does not accept: ${why}` });
+  }
+  let received = 0;
+  for (const out of [...plan.outputs, ...(plan.depfile !== '' ? [plan.depfile] : [])]) {
+    const abs = path.resolve(facts.root, out);
+    const rec = r.outputs.find((x) => x.path === abs);
+    if (rec === undefined || rec.digest === null) continue; // not written there: not written here
+    let dest: string;
+    try {
+      dest = checkOutputPath(facts.root, out, facts.outs[0] ?? out);
+    } catch (e) {
+      return new RunFailure({ code: 'remote.output', message: (e as Error).message });
+    }
+    const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
+    try {
+      await fetch(rec.digest, rec.size, tmp);
+      fs.chmodSync(tmp, rec.mode & 0o777);
+      fs.renameSync(tmp, dest);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      return new RunFailure({ code: 'remote.fetch', message: `fetching ${out} from the node failed: ${(e as Error).message}` });
+    }
+    received += rec.size;
+  }
+  return { r, bytes: { sent: r.fetched, received } };
+}
