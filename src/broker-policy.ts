@@ -8,6 +8,8 @@ import { BUILD_KINDS, CACHE_KINDS, CACHE_WRITE_KINDS, parseMeta, parseWork, type
 import { type NeedOp } from './need-messages.ts';
 import type { StoredKind } from './relay.ts';
 import type { ClientState } from './broker-types.ts';
+import { verifySessionId, type KeyPair } from './keys.ts';
+import type { Role } from './protocol.ts';
 
 /**
  * Most payload bytes one client may have queued or running on this node. A build keeps at most
@@ -83,6 +85,28 @@ export function admitSubmit(c: ClientState, reqId: number, metaBuf: Buffer, work
     };
   }
   return { meta, pull };
+}
+
+/**
+ * Who is on the other end of a HELLO, or why it is refused. Worker clients are this process's
+ * only. With keys, a remote routing id must prove an allowed key (keys.ts sessionId): the key
+ * is the identity, never the routing id alone. Without keys (--insecure) there is no identity
+ * beyond the routing id, and status says so.
+ */
+export function admitHello(role: Role, remote: boolean, rid: Buffer, node: { key?: KeyPair; allow?: readonly string[] }): { identity: string } | Refusal {
+  if (!remote) return { identity: 'local' };
+  if (role === 'worker-client') return { reason: 'role', failure: { code: 'protocol.role', message: 'worker clients are local only' } };
+  if (node.key === undefined) return { identity: `insecure:${rid.toString('hex').slice(0, 16)}` };
+  const pub = verifySessionId(rid.toString('latin1'), node.key);
+  if (pub !== undefined && (node.allow ?? []).includes(pub)) return { identity: pub };
+  return {
+    reason: 'identity',
+    failure: {
+      code: 'protocol.identity',
+      message: `this connection's routing id (${rid.length} bytes) is not a session id proving an allowed key`,
+      hint: 'connect with B itself (it derives the routing id from its key and the node\'s), the same release on both sides',
+    },
+  };
 }
 
 /**

@@ -15,20 +15,18 @@
 
 import { parentPort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { Channel, ZapHandler, type Frames } from './zmq.ts';
 import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type Failure } from './protocol.ts';
 import { resultOrThrow, type RemotePayload, type TaskMeta } from './messages.ts';
 import { parseNeed, type NeedOp } from './need-messages.ts';
-import { admitSubmit, mayAsk } from './broker-policy.ts';
+import { admitHello, admitSubmit, mayAsk } from './broker-policy.ts';
 import { Fifo } from './fifo.ts';
+import { NeedForwards } from './need-forwards.ts';
 import { spawnThread } from './threads.ts';
 import { VERSION } from './version.ts';
 import { PeerSet, type PeerResult } from './peers.ts';
-import { platform } from './toolchain.ts';
-import { isLoopback, verifySessionId } from './keys.ts';
+import { platform, writeFsToken } from './toolchain.ts';
+import { isLoopback } from './keys.ts';
 import { newCommandSlots } from './exec.ts';
 import { fetchVerified } from './remote-output.ts';
 import { pullOutputs } from './relay.ts';
@@ -38,13 +36,6 @@ export type { BrokerData, ClientState, NeedHandler, TaskResult } from './broker-
 
 const EMPTY = Buffer.alloc(0);
 const NO_META: TaskMeta = {};
-
-/** A forwarded NEED: who asked (and under which id), and the one session allowed to answer. */
-interface Forward {
-  reply: (body: Frames) => void;
-  reqId: number;
-  to: ClientState;
-}
 
 export class Broker {
   readonly frontend = new Channel('router', { mandatory: true });
@@ -57,9 +48,8 @@ export class Broker {
   private readonly queue = new Fifo<Task>();
   private readonly retry = new Fifo<Task>();
   private readonly tasks = new Map<number, Task>();
-  private readonly forwards = new Map<number, Forward>();
+  private readonly forwards = new NeedForwards((reason) => this.drop(reason));
   private nextTask = 1;
-  private nextForward = 1;
   private spawned = 0;
   /** Worker threads started so far (lazily: none until work is placed here). */
   get workersStarted(): number {
@@ -91,7 +81,7 @@ export class Broker {
       need: (reply, name, reqId, op) => this.onNeed(this.pseudoClient(name, reply), reqId, op),
       refused: (reason) => this.drop(reason),
       log: (l, m) => this.log(l, m),
-      fsToken: (root) => fsToken(root),
+      fsToken: (root) => writeFsToken(root),
     }, hb);
   }
 
@@ -227,18 +217,12 @@ export class Broker {
     if (d.type === T.HELLO) {
       const h = parseHello(d.payload);
       if (isProtocolError(h)) return this.refuse(send, T.ERROR, 0, h.error, failureOf(h));
-      if (remote && h.role === 'worker-client') {
-        return this.refuse(send, T.ERROR, 0, 'role', { code: 'protocol.role', message: 'worker clients are local only' });
+      const admitted = admitHello(h.role, remote, rid, this.data);
+      if ('reason' in admitted) {
+        this.log('debug', `HELLO from ${h.name} refused: ${admitted.failure.message}`);
+        return this.refuse(send, T.ERROR, 0, admitted.reason, admitted.failure);
       }
-      const identity = remote ? this.identify(rid) : 'local';
-      if (identity === undefined) {
-        this.log('debug', `HELLO from ${h.name} refused: its routing id (${rid.length} bytes) proves no allowed key`);
-        return this.refuse(send, T.ERROR, 0, 'identity', {
-          code: 'protocol.identity',
-          message: 'this connection\'s routing id is not a session id proving an allowed key',
-          hint: 'connect with B itself (it derives the routing id from its key and the node\'s), the same release on both sides',
-        });
-      }
+      const { identity } = admitted;
       // A reconnect: the same session id, so the same key (and process): it replaces its own
       // session, never another key's.
       if (c !== undefined) this.clientGone(c, true);
@@ -260,7 +244,7 @@ export class Broker {
       }
       case T.ANSWER:
       case T.FAILURE:
-        return this.onForwardReply(c, d.type, d.id, d.payload);
+        return this.forwards.answer(c, d.type, d.id, d.payload);
       case T.WAKE:
         if (!remote) this.onWake(c, d.id);
         else this.drop('direction');
@@ -277,19 +261,6 @@ export class Broker {
       default:
         return this.refuse(send, T.ERROR, d.id, 'direction', { code: 'protocol.direction', message: `${typeName(d.type)} is not a client message` });
     }
-  }
-
-  /**
-   * Who is on the other end of a remote connection. With keys, the routing id must prove an
-   * allowed key (keys.ts sessionId): the key is the identity, never the routing id alone.
-   * Without keys (--insecure) there is no identity beyond the routing id, and status says so.
-   */
-  private identify(rid: Buffer): string | undefined {
-    const key = this.data.key;
-    if (key === undefined) return `insecure:${rid.toString('hex').slice(0, 16)}`;
-    const pub = verifySessionId(rid.toString('latin1'), key);
-    if (pub === undefined || !(this.data.allow ?? []).includes(pub)) return undefined;
-    return pub;
   }
 
   private welcome(): object {
@@ -333,26 +304,8 @@ export class Broker {
   forwardNeed(from: ClientState, reqId: number, req: NeedOp & { op: 'need' | 'blob' }): boolean {
     const t = this.tasks.get(req.task);
     if (t === undefined || t.owner.kind !== 'client') return false;
-    const fid = this.nextForward;
-    this.nextForward = (this.nextForward + 1) >>> 0 || 1;
-    const to = t.owner.client;
-    this.forwards.set(fid, { reply: from.send, reqId, to });
-    to.send(encode(T.NEED, fid, { ...req, task: t.owner.reqId }));
+    this.forwards.send(t.owner.client, { ...req, task: t.owner.reqId }, from.send, reqId);
     return true;
-  }
-
-  /**
-   * An answer to a forwarded NEED: accepted only from the session it was sent to (bound to its
-   * key), so another client cannot answer, or fail, a rule it did not run.
-   */
-  private onForwardReply(c: ClientState, type: number, id: number, payload: Buffer | undefined): void {
-    const f = this.forwards.get(id);
-    if (f === undefined || f.to !== c) {
-      this.drop('answer.unasked');
-      return;
-    }
-    this.forwards.delete(id);
-    f.reply(encode(type === T.ANSWER ? T.ANSWER : T.FAILURE, f.reqId, payload ?? EMPTY));
   }
 
   replyFailure(c: ClientState, reqId: number, f: Failure): void {
@@ -367,11 +320,7 @@ export class Broker {
     if (this.clients.get(c.key) === c) this.clients.delete(c.key);
     for (const t of c.tasks.values()) this.dropTask(t);
     // Questions waiting for this client's answers will get none.
-    for (const [id, f] of this.forwards) {
-      if (f.to !== c) continue;
-      this.forwards.delete(id);
-      f.reply(encode(T.FAILURE, f.reqId, { code: 'client.gone', message: `client ${c.name} left before answering` }));
-    }
+    this.forwards.clientGone(c);
     this.needHandler?.clientGone?.(c);
     if (!said && c.remote) this.log('info', `client ${c.name} went away; its work was cancelled`);
   }
@@ -748,20 +697,5 @@ export class Broker {
 
   log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void {
     parentPort?.postMessage({ type: 'log', level, message });
-  }
-}
-
-/** Writes a random token under a build root, for a node to prove it sees the same files. */
-function fsToken(root: string): { file: string; token: string } | undefined {
-  try {
-    const dir = path.join(root, '.b');
-    fs.mkdirSync(dir, { recursive: true });
-    const token = randomBytes(16).toString('hex');
-    const file = path.join(dir, `fs-probe-${process.pid}-${token.slice(0, 8)}`);
-    fs.writeFileSync(file, token);
-    setTimeout(() => fs.rmSync(file, { force: true }), 60_000).unref();
-    return { file, token };
-  } catch {
-    return undefined;
   }
 }

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { fenceSupport, isolation } from './sandbox.ts';
 import { cacheDir } from './cachedir.ts';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { digest, digestHex } from './hash.ts';
 import { execCommand } from './exec.ts';
 import type { ProbeResult, ProbeWork, ToolPrint } from './messages.ts';
@@ -79,4 +80,22 @@ export function commandTool(cmd: string): string | undefined {
     return w.replace(/^["']|["']$/g, '');
   }
   return undefined;
+}
+
+/**
+ * Writes a random token under a build root, for a node to prove it sees the same files (the
+ * `file`/`expect` of a probe; removed after a minute).
+ */
+export function writeFsToken(root: string): { file: string; token: string } | undefined {
+  try {
+    const dir = path.join(root, '.b');
+    fs.mkdirSync(dir, { recursive: true });
+    const token = randomBytes(16).toString('hex');
+    const file = path.join(dir, `fs-probe-${process.pid}-${token.slice(0, 8)}`);
+    fs.writeFileSync(file, token);
+    setTimeout(() => fs.rmSync(file, { force: true }), 60_000).unref();
+    return { file, token };
+  } catch {
+    return undefined;
+  }
 }

@@ -1,7 +1,11 @@
 // Who may submit and ask what on a node (broker-policy.ts): each refusal an attacker would try.
 import * as assert from 'uvu/assert';
 import { suite } from './helpers.ts';
-import { admitSubmit, mayAsk, MAX_CLIENT_BYTES } from '../src/broker-policy.ts';
+import { admitHello, admitSubmit, mayAsk, MAX_CLIENT_BYTES } from '../src/broker-policy.ts';
+import { NeedForwards } from '../src/need-forwards.ts';
+import { T, decode, isProtocolError } from '../src/protocol.ts';
+import { sessionId } from '../src/keys.ts';
+import { curveKeyPair } from '../src/zmq.ts';
 import type { ClientState } from '../src/broker-types.ts';
 import type { NeedOp } from '../src/need-messages.ts';
 
@@ -55,4 +59,54 @@ test('build and clean only from the build\'s own client; need only for a task on
   assert.is(mayAsk(client({}), { op: 'status' } as unknown as NeedOp, () => undefined), undefined);
 });
 
+
+test('HELLO: a remote routing id must prove an allowed key; worker clients are local only', () => {
+  const nodeKey = curveKeyPair();
+  const ok = curveKeyPair();
+  const stranger = curveKeyPair();
+  const facts = { key: nodeKey, allow: [ok.publicKey] };
+  const rid = (kp: typeof ok, forNode = nodeKey.publicKey): Buffer => Buffer.from(sessionId(kp, forNode), 'latin1');
+  assert.equal(admitHello('client', false, Buffer.from('x'), facts), { identity: 'local' });
+  assert.equal(admitHello('client', true, rid(ok), facts), { identity: ok.publicKey });
+  const role = admitHello('worker-client', true, rid(ok), facts);
+  assert.ok('reason' in role && role.reason === 'role');
+  for (const [what, id] of [
+    ['a key not allowed', rid(stranger)],
+    ['a session id made for another node', rid(ok, curveKeyPair().publicKey)],
+    ['a routing id copied with its MAC cut', rid(ok).subarray(0, 60)],
+    ['random bytes', Buffer.from('b1'.padEnd(90, 'x'))],
+  ] as const) {
+    const r = admitHello('client', true, id, facts);
+    assert.ok('reason' in r && r.reason === 'identity' && r.failure.code === 'protocol.identity', what);
+  }
+  const insecure = admitHello('client', true, Buffer.from([1, 2]), {});
+  assert.equal(insecure, { identity: 'insecure:0102' });
+});
+
+test('a forwarded NEED is answered only by the session it went to; a session that leaves fails its questions', () => {
+  const dropped: string[] = [];
+  const f = new NeedForwards((r) => dropped.push(r));
+  const sent: Buffer[][] = [];
+  const to = client({ name: 'origin', send: (b) => sent.push(b as Buffer[]) });
+  const other = client({ name: 'other' });
+  const replies: Buffer[][] = [];
+  f.send(to, { op: 'need', task: 3, keys: ['a'] }, (b) => replies.push(b as Buffer[]), 41);
+  f.send(to, { op: 'need', task: 4, keys: ['b'] }, (b) => replies.push(b as Buffer[]), 42);
+  const asked = sent.map((b) => decode(b));
+  assert.ok(asked.every((d) => !isProtocolError(d) && d.type === T.NEED));
+  const [id1, id2] = asked.map((d) => (isProtocolError(d) ? -1 : d.id));
+  f.answer(other, T.ANSWER, id1!, Buffer.from('{}'));
+  assert.equal(dropped, ['answer.unasked'], 'another session cannot answer');
+  assert.is(replies.length, 0);
+  f.answer(to, T.ANSWER, id1!, Buffer.from('{"answers":[]}'));
+  const r1 = decode(replies[0]!);
+  assert.ok(!isProtocolError(r1) && r1.type === T.ANSWER && r1.id === 41);
+  f.answer(to, T.ANSWER, id1!, Buffer.from('{}'));
+  assert.equal(dropped, ['answer.unasked', 'answer.unasked'], 'an answer counts once');
+  f.clientGone(to);
+  const r2 = decode(replies[1]!);
+  assert.ok(!isProtocolError(r2) && r2.type === T.FAILURE && r2.id === 42);
+  f.answer(to, T.ANSWER, id2!, Buffer.from('{}'));
+  assert.is(replies.length, 2, 'nothing is answered twice');
+});
 test.run();
