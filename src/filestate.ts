@@ -94,12 +94,13 @@ export function outputState(db: Database, key: string, abs: string): FileState |
  * command did not create it. A directory output counts by existence only.
  */
 export function writtenState(abs: string): FileState | undefined {
-  let s: fs.Stats;
+  let s: fs.Stats | undefined;
   try {
-    s = fs.statSync(abs);
+    s = fs.statSync(abs, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }
+  if (s === undefined) return undefined;
   if (s.isDirectory()) return { size: 0, mtime: 0, ctime: 0, ino: s.ino, digest: '\u0000dir', racy: false };
   return stateOf(s, digestFile(abs), true);
 }

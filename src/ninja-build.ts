@@ -185,7 +185,9 @@ export class NinjaDescription implements BuildDescription, EdgeOwner {
 function newerThanInputs(root: string, out: string, edge: NinjaEdge, m: NinjaManifest): boolean {
   let t: number;
   try {
-    t = fs.statSync(path.resolve(root, out)).mtimeMs;
+    const s = fs.statSync(path.resolve(root, out), { throwIfNoEntry: false });
+    if (s === undefined) return false;
+    t = s.mtimeMs;
   } catch {
     return false;
   }
@@ -193,7 +195,7 @@ function newerThanInputs(root: string, out: string, edge: NinjaEdge, m: NinjaMan
     const p = m.producer.get(i);
     if (p !== undefined && !(p.isPhony && p.ins.length === 0)) return false;
     try {
-      if (fs.statSync(path.resolve(root, i)).mtimeMs > t) return false;
+      if ((fs.statSync(path.resolve(root, i), { throwIfNoEntry: false })?.mtimeMs ?? Infinity) > t) return false;
     } catch {
       return false;
     }

@@ -185,7 +185,7 @@ export class NinjaLog {
 /** An output's mtime in ninja's units, 0n if it is missing. */
 export function mtimeNs(abs: string): bigint {
   try {
-    return fs.statSync(abs, { bigint: true }).mtimeNs;
+    return fs.statSync(abs, { bigint: true, throwIfNoEntry: false })?.mtimeNs ?? 0n;
   } catch {
     return 0n;
   }

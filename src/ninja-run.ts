@@ -59,8 +59,10 @@ export const keep = { depfile: false, rsp: false };
 
 /** An output's mtime in ns, 0 when it is missing (ninja's TimeStamp, as Cleanup compares it). */
 function mtimeOf(p: string): bigint {
+  // Before a first build no output exists: a throwing stat cost ~300 µs per edge (the error
+  // object and its message), a quarter of B's own CPU on 4,000 cheap edges.
   try {
-    return fs.statSync(p, { bigint: true }).mtimeNs;
+    return fs.statSync(p, { bigint: true, throwIfNoEntry: false })?.mtimeNs ?? 0n;
   } catch {
     return 0n;
   }
