@@ -37,7 +37,9 @@ test('runs with no Node.js installed, from an empty directory', async () => {
   const home = tmp();
   const hide = tmp();
   // Hide every node binary the machine has behind an empty file, in a private mount namespace.
-  const nodes = [...new Set(['/usr/bin/node', '/usr/local/bin/node', process.execPath].filter((p) => fs.existsSync(p)))];
+  // Every node on PATH too (resolved: a bind mount covers the file a symlink names).
+  const onPath = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, 'node'));
+  const nodes = [...new Set(['/usr/bin/node', '/usr/local/bin/node', process.execPath, ...onPath].filter((p) => fs.existsSync(p)).map((p) => fs.realpathSync(p)))];
   const blank = path.join(hide, 'blank');
   fs.writeFileSync(blank, '');
   const mounts = nodes.map((n) => `mount --bind ${blank} ${n}`).join(' && ');
