@@ -13,6 +13,8 @@ const exeName = `b-${process.platform === 'darwin' ? 'macos' : process.platform 
 export const B = process.env.B_EXE ?? path.join(root, 'dist', exeName);
 
 export const tally = { passed: 0, failed: 0, skipped: 0 };
+/** Milliseconds each suite's tests took, for the runner's slowest-files line (the suite must stay under 15 minutes). */
+export const suiteMs = new Map<string, number>();
 
 const children = new Set<ChildProcess>();
 const dirs = new Set<string>();
@@ -74,6 +76,7 @@ export function suite(name: string): {
     const ms = opts.timeout ?? 60_000;
     s(title, async () => {
       let timer: NodeJS.Timeout | undefined;
+      const t0 = Date.now();
       try {
         await Promise.race([
           Promise.resolve().then(fn),
@@ -87,6 +90,7 @@ export function suite(name: string): {
         throw e;
       } finally {
         clearTimeout(timer);
+        suiteMs.set(name, (suiteMs.get(name) ?? 0) + Date.now() - t0);
       }
     });
   };

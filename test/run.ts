@@ -21,7 +21,7 @@ g.UVU_QUEUE = [];
 
 // uvu decides at import time whether it runs tests itself, so these globals are set before
 // anything imports it (helpers.ts does, hence the dynamic import below).
-const { tally, cleanupAll } = await import('./helpers.ts');
+const { tally, suiteMs, cleanupAll } = await import('./helpers.ts');
 
 async function main(): Promise<void> {
   for (const [i, f] of files.entries()) {
@@ -37,7 +37,8 @@ async function main(): Promise<void> {
     await cleanupAll();
   }
   const line = `${tally.passed} passed, ${tally.failed} failed${tally.skipped ? `, ${tally.skipped} skipped` : ''}`;
-  process.stdout.write(`\n${files.length} test files in ${((Date.now() - t0) / 1000).toFixed(1)} s\n${line}\n`);
+  const slowest = [...suiteMs].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, ms]) => `${n} ${(ms / 1000).toFixed(0)} s`).join(', ');
+  process.stdout.write(`\n${files.length} test files in ${((Date.now() - t0) / 1000).toFixed(1)} s (slowest: ${slowest})\n${line}\n`);
   if (process.env.B_TEST_SUMMARY) fs.writeFileSync(process.env.B_TEST_SUMMARY, line + '\n');
   if (tally.failed > 0) process.exitCode = 1;
 }
