@@ -4,11 +4,11 @@
 // each tool, and cleanup of processes, namespaces, servers and temp dirs on every path (Ctrl-C
 // included: test/helpers.ts's cleanupAll).
 
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { B, cleanupAll, onCleanup, root, run } from '../test/helpers.ts';
+import { B, cleanupAll, exited, onCleanup, root, start } from '../test/helpers.ts';
 import { objects } from '../test/real-sources.ts';
 
 export { B };
@@ -44,6 +44,10 @@ export function runMain(main: () => Promise<void>): void {
   const finish = async (code: number): Promise<never> => {
     if (!cleaning) {
       cleaning = true;
+      // ninja and B stop the commands they started (each in its own process group) on SIGTERM;
+      // cleanupAll's SIGKILL of their group would leave those compiles running.
+      for (const c of running) if (c.pid !== undefined) try { process.kill(-c.pid, 'SIGTERM'); } catch { /* gone */ }
+      await Promise.all([...running].map((c) => exited(c, 10_000).catch(() => undefined)));
       await cleanupAll();
     }
     process.exit(code);
@@ -63,12 +67,28 @@ export interface Ran {
   ms: number;
 }
 
+const running = new Set<ChildProcess>();
+
+/** Runs a command to completion (its own process group, killed after BUILD_MS); throws unless it exits 0. */
 export async function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, what = `${cmd} ${args.join(' ')}`): Promise<Ran> {
   const t0 = performance.now();
-  const r = await run(cmd, args, { env, timeout: BUILD_MS });
-  const out = `${r.stdout}${r.stderr}`;
+  const c = start(cmd, args, { env });
+  running.add(c);
+  let stdout = '';
+  let stderr = '';
+  c.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  c.stdin?.end();
+  const closed = new Promise<void>((resolve) => c.on('close', () => resolve()));
+  const failed = new Promise<never>((_, reject) => c.on('error', reject));
+  const r = await Promise.race([exited(c, BUILD_MS), failed]).catch((e: Error) => {
+    if (c.pid !== undefined) process.kill(-c.pid, 'SIGKILL');
+    throw new Error(`${what}: ${e.message}`);
+  }).finally(() => running.delete(c));
+  await Promise.race([closed, failed]);
+  const out = `${stdout}${stderr}`;
   if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code ?? r.signal}):\n${out.slice(-4000)}`);
-  return { code: r.code, out, stdout: r.stdout, ms: performance.now() - t0 };
+  return { code: r.code, out, stdout, ms: performance.now() - t0 };
 }
 
 export function median(xs: number[]): number {
