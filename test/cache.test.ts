@@ -176,6 +176,33 @@ build out.txt: cp ${root}/src/a.h
   assert.is((await p.stats()).entries, 1);
 }, { timeout: 60_000 });
 
+test('a command that never writes its declared output (a CMake custom target) runs every time and is not counted as a miss', async () => {
+  const p = project();
+  for (const name of ['one', 'two']) {
+    const root = p.write(name);
+    // As CMake's `add_custom_target(zstdcat ALL cmake -E create_symlink zstd zstdcat)`: the
+    // declared output is a target name that the command never creates.
+    fs.appendFileSync(path.join(root, 'build', 'build.ninja'), `rule custom
+  command = echo $out >> ${p.counter}; ln -sf app appcat
+build CMakeFiles/appcat: custom app
+`);
+  }
+  let r = await p.build('one');
+  assert.is(r.code, 0, r.out);
+  assert.equal(r.ran, ['CMakeFiles/appcat', ...ALL].sort());
+  assert.match(r.out, /action cache: 0 hits of 4 /);
+  assert.is((await p.stats()).entries, 4, 'nothing recorded for the custom target');
+  const events = path.join(p.top, 'events.json');
+  r = await p.build('two', {}, ['--events', events]);
+  assert.is(r.code, 0, r.out);
+  assert.equal(r.ran, ['CMakeFiles/appcat'], 'only the custom target ran');
+  assert.match(r.out, /action cache: 4 hits of 4 \(100%\)/);
+  assert.ok(fs.lstatSync(path.join(p.top, 'two', 'build', 'appcat')).isSymbolicLink(), 'its effect happened');
+  const custom = fs.readFileSync(events, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; key: string; cache?: string }).find((e) => e.event === 'finish' && e.key === 'CMakeFiles/appcat');
+  assert.ok(custom !== undefined, 'a finish event for the custom target');
+  assert.is(custom.cache, undefined, 'not a cache miss: never cacheable');
+}, { timeout: 60_000 });
+
 test('a writer killed mid-write leaves no entry; damaged entries and blobs are misses with right outputs', async () => {
   const p = project();
   p.write('one');
