@@ -161,9 +161,11 @@ export function checkOutputPath(root: string, out: string, rule: string): string
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new Error(`rule ${rule}: output ${out} is outside the build root ${root}; refusing to write it from a remote result`);
   }
-  const realRoot = fs.realpathSync(root);
+  // realpathSync.native is one realpath(3) call; the JavaScript realpathSync lstat's every
+  // component of the path (8-10 calls for a build root under /tmp/x/y): 3 of them per output.
+  const realRoot = fs.realpathSync.native(root);
   const inside = (d: string): void => {
-    const real = fs.realpathSync(d);
+    const real = fs.realpathSync.native(d);
     if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
       throw new Error(`rule ${rule}: output ${out} goes through a symlink out of the build root (${real}); refusing to write it from a remote result`);
     }
@@ -174,6 +176,7 @@ export function checkOutputPath(root: string, out: string, rule: string): string
   let existing = dir;
   while (!fs.existsSync(existing) && existing !== path.dirname(existing)) existing = path.dirname(existing);
   inside(existing);
+  if (existing === dir) return abs; // nothing to create (the usual case after the first output of a directory)
   fs.mkdirSync(dir, { recursive: true });
   inside(dir); // again: a symlink may have appeared meanwhile
   return abs;
