@@ -94,17 +94,21 @@ export class ActionCache {
    */
   restore(hex: string, dest: string, mode: number): boolean {
     const tmp = `${dest}.b-cache-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
+    let renamed = false;
     try {
       if (!this.cas.has(hex)) return false;
       fs.mkdirSync(path.dirname(dest), { recursive: true });
       if (!this.cas.materialize(hex, tmp, mode & 0o777)) return false;
       fs.chmodSync(tmp, mode & 0o7777);
       fs.renameSync(tmp, dest);
+      renamed = true;
       return true;
     } catch {
       return false;
     } finally {
-      fs.rmSync(tmp, { force: true });
+      // Only a failed restore leaves a temp file: rmSync of a missing path costs an lstat and a
+      // thrown error (~3% of the client's CPU per hit when it ran after every restore).
+      if (!renamed) fs.rmSync(tmp, { force: true });
     }
   }
 

@@ -82,10 +82,12 @@ export function ruleFacts(engine: Engine, st: RuleState): RuleFacts {
 }
 
 function isFile(abs: string): boolean {
+  // Most words of a command line are no file here (`mkdir`, `cp`, flags' values): stat them
+  // without a thrown ENOENT each (an Error with a stack per word, per run()).
   try {
-    return fs.statSync(abs).isFile();
+    return fs.statSync(abs, { throwIfNoEntry: false })?.isFile() ?? false;
   } catch {
-    return false;
+    return false; // ENOTDIR, EACCES: not a file we can read either
   }
 }
 

@@ -75,7 +75,7 @@ export function refusedDependency(dep: string, roots: string[]): string | undefi
   if (!st.isFile()) return `${dep} is not a regular file`;
   let real: string;
   try {
-    real = fs.realpathSync(dep);
+    real = fs.realpathSync.native(dep);
   } catch {
     return `${dep} cannot be resolved`;
   }

@@ -90,6 +90,66 @@ export function isSystem(abs: string): boolean {
   return SYSTEM.some((s) => abs.startsWith(s));
 }
 
+interface Listing {
+  /** The directory's mtime and ctime (ms) when it was read. */
+  mtime: number;
+  ctime: number;
+  /** Subdirectories (size -1) and source-like files with their size, in readdir's order. */
+  entries: { p: string; size: number }[];
+}
+
+/**
+ * Directories already read, by path. A clean build asks for the same directories once per
+ * compile (50 compiles of one source directory walk it 50 times: a readdir and a stat per file
+ * each time, 1.4 ms of the client's CPU per remote compile in scripts/bench-client-cpu.ts). A
+ * listing is reused while the directory's mtime and ctime are unchanged (a file added, removed
+ * or renamed changes both) and were not within RACY_MS of the read: a file created in the same
+ * clock tick as the read would leave the mtime as it was (filestate.ts's racy-clean argument).
+ * Sizes only count toward MAX_BYTES, so a file that grew since is at worst shipped anyway.
+ */
+const listings = new Map<string, Listing>();
+const RACY_MS = 1000;
+const MAX_LISTINGS = 10_000;
+
+function listing(d: string): Listing | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(d);
+  } catch {
+    return undefined;
+  }
+  const old = listings.get(d);
+  if (old !== undefined && old.mtime === st.mtimeMs && old.ctime === st.ctimeMs) return old;
+  let ents: fs.Dirent[];
+  try {
+    ents = fs.readdirSync(d, { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
+  const l: Listing = { mtime: st.mtimeMs, ctime: st.ctimeMs, entries: [] };
+  for (const e of ents) {
+    if (e.name.startsWith('.')) continue;
+    const p = path.join(d, e.name);
+    if (e.isDirectory()) {
+      if (e.name !== 'CMakeFiles' && e.name !== 'node_modules') l.entries.push({ p, size: -1 });
+    } else if (e.isFile() && SOURCE_LIKE.test(e.name)) {
+      let size = 0;
+      try {
+        size = fs.statSync(p).size;
+      } catch {
+        // vanished: it will be missing on the node too, as it is here
+      }
+      l.entries.push({ p, size });
+    }
+  }
+  const racy = Date.now() - Math.max(st.mtimeMs, st.ctimeMs) < RACY_MS;
+  if (!racy) {
+    if (listings.size >= MAX_LISTINGS) listings.clear();
+    listings.set(d, l);
+  } else listings.delete(d);
+  return l;
+}
+
 /** Source-like files under `dirs` (recursive, bounded); undefined if over the bounds. */
 export function sourceFilesUnder(dirs: string[], skip: (abs: string) => boolean): string[] | undefined {
   const out = new Set<string>();
@@ -98,25 +158,14 @@ export function sourceFilesUnder(dirs: string[], skip: (abs: string) => boolean)
   const walk = (d: string): boolean => {
     if (seen.has(d) || isSystem(d + '/')) return true;
     seen.add(d);
-    let ents: fs.Dirent[];
-    try {
-      ents = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return true;
-    }
-    for (const e of ents) {
-      if (e.name.startsWith('.')) continue;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        if (e.name === 'CMakeFiles' || e.name === 'node_modules') continue;
-        if (!walk(p)) return false;
-      } else if (e.isFile() && SOURCE_LIKE.test(e.name) && !skip(p) && !out.has(p)) {
-        out.add(p);
-        try {
-          bytes += fs.statSync(p).size;
-        } catch {
-          // vanished: it will be missing on the node too, as it is here
-        }
+    const l = listing(d);
+    if (l === undefined) return true;
+    for (const f of l.entries) {
+      if (f.size < 0) {
+        if (!walk(f.p)) return false;
+      } else if (!skip(f.p) && !out.has(f.p)) {
+        out.add(f.p);
+        bytes += f.size;
         if (out.size > MAX_FILES || bytes > MAX_BYTES) return false;
       }
     }
@@ -161,9 +210,11 @@ export function checkOutputPath(root: string, out: string, rule: string): string
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new Error(`rule ${rule}: output ${out} is outside the build root ${root}; refusing to write it from a remote result`);
   }
-  const realRoot = fs.realpathSync(root);
+  // realpathSync.native is one realpath(3) call; the JavaScript realpathSync lstat's every
+  // component of the path (8-10 calls for a build root under /tmp/x/y): 3 of them per output.
+  const realRoot = fs.realpathSync.native(root);
   const inside = (d: string): void => {
-    const real = fs.realpathSync(d);
+    const real = fs.realpathSync.native(d);
     if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
       throw new Error(`rule ${rule}: output ${out} goes through a symlink out of the build root (${real}); refusing to write it from a remote result`);
     }
@@ -174,6 +225,7 @@ export function checkOutputPath(root: string, out: string, rule: string): string
   let existing = dir;
   while (!fs.existsSync(existing) && existing !== path.dirname(existing)) existing = path.dirname(existing);
   inside(existing);
+  if (existing === dir) return abs; // nothing to create (the usual case after the first output of a directory)
   fs.mkdirSync(dir, { recursive: true });
   inside(dir); // again: a symlink may have appeared meanwhile
   return abs;

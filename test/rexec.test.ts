@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { suite, tmp } from './helpers.ts';
 import { relocate, inSandbox, withAfterLastProgram } from '../src/rexec.ts';
-import { compileInfo, projectRoots, shellWords, checkOutputPath } from '../src/rexec-client.ts';
+import { compileInfo, projectRoots, shellWords, checkOutputPath, sourceFilesUnder } from '../src/rexec-client.ts';
 import { Cas } from '../src/cas.ts';
 
 const test = suite('rexec');
@@ -60,6 +60,31 @@ test('outputs written from remote results stay inside the build root', () => {
   assert.throws(() => checkOutputPath(root, '/etc/x', 'r'), /outside the build root/);
   fs.symlinkSync(outside, path.join(root, 'link'));
   assert.throws(() => checkOutputPath(root, 'link/a.o', 'r'), /goes through a symlink out of the build root/);
+});
+
+test('sourceFilesUnder: a directory read before sees files added, removed and renamed since', () => {
+  const d = tmp('b-rexec-scan-');
+  fs.mkdirSync(path.join(d, 'src', 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(d, 'src', 'a.c'), 'a');
+  fs.writeFileSync(path.join(d, 'src', 'notes.txt'), 'not source-like');
+  fs.writeFileSync(path.join(d, 'src', 'sub', 'b.h'), 'b');
+  // Old enough not to be racy: the listing is kept and reused.
+  const old = new Date(Date.now() - 60_000);
+  const age = (): void => {
+    for (const x of [path.join(d, 'src'), path.join(d, 'src', 'sub')]) fs.utimesSync(x, old, old);
+  };
+  age();
+  const scan = (): string[] => (sourceFilesUnder([path.join(d, 'src')], () => false) ?? []).map((f) => path.relative(d, f)).sort();
+  assert.equal(scan(), ['src/a.c', 'src/sub/b.h']);
+  assert.equal(scan(), ['src/a.c', 'src/sub/b.h'], 'the same answer from the kept listing');
+  fs.writeFileSync(path.join(d, 'src', 'sub', 'c.h'), 'c'); // a generated header
+  assert.equal(scan(), ['src/a.c', 'src/sub/b.h', 'src/sub/c.h'], 'a file added since is seen');
+  age();
+  scan();
+  fs.renameSync(path.join(d, 'src', 'a.c'), path.join(d, 'src', 'z.c'));
+  fs.rmSync(path.join(d, 'src', 'sub', 'b.h'));
+  assert.equal(scan(), ['src/sub/c.h', 'src/z.c'], 'renamed and removed files are seen');
+  assert.equal(sourceFilesUnder([path.join(d, 'src')], (p) => p.endsWith('z.c'))?.map((f) => path.basename(f)), ['c.h'], 'skip applies to kept listings');
 });
 
 test('the store: verified writes, reads, LRU eviction, dead temp files removed', () => {
