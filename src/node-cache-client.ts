@@ -24,6 +24,18 @@ export interface NodeCacheIo {
   call(node: string, work: WorkItem): Promise<Buffer>;
   /** Copies a blob from a node into a new file `dest`, verified (digest and size). */
   fetch(node: string, hex: string, size: number, dest: string): Promise<void>;
+  /** With `--cache-upload`: queues a result this machine ran for the nodes' caches (cache-upload.ts); returns at once. */
+  upload?: (u: Upload) => void;
+}
+
+/** One result to upload: the action as nodes key it, the result, and where each output's bytes are (by digest). */
+export interface Upload {
+  /** The program the command starts (only nodes with the same one get it, as for lookups). */
+  tool: string;
+  action: NodeAction;
+  result: CachedResultWire;
+  /** The file holding blob `hex` (the local cache's copy: it does not change under us), or undefined. */
+  blob(hex: string): string | undefined;
 }
 
 /**
