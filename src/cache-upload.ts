@@ -50,8 +50,8 @@ export class Uploader {
   private readonly refused = new Map<string, string>();
   /** Other failures by node: count and the first message. */
   private readonly failed = new Map<string, { n: number; first: string }>();
-  /** Blobs each node already has from us (one cas-put per blob and node). */
-  private readonly sent = new Map<string, Set<string>>();
+  /** Blobs sent or being sent to each node (one cas-put per blob and node, even from concurrent uploads). */
+  private readonly sent = new Map<string, Map<string, Promise<void>>>();
 
   constructor(io: Io) {
     this.io = io;
@@ -89,7 +89,7 @@ export class Uploader {
   private async one(u: Upload): Promise<void> {
     let nodes: string[];
     try {
-      nodes = await nodesFor(this.io as NodeCacheIo, u.tool);
+      nodes = await nodesFor(this.io, u.tool);
     } catch {
       return;
     }
@@ -98,18 +98,16 @@ export class Uploader {
 
   private async toNode(node: string, u: Upload): Promise<void> {
     try {
-      const have = this.sent.get(node) ?? new Set<string>();
+      const have = this.sent.get(node) ?? new Map<string, Promise<void>>();
       this.sent.set(node, have);
       for (const o of u.result.outputs) {
-        if (have.has(o.digest)) continue;
-        if (o.size > CAS_PUT_MAX) throw new Error(`output ${o.path.replace(/^\u0000[A-Z]\//, '')} is ${o.size} bytes, more than one upload carries (${CAS_PUT_MAX})`);
-        const file = u.blob(o.digest);
-        if (file === undefined) throw new Error(`blob ${o.digest.slice(0, 12)} is no longer in the local cache`);
-        const data = fs.readFileSync(file);
-        const r = parseResult('cas-put', await this.io.call(node, { k: 'cas-put', digest: o.digest, data: data.toString('base64') }));
-        if (isProtocolError(r) || !r.stored) throw new Error(isProtocolError(r) ? r.message : `blob ${o.digest.slice(0, 12)} not stored`);
-        have.add(o.digest);
-        this.bytes += data.length;
+        let put = have.get(o.digest);
+        if (put === undefined) {
+          put = this.putBlob(node, o, u);
+          have.set(o.digest, put);
+          put.catch(() => have.delete(o.digest)); // a later result may try again
+        }
+        await put;
       }
       const r = parseResult('cache-put', await this.io.call(node, { k: 'cache-put', action: u.action, result: u.result }));
       if (isProtocolError(r)) throw new Error(r.message);
@@ -127,5 +125,15 @@ export class Uploader {
       if (f === undefined) this.failed.set(node, { n: 1, first: err.message });
       else f.n++;
     }
+  }
+
+  private async putBlob(node: string, o: { path: string; digest: string; size: number }, u: Upload): Promise<void> {
+    if (o.size > CAS_PUT_MAX) throw new Error(`output ${o.path.replace(/^\u0000[A-Z]\//, '')} is ${o.size} bytes, more than one upload carries (${CAS_PUT_MAX})`);
+    const file = u.blob(o.digest);
+    if (file === undefined) throw new Error(`blob ${o.digest.slice(0, 12)} is no longer in the local cache`);
+    const data = fs.readFileSync(file);
+    const r = parseResult('cas-put', await this.io.call(node, { k: 'cas-put', digest: o.digest, data: data.toString('base64') }));
+    if (isProtocolError(r) || !r.stored) throw new Error(isProtocolError(r) ? r.message : `blob ${o.digest.slice(0, 12)} not stored`);
+    this.bytes += data.length;
   }
 }

@@ -44,7 +44,7 @@ export interface Upload {
  */
 const WAIT_FOR_NODES_MS = 3000;
 
-export async function nodesFor(io: NodeCacheIo, tool: string): Promise<string[]> {
+export async function nodesFor(io: Pick<NodeCacheIo, 'nodes'>, tool: string): Promise<string[]> {
   const deadline = Date.now() + WAIT_FOR_NODES_MS;
   for (;;) {
     const r = io.nodes(tool);
@@ -57,6 +57,8 @@ export interface NodeHit {
   node: string;
   /** What the command printed when it ran there. */
   output: string;
+  /** stdout alone, when the result kept it (Bfile run()). */
+  stdout?: string;
   /** Discovered dependencies, as absolute paths of this tree. */
   deps: string[];
   /** Declared outputs (absolute), in order, with their digests (hex) and sizes, now in place. */
@@ -119,7 +121,7 @@ async function fetchAll(io: NodeCacheIo, node: string, res: CachedResultWire, ac
       fs.chmodSync(s.tmp, s.mode & 0o777);
       fs.renameSync(s.tmp, s.dest);
     }
-    return { node, output: res.output, outputs: res.outputs.map((x, i) => ({ path: action.outputs[i]!, digest: x.digest, size: x.size })), bytes };
+    return { node, output: res.output, ...(res.stdout !== undefined ? { stdout: res.stdout } : {}), outputs: res.outputs.map((x, i) => ({ path: action.outputs[i]!, digest: x.digest, size: x.size })), bytes };
   } catch {
     return undefined; // a blob that failed verification (or vanished): a miss, nothing written
   } finally {
