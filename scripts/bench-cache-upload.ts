@@ -1,7 +1,7 @@
 // What `--cache-upload` costs the build that uploads: N small C compiles (a Ninja manifest) built
 // clean with `--cache --node X` and with `--cache --cache-upload --node X` against one `b node` on
 // loopback that lists this client as a cache writer, alternating, fresh tree and local cache each
-// round. Wall time of the whole `b build` (the uploads are drained before it exits, so they are
+// round (sources unique to the round: else the node's cache from an earlier round answers). Wall time of the whole `b build` (the uploads are drained before it exits, so they are
 // in it), and how many results the node stored. Medians of --n rounds.
 //
 //   node scripts/bench-cache-upload.ts [--files 40] [--n 3]
@@ -41,7 +41,7 @@ function project(): string {
   // they run here (the case uploads are for) rather than fenced on the node.
   let m = 'rule cc\n  command = cc -O1 -c $in -o $out\nrule warm\n  command = sleep 0.5 && touch $out\n  pool = console\nbuild warm.stamp: warm\n';
   for (let i = 0; i < FILES; i++) {
-    fs.writeFileSync(path.join(dir, `f${i}.c`), `int f${i}(int x) { int s = 0; for (int k = 0; k < x; k++) s += k * ${i}; return s; }\n`);
+    fs.writeFileSync(path.join(dir, `f${i}.c`), `int f${i}_${count}(int x) { int s = 0; for (int k = 0; k < x; k++) s += k * ${i}; return s; }\n`);
     m += `build f${i}.o: cc f${i}.c || warm.stamp\n`;
   }
   fs.writeFileSync(path.join(dir, 'build.ninja'), m);
@@ -70,11 +70,13 @@ async function main(): Promise<void> {
     for (const mode of r % 2 === 0 ? ['cache', 'upload'] : ['upload', 'cache']) {
       const dir = project();
       const t0 = process.hrtime.bigint();
-      const res = b(['build', '-C', dir, '--local', '8', '--node', pinned, mode === 'upload' ? '--cache-upload' : '--cache'], { ...env, B_CACHE_DIR: path.join(world, `cc${count}`) });
+      const res = b(['build', '-C', dir, '--events', path.join(dir, 'ev'), '--local', '8', '--node', pinned, mode === 'upload' ? '--cache-upload' : '--cache'], { ...env, B_CACHE_DIR: path.join(world, `cc${count}`) });
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       if (res.status !== 0) throw new Error(`${mode} build failed: ${res.stderr}`);
-      if (mode === 'upload') uploaded = /action cache: uploaded .*/.exec(res.stderr as string)?.[0] ?? 'no upload line';
+      const here = fs.readFileSync(path.join(dir, 'ev'), 'utf8').split('\n').filter((l) => l.includes('"finish"') && l.includes('"node":"local"') && /\.o"/.test(l)).length;
+      if (mode === 'upload') uploaded = `${here} of ${FILES} compiles ran here; ${/action cache: uploaded .*/.exec(res.stderr as string)?.[0] ?? 'no upload line'}`;
       times[mode]!.push(ms);
+      if (process.env.BENCH_VERBOSE) process.stderr.write(String(res.stderr));
     }
   }
   const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;

@@ -41,6 +41,8 @@ type Io = Pick<NodeCacheIo, 'nodes' | 'call'>;
 export class Uploader {
   private readonly io: Io;
   private readonly queue: Upload[] = [];
+  /** Uploads that found no node yet (still connecting, or probing its compiler): tried once more at the end. */
+  private deferred: Upload[] | undefined = [];
   private running = 0;
   private idle: (() => void)[] = [];
   private results = 0;
@@ -65,6 +67,10 @@ export class Uploader {
 
   /** Waits for every queued upload; what happened. */
   async drain(): Promise<UploadSummary> {
+    while (this.running > 0 || this.queue.length > 0) await new Promise<void>((res) => this.idle.push(res));
+    const later = this.deferred ?? [];
+    this.deferred = undefined;
+    for (const u of later) this.enqueue(u);
     while (this.running > 0 || this.queue.length > 0) await new Promise<void>((res) => this.idle.push(res));
     const warnings: string[] = [];
     for (const [node, why] of this.refused) {
@@ -91,6 +97,12 @@ export class Uploader {
     try {
       nodes = await nodesFor(this.io, u.tool);
     } catch {
+      return;
+    }
+    // No node yet (connecting, or its compiler probe unanswered past nodesFor's 3 s): once more
+    // at the end of the build rather than dropped.
+    if (nodes.length === 0 && this.deferred !== undefined) {
+      this.deferred.push(u);
       return;
     }
     await Promise.all(nodes.filter((n) => !this.refused.has(n)).map((n) => this.toNode(n, u)));
