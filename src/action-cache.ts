@@ -88,6 +88,11 @@ export class ActionCache {
     return r;
   }
 
+  /** The file holding blob `hex`, or undefined if the cache has none (read by cache-upload.ts). */
+  blobPath(hex: string): string | undefined {
+    return this.cas.has(hex) ? this.cas.pathOf(hex) : undefined;
+  }
+
   /**
    * Writes blob `hex` at `dest` (replacing what is there) with `mode`, through a temp file next
    * to it and a rename: readers never see half an output. False if the blob is gone or damaged.

@@ -13,6 +13,13 @@
 //           node runs once more here (its sandbox may have lacked a file; a real error fails
 //           again and is reported as usual);
 //   record  with `--cache`, after exit 0 only: outputs stored, then the entry (action-cache.ts).
+//
+// With nodes too, a command is the same action in the nodes' caches (node-cache.ts): its
+// self-contained item carries the cache info a Ninja compile's does (the node records what it
+// ran), the client asks the nodes after its own cache missed (node-cache-client.ts: outputs
+// fetched verified, then recorded here), and with `--cache-upload` a result run here is
+// uploaded (cache-upload.ts). `nodeActionOf` is the one description of the action all three use,
+// so the item a node ran and a later lookup name the same key.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,7 +33,8 @@ import { refusedDependency } from './remote-output.ts';
 import { digestHex } from './hash.ts';
 import { platform } from './toolchain.ts';
 import { endsInCompiler, keyOf, placementTool, planRun, runSpec, type PlannedRun, type RuleFacts, type RunCall } from './bfile-action.ts';
-import { outcomeOf, type RexecInput, type RexecResult, type RexecWork, type RunResult, type RunWork } from './messages.ts';
+import { outcomeOf, type CachedResultWire, type NodeAction, type NodeCacheInfo, type RexecInput, type RexecResult, type RexecWork, type RunResult, type RunWork } from './messages.ts';
+import { lookupOnNodes, type NodeCacheIo } from './node-cache-client.ts';
 import { type RunAnswer, type RunRequest } from './need-messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
 import { ORACLE } from './bfile.ts';
@@ -37,6 +45,8 @@ type RuleState = NonNullable<ReturnType<Engine['actionOfTask']>>;
 export interface FarmEnv {
   digestOf(abs: string): { digest: string; size: number; exec: boolean } | undefined;
   offer(m: Map<string, string>): void;
+  /** The nodes' action caches (with `--cache` and `--node`). */
+  nodeCache?: NodeCacheIo | undefined;
 }
 
 /** A failure that goes back to the rule as it is (its code and message name what went wrong). */
@@ -122,6 +132,25 @@ export async function runAction(engine: Engine, st: RuleState, req: RunRequest, 
       return { exit: 0, output: hit.output, stdout: hit.stdout, node: 'local', cache: 'local' };
     }
   }
+  // The nodes' caches next: only for commands a node may run (the ones it records).
+  const tool = placementTool(plan.programs);
+  const io = env?.nodeCache;
+  const nodeAction = cache !== null && key !== undefined && plan.local === undefined && tool !== undefined && io !== undefined && env !== undefined
+    ? nodeActionOf(plan, call, facts, base, env) : undefined;
+  if (nodeAction !== undefined && io !== undefined && tool !== undefined && cache !== null && key !== undefined) {
+    const hit = await lookupOnNodes(io, nodeAction, {
+      tool,
+      current: async (deps) => (await engine.need(st, deps.map((d) => keyOf(facts.root, facts.root, d)), true)).map((x) => hexOf(x.hash)),
+      destination: (abs) => checkOutputPath(facts.root, path.relative(facts.root, abs), facts.outs[0] ?? abs),
+    }).catch(() => undefined);
+    if (hit !== undefined && hit.stdout !== undefined) {
+      const answer: RunAnswer = { exit: 0, output: hit.output, stdout: hit.stdout, node: 'local', cache: `node:${hit.node}` };
+      const deps = hit.deps.map((d) => keyOf(facts.root, call.cwd, d));
+      await record(cache, key, plan, facts, call.cwd, base, answer, deps, (keys) => engine.need(st, keys, true));
+      event('local', { cache: `node:${hit.node}`, cacheBytes: hit.bytes, bytes: { sent: 0, received: hit.bytes } });
+      return answer;
+    }
+  }
 
   const local: RunWork = {
     k: 'run', ...(call.argv !== undefined ? { argv: call.argv } : { shell: plan.shell }), cwd: call.cwd,
@@ -129,13 +158,12 @@ export async function runAction(engine: Engine, st: RuleState, req: RunRequest, 
   };
   let sentRoots: string[] = [];
   const remote = plan.local !== undefined || env === undefined ? undefined : (): Buffer | undefined => {
-    const r = rexecItem(plan, call, facts, env);
+    const r = rexecItem(plan, call, facts, env, nodeAction !== undefined ? cacheInfo(nodeAction) : undefined);
     if (r === undefined) return undefined;
     sentRoots = r.work.roots;
     env.offer(r.offered);
     return Buffer.from(JSON.stringify(r.work));
   };
-  const tool = placementTool(plan.programs);
   const meta = { remote: remote !== undefined, root: facts.root, ...(tool !== undefined ? { tool } : {}) };
   let r = await engine.host.submit(local, () => {}, meta, remote);
   if (!r.ok) throw new RunFailure(r.failure);
@@ -161,7 +189,12 @@ export async function runAction(engine: Engine, st: RuleState, req: RunRequest, 
   let recorded = false;
   if (cache !== null && key !== undefined && res.exit === 0 && res.spawnError === undefined && !('depsError' in res && res.depsError !== undefined)) {
     const deps = res.deps.map((d) => keyOf(facts.root, call.cwd, d));
-    recorded = await record(cache, key, plan, facts, call.cwd, base, answer, deps, (keys) => engine.need(st, keys, true));
+    // Ran here, with --cache-upload: the result goes to the nodes that could serve it.
+    const upload = node === 'local' && nodeAction !== undefined && tool !== undefined ? io?.upload : undefined;
+    const stored = upload === undefined || nodeAction === undefined || tool === undefined ? undefined : (res: CachedResultWire): void => {
+      upload({ tool, action: nodeAction, result: res, blob: (hex) => cache.blobPath(hex) });
+    };
+    recorded = await record(cache, key, plan, facts, call.cwd, base, answer, deps, (keys) => engine.need(st, keys, true), stored);
     if (recorded) answer.cache = 'miss';
   }
   event(node, { ...(recorded ? { cache: 'miss' } : {}), ...(done.bytes ? { bytes: done.bytes } : {}), ...(res.exit !== 0 ? { status: 'failed' } : {}) });
@@ -221,15 +254,16 @@ async function lookup(cache: ActionCache, key: string, plan: PlannedRun, facts: 
 }
 
 /** Records a successful run; false (nothing recorded) when an output or a dependency is missing. */
-async function record(cache: ActionCache, key: string, plan: PlannedRun, facts: RuleFacts, cwd: string, base: string, a: RunAnswer, deps: string[], answer: AnswerFn): Promise<boolean> {
+async function record(cache: ActionCache, key: string, plan: PlannedRun, facts: RuleFacts, cwd: string, base: string, a: RunAnswer, deps: string[], answer: AnswerFn, stored?: (res: CachedResultWire) => void): Promise<boolean> {
   const rel = relativizer(cwd, base);
   try {
     const outputs: { path: string; digest: string; size: number; mode: number }[] = [];
-    for (const o of [...plan.outputs, ...(plan.depfile !== '' ? [plan.depfile] : [])]) {
+    const outs = [...plan.outputs, ...(plan.depfile !== '' ? [plan.depfile] : [])];
+    for (const o of outs) {
       const abs = path.resolve(facts.root, o);
       const mode = fs.statSync(abs).mode & 0o7777;
-      const stored = cache.store(abs);
-      outputs.push({ path: rel(o), digest: stored.hex, size: stored.size, mode });
+      const blob = cache.store(abs);
+      outputs.push({ path: rel(o), digest: blob.hex, size: blob.size, mode });
     }
     const now = deps.length > 0 ? await answer(deps) : [];
     const recorded: [string, string][] = [];
@@ -240,14 +274,44 @@ async function record(cache: ActionCache, key: string, plan: PlannedRun, facts: 
     }
     cache.write(withResult(cache.read(key), key, { deps: recorded, outputs, output: a.output, stdout: a.stdout, t: Date.now() }));
     cache.maybeMaintain();
+    // As nodes record results (node-cache.ts, from absolute paths): markers, never a bare relative path.
+    const wire = (p: string): string => rel(path.resolve(facts.root, p));
+    stored?.({ deps: recorded.map((d, i) => [wire(deps[i]!), d[1]]), outputs: outputs.map((o, i) => ({ ...o, path: wire(outs[i]!) })), output: a.output, stdout: a.stdout });
     return true;
   } catch {
     return false; // an output missing, a full disk: the entry is lost, not the build
   }
 }
 
+/**
+ * The command as the nodes' caches key it (node-cache.ts nodeKey), or undefined when a declared
+ * input has no content digest here. The same fields as the self-contained item (rexecItem), so
+ * `actionOfRexec` of that item on the node is this action: the key's inputs (absolute, outside
+ * the system's directories: a node uses its own), the declared environment and the run()'s own.
+ */
+export function nodeActionOf(plan: PlannedRun, call: RunCall, facts: RuleFacts, base: string, env: FarmEnv): NodeAction | undefined {
+  const inputs: { path: string; digest: string }[] = [];
+  for (const k of plan.inputs) {
+    const abs = path.resolve(facts.root, k);
+    if (isSystem(abs)) continue;
+    const d = env.digestOf(abs);
+    if (d === undefined) return undefined;
+    inputs.push({ path: abs, digest: digestHex(d.digest) });
+  }
+  const depfile = plan.depfile !== '' ? path.resolve(facts.root, plan.depfile) : '';
+  return {
+    cmd: plan.shell, cwd: call.cwd, base, inputs, outputs: [...plan.outputs, ...(plan.depfile !== '' ? [plan.depfile] : [])].map((o) => path.resolve(facts.root, o)),
+    depfile, deps: depfile !== '' ? 'gcc' : '', msvcPrefix: '', rspfile: '', rspfileContent: '', env: { ...declaredEnv(), ...(call.env ?? {}) },
+  };
+}
+
+/** What a self-contained item carries so that the node records its result (its declared inputs must be shipped: rexecItem keeps those it ships). */
+function cacheInfo(a: NodeAction): NodeCacheInfo {
+  return { base: a.base, declared: a.inputs.map((i) => i.path), env: a.env };
+}
+
 /** The self-contained item for a node without this machine's files, and the blobs it may fetch. */
-export function rexecItem(plan: PlannedRun, call: RunCall, facts: RuleFacts, env: FarmEnv): { work: RexecWork; offered: Map<string, string> } | undefined {
+export function rexecItem(plan: PlannedRun, call: RunCall, facts: RuleFacts, env: FarmEnv, cache?: NodeCacheInfo): { work: RexecWork; offered: Map<string, string> } | undefined {
   const inputs: RexecInput[] = [];
   const offered = new Map<string, string>();
   for (const k of plan.transfer) {
@@ -265,6 +329,8 @@ export function rexecItem(plan: PlannedRun, call: RunCall, facts: RuleFacts, env
       k: 'rexec', cmd: plan.shell, cwd: call.cwd, roots: projectRoots([facts.root, call.cwd, ...inputs.map((i) => i.path), ...outputs]), inputs, outputs,
       depfile: plan.depfile !== '' ? path.resolve(facts.root, plan.depfile) : '', deps: plan.depfile !== '' ? 'gcc' : '', msvcPrefix: '', rspfile: '', rspfileContent: '',
       prefixMap: endsInCompiler(plan.shell), ...(call.env !== undefined ? { env: call.env } : {}), stdout: true,
+      // Recorded by the node only if every declared input is shipped (else its key would not be the lookup's).
+      ...(cache !== undefined && cache.declared.every((p) => inputs.some((i) => i.path === p)) ? { cache } : {}),
     },
     offered,
   };

@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { T, encode, type Failure } from './protocol.ts';
 import { encodeWork, type WorkItem } from './messages.ts';
 import { type BlobRequest, type BuildRequest, type NeedRequest, type RunRequest, type WireAnswer } from './need-messages.ts';
-import type { NodeCacheIo } from './node-cache-client.ts';
+import type { NodeCacheIo, Upload } from './node-cache-client.ts';
+import { Uploader, uploadEnabled } from './cache-upload.ts';
 import type { FarmEnv } from './bfile-farm.ts';
 import type { Broker, ClientState, NeedHandler } from './broker.ts';
 import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer, type EngineHost } from './engine.ts';
@@ -51,6 +52,8 @@ export interface BuildReply {
   phases?: { load: number; db: number; build: number };
   /** Why no no-op snapshot was written after this build (for --verbose); absent when one was. */
   noSnapshot?: string;
+  /** With `--cache-upload`: results stored in nodes' caches (once per node), blob bytes sent, nodes. */
+  uploaded?: { results: number; bytes: number; nodes: number };
   /** Worker threads the build node had started by the end of the build (for --verbose). */
   workersStarted?: number;
 }
@@ -184,6 +187,13 @@ export class BuildHost implements NeedHandler {
       await this.broker.fetchBlob(node, hex, size, dest);
       this.bytes.received += size;
     };
+    const peersUp = this.broker.peers.peers.length > 0;
+    const nodeIo = {
+      nodes: (tool: string) => this.broker.peers.cacheNodes(tool),
+      call: (node: string, work: WorkItem) => this.broker.peers.call(node, work),
+      fetch,
+    };
+    const uploader = peersUp ? await uploaderFor(nodeIo) : undefined;
     const reply = await runBuildRequest(req, {
       engines: this.engines,
       submit: (payload, task, meta, remote) => {
@@ -212,24 +222,25 @@ export class BuildHost implements NeedHandler {
       },
       sink: { events: (batch) => this.broker.sendTo(client, encode(T.EVENT, reqId, batch)) },
       fetch,
-      nodes: this.broker.peers.peers.length > 0,
-      ...(this.broker.peers.peers.length > 0 ? {
-        nodeCache: {
-          nodes: (tool: string) => this.broker.peers.cacheNodes(tool),
-          call: (node: string, work: WorkItem) => this.broker.peers.call(node, work),
-          fetch,
-        },
-      } : {}),
+      nodes: peersUp,
+      ...(peersUp ? { nodeCache: { ...nodeIo, ...(uploader ? { upload: (u: Upload) => uploader.enqueue(u) } : {}) } } : {}),
       offer: (m) => {
         for (const [k, v] of m) {
           this.offered.set(k, v);
           this.offering?.add(k);
         }
       },
-    }).finally(() => {
+    }).finally(async () => {
+      // Uploads end with the build (never in flight when the process exits); they add no failure.
+      if (uploader) await uploader.drain();
       this.offered.clear();
       this.offeredTo.clear();
     });
+    if (uploader) {
+      const u = await uploader.drain();
+      reply.notices.push(...u.warnings);
+      if (u.results > 0) reply.uploaded = { results: u.results, bytes: u.bytes, nodes: u.nodes };
+    }
     if (reply.phases !== undefined) {
       const m1 = this.broker.messages();
       reply.messages = { sent: m1.sent - m0.sent, received: m1.received - m0.received };
@@ -512,4 +523,10 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
     unlock();
   }
   return reply;
+}
+
+/** The build's uploader with `--cache --cache-upload` and nodes (cache-upload.ts), else undefined. */
+async function uploaderFor(io: ConstructorParameters<typeof Uploader>[0]): Promise<Uploader | undefined> {
+  const { cacheEnabled } = await import('./ninja-cache.ts');
+  return cacheEnabled() && uploadEnabled() ? new Uploader(io) : undefined;
 }

@@ -49,6 +49,11 @@ export function cachedSuffix(cache: string | undefined): string {
   return cache === 'local' ? ' (cached)' : ` (cached on node ${cache.slice(5)})`;
 }
 
+/** The build's last word on `--cache-upload`: `action cache: uploaded 12 results (48.2 kB) to 1 node`. */
+export function uploadLine(u: { results: number; bytes: number; nodes: number }): string {
+  return `action cache: uploaded ${u.results} result${u.results === 1 ? '' : 's'} (${fmtBytes(u.bytes)}) to ${u.nodes} node${u.nodes === 1 ? '' : 's'}`;
+}
+
 export function fmtBytes(n: number): string {
   return n < 10_000 ? `${n} bytes` : n < 10_000_000 ? `${(n / 1e3).toFixed(1)} kB` : `${(n / 1e6).toFixed(1)} MB`;
 }

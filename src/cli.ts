@@ -96,12 +96,17 @@ export async function run(argv: string[]): Promise<number> {
     .option('--heartbeat <ms>', 'With --node: heartbeat interval; a node silent for 6 intervals is declared dead', { default: 500 })
     .option('--insecure', 'With --node: use nodes without a pinned key, in plaintext (trusted networks only; or B_INSECURE=1)')
     .option('--cache', 'Use the local action cache for Ninja edges (or B_CACHE=1; see `b cache`)')
+    .option('--cache-upload', 'With --cache and --node: upload results run on this machine into the nodes\' caches (or B_CACHE_UPLOAD=1; the nodes must list this key in --cache-writers)')
     .example('b build -j 8 app')
     .example('b build --node tcp://build1:7070#build1.pub --node tcp://build2:7070#build2.pub -j 64')
     .action(async (targets: string[], o: Common & Record<string, unknown>) => {
       const l = mk(o);
       // For the whole process: worker threads and nested builds read it too.
       if (o.cache === true) process.env.B_CACHE = '1';
+      if (o.cacheUpload === true) {
+        process.env.B_CACHE = '1';
+        process.env.B_CACHE_UPLOAD = '1';
+      }
       const { buildCmd } = await import('./cmd-build.ts');
       result = buildCmd(targets, {
         ...(o.dir !== undefined ? { dir: String(o.dir) } : {}),

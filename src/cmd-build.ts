@@ -14,6 +14,7 @@ import type { BuildReply, BuildRequest, Loaded } from './build-host.ts';
 import type { BuildEvent } from './engine-types.ts';
 import { findBuildFile } from './buildfile.ts';
 import { checkSnapshot, runSnapshotCommands, type SnapshotHeader } from './fastnoop.ts';
+import { uploadLine } from './cache-tally.ts';
 
 export interface BuildOptions {
   /** Instead of building: remove every recorded output ('clean') or the dead ones ('clean-dead'). */
@@ -257,6 +258,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   }
   const cached = progress?.cache.summary();
   if (cached !== undefined) log.info(cached);
+  if (r.uploaded !== undefined) log.info(uploadLine(r.uploaded));
   if (r.dead.length > 0) reportDead(log, r.dead);
   if (r.bytes && (r.bytes.sent > 0 || r.bytes.received > 0)) {
     log.info(`files moved: ${fmtBytes(r.bytes.sent)} sent to nodes, ${fmtBytes(r.bytes.received)} received from them`);

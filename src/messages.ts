@@ -168,6 +168,8 @@ export interface CachedResultWire {
   deps: [string, string][];
   outputs: { path: string; digest: string; size: number; mode: number }[];
   output: string;
+  /** stdout alone, for an action whose caller gets it (a Bfile `run()` resolves with it). */
+  stdout?: string;
 }
 
 /** A cache writer's upload of a result it ran itself (`b node --cache-writers`); its blobs first, by cas-put. */
@@ -243,7 +245,7 @@ const NODE_ACTION = obj({
   depfile: str(), deps: str(NAME), msvcPrefix: str(NAME), rspfile: str(), rspfileContent: str(TEXT), env: ENV,
 });
 const CACHED_RESULT = obj({
-  deps: arr(arr(str(), 2)), outputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST), size: int(), mode: int(0, 0o7777) }), 10_000), output: str(TEXT),
+  deps: arr(arr(str(), 2)), outputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST), size: int(), mode: int(0, 0o7777) }), 10_000), output: str(TEXT), stdout: opt(str(TEXT)),
 });
 
 const RECORDED = obj({ cmd: str(), cwd: str(), env: str(TEXT), exit: int(-1, 0xffff), stdout: str(TEXT) });

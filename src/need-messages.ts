@@ -122,13 +122,13 @@ export interface RunAnswer {
   stdout: string;
   /** 'local', or the id of the node that ran it. */
   node: string;
-  /** With the action cache on and the action cacheable: restored ('local') or recorded ('miss'). */
-  cache?: 'local' | 'miss';
+  /** With the action cache on and the action cacheable: restored ('local'), from a node's cache ('node:<id>') or recorded ('miss'). */
+  cache?: 'local' | 'miss' | `node:${string}`;
 }
 
 const RUN_ANSWER: Shape = {
   exit: int(-1, 0xffff), signal: opt(str(NAME)), spawnError: opt(str(TEXT)), output: str(TEXT), stdout: str(TEXT), node: str(NAME),
-  cache: opt(str(NAME, /^(?:local|miss)$/)),
+  cache: opt(str(NAME, /^(?:local|miss|node:\S+)$/)),
 };
 
 export function parseRunAnswer(payload: Buffer | undefined): RunAnswer | ProtocolError {

@@ -226,7 +226,7 @@ export class EdgeAction implements Action {
     }
     const outs = new Map<string, FileState | undefined>();
     for (const o of this.outputs) outs.set(o, r.outputs[o] ?? undefined);
-    const recorded = this.hooks !== undefined && await this.hooks.record(r);
+    const recorded = this.hooks !== undefined && await this.hooks.record(r, true);
     return { outputs: outs, discovered: r.deps, value: undefined, output: r.output, extra: this.owner.manifestId, ...(recorded ? { cache: 'miss' as const } : {}) };
   }
 

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { NinjaManifest } from './ninja-parser.ts';
 import type { NinjaEdge } from './ninja-eval.ts';
 import type { Answer, Completed } from './engine-types.ts';
-import type { EdgeCommand, NodeCacheInfo } from './messages.ts';
+import type { CachedResultWire, EdgeCommand, NodeAction, NodeCacheInfo } from './messages.ts';
 import type { FileState } from './database.ts';
 import { ActionCache } from './action-cache.ts';
 import { absolutizer, actionKey, matchResult, relativizer, withResult, type ActionSpec } from './action-key.ts';
@@ -166,7 +166,7 @@ export class NinjaCache {
    * Records a successful run: its outputs' bytes, then the entry. False (nothing recorded) when
    * an output is missing or changed since the command wrote it, or a dependency is missing.
    */
-  async record(key: string, e: EdgeCall, r: RanResult, answer: AnswerFn): Promise<boolean> {
+  async record(key: string, e: EdgeCall, r: RanResult, answer: AnswerFn, stored?: (res: CachedResultWire) => void): Promise<boolean> {
     const outputs: { path: string; digest: string; size: number; mode: number }[] = [];
     for (const o of e.outputs) {
       const s = r.outputs[o];
@@ -192,7 +192,16 @@ export class NinjaCache {
     }
     this.store.write(withResult(this.store.read(key), key, { deps, outputs, output: r.output, t: Date.now() }));
     this.store.maybeMaintain();
+    // As nodes record results (node-cache.ts, from absolute paths): markers, never a bare relative path.
+    const wire = (p: string): string => this.rel(path.resolve(this.root, p));
+    stored?.({ deps: deps.map((d, i) => [wire(r.deps[i]!), d[1]]), outputs: outputs.map((o, i) => ({ ...o, path: wire(e.outputs[i]!) })), output: r.output });
     return true;
+  }
+
+  /** The action a node keys for this edge (lookups and uploads name the same one). */
+  nodeAction(e: EdgeCall, inputs: Answer[]): NodeAction {
+    const hashes = new Map(inputs.map((x) => [x.key, x.hash]));
+    return nodeAction({ ...e, base: this.base, env: this.env, inputs: this.declared(e, (k) => hashes.get(k)) });
   }
 
   /**
@@ -222,8 +231,7 @@ export class NinjaCache {
    * for a miss.
    */
   async lookupNodes(key: string, e: EdgeCall, inputs: Answer[], answer: AnswerFn, io: NodeCacheIo, tool: string): Promise<Completed | undefined> {
-    const hashes = new Map(inputs.map((x) => [x.key, x.hash]));
-    const action = nodeAction({ ...e, base: this.base, env: this.env, inputs: this.declared(e, (k) => hashes.get(k)) });
+    const action = this.nodeAction(e, inputs);
     const hit = await lookupOnNodes(io, action, {
       tool,
       current: async (deps) => (await answer(deps.map((d) => this.keyOf(d)))).map((x) => hexOf(x.hash)),
@@ -270,13 +278,16 @@ function hexOf(h: string): string | undefined {
  */
 export function edgeCacheHooks(cache: NinjaCache, call: () => EdgeCall, nodes?: NodeAsk): {
   lookup(inputs: Answer[], answer: AnswerFn): Promise<Completed | undefined>;
-  record(r: RanResult): Promise<boolean>;
+  /** `ranHere`: the command ran on this machine (with `--cache-upload` its result goes to the nodes). */
+  record(r: RanResult, ranHere?: boolean): Promise<boolean>;
 } {
   let key: string | undefined;
   let answerFn: AnswerFn | undefined;
+  let inputsSeen: Answer[] = [];
   return {
     async lookup(inputs, answer) {
       answerFn = answer;
+      inputsSeen = inputs;
       try {
         key = await cache.key(call(), inputs);
         if (key === undefined) return undefined;
@@ -288,13 +299,19 @@ export function edgeCacheHooks(cache: NinjaCache, call: () => EdgeCall, nodes?: 
         return undefined; // a cache that cannot be read is a miss; the build goes on
       }
     },
-    async record(r) {
+    async record(r, ranHere) {
       if (key === undefined || answerFn === undefined) return false;
+      // Uploaded only where lookups ask: results the nodes' caches can serve (NodeAsk).
+      const n = ranHere === true ? nodes?.() : undefined;
+      const upload = n?.io.upload;
+      const stored = n === undefined || upload === undefined ? undefined : (res: CachedResultWire): void => {
+        upload({ tool: n.tool, action: cache.nodeAction(call(), inputsSeen), result: res, blob: (hex) => cache.store.blobPath(hex) });
+      };
       try {
         // False for a result that can never be recorded (a declared output the command did not
         // write, as CMake's add_custom_target stamps: zstd's `create_symlink` targets were 3 of
         // 58 "misses" in every warm build): not a cacheable miss, so not counted as one.
-        return await cache.record(key, call(), r, answerFn);
+        return await cache.record(key, call(), r, answerFn, stored);
       } catch {
         // a full disk or a removed cache directory costs the entry, not the build
         return true;

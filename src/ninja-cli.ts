@@ -70,6 +70,7 @@ b's own options:
   --events FILE  write build events as NDJSON to FILE
   --explain      same as -d explain
   --cache        use the local action cache (or B_CACHE=1)
+  --cache-upload also upload results run here into the nodes' caches (or B_CACHE_UPLOAD=1)
 ` : ''}`);
 }
 
@@ -94,6 +95,7 @@ const LONG: LongOption[] = [
   { name: 'events', hasArg: true },
   { name: 'explain', hasArg: false },
   { name: 'cache', hasArg: false },
+  { name: 'cache-upload', hasArg: false },
 ];
 /** getopt's optstring "d:f:j:k:l:nt:vw:C:h": option letter -> takes an argument. */
 const SHORT: Record<string, boolean> = { d: true, f: true, j: true, k: true, l: true, n: false, t: true, v: false, w: true, C: true, h: false };
@@ -180,6 +182,10 @@ export function readFlags(argv: string[], prog: string, log: Logger): Parsed {
         return undefined;
       case 'cache':
         process.env.B_CACHE = '1'; // for the whole process, as B_CACHE=1 in the environment
+        return undefined;
+      case 'cache-upload':
+        process.env.B_CACHE = '1';
+        process.env.B_CACHE_UPLOAD = '1'; // as B_CACHE_UPLOAD=1 (cache-upload.ts)
         return undefined;
       default: // 'h', 'help'
         usage(log);

@@ -17,7 +17,7 @@ import { badPlaceholder, formatStatus, SlidingRate } from './status-format.ts';
 import { commandHash, mtimeNs, type NinjaLog } from './ninja-log.ts';
 import { parseDyndep } from './dyndep.ts';
 import * as fs from 'node:fs';
-import { CacheTally, cachedSuffix } from './cache-tally.ts';
+import { CacheTally, cachedSuffix, uploadLine } from './cache-tally.ts';
 
 /** Writes to stderr through the logger (the one place that owns the terminal). */
 export function stderr(log: Logger, text: string): void {
@@ -528,6 +528,7 @@ export class NinjaReporter implements BuildReporter {
     const reply = r.reply!;
     const cached = this.cache.summary();
     if (cached !== undefined && !this.o.quiet) this.log.out(`b: ${cached}`);
+    if (reply.uploaded !== undefined && !this.o.quiet) this.log.out(`b: ${uploadLine(reply.uploaded)}`);
     for (const n of reply.notices) if (!this.graph.m.warnings.includes(n)) ninjaWarning(this.log, n);
     if (this.o.stats) this.printStats(reply);
     if (!reply.ok) {

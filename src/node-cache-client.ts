@@ -24,6 +24,18 @@ export interface NodeCacheIo {
   call(node: string, work: WorkItem): Promise<Buffer>;
   /** Copies a blob from a node into a new file `dest`, verified (digest and size). */
   fetch(node: string, hex: string, size: number, dest: string): Promise<void>;
+  /** With `--cache-upload`: queues a result this machine ran for the nodes' caches (cache-upload.ts); returns at once. */
+  upload?: (u: Upload) => void;
+}
+
+/** One result to upload: the action as nodes key it, the result, and where each output's bytes are (by digest). */
+export interface Upload {
+  /** The program the command starts (only nodes with the same one get it, as for lookups). */
+  tool: string;
+  action: NodeAction;
+  result: CachedResultWire;
+  /** The file holding blob `hex` (the local cache's copy: it does not change under us), or undefined. */
+  blob(hex: string): string | undefined;
 }
 
 /**
@@ -32,7 +44,7 @@ export interface NodeCacheIo {
  */
 const WAIT_FOR_NODES_MS = 3000;
 
-export async function nodesFor(io: NodeCacheIo, tool: string): Promise<string[]> {
+export async function nodesFor(io: Pick<NodeCacheIo, 'nodes'>, tool: string): Promise<string[]> {
   const deadline = Date.now() + WAIT_FOR_NODES_MS;
   for (;;) {
     const r = io.nodes(tool);
@@ -45,6 +57,8 @@ export interface NodeHit {
   node: string;
   /** What the command printed when it ran there. */
   output: string;
+  /** stdout alone, when the result kept it (Bfile run()). */
+  stdout?: string;
   /** Discovered dependencies, as absolute paths of this tree. */
   deps: string[];
   /** Declared outputs (absolute), in order, with their digests (hex) and sizes, now in place. */
@@ -107,7 +121,7 @@ async function fetchAll(io: NodeCacheIo, node: string, res: CachedResultWire, ac
       fs.chmodSync(s.tmp, s.mode & 0o777);
       fs.renameSync(s.tmp, s.dest);
     }
-    return { node, output: res.output, outputs: res.outputs.map((x, i) => ({ path: action.outputs[i]!, digest: x.digest, size: x.size })), bytes };
+    return { node, output: res.output, ...(res.stdout !== undefined ? { stdout: res.stdout } : {}), outputs: res.outputs.map((x, i) => ({ path: action.outputs[i]!, digest: x.digest, size: x.size })), bytes };
   } catch {
     return undefined; // a blob that failed verification (or vanished): a miss, nothing written
   } finally {

@@ -121,7 +121,9 @@ export async function recordRexec(w: RexecWork, r: RexecResult): Promise<boolean
     outputs.push({ path: rel(o), digest: got.digest, size: got.size, mode: got.mode });
   }
   const store = nodeEntries();
-  store.write(withResult(store.read(key), key, { deps, outputs, output: r.output, t: Date.now() }));
+  // A Bfile run() resolves with its stdout: kept so that a hit can answer it too.
+  const stdout = w.stdout === true && r.stdout !== undefined ? { stdout: r.stdout } : {};
+  store.write(withResult(store.read(key), key, { deps, outputs, output: r.output, ...stdout, t: Date.now() }));
   store.maybeMaintain();
   return true;
 }
@@ -152,7 +154,7 @@ export async function cacheLookup(w: CacheLookupWork): Promise<CacheLookupResult
     if (good.length === 0) store.drop(key);
     else store.write({ ...e, results: good });
   }
-  return { results: good.map((r) => ({ deps: r.deps, outputs: r.outputs, output: r.output })) };
+  return { results: good.map((r) => ({ deps: r.deps, outputs: r.outputs, output: r.output, ...(r.stdout !== undefined ? { stdout: r.stdout } : {}) })) };
 }
 
 /** A cache writer's blob (the broker let only a `--cache-writers` key send it): stored if it hashes to its name. */
@@ -187,6 +189,7 @@ export async function cachePut(w: CachePutWork): Promise<CachePutResult> {
     deps.push([p, h]);
   }
   const store = nodeEntries();
-  store.write(withResult(store.read(key), key, { deps, outputs: w.result.outputs, output: w.result.output, t: Date.now() }));
+  const stdout = w.result.stdout !== undefined ? { stdout: w.result.stdout } : {};
+  store.write(withResult(store.read(key), key, { deps, outputs: w.result.outputs, output: w.result.output, ...stdout, t: Date.now() }));
   return { stored: true };
 }

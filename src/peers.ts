@@ -137,7 +137,7 @@ export class PeerSet {
   readonly peers: Peer[] = [];
   private readonly host: PeerHost;
   private nextAttempt = 1;
-  private readonly probes = new Map<number, { peer: Peer; done: (r: Buffer | undefined) => void }>();
+  private readonly probes = new Map<number, { peer: Peer; done: (r: Buffer | undefined, f?: Failure) => void }>();
   private readonly localTools = new Map<string, ToolPrint | 'pending'>();
   /** Part of our session id on every keyed node: one session per process and node. */
   private readonly nonce = randomBytes(8).toString('hex');
@@ -270,7 +270,11 @@ export class PeerSet {
         const probe = this.probes.get(d.id);
         if (probe !== undefined) {
           this.probes.delete(d.id);
-          probe.done(d.type === T.RESULT ? (d.payload ?? Buffer.alloc(0)) : undefined);
+          if (d.type === T.RESULT) probe.done(d.payload ?? Buffer.alloc(0));
+          else {
+            const f = parseFailure(d.payload);
+            probe.done(undefined, isProtocolError(f) ? { code: 'protocol', message: f.message } : f);
+          }
           return;
         }
         const t = p.drop(d.id);
@@ -484,7 +488,7 @@ export class PeerSet {
     });
   }
 
-  private callRaw(p: Peer, work: object, done: (r: Buffer | undefined) => void): void {
+  private callRaw(p: Peer, work: object, done: (r: Buffer | undefined, f?: Failure) => void): void {
     const id = this.nextAttempt;
     this.nextAttempt = (this.nextAttempt + 1) >>> 0 || 1;
     this.probes.set(id, { peer: p, done });
@@ -514,7 +518,8 @@ export class PeerSet {
   call(nodeName: string, work: object): Promise<Buffer> {
     const p = this.peers.find((x) => x.nodeId === nodeName || x.address === nodeName);
     if (p === undefined || !p.alive) return Promise.reject(new Error(`node ${nodeName} is not available`));
-    return new Promise((resolve, reject) => this.callRaw(p, work, (b) => (b === undefined ? reject(new Error(`node ${nodeName} did not answer`)) : resolve(b))));
+    // A refusal keeps its code (cache-upload.ts tells `cache.writer` from a node that is gone).
+    return new Promise((resolve, reject) => this.callRaw(p, work, (b, f) => (b === undefined ? reject(Object.assign(new Error(f?.message ?? `node ${nodeName} did not answer`), { code: f?.code })) : resolve(b))));
   }
 
   private probeTool(p: Peer, tool: string): void {

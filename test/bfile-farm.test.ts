@@ -182,6 +182,38 @@ else {
     assert.match(again.stderr, /no work to do/);
   }, { timeout: 240_000 });
 
+  test('--cache with empty local caches: the nodes record what they ran; another checkout gets every command from their caches', async () => {
+    const { dir } = w();
+    // A version no other test built, so the nodes' caches start without these actions.
+    const edit = (t: string): void => {
+      const h = path.join(t, 'include/version.h');
+      fs.writeFileSync(h, fs.readFileSync(h, 'utf8').replace('"1.0"', '"3.0-node-cache"'));
+    };
+    const first = path.join(dir, 'N1');
+    const second = path.join(dir, 'N2-elsewhere');
+    for (const t of [first, second]) {
+      writeProject(t, C_PROJECT);
+      edit(t);
+    }
+    const a = await farmBuild(first, ['--cache'], { B_CACHE_DIR: tmp('b-farm-nc1-') });
+    assert.is(a.code, 0, a.err);
+    const ids = new Set(w().nodes.map((n) => n.id));
+    const ran = a.events.filter((e) => e.event === 'command');
+    // main.o (it includes version.h) and the link are new here: they run on the nodes. greet.o and
+    // mathx.o are the --cache test's actions, which the nodes recorded then: already node hits.
+    const byKey = new Map(ran.map((e) => [e.key, e]));
+    for (const k of ['obj/main.o', 'hello']) assert.ok(ids.has(byKey.get(k)?.node ?? '') && byKey.get(k)?.cache === 'miss', `${k} ran on a node: ${JSON.stringify(ran)}`);
+    for (const k of ['obj/greet.o', 'obj/mathx.o']) assert.match(byKey.get(k)?.cache ?? '', /^node:/, `${k} from a node's cache: ${JSON.stringify(ran)}`);
+    const c = await farmBuild(second, ['--cache'], { B_CACHE_DIR: tmp('b-farm-nc2-') });
+    assert.is(c.code, 0, c.err);
+    const hits = c.events.filter((e) => e.event === 'command');
+    assert.equal(hits.map((e) => e.key).sort(), ['hello', 'obj/greet.o', 'obj/main.o', 'obj/mathx.o']);
+    assert.ok(hits.every((e) => /^node:/.test(e.cache ?? '') && ids.has((e.cache ?? '').slice(5))), `every command from a node's cache: ${JSON.stringify(hits)}`);
+    assert.match(c.err, /action cache: 4 hits of 4 \(100%\), .* restored \(node /);
+    for (const f of FILES) assert.ok(fs.readFileSync(path.join(first, f)).equals(fs.readFileSync(path.join(second, f))), `${f} is byte-identical`);
+    assert.match(spawnSync(path.join(second, 'hello'), { encoding: 'utf8' }).stdout, /hello 3\.0-node-cache/);
+  }, { timeout: 240_000 });
+
   test('a command that reads a file its rule never needed fails on the node and runs again here; a real error fails the rule', async () => {
     const dir = path.join(w().dir, 'hidden-input');
     fs.mkdirSync(dir);

@@ -139,6 +139,16 @@ test('a client without the cache-writer right cannot make a node serve its resul
     // refusals above are the writer check, and the victim's lookup does reach this node).
     const w = await session(n.endpoint, writer.key, nodePub);
     try {
+      // Even a writer cannot file bytes under a digest they do not hash to: the blob is
+      // refused, a result naming it is not stored, and nothing is served for it.
+      const liar = Buffer.from('\x7fELF bytes that hash to something else');
+      const claimed = hex('\x7fELF the bytes the result claims');
+      const forgedBlob = await w.ask({ k: 'cas-put', digest: claimed, data: liar.toString('base64') });
+      assert.is(forgedBlob.type, T.FAILURE, JSON.stringify(forgedBlob.json));
+      assert.match(JSON.stringify(forgedBlob.json), /does not match its digest/);
+      const forgedResult = { deps: [], outputs: [{ path: '\u0000C/a.o', digest: claimed, size: liar.length, mode: 0o644 }], output: '' };
+      assert.equal((await w.ask({ k: 'cache-put', action: victimAction(proj), result: forgedResult })).json, { stored: false });
+      assert.equal((await w.ask({ k: 'cache-lookup', action: victimAction(proj) })).json, { results: [] }, 'nothing served for a forged blob');
       assert.is((await w.ask({ k: 'cas-put', digest: hex(evilObject), data: evilObject.toString('base64') })).type, T.RESULT);
       const ok = await w.ask({ k: 'cache-put', action: victimAction(proj), result });
       assert.equal(ok.json, { stored: true });
