@@ -313,16 +313,9 @@ export class Database {
     return this.traceAt(action);
   }
 
-  /**
-   * Records a trace. The map keeps the record's bytes, not the object: a full build writes a
-   * trace per action and rarely reads one back in the same build, and the object (a dependency
-   * object per key, its arrays) is ~3x its record (a 90k-edge build held ~90k of them to the end).
-   * The bytes are copied out of the writer's buffer, which may be twice their size.
-   */
   putTrace(t: Trace): void {
-    const body = this.encodeTrace(t);
-    this.traces.set(t.action, Buffer.from(body));
-    this.append(body);
+    this.traces.set(t.action, t);
+    this.append(this.encodeTrace(t));
   }
 
   private encodeTrace(t: Trace): Buffer {

@@ -6,15 +6,11 @@
 import { loadavg } from 'node:os';
 import type { Action, Answer } from './engine-types.ts';
 
-/**
- * One wait of an action on another's answer. `reject` gives up this wait (runAction); a wait
- * of an action's static inputs has none: they are awaited together, and the action's `abort`
- * gives up all of them (Engine.staticInputs).
- */
+/** One wait of an action on another's answer (runAction). */
 export interface Wait {
   on: ActionState;
   key: string;
-  reject: ((e: unknown) => void) | undefined;
+  reject: (e: unknown) => void;
 }
 
 export interface ActionState {
@@ -33,8 +29,6 @@ export interface ActionState {
   /** Its promise has settled (answers or failure). */
   finished: boolean;
   running: boolean;
-  /** Gives up the wait on its static inputs, while it waits on them (the cycle watchdog's). */
-  abort: ((e: unknown) => void) | undefined;
   /** Dependency groups recorded while running (NEEDs from a Bfile rule). */
   groups: Answer[][];
 }

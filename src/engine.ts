@@ -281,7 +281,7 @@ export class Engine {
   private stateOf(action: Action): ActionState {
     let st = this.actions.get(action.id);
     if (st === undefined) {
-      st = { action, promise: undefined, waits: undefined, settled: undefined, unsettled: false, finished: false, running: false, abort: undefined, groups: NO_GROUPS };
+      st = { action, promise: undefined, waits: undefined, settled: undefined, unsettled: false, finished: false, running: false, groups: NO_GROUPS };
       this.actions.set(action.id, st);
     }
     return st;
@@ -302,67 +302,6 @@ export class Engine {
     return new Promise((resolve, reject) => {
       (from.waits ??= []).push({ on: st, key, reject });
       p.then((answers) => resolve(answers.get(key) ?? { key, hash: MISSING }), reject);
-    });
-  }
-
-  /**
-   * The answers of an action's inputs, once its order-only inputs are built too. What is known
-   * already (a source read, an action settled by the fast path) is taken as it is; the rest is
-   * awaited in one Promise.all on the producing actions' own promises. That is what a full build
-   * holds for every action until it runs: runAction's promise, two closures and a wait record per
-   * dependency (~300 bytes; a 90k-edge build has ~200k such dependencies) became one promise per
-   * waiting action and a small wait record per dependency (for the cycle watchdog, which gives
-   * up the whole wait through `abort`).
-   */
-  private staticInputs(st: ActionState): Answer[] | Promise<Answer[]> {
-    const a = st.action;
-    const nIn = a.inputs.length;
-    const total = nIn + a.orderOnly.length;
-    const out: Answer[] = new Array(total);
-    let pending: Promise<Answer | Map<string, Answer>>[] | undefined;
-    let at: number[] | undefined;
-    for (let i = 0; i < total; i++) {
-      const k = i < nIn ? a.inputs[i]! : a.orderOnly[i - nIn]!;
-      const action = this.desc.actionFor(k);
-      let p: Promise<Answer | Map<string, Answer>>;
-      if (action === undefined) {
-        const known = this.sourceValues.get(k);
-        if (known !== undefined && known.hash !== MISSING) {
-          out[i] = known;
-          continue;
-        }
-        p = this.answer(k, st, false);
-      } else {
-        const dep = this.stateOf(action);
-        const done = dep === st ? undefined : dep.settled ?? (dep.promise === undefined ? this.verifySync(dep) : undefined);
-        if (done !== undefined) {
-          out[i] = done.get(k) ?? { key: k, hash: MISSING };
-          continue;
-        }
-        if (dep === st) p = this.answer(k, st, false); // rejects: it needs itself
-        else {
-          dep.promise ??= Promise.resolve().then(() => this.doAction(dep));
-          (st.waits ??= []).push({ on: dep, key: k, reject: undefined });
-          p = dep.promise;
-        }
-      }
-      (pending ??= []).push(p);
-      (at ??= []).push(i);
-    }
-    const fill = (): Answer[] => (total === nIn ? out : out.slice(0, nIn));
-    if (pending === undefined || at === undefined) return fill();
-    const wait = Promise.all(pending);
-    return new Promise<Answer[]>((resolve, reject) => {
-      st.abort = reject;
-      wait.then((rs) => {
-        for (let j = 0; j < rs.length; j++) {
-          const i = at[j]!;
-          const r = rs[j]!;
-          const k = i < nIn ? a.inputs[i]! : a.orderOnly[i - nIn]!;
-          out[i] = r instanceof Map ? (r.get(k) ?? { key: k, hash: MISSING }) : r;
-        }
-        resolve(fill());
-      }, reject);
     });
   }
 
@@ -398,7 +337,7 @@ export class Engine {
       if (loop === undefined) return;
       const [from, to] = [loop[0]!, loop[1]!];
       const w = from.waits?.find((x) => x.on === to && !to.finished);
-      if (w !== undefined) (w.reject ?? from.abort)?.(cycleError(this.desc, loop, w.key));
+      w?.reject(cycleError(this.desc, loop, w.key));
     }, 100);
     return () => clearInterval(timer);
   }
@@ -418,14 +357,12 @@ export class Engine {
         }
       }
       // Inputs and order-only inputs are built first, in parallel.
-      let inputs: Answer[];
-      try {
-        inputs = await this.staticInputs(st);
-      } catch (e) {
+      const [inputs] = await Promise.all([
+        Promise.all(a.inputs.map((k) => this.answer(k, st, false))),
+        Promise.all(a.orderOnly.map((k) => this.answer(k, st, false))),
+      ]).catch((e: unknown) => {
         throw this.dependencyFailed(a, e);
-      } finally {
-        st.abort = undefined;
-      }
+      });
       if (a.phony) return phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile);
       if (a.always) this.sawAlways = true;
       const trace = this.db.getTrace(a.id);
