@@ -9,31 +9,19 @@
 //
 //   node scripts/bench-bfile-farm.ts [--rules 200] [--n 3]
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const root = path.resolve(import.meta.dirname, '..');
-const exe = path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
-const args = process.argv.slice(2);
-const opt = (name: string, def: number): number => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
+import { hostExe as exe, numOpt as opt, scratch, startHiddenLoopbackNode } from './bench-util.ts';
+
 const RULES = opt('--rules', 200);
 const N = opt('--n', 3);
 
-const world = fs.mkdtempSync(path.join(os.tmpdir(), 'b-bench-bfarm-'));
+const { dir: world, procs: nodes } = scratch('b-bench-bfarm-');
 const projects = path.join(world, 'projects');
 fs.mkdirSync(projects);
-const nodes: ChildProcess[] = [];
-const cleanup = (): void => {
-  for (const n of nodes) n.kill('SIGKILL');
-  fs.rmSync(world, { recursive: true, force: true });
-};
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
 
 let count = 0;
 function project(): string {
@@ -60,18 +48,7 @@ function build(extra: string[], env: NodeJS.ProcessEnv = {}): { cpu: number; wal
   return { cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : NaN, wall };
 }
 
-async function startNode(port: number): Promise<string> {
-  const cache = path.join(world, `node-cache-${port}`);
-  const script = `mount -t tmpfs none '${projects}' && exec '${exe}' node --workers 2 --listen tcp://127.0.0.1:${port}`;
-  const p = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { env: { ...process.env, B_CACHE_DIR: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
-  nodes.push(p);
-  let out = '';
-  p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  p.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  for (let i = 0; i < 300 && !out.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!out.includes('listening on')) throw new Error(`node did not start: ${out}`);
-  return `tcp://127.0.0.1:${port}`;
-}
+const startNode = (port: number): Promise<string> => startHiddenLoopbackNode(exe, projects, world, port, nodes);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

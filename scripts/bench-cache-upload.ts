@@ -8,26 +8,15 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
-const root = path.resolve(import.meta.dirname, '..');
-const exe = path.join(root, 'dist', `b-${process.platform}-${process.arch}`);
-const args = process.argv.slice(2);
-const opt = (name: string, def: number): number => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
+import { hostExe as exe, numOpt as opt, scratch } from './bench-util.ts';
+
 const FILES = opt('--files', 40);
 const N = opt('--n', 3);
 
-const world = fs.mkdtempSync(path.join(os.tmpdir(), 'b-bench-upload-'));
+const { dir: world, procs } = scratch('b-bench-upload-');
 let node: ChildProcess | undefined;
-process.on('exit', () => {
-  node?.kill('SIGKILL');
-  fs.rmSync(world, { recursive: true, force: true });
-});
-for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
 
 const env: NodeJS.ProcessEnv = { ...process.env, B_CONFIG_DIR: path.join(world, 'cfg') };
 for (const k of ['B_CACHE', 'B_CACHE_UPLOAD', 'B_NODES']) delete env[k];
@@ -54,6 +43,7 @@ async function main(): Promise<void> {
   const me = (b(['keygen', '--show']).stdout as string).trim();
   fs.writeFileSync(path.join(world, 'clients.pub'), `${me}\n`);
   node = spawn(exe, ['node', '--listen', 'tcp://127.0.0.1:*', '--workers', '1', '--key', path.join(world, 'node.key'), '--allow', path.join(world, 'clients.pub'), '--cache-writers', path.join(world, 'clients.pub')], { env: { ...env, B_CACHE_DIR: path.join(world, 'node-cache') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(node);
   const endpoint = await new Promise<string>((resolve, reject) => {
     let out = '';
     node!.stdout!.on('data', (d: Buffer) => {

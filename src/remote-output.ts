@@ -61,6 +61,25 @@ export async function fetchVerified(node: string, hex: string, size: number, des
 const SYSTEM_DEPS = ['/usr/', '/opt/', '/lib/', '/lib64/', '/nix/'];
 
 /** Why a dependency a node reported is refused, or undefined if it is a file the client may read. */
+/**
+ * Fetches an output's blob next to `dest` and renames it into place with its mode: readers never
+ * see half an output, and a failed fetch leaves nothing. The error's message, or undefined.
+ */
+export async function fetchIntoPlace(
+  rec: { digest: string; size: number; mode: number }, dest: string, fetch: (hex: string, size: number, dest: string) => Promise<void>,
+): Promise<string | undefined> {
+  const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    await fetch(rec.digest, rec.size, tmp);
+    fs.chmodSync(tmp, rec.mode & 0o777);
+    fs.renameSync(tmp, dest);
+    return undefined;
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    return (e as Error).message;
+  }
+}
+
 export function refusedDependency(dep: string, roots: string[]): string | undefined {
   if (!path.isAbsolute(dep) || path.normalize(dep) !== dep) return `${dep} is not a normalized absolute path`;
   const allowed = (p: string): boolean => roots.some((r) => p === r || p.startsWith(r.endsWith('/') ? r : r + '/')) || SYSTEM_DEPS.some((s) => p.startsWith(s));
@@ -116,16 +135,8 @@ export async function placeOutputs(
       outs.set(o, undefined);
       continue;
     }
-    // Written next to its place, then renamed: readers never see half an output.
-    const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
-    try {
-      await fetch(rec.digest, rec.size, tmp);
-      fs.chmodSync(tmp, rec.mode & 0o777);
-      fs.renameSync(tmp, dest);
-    } catch (e) {
-      fs.rmSync(tmp, { force: true });
-      return { code: 'remote.fetch', message: `fetching ${o} from the node failed: ${(e as Error).message}`, where: rule, fields: { retryLocal: true } };
-    }
+    const failed = await fetchIntoPlace({ digest: rec.digest, size: rec.size, mode: rec.mode }, dest, fetch);
+    if (failed !== undefined) return { code: 'remote.fetch', message: `fetching ${o} from the node failed: ${failed}`, where: rule, fields: { retryLocal: true } };
     received += rec.size;
     outs.set(o, stateOf(fs.statSync(dest), digestFromHex(rec.digest), true));
   }

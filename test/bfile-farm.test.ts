@@ -12,9 +12,9 @@
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { B, b, exited, lines, run, start, suite, tmp, until } from './helpers.ts';
-import { netnsAvailable, testHost } from './netns.ts';
+import { spawnSync } from 'node:child_process';
+import { B, b, exited, run, suite, tmp } from './helpers.ts';
+import { netnsAvailable, startHiddenNode, type HiddenNode } from './netns.ts';
 import { C_PROJECT, writeProject } from '../src/demo.ts';
 
 const test = suite('bfile-farm');
@@ -22,12 +22,7 @@ const log = (s: string): void => {
   process.stdout.write(`  [bfile-farm] ${s}\n`);
 };
 
-interface Node {
-  proc: ChildProcess;
-  addr: string;
-  id: string;
-  err: () => string;
-}
+type Node = HiddenNode;
 
 interface Ev {
   event: string;
@@ -37,22 +32,6 @@ interface Ev {
   ran?: boolean;
   description?: string;
   bytes?: { sent: number; received: number };
-}
-
-/** A node on its own test host, with `hide` (the client's trees) invisible to it. */
-async function startHidden(hide: string, keys: string): Promise<Node> {
-  const host = testHost();
-  const cache = tmp('b-farm-node-cache-');
-  const script = `mount -t tmpfs none '${hide}' && exec '${B}' node --workers 2 --heartbeat 200 --listen tcp://${host.ip}:7070 --key '${keys}/node.key' --allow '${keys}/clients.pub'`;
-  const proc = start(host.exec[0]!, [...host.exec.slice(1), 'unshare', '-m', '--propagation', 'private', 'sh', '-c', script], { env: { ...process.env, B_CACHE_DIR: cache } });
-  const out = lines(proc);
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  await until(() => out.some((l) => l.startsWith('listening on tcp://')), 30_000, 'node start').catch((e: Error) => {
-    throw new Error(`${e.message}: ${err}`);
-  });
-  const id = /^node (\S+):/.exec(out[0] ?? '')?.[1] ?? '';
-  return { proc, addr: `tcp://${host.ip}:7070#${keys}/node.pub`, id, err: () => err };
 }
 
 async function stopHidden(n: Node): Promise<void> {
@@ -101,7 +80,7 @@ else {
     assert.is((await b(['keygen', path.join(keys, 'node')], { env })).code, 0);
     fs.writeFileSync(path.join(keys, 'clients.pub'), (await b(['keygen', '--show'], { env })).stdout);
     world = { dir, keys, env, nodes: [] };
-    world.nodes = await Promise.all([startHidden(dir, keys), startHidden(dir, keys)]);
+    world.nodes = await Promise.all([startHiddenNode(dir, keys), startHiddenNode(dir, keys)]);
     const local = path.join(dir, 'L');
     const remote = path.join(dir, 'R');
     writeProject(local, C_PROJECT);

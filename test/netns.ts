@@ -86,6 +86,8 @@ export interface HiddenNode {
   id: string;
   /** The node's own cache directory (B_CACHE_DIR), on the test's side. */
   cache: string;
+  /** What the node has written to stderr so far (for failure messages). */
+  err: () => string;
 }
 
 /**
@@ -105,7 +107,7 @@ export async function startHiddenNode(hide: string, keys: string, args: string[]
     throw new Error(`${e.message}: ${err}`);
   });
   const id = /^node (\S+):/.exec(out[0] ?? '')?.[1] ?? '';
-  return { host, proc, addr: `tcp://${host.ip}:7070#${keys}/node.pub`, id, cache };
+  return { host, proc, addr: `tcp://${host.ip}:7070#${keys}/node.pub`, id, cache, err: () => err };
 }
 
 export async function stopHiddenNode(n: HiddenNode): Promise<void> {
