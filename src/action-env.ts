@@ -19,6 +19,11 @@ export const KEY_ENV = [
   'COMPILER_PATH', 'GCC_EXEC_PREFIX', 'DEPENDENCIES_OUTPUT', 'SUNPRO_DEPENDENCIES', 'LANG', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES',
 ];
 
+/** Whether an on/off variable (B_CACHE, B_CACHE_UPLOAD) is on: set, and not '', '0' or 'false'. */
+export function envFlag(v: string | undefined): boolean {
+  return v !== undefined && v !== '' && v !== '0' && v !== 'false';
+}
+
 export function declaredEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const names = new Set([...KEY_ENV, ...(env.B_CACHE_ENV ?? '').split(/[\s,]+/).filter(Boolean)]);
   const out: Record<string, string> = {};

@@ -70,6 +70,11 @@ export function absolutizer(cwd: string, base: string): (s: string) => string {
   return (s) => (s.includes('\u0000') ? s.split(CWD).join(cwd).split(BASE).join(base) : s);
 }
 
+/** A relativized path as a user reads it: the markers' leading `<cwd>/` or `<base>/` dropped. */
+export function shownPath(p: string): string {
+  return p.startsWith(CWD + '/') || p.startsWith(BASE + '/') ? p.slice(CWD.length + 1) : p;
+}
+
 /** The key of an action (32 hex digits). */
 export function actionKey(a: ActionSpec): string {
   const rel = relativizer(a.cwd, a.base);

@@ -27,7 +27,7 @@ import type { Engine } from './engine.ts';
 import type { Answer } from './engine-types.ts';
 import { ActionCache } from './action-cache.ts';
 import { absolutizer, actionKey, matchResult, relativizer, withResult } from './action-key.ts';
-import { cacheEnabled, declaredEnv, isContentDigest, resolveTool, toolFingerprint } from './ninja-cache.ts';
+import { cacheEnabled, declaredEnv, hexOf, isContentDigest, resolveTool, toolFingerprint } from './ninja-cache.ts';
 import { checkOutputPath, isSystem, projectRoots } from './rexec-client.ts';
 import { fetchIntoPlace, refusedDependency } from './remote-output.ts';
 import { digestHex } from './hash.ts';
@@ -221,10 +221,6 @@ async function keyFor(plan: PlannedRun, call: RunCall, facts: RuleFacts, base: s
 }
 
 type AnswerFn = (keys: string[]) => Promise<Answer[]>;
-
-function hexOf(h: string): string | undefined {
-  return isContentDigest(h) ? digestHex(h) : undefined;
-}
 
 /** The outputs written from the cache, or undefined (a miss; a result that cannot be restored is dropped). */
 async function lookup(cache: ActionCache, key: string, plan: PlannedRun, facts: RuleFacts, cwd: string, base: string, answer: AnswerFn): Promise<{ output: string; stdout: string; bytes: number } | undefined> {

@@ -179,8 +179,8 @@ async function runRuleWith(w: RuleWork, task: TaskContext, fence: RuleFence | un
       return { stdout: rec.stdout, exit: rec.exit };
     }
     checkRunOptions(opts, where);
-    const inPlace = fence === undefined && w.actions === true ? await asAction(cmd, cwd, opts, where) : undefined;
-    const r = fence !== undefined ? await fence.run(cmd, cwd, opts.env, task) : inPlace ?? await task.wait(execCommand({
+    const viaAction = fence === undefined && w.actions === true ? await asAction(cmd, cwd, opts, where) : undefined;
+    const r = fence !== undefined ? await fence.run(cmd, cwd, opts.env, task) : viaAction ?? await task.wait(execCommand({
       ...(Array.isArray(cmd) ? { argv: cmd } : { shell: cmd }),
       cwd,
       ...(opts.env ? { env: opts.env } : {}),

@@ -13,7 +13,7 @@ import { T, encode, type Failure } from './protocol.ts';
 import { encodeWork, type WorkItem } from './messages.ts';
 import { type BlobRequest, type BuildRequest, type NeedRequest, type RunRequest, type WireAnswer } from './need-messages.ts';
 import type { NodeCacheIo, Upload } from './node-cache-client.ts';
-import { Uploader, uploadEnabled } from './cache-upload.ts';
+import type { Uploader } from './cache-upload.ts';
 import type { FarmEnv } from './bfile-farm.ts';
 import type { Broker, ClientState, NeedHandler } from './broker.ts';
 import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer, type EngineHost } from './engine.ts';
@@ -526,7 +526,10 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
 }
 
 /** The build's uploader with `--cache --cache-upload` and nodes (cache-upload.ts), else undefined. */
+/** The uploader of a build with `--cache-upload` (loaded only then: most builds never upload). */
 async function uploaderFor(io: ConstructorParameters<typeof Uploader>[0]): Promise<Uploader | undefined> {
   const { cacheEnabled } = await import('./ninja-cache.ts');
-  return cacheEnabled() && uploadEnabled() ? new Uploader(io) : undefined;
+  if (!cacheEnabled()) return undefined;
+  const { Uploader: U, uploadEnabled } = await import('./cache-upload.ts');
+  return uploadEnabled() ? new U(io) : undefined;
 }

@@ -16,11 +16,12 @@ import * as fs from 'node:fs';
 import { CAS_PUT_MAX, parseResult } from './messages.ts';
 import { isProtocolError } from './protocol.ts';
 import { nodesFor, type NodeCacheIo, type Upload } from './node-cache-client.ts';
+import { envFlag } from './action-env.ts';
+import { shownPath } from './action-key.ts';
 
 /** Whether successful local results are uploaded (`--cache-upload` sets B_CACHE_UPLOAD=1 for the process). */
 export function uploadEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env.B_CACHE_UPLOAD;
-  return v !== undefined && v !== '' && v !== '0' && v !== 'false';
+  return envFlag(env.B_CACHE_UPLOAD);
 }
 
 /** Uploads in flight at once (see the header). */
@@ -140,7 +141,7 @@ export class Uploader {
   }
 
   private async putBlob(node: string, o: { path: string; digest: string; size: number }, u: Upload): Promise<void> {
-    if (o.size > CAS_PUT_MAX) throw new Error(`output ${o.path.replace(/^\u0000[A-Z]\//, '')} is ${o.size} bytes, more than one upload carries (${CAS_PUT_MAX})`);
+    if (o.size > CAS_PUT_MAX) throw new Error(`output ${shownPath(o.path)} is ${o.size} bytes, more than one upload carries (${CAS_PUT_MAX})`);
     const file = u.blob(o.digest);
     if (file === undefined) throw new Error(`blob ${o.digest.slice(0, 12)} is no longer in the local cache`);
     const data = fs.readFileSync(file);

@@ -20,7 +20,7 @@ import type { FileState } from './database.ts';
 import { ActionCache } from './action-cache.ts';
 import { absolutizer, actionKey, matchResult, relativizer, withResult, type ActionSpec } from './action-key.ts';
 import { platform } from './toolchain.ts';
-import { commandPrograms, declaredEnv, resolveTool, toolFingerprint } from './action-env.ts';
+import { commandPrograms, declaredEnv, envFlag, resolveTool, toolFingerprint } from './action-env.ts';
 export { commandPrograms, declaredEnv, KEY_ENV, resolveTool, toolFingerprint } from './action-env.ts';
 import { checkOutputPath, isSystem } from './rexec-client.ts';
 import { lookupOnNodes, nodeAction, type NodeCacheIo } from './node-cache-client.ts';
@@ -29,8 +29,7 @@ import { stateOf } from './filestate.ts';
 
 /** Whether builds use the action cache (`--cache` sets B_CACHE=1 for the whole process). */
 export function cacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env.B_CACHE;
-  return v !== undefined && v !== '' && v !== '0' && v !== 'false';
+  return envFlag(env.B_CACHE);
 }
 
 /**
@@ -275,7 +274,8 @@ export function isContentDigest(h: string): boolean {
 }
 
 /** A file answer's digest in hex; undefined for a missing file or a directory. */
-function hexOf(h: string): string | undefined {
+/** A dependency's answer as the hex digest a cached result lists, or undefined if it is no file's content. */
+export function hexOf(h: string): string | undefined {
   return isContentDigest(h) ? digestHex(h) : undefined;
 }
 
