@@ -24,6 +24,15 @@ export function envFlag(v: string | undefined): boolean {
   return v !== undefined && v !== '' && v !== '0' && v !== 'false';
 }
 
+/**
+ * Whether builds use the action cache (`--cache` sets B_CACHE=1 for the whole process). Here,
+ * not in ninja-cache.ts: a build asks it first, and loading the cache's modules just to hear
+ * "no" cost ~28 ms of a zstd no-op (module init of ninja-cache, action-key, action-cache, cas).
+ */
+export function cacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return envFlag(env.B_CACHE);
+}
+
 export function declaredEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const names = new Set([...KEY_ENV, ...(env.B_CACHE_ENV ?? '').split(/[\s,]+/).filter(Boolean)]);
   const out: Record<string, string> = {};

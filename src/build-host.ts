@@ -27,6 +27,7 @@ import { cleanOutputs, deadOutputs } from './dead.ts';
 import { lockDb, NESTED } from './lock.ts';
 import { findBuildFile } from './buildfile.ts';
 import { dropSnapshot, writeSnapshot, type SnapshotCommand, type SnapshotFile } from './fastnoop.ts';
+import { cacheEnabled } from './action-env.ts';
 
 export { findBuildFile };
 
@@ -68,6 +69,14 @@ async function loadDescription(file: string, req: BuildRequest): Promise<Loaded>
     return loadNinja(path.relative(req.dir, file) || file, req.dir);
   }
   throw new UserError({ code: 'buildfile.kind', message: `do not know how to read ${file}`, hint: 'B reads Bfile.ts/.js/.mjs and Ninja manifests (*.ninja)', exitCode: 2 });
+}
+
+/**
+ * A Ninja description loads the action cache's code with --cache only (ninja-build.ts): before
+ * its first action is made, so before any engine runs.
+ */
+async function openCache(d: Loaded): Promise<void> {
+  await (d as { openCache?: () => Promise<void> }).openCache?.();
 }
 
 /** Holds a directory's lock for the length of a build: two builds never share a database. */
@@ -412,10 +421,11 @@ export interface BuildIo {
 export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<BuildReply> {
   const t0 = Date.now();
   const c0 = { ...counters };
-  const cacheOn = (await import('./ninja-cache.ts')).cacheEnabled();
+  const cacheOn = cacheEnabled();
   const file = findBuildFile(req.dir, req.file);
   const tLoad = Date.now();
   let desc = io.preloaded ?? await loadDescription(file, req);
+  await openCache(desc);
   const phases = { load: Date.now() - tLoad, db: 0, build: 0 };
   const unlock = lock(desc.dbDir);
   // The tree is about to change: no later build may take the old snapshot as the truth. (A
@@ -495,6 +505,7 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
       }
       if (s.ran === 0) break;
       desc = await loadDescription(file, req);
+      await openCache(desc);
     }
     if (req.op === 'clean' || req.op === 'clean-dead') {
       const removed = cleanOutputs(desc, db, req.op === 'clean');
@@ -528,7 +539,6 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
 /** The build's uploader with `--cache --cache-upload` and nodes (cache-upload.ts), else undefined. */
 /** The uploader of a build with `--cache-upload` (loaded only then: most builds never upload). */
 async function uploaderFor(io: ConstructorParameters<typeof Uploader>[0]): Promise<Uploader | undefined> {
-  const { cacheEnabled } = await import('./ninja-cache.ts');
   if (!cacheEnabled()) return undefined;
   const { Uploader: U, uploadEnabled } = await import('./cache-upload.ts');
   return uploadEnabled() ? new U(io) : undefined;

@@ -24,7 +24,8 @@ import type { FileState } from './database.ts';
 import { UserError } from './errors.ts';
 import { outcomeOf, type CmdWork, type FencedResult, type FencedWork, type Reply, type RexecOutput, type RexecResult, type TaskMeta } from './messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
-import { edgeCacheHooks, uncacheable, type EdgeCall, type NinjaCache } from './ninja-cache.ts';
+// Types only: the cache's code loads with `--cache` alone (NinjaDescription.openCache).
+import type { edgeCacheHooks, EdgeCall, NinjaCache, NodeAsk } from './ninja-cache.ts';
 
 /** What an edge's action reads of the description it belongs to (ninja-build.ts). */
 export interface EdgeOwner {
@@ -40,12 +41,14 @@ export interface EdgeOwner {
     nodeCache?: NodeCacheIo | undefined;
   } | undefined;
   actionCache(): NinjaCache | null;
+  /** The cache's hooks for `edge` with `--cache` when it may be cached; else undefined. */
+  cacheHooks(edge: NinjaEdge, call: () => EdgeCall, nodes: NodeAsk): CacheHooks | undefined;
   /** The edge that makes `out` through a dyndep file, if one does. */
   dyndepProducer(out: string): NinjaEdge | undefined;
   addDyndepOutput(out: string, edge: NinjaEdge): void;
 }
 
-type CacheHooks = ReturnType<typeof edgeCacheHooks>;
+export type CacheHooks = ReturnType<typeof edgeCacheHooks>;
 
 export class EdgeAction implements Action {
   readonly id: string;
@@ -80,8 +83,7 @@ export class EdgeAction implements Action {
     this.pool = edge.pool;
     this.phony = edge.isPhony;
     this.generator = edge.generator;
-    const cache = owner.actionCache();
-    this.hooks = cache !== null && uncacheable(edge, owner.manifest, owner.root) === undefined ? edgeCacheHooks(cache, () => this.call(), () => this.askNodes()) : undefined;
+    this.hooks = owner.cacheHooks(edge, () => this.call(), () => this.askNodes());
     if (this.hooks !== undefined) {
       const hooks = this.hooks;
       this.lookup = async (inputs, answer) => {

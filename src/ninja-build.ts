@@ -23,8 +23,9 @@ import { UserError } from './errors.ts';
 import type { CmdResult, CmdWork } from './messages.ts';
 export type { CmdResult, CmdWork };
 import type { SnapshotCommand } from './fastnoop.ts';
-import { baseDir, cacheEnabled, NinjaCache } from './ninja-cache.ts';
-import { EdgeAction, type EdgeOwner } from './ninja-action.ts';
+import type { EdgeCall, NinjaCache, NodeAsk } from './ninja-cache.ts';
+import { cacheEnabled } from './action-env.ts';
+import { EdgeAction, type CacheHooks, type EdgeOwner } from './ninja-action.ts';
 import { leanHeapFor } from './heap-mode.ts';
 import type { NodeCacheIo } from './node-cache-client.ts';
 
@@ -49,11 +50,40 @@ export class NinjaDescription implements BuildDescription, EdgeOwner {
     /** The nodes' action caches (with `--cache` and `--node`). */
     nodeCache?: NodeCacheIo | undefined;
   } | undefined;
-  private cache: NinjaCache | null | undefined;
-  /** The action cache (`--cache`), made on first use; null when off. */
+  /** The action cache (`--cache`) and its module, once openCache() loaded them; null when off. */
+  private cache: { cache: NinjaCache; mod: typeof import('./ninja-cache.ts') } | null | undefined;
+
+  /**
+   * Loads the action cache's code and opens it, with `--cache` only: a build without it never
+   * loads ninja-cache.ts, action-key.ts, action-cache.ts or cas.ts (their module init cost ~28 ms
+   * of every zstd no-op and edit-rebuild). The build host awaits this before the first engine.
+   */
+  async openCache(): Promise<void> {
+    if (this.cache !== undefined) return;
+    if (!cacheEnabled()) {
+      this.cache = null;
+      return;
+    }
+    const mod = await import('./ninja-cache.ts');
+    this.cache = { cache: new mod.NinjaCache(this.root, mod.baseDir(path.resolve(this.root), this.manifest)), mod };
+  }
+
+  /** The action cache (`--cache`); null when off. */
   actionCache(): NinjaCache | null {
-    if (this.cache === undefined) this.cache = cacheEnabled() ? new NinjaCache(this.root, baseDir(path.resolve(this.root), this.manifest)) : null;
-    return this.cache;
+    if (this.cache === undefined) {
+      // Not a user error: a caller built actions before openCache(), and --cache would be ignored.
+      if (cacheEnabled()) throw new Error(`internal: the action cache of ${this.file} was asked for before openCache()`);
+      this.cache = null;
+    }
+    return this.cache?.cache ?? null;
+  }
+
+  /** The cache's lookup and record hooks for an edge that may be cached (`--cache`); else undefined. */
+  cacheHooks(edge: NinjaEdge, call: () => EdgeCall, nodes: NodeAsk): CacheHooks | undefined {
+    this.actionCache(); // throws if --cache was given and openCache() not awaited
+    const c = this.cache;
+    if (!c) return undefined;
+    return c.mod.uncacheable(edge, this.manifest, this.root) === undefined ? c.mod.edgeCacheHooks(c.cache, call, nodes) : undefined;
   }
   /** Dyndep-discovered outputs, by output path. */
   private readonly dyndepOutputs = new Map<string, NinjaEdge>();

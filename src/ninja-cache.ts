@@ -20,17 +20,12 @@ import type { FileState } from './database.ts';
 import { ActionCache } from './action-cache.ts';
 import { absolutizer, actionKey, matchResult, relativizer, withResult, type ActionSpec } from './action-key.ts';
 import { platform } from './toolchain.ts';
-import { commandPrograms, declaredEnv, envFlag, resolveTool, toolFingerprint } from './action-env.ts';
-export { commandPrograms, declaredEnv, KEY_ENV, resolveTool, toolFingerprint } from './action-env.ts';
+import { commandPrograms, declaredEnv, resolveTool, toolFingerprint } from './action-env.ts';
+export { cacheEnabled, commandPrograms, declaredEnv, KEY_ENV, resolveTool, toolFingerprint } from './action-env.ts';
 import { checkOutputPath, isSystem } from './rexec-client.ts';
 import { lookupOnNodes, nodeAction, type NodeCacheIo } from './node-cache-client.ts';
 import { DIGEST_BYTES, digestFromHex, digestHex } from './hash.ts';
 import { stateOf } from './filestate.ts';
-
-/** Whether builds use the action cache (`--cache` sets B_CACHE=1 for the whole process). */
-export function cacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return envFlag(env.B_CACHE);
-}
 
 /**
  * The base directory whose paths are written relative (ccache's base_dir): B_CACHE_BASEDIR if
