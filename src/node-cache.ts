@@ -1,4 +1,5 @@
-// A node's own action cache: the results of self-contained compiles this node ran (rexec.ts),
+// A node's own action cache: the results of self-contained compiles, links and archives this
+// node ran (rexec.ts, rexec-link.ts),
 // served to the clients that use it (`cache-lookup`), plus the results a cache writer uploaded
 // (`cache-put`, only for keys `b node --cache-writers` lists; the broker checks the identity).
 //
@@ -27,7 +28,8 @@ import { actionKey, relativizer, withResult, type ActionResult } from './action-
 import { commandPrograms, resolveTool, toolFingerprint } from './action-env.ts';
 import { cacheDir } from './cachedir.ts';
 import { digestFile, digestHex } from './hash.ts';
-import { platform } from './toolchain.ts';
+import { platform, toolPrint } from './toolchain.ts';
+import { linkStep } from './rexec-link.ts';
 import { isSystem } from './rexec-client.ts';
 import { isolation } from './sandbox.ts';
 import { nodeCas } from './rexec.ts';
@@ -65,6 +67,9 @@ export async function nodeKey(a: NodeAction, digests: Map<string, string>): Prom
       prints.push(`input:${d}`);
     }
   }
+  // A link's bytes are its linker's too (toolchain.ts linkPrint), not only its driver's.
+  const link = linkStep(a.cmd, a.cwd, a.outputs);
+  if (link?.kind === 'link') prints.push(`linker:${(await toolPrint(link.tool)).hash}`);
   return actionKey({
     platform: `node ${platform()}`, tool: prints.join(' '), cmd: a.cmd, rspfileContent: a.rspfileContent, env: a.env,
     cwd: a.cwd, base: a.base, inputs: a.inputs, outputs: a.outputs, depfile: a.depfile, deps: a.deps, msvcPrefix: a.msvcPrefix, rspfile: a.rspfile,
@@ -102,8 +107,9 @@ export async function recordRexec(w: RexecWork, r: RexecResult): Promise<boolean
   if (key === undefined) return false;
   const rel = relativizer(a.cwd, a.base);
   const deps: [string, string][] = [];
-  for (const d of r.deps) {
-    let hex = digests.get(d);
+  for (const [i, d] of r.deps.entries()) {
+    // A link's system files were hashed as it ended (rexec.ts linkRead): not again.
+    let hex = digests.get(d) ?? r.depDigests?.[i] ?? undefined;
     if (hex === undefined && isSystem(d)) {
       try {
         hex = digestHex(digestFile(d));
