@@ -185,6 +185,10 @@ export function casPut(w: CasPutWork): CachePutResult {
  * computes for the action, only if every blob it names is here and intact.
  */
 export async function cachePut(w: CachePutWork): Promise<CachePutResult> {
+  // A link's result is only as right as the system files it read, which only a link run here
+  // reports (rexec.ts linkRead); a client's own link records none, so an upload would serve it
+  // to clients with other system libraries.
+  if (linkStep(w.action.cmd, w.action.cwd, w.action.outputs)?.kind === 'link') return { stored: false };
   const key = await nodeKey(w.action, new Map(w.action.inputs.map((i) => [i.path, i.digest])));
   if (key === undefined) return { stored: false };
   if (!w.result.outputs.every((o) => blobIntact(o.digest, o.size))) return { stored: false };
