@@ -12,6 +12,9 @@
 // paths a client gives only choose which part of the key is written relative (action-key.ts
 // relativizer: a marker for a prefix, which is invertible, so two different commands never share
 // a relative text).
+// A link reads the system's crt files and libraries besides its inputs: recorded only with each
+// file the linker named (rexec.ts linkRead) and its digest, so a client whose libraries differ
+// misses; and never from an upload (cachePut), whose linker named nothing.
 // Recorded only where each command ran isolated (sandbox.ts namespaces): unisolated, a
 // concurrent command of another client could rewrite an output before it was stored.
 //
