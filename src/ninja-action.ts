@@ -123,13 +123,13 @@ export class EdgeAction implements Action {
   }
 
   /** Nodes record only the self-contained compiles, links and archives they ran (rexec.ts): only those are asked for. */
-  private askNodes(): { io: NodeCacheIo; tool: string } | undefined {
+  private askNodes(): { io: NodeCacheIo; tool: string; upload?: false } | undefined {
     const io = this.owner.remoteEnv?.nodeCache;
     if (io === undefined || this.isConsole) return undefined;
     const tool = commandTool(this.cmd());
     if (tool !== undefined && compileInfo(this.cmd(), this.owner.root) !== undefined) return { io, tool };
     const link = this.linkStep();
-    return link !== undefined ? { io, tool: link.tool } : undefined;
+    return link !== undefined ? { io, tool: link.tool, ...(link.kind === 'link' ? { upload: false as const } : {}) } : undefined;
   }
 
   /** Records a result that another node produced in this machine's cache too (with --cache). */
