@@ -106,9 +106,11 @@ function unsafeLinkArg(words: string[], cwd: string): string | undefined {
       for (let k = 0; k < opts.length; k++) {
         const o = opts[k]!;
         if (o.startsWith('@') || /^-(?:-?plugin|-?dependency-file)/.test(o)) return `-Wl,${o}`;
-        const m = /^(?:-L|--library-path=|-T|--script=|-rpath-link[=,]?|--rpath-link=?|--sysroot=|-dT)(.*)$/.exec(o);
+        // An -rpath into the project is a path the node rewrote into its sandbox (rexec.ts relocate) and the linker writes into the binary.
+        const m = /^(?:-L|--library-path=|-T|--script=|-rpath-link[=,]?|--rpath-link=?|--sysroot=|-dT|-rpath[=,]?|--rpath=?|-R)(.*)$/.exec(o);
         if (m === null) continue;
         const v = m[1] !== '' ? m[1]! : (opts[++k] ?? '');
+        if (/^-(?:-?rpath[=,]?|R)/.test(o) && !v.startsWith('/')) continue; // $ORIGIN/..: not relocated
         if (!sysDir(v)) return `-Wl,${o}`;
       }
     }

@@ -185,6 +185,16 @@ async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult
     if (r.spawnError !== undefined) result.spawnError = r.spawnError;
     if (r.exit !== 0 || r.spawnError !== undefined) return result;
     if (w.link === true) {
+      // A path the node rewrote (an -rpath rexec-link.ts did not catch) written into the binary
+      // would make it differ from the client's: such a link is the client's to run.
+      const leaked = w.outputs.find((o) => {
+        try {
+          return fs.readFileSync(inSandbox(sandbox, o)).includes(sandbox);
+        } catch {
+          return false;
+        }
+      });
+      if (leaked !== undefined) return { ...result, exit: 1, spawnError: `the link wrote the node's sandbox path into ${leaked}; it runs on the client` };
       const read = linkRead(trace, cwd, back, w.inputs);
       if (read !== undefined) {
         result.deps = read.deps;

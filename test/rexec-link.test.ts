@@ -31,7 +31,7 @@ test('an archive not removed first, or with unsafe ops, stays local', () => {
 
 test('links that search project directories or change the linker stay local', () => {
   const o = outs('app');
-  for (const flags of ['-Llib', '-L /w/build/lib', '-Wl,-L,lib', '-Wl,-rpath-link,/w/lib', '-T link.ld', '-Wl,-T,x.ld', '-fuse-ld=gold', '-flto', '@args.rsp', '-B/w/tools', '--sysroot=/w/sys', '-specs=x']) {
+  for (const flags of ['-Llib', '-L /w/build/lib', '-Wl,-L,lib', '-Wl,-rpath-link,/w/lib', '-T link.ld', '-Wl,-T,x.ld', '-fuse-ld=gold', '-flto', '@args.rsp', '-B/w/tools', '--sysroot=/w/sys', '-specs=x', '-Wl,-rpath,/w/build/lib', '-Wl,-rpath=/w/lib', '-Wl,-R,/w/x']) {
     assert.is(linkStep(`cc ${flags} a.o -o app`, W, o), undefined, flags);
   }
   assert.is(linkStep('cc -c a.c -o app', W, o), undefined, 'a compile');
@@ -44,6 +44,7 @@ test('links that search project directories or change the linker stay local', ()
   assert.is(linkStep('cc a.o -o app && strip app', W, o), undefined, 'an unknown program');
   assert.is(linkStep('cc *.o -o app', W, o), undefined, 'a glob');
   assert.is(linkStep('cc "a.o" -o app', W, o)?.kind, 'link', 'quoted words are words');
+  assert.is(linkStep("cc a.o -o app '-Wl,-rpath,$ORIGIN/../lib'", W, o)?.kind, 'link', 'a relative rpath is not rewritten');
 });
 
 test('the linker trace goes right after the driver, whatever precedes it', () => {
