@@ -127,6 +127,8 @@ export interface RexecWork {
   stdout?: boolean;
   /** With the client's `--cache`: the node records the result in its own cache (node-cache.ts). */
   cache?: NodeCacheInfo;
+  /** A link (rexec-link.ts): the node asks the linker for the files it read and reports them with their digests. */
+  link?: boolean;
 }
 
 /**
@@ -265,7 +267,7 @@ const WORK: Record<WorkKind, Shape> = {
     inputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST), size: int(), exec: bool })),
     outputs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME), rspfile: str(), rspfileContent: str(TEXT), prefixMap: bool,
     env: opt(rec(str(), 10_000)), stdout: opt(bool),
-    cache: opt(NODE_CACHE_INFO),
+    cache: opt(NODE_CACHE_INFO), link: opt(bool),
   },
   'cache-lookup': { k: lit('cache-lookup'), action: NODE_ACTION },
   'cache-put': { k: lit('cache-put'), action: NODE_ACTION, result: CACHED_RESULT },
@@ -379,6 +381,11 @@ export interface RexecResult {
   ms: number;
   /** stdout on its own, when the work item asked for it. */
   stdout?: string;
+  /**
+   * For a link: the digest (hex) of each of `deps` as the node read it (null: neither shipped
+   * nor a file of its system), so the client can check the node's system libraries are its own.
+   */
+  depDigests?: (string | null)[];
 }
 
 /** What a Bfile `run()` executed in place left (bfile-exec.ts): the outputs are in the tree. */
@@ -477,6 +484,7 @@ const RESULTS: { [K in keyof ResultOf]: Shape } = {
   rexec: {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), spawnError: opt(str(TEXT)),
     outputs: arr(STORED_OUTPUT), deps: arr(str()), fetched: int(), ms: num, stdout: opt(str(TEXT)),
+    depDigests: opt(arr(nullable(str(32, HEX_DIGEST)))),
   },
   run: {
     exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), stdout: str(TEXT), spawnError: opt(str(TEXT)), deps: arr(str()),

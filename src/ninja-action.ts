@@ -18,6 +18,8 @@ import { commandTool } from './toolchain.ts';
 import type { Action, Answer, Completed, RunContext } from './engine.ts';
 import type { Trace } from './database.ts';
 import { compileInfo, planRexec } from './rexec-client.ts';
+import { foreignSystemFile, linkStep, planLink, type LinkStep } from './rexec-link.ts';
+import { digestHex } from './hash.ts';
 import type { NodeCacheIo } from './node-cache-client.ts';
 import { placeOutputs, refusedDependency } from './remote-output.ts';
 import type { FileState } from './database.ts';
@@ -69,6 +71,8 @@ export class EdgeAction implements Action {
   private fp: number | undefined;
   /** The client directories the last self-contained item named: where its dependencies may be. */
   private sentRoots: string[] = [];
+  /** The last self-contained item was a link: its result must name the system files it read. */
+  private sentLink = false;
   private readonly hooks: CacheHooks | undefined;
 
   constructor(edge: NinjaEdge, owner: EdgeOwner) {
@@ -115,11 +119,19 @@ export class EdgeAction implements Action {
     };
   }
 
-  /** Nodes record only the self-contained compiles they ran (rexec.ts): only those are asked for. */
-  private askNodes(): { io: NodeCacheIo; tool: string } | undefined {
+  /** The link or archive this edge is, if a node may run it (rexec-link.ts). */
+  private linkStep(): LinkStep | undefined {
+    return linkStep(this.cmd(), this.owner.root, this.outputs.map((o) => path.resolve(this.owner.root, o)));
+  }
+
+  /** Nodes record only the self-contained compiles, links and archives they ran (rexec.ts): only those are asked for. */
+  private askNodes(): { io: NodeCacheIo; tool: string; upload?: false } | undefined {
     const io = this.owner.remoteEnv?.nodeCache;
+    if (io === undefined || this.isConsole) return undefined;
     const tool = commandTool(this.cmd());
-    return io !== undefined && tool !== undefined && !this.isConsole && compileInfo(this.cmd(), this.owner.root) !== undefined ? { io, tool } : undefined;
+    if (tool !== undefined && compileInfo(this.cmd(), this.owner.root) !== undefined) return { io, tool };
+    const link = this.linkStep();
+    return link !== undefined ? { io, tool: link.tool, ...(link.kind === 'link' ? { upload: false as const } : {}) } : undefined;
   }
 
   /** Records a result that another node produced in this machine's cache too (with --cache). */
@@ -149,7 +161,9 @@ export class EdgeAction implements Action {
   // Commands run on another node only where it has the same program (and, until remote
   // execution ships inputs, sees the same files); the console pool stays on the terminal.
   get placement(): TaskMeta {
-    const tool = commandTool(this.cmd());
+    // A link's tool is its driver and linker (`link:cc`), an archive's its archiver: CMake's
+    // `: && cc ...` starts with no program commandTool names.
+    const tool = commandTool(this.cmd()) ?? this.linkStep()?.tool;
     return { remote: !this.isConsole, root: this.owner.root, ...(tool ? { tool } : {}) };
   }
 
@@ -173,8 +187,9 @@ export class EdgeAction implements Action {
     }
     const env = this.owner.remoteEnv;
     if (env === undefined) return undefined;
-    const plan = planRexec({ ...this.call(), knownDeps: env.knownDeps(this.id) }, env.digestOf);
+    const plan = planRexec({ ...this.call(), knownDeps: env.knownDeps(this.id) }, env.digestOf) ?? planLink(this.call(), env.digestOf);
     if (plan === undefined) return undefined;
+    this.sentLink = plan.work.link === true;
     // With --cache the node records what it runs, keyed as a lookup from any client keys it.
     const cache = this.owner.actionCache();
     if (this.hooks !== undefined && cache !== null) {
@@ -243,6 +258,17 @@ export class EdgeAction implements Action {
     for (const d of r.deps) {
       const why = typeof d === 'string' ? refusedDependency(d, [root, ...this.sentRoots]) : 'not a path';
       if (why !== undefined) return { code: 'remote.deps', message: `the node reported a dependency B does not accept: ${why}`, where: this.where(), fields: { retryLocal: true } };
+    }
+    if (this.sentLink) {
+      const env = this.owner.remoteEnv;
+      const mine = (abs: string): string | undefined => {
+        const d = env?.digestOf(abs);
+        return d === undefined ? undefined : digestHex(d.digest);
+      };
+      const foreign = foreignSystemFile(r.deps, r.depDigests, mine);
+      if (foreign !== undefined) {
+        return { code: 'remote.toolchain', message: `node ${ctx.node ?? '?'} linked with other system files than this machine's (${foreign}); linking here`, where: this.where(), hint: 'give the nodes the same system libraries as this machine (same distribution release and packages)', fields: { retryLocal: true } };
+      }
     }
     const got = await this.fetchOutputs(r.outputs, ctx);
     if (!('outs' in got)) return got;

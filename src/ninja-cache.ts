@@ -92,8 +92,11 @@ export interface RanResult {
   outputs: Record<string, { digest: string } | null | undefined>;
 }
 
-/** The nodes an edge may ask (its program and the io to them); undefined: ask none. */
-export type NodeAsk = () => { io: NodeCacheIo; tool: string } | undefined;
+/**
+ * The nodes an edge may ask (its program and the io to them); undefined: ask none. `upload:
+ * false`: nodes refuse its uploads (a link: node-cache.ts cachePut), so none is sent.
+ */
+export type NodeAsk = () => { io: NodeCacheIo; tool: string; upload?: false } | undefined;
 
 /** One build's cache: the store, the base directory and the declared environment. */
 export class NinjaCache {
@@ -305,7 +308,7 @@ export function edgeCacheHooks(cache: NinjaCache, call: () => EdgeCall, nodes?: 
       if (key === undefined || answerFn === undefined) return false;
       // Uploaded only where lookups ask: results the nodes' caches can serve (NodeAsk).
       const n = ranHere === true ? nodes?.() : undefined;
-      const upload = n?.io.upload;
+      const upload = n?.upload === false ? undefined : n?.io.upload;
       const stored = n === undefined || upload === undefined ? undefined : (res: CachedResultWire): void => {
         upload({ tool: n.tool, action: cache.nodeAction(call(), inputsSeen), result: res, blob: (hex) => cache.store.blobPath(hex) });
       };

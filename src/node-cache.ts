@@ -1,4 +1,5 @@
-// A node's own action cache: the results of self-contained compiles this node ran (rexec.ts),
+// A node's own action cache: the results of self-contained compiles, links and archives this
+// node ran (rexec.ts, rexec-link.ts),
 // served to the clients that use it (`cache-lookup`), plus the results a cache writer uploaded
 // (`cache-put`, only for keys `b node --cache-writers` lists; the broker checks the identity).
 //
@@ -11,6 +12,9 @@
 // paths a client gives only choose which part of the key is written relative (action-key.ts
 // relativizer: a marker for a prefix, which is invertible, so two different commands never share
 // a relative text).
+// A link reads the system's crt files and libraries besides its inputs: recorded only with each
+// file the linker named (rexec.ts linkRead) and its digest, so a client whose libraries differ
+// misses; and never from an upload (cachePut), whose linker named nothing.
 // Recorded only where each command ran isolated (sandbox.ts namespaces): unisolated, a
 // concurrent command of another client could rewrite an output before it was stored.
 //
@@ -27,7 +31,8 @@ import { actionKey, relativizer, withResult, type ActionResult } from './action-
 import { commandPrograms, resolveTool, toolFingerprint } from './action-env.ts';
 import { cacheDir } from './cachedir.ts';
 import { digestFile, digestHex } from './hash.ts';
-import { platform } from './toolchain.ts';
+import { platform, toolPrint } from './toolchain.ts';
+import { linkStep } from './rexec-link.ts';
 import { isSystem } from './rexec-client.ts';
 import { isolation } from './sandbox.ts';
 import { nodeCas } from './rexec.ts';
@@ -65,6 +70,9 @@ export async function nodeKey(a: NodeAction, digests: Map<string, string>): Prom
       prints.push(`input:${d}`);
     }
   }
+  // A link's bytes are its linker's too (toolchain.ts linkPrint), not only its driver's.
+  const link = linkStep(a.cmd, a.cwd, a.outputs);
+  if (link?.kind === 'link') prints.push(`linker:${(await toolPrint(link.tool)).hash}`);
   return actionKey({
     platform: `node ${platform()}`, tool: prints.join(' '), cmd: a.cmd, rspfileContent: a.rspfileContent, env: a.env,
     cwd: a.cwd, base: a.base, inputs: a.inputs, outputs: a.outputs, depfile: a.depfile, deps: a.deps, msvcPrefix: a.msvcPrefix, rspfile: a.rspfile,
@@ -102,8 +110,9 @@ export async function recordRexec(w: RexecWork, r: RexecResult): Promise<boolean
   if (key === undefined) return false;
   const rel = relativizer(a.cwd, a.base);
   const deps: [string, string][] = [];
-  for (const d of r.deps) {
-    let hex = digests.get(d);
+  for (const [i, d] of r.deps.entries()) {
+    // A link's system files were hashed as it ended (rexec.ts linkRead): not again.
+    let hex = digests.get(d) ?? r.depDigests?.[i] ?? undefined;
     if (hex === undefined && isSystem(d)) {
       try {
         hex = digestHex(digestFile(d));
@@ -179,6 +188,10 @@ export function casPut(w: CasPutWork): CachePutResult {
  * computes for the action, only if every blob it names is here and intact.
  */
 export async function cachePut(w: CachePutWork): Promise<CachePutResult> {
+  // A link's result is only as right as the system files it read, which only a link run here
+  // reports (rexec.ts linkRead); a client's own link records none, so an upload would serve it
+  // to clients with other system libraries.
+  if (linkStep(w.action.cmd, w.action.cwd, w.action.outputs)?.kind === 'link') return { stored: false };
   const key = await nodeKey(w.action, new Map(w.action.inputs.map((i) => [i.path, i.digest])));
   if (key === undefined) return { stored: false };
   if (!w.result.outputs.every((o) => blobIntact(o.digest, o.size))) return { stored: false };

@@ -1,9 +1,10 @@
 // Remote execution without a shared filesystem, client side: which edges go to such nodes, what
 // they must carry, and how their outputs come back.
 //
-// Policy (as distcc's): compiles go remote, everything else runs here. A compile is a command
-// whose program is a C/C++ compiler and that has `-c` and `-o`; links, custom commands and
-// console jobs need the whole tree or the terminal and stay local.
+// Policy (as distcc's): compiles go remote, and links and static archives whose reads are all
+// declared or the system's (rexec-link.ts); everything else runs here. A compile is a command
+// whose program is a C/C++ compiler and that has `-c` and `-o`; custom commands and console jobs
+// need the whole tree or the terminal and stay local.
 //
 // Complete inputs: the edge's explicit and implicit inputs, the headers its last depfile named
 // (recorded in B's database), and, on a clean build when no depfile exists yet, every source-like

@@ -23,6 +23,9 @@ import { isProtocolError } from './protocol.ts';
 export type { RexecInput, RexecOutput, RexecResult, RexecWork };
 import { isolatedArgv, isolation, removeSandbox } from './sandbox.ts';
 import { WorkerFailure } from './task-context.ts';
+import { withLinkTrace } from './rexec-link.ts';
+import { isSystem } from './rexec-client.ts';
+import { digestFile, digestHex } from './hash.ts';
 
 let cas: Cas | undefined;
 let lastMaintenance = 0;
@@ -164,6 +167,9 @@ async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult
     // The compile is the line's last part (a Bfile's `mkdir -p obj && cc ...`; a Ninja compile is
     // one part), so the map goes after that part's program.
     if (w.prefixMap) cmd = withAfterLastProgram(cmd, ` -ffile-prefix-map=${sandbox}=`);
+    // A link names the files it read (rexec-link.ts): the system's must be the client's too.
+    const trace = path.join(sandbox, '.tmp', 'b-link.d');
+    if (w.link === true) cmd = withLinkTrace(cmd, trace) ?? cmd;
     if (w.rspfile !== '') fs.writeFileSync(inSandbox(sandbox, w.rspfile), relocate(w.rspfileContent, w.roots, sandbox));
     const tmpDir = path.join(sandbox, '.tmp');
     fs.mkdirSync(tmpDir);
@@ -178,7 +184,23 @@ async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult
     if (r.signal) result.signal = r.signal;
     if (r.spawnError !== undefined) result.spawnError = r.spawnError;
     if (r.exit !== 0 || r.spawnError !== undefined) return result;
-    if (w.deps === 'msvc') {
+    if (w.link === true) {
+      // A path the node rewrote (an -rpath rexec-link.ts did not catch) written into the binary
+      // would make it differ from the client's: such a link is the client's to run.
+      const leaked = w.outputs.find((o) => {
+        try {
+          return fs.readFileSync(inSandbox(sandbox, o)).includes(sandbox);
+        } catch {
+          return false;
+        }
+      });
+      if (leaked !== undefined) return { ...result, exit: 1, spawnError: `the link wrote the node's sandbox path into ${leaked}; it runs on the client` };
+      const read = linkRead(trace, cwd, back, w.inputs);
+      if (read !== undefined) {
+        result.deps = read.deps;
+        result.depDigests = read.digests;
+      }
+    } else if (w.deps === 'msvc') {
       const s = parseShowIncludes(r.output, w.msvcPrefix || undefined);
       result.output = back(s.rest);
       result.deps = s.deps.map(back);
@@ -208,6 +230,33 @@ async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult
   } finally {
     fs.rmSync(sandbox, { recursive: true, force: true });
   }
+}
+
+/**
+ * The files a link read (its `-Wl,--dependency-file`), as client paths, each with the digest of
+ * the bytes it read: a shipped input's, or a system file's hashed now (null for anything else);
+ * undefined if the linker wrote no such file (one without the option fails the link instead).
+ */
+function linkRead(trace: string, cwd: string, back: (s: string) => string, inputs: RexecInput[]): { deps: string[]; digests: (string | null)[] } | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(trace, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const shipped = new Map(inputs.map((i) => [i.path, i.digest]));
+  const deps = [...new Set(parseDepfile(text).ins.map((d) => back(path.resolve(cwd, d))))];
+  const digests = deps.map((d) => {
+    const s = shipped.get(d);
+    if (s !== undefined) return s;
+    if (!isSystem(d)) return null;
+    try {
+      return digestHex(digestFile(d));
+    } catch {
+      return null;
+    }
+  });
+  return { deps, digests };
 }
 
 /** Serves part of a blob from this node's store (a client fetching outputs). */

@@ -33,8 +33,14 @@ function which(tool: string): string | null {
 
 const cache = new Map<string, Promise<ToolPrint>>();
 
-/** The fingerprint of a tool on this machine (cached per process). */
+/**
+ * The fingerprint of a tool on this machine (cached per process). `link:DRIVER` stands for a
+ * link through a compiler driver (rexec-link.ts): the driver's `--version` names the compiler,
+ * not the linker (binutils' ld is another package, and its release changes the bytes it writes),
+ * so the linker the driver runs (`-print-prog-name=ld`) is asked for its `--version` too.
+ */
 export function toolPrint(tool: string): Promise<ToolPrint> {
+  if (tool.startsWith('link:')) return linkPrint(tool);
   let p = cache.get(tool);
   if (p === undefined) {
     p = new Promise<ToolPrint>((resolve) => {
@@ -49,6 +55,22 @@ export function toolPrint(tool: string): Promise<ToolPrint> {
         resolve({ path: where, version: text.split('\n')[0]?.trim() ?? '', hash: digestHex(digest(text)) });
       });
     });
+    cache.set(tool, p);
+  }
+  return p;
+}
+
+function linkPrint(tool: string): Promise<ToolPrint> {
+  let p = cache.get(tool);
+  if (p === undefined) {
+    p = (async (): Promise<ToolPrint> => {
+      const driver = await toolPrint(tool.slice('link:'.length));
+      if (driver.path === null) return driver;
+      const named = await execCommand({ argv: [driver.path, '-print-prog-name=ld'], maxOutput: 1 << 16 }, AbortSignal.timeout(10_000));
+      const ld = named.exit === 0 ? named.output.trim() : '';
+      const linker = ld !== '' && !ld.includes('\n') ? await toolPrint(ld) : { path: null, version: '', hash: 'missing' };
+      return { path: driver.path, version: `${driver.version}; ${linker.version || 'no linker'}`, hash: digestHex(digest(`${driver.hash} ${linker.hash}`)) };
+    })();
     cache.set(tool, p);
   }
   return p;

@@ -124,6 +124,31 @@ test('uploads: a blob must hash to its name; a result naming a blob the node lac
   assert.is((await cacheLookup({ k: 'cache-lookup', action: { ...action, cwd: '/other/b', base: '/other', cmd: 'cc -Os -c /other/src/a.c -o /other/b/a.o', inputs: action.inputs.map((i) => ({ ...i, path: i.path.replace('/w/up', '/other') })), outputs: ['/other/b/a.o'] } })).results.length, 1);
 });
 
+test('a link is recorded with the system files its linker read, and never from an upload', async () => {
+  if (!isolated) return;
+  const t = '/w/link';
+  const obj = 'OBJ-M';
+  const w: RexecWork = {
+    k: 'rexec', cmd: ': && cc -z noexecstack m.o -o prog && :', cwd: t, roots: [t], inputs: [{ path: `${t}/m.o`, digest: hex(obj), size: obj.length, exec: false }],
+    outputs: [`${t}/prog`], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '', prefixMap: false, link: true,
+    cache: { base: t, declared: [`${t}/m.o`], env: {} },
+  };
+  const f = path.join(cacheHome, 'prog');
+  fs.writeFileSync(f, 'PROGRAM');
+  const put = nodeCas().putFile(f);
+  const libc = '/usr/lib/x86_64-linux-gnu/libc_nonshared.a';
+  const sys = fs.existsSync(libc) ? libc : '/bin/sh';
+  const r: RexecResult = { exit: 0, output: '', outputs: [{ path: `${t}/prog`, digest: put.hex, size: put.size, mode: 0o755 }], deps: [`${t}/m.o`, sys], depDigests: [hex(obj), hex(fs.readFileSync(sys))], fetched: 0, ms: 1 };
+  assert.ok(await recordRexec(w, r));
+  const action = actionOfRexec(w)!;
+  const got = await cacheLookup({ k: 'cache-lookup', action });
+  assert.equal(got.results[0]?.deps, [['\u0000C/m.o', hex(obj)], [sys, hex(fs.readFileSync(sys))]], 'a lookup compares the system file with the client\'s');
+  // The same link with a linker that did not say what it read: not recorded.
+  assert.not.ok(await recordRexec({ ...w, cmd: ': && cc -z noexecstack m.o -o prog -O1 && :' }, { ...r, deps: [`${t}/m.o`, `${t}/unshipped.so`], depDigests: [hex(obj), null] }));
+  const result = { deps: [] as [string, string][], outputs: [{ path: '\u0000C/prog', digest: put.hex, size: put.size, mode: 0o755 }], output: '' };
+  assert.equal(await cachePut({ k: 'cache-put', action: { ...action, cmd: ': && cc -O2 m.o -o prog && :' }, result }), { stored: false }, 'an uploaded link names no system file');
+});
+
 test('messages: cache items are validated like every work item', () => {
   const ok = parseWork(Buffer.from(JSON.stringify(lookupOf('/w/one'))));
   assert.is((ok as { k?: string }).k, 'cache-lookup');

@@ -2,8 +2,9 @@
 // CMake) built with `--cache` through 2 build nodes that share neither network nor files with the
 // client (each in its own network namespace and a mount namespace where a tmpfs hides both
 // checkouts), first cold from one checkout, then from a second checkout with an empty client
-// cache: the nodes answer from their caches and nothing is compiled again. Objects are compared
-// with a local build of the second checkout, byte for byte. Both checkouts are configured with
+// cache: the nodes answer from their caches and nothing is compiled, archived or linked again.
+// Objects, the archive and the programs are compared with a local build of the second checkout,
+// byte for byte. Both checkouts are configured with
 // `-ffile-prefix-map=<src>=.`, as the README says a project must be for objects that do not
 // name their checkout (zstd's programs use __FILE__).
 import * as assert from 'uvu/assert';
@@ -121,6 +122,13 @@ if (noNetns !== undefined) {
     assert.equal(d.missing, []);
     assert.equal(d.differ, [], `objects that differ from the local build: ${d.differ.join(' ')}`);
     assert.ok(d.same.length > 40, `${d.same.length} identical objects`);
+    // The archive and the links ran on the nodes in the cold build and were node hits here (rexec-link.ts).
+    const linked = ['lib/libzstd.a', 'programs/zstd', 'programs/zstd-frugal'];
+    for (const k of linked) {
+      assert.ok(nodeIds.has(cold.done.find((e) => e.key === k)?.node ?? ''), `${k} ran on a node in the cold build`);
+      assert.ok(nodeIds.has(warm.done.find((e) => e.key === k)?.cache?.slice(5) ?? ''), `${k} was a node hit`);
+    }
+    assert.equal(compareTrees(two.local, two.remote, linked).same, linked, 'archive and programs identical to the local build');
     roundTrip(path.join(two.remote, 'programs', 'zstd'), dir, two.src);
   }, { timeout: 1_500_000 });
 
