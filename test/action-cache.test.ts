@@ -33,8 +33,25 @@ test('store, read, restore (mode kept, replaces the file), damaged blobs and ent
   assert.is(fs.readFileSync(dest, 'utf8'), 'hello');
   assert.is(fs.statSync(dest).mode & 0o777, 0o755);
   assert.equal(fs.readdirSync(path.dirname(dest)), ['o'], 'no temp file left');
-  // A blob changed in the store: not restored, and gone.
+  // Into a directory that is not there yet (a clean build tree), with a mode the umask would cut.
+  const deep = path.join(dir, 'fresh', 'a', 'b', 'o');
+  assert.ok(c.restore(hex, deep, 0o777));
+  assert.is(fs.readFileSync(deep, 'utf8'), 'hello');
+  assert.is(fs.statSync(deep).mode & 0o777, 0o777);
+  // The blob's use is recorded (its mtime: least recently used blobs go first).
   const blob = path.join(c.dir, 'cas', hex.slice(0, 2), hex);
+  fs.utimesSync(blob, 1_000_000, 1_000_000);
+  assert.ok(c.restore(hex, dest, 0o755));
+  assert.ok(fs.statSync(blob).mtimeMs > Date.now() - 60_000, 'a restore touches the blob');
+  // A blob cut short (or grown) in the store: not restored, and gone.
+  fs.writeFileSync(blob, 'hell');
+  assert.not.ok(c.restore(hex, deep, 0o644));
+  assert.is(fs.readFileSync(deep, 'utf8'), 'hello', 'the old file stays');
+  assert.not.ok(fs.existsSync(blob));
+  assert.not.ok(c.restore(hex, deep, 0o644), 'a missing blob is a miss');
+  assert.equal(fs.readdirSync(path.dirname(deep)), ['o'], 'no temp file left');
+  c.store(src);
+  // A blob changed in the store: not restored, and gone.
   fs.writeFileSync(blob, 'HELLO');
   assert.not.ok(c.restore(hex, dest, 0o644));
   assert.is(fs.readFileSync(dest, 'utf8'), 'hello', 'the old file stays');
