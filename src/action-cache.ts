@@ -8,7 +8,7 @@
 // an entry is written (temp file, fsync, rename) only after all its blobs are in place, so a
 // writer killed at any point leaves temp files (removed by `maintain`) and no entry, never an
 // entry that names bytes it does not have. A hit copies each blob out through its digest
-// (Cas.materialize), so a blob damaged later is a miss, never a wrong output.
+// (Cas.copyOut), so a blob damaged later is a miss, never a wrong output.
 // Bounded: entries and blobs are evicted least recently used first (mtime is the last use)
 // when their total passes B_CACHE_MAX_BYTES (default 5 GiB).
 
@@ -101,10 +101,7 @@ export class ActionCache {
     const tmp = `${dest}.b-cache-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
     let renamed = false;
     try {
-      if (!this.cas.has(hex)) return false;
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      if (!this.cas.materialize(hex, tmp, mode & 0o777)) return false;
-      fs.chmodSync(tmp, mode & 0o7777);
+      if (!this.cas.copyOut(hex, tmp, mode)) return false;
       fs.renameSync(tmp, dest);
       renamed = true;
       return true;

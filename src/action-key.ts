@@ -75,6 +75,32 @@ export function shownPath(p: string): string {
   return p.startsWith(CWD + '/') || p.startsWith(BASE + '/') ? p.slice(CWD.length + 1) : p;
 }
 
+/** A path segment `.` or `..`, a doubled or trailing slash, a backslash: what path.resolve would change. */
+const NOT_PLAIN = /(?:^|\/)\.\.?(?:\/|$)|\/\/|\\|\/$/;
+
+/**
+ * A path as a build key: relative to `root` when inside it, else absolute, as Ninja's manifest
+ * and depfiles and Bfile rules name files (`root` absolute and normalized). A relative `p` is
+ * taken from `cwd`; without `cwd` it is a key already (a Ninja key is kept as the manifest or
+ * a depfile spells it, `../src/a.h` included) and comes back as it is.
+ *
+ * The common case is a prefix test, without path.relative (it resolves both sides: 0.7 ms a
+ * cache hit on zstd's ~30 headers per compile, most of a hit's CPU): a plain path (nothing that
+ * path.resolve would change), inside the root or not (system headers stay absolute).
+ */
+export function pathKey(root: string, p: string, cwd?: string): string {
+  const absolute = p.charCodeAt(0) === 47;
+  if (!absolute && cwd === undefined) return p;
+  if (p !== '' && root.length > 1 && root.charCodeAt(root.length - 1) !== 47 && !NOT_PLAIN.test(p)) {
+    if (absolute) return p.length > root.length + 1 && p.startsWith(root) && p.charCodeAt(root.length) === 47 ? p.slice(root.length + 1) : p;
+    if (cwd === root) return p;
+  }
+  const abs = path.resolve(cwd ?? root, p);
+  const rel = path.relative(root, abs);
+  // `..a/b` is inside (a name that starts with two dots), `../a` and `..` are not.
+  return rel !== '' && rel !== '..' && !rel.startsWith('../') && !path.isAbsolute(rel) ? rel : abs;
+}
+
 /** The key of an action (32 hex digits). */
 export function actionKey(a: ActionSpec): string {
   const rel = relativizer(a.cwd, a.base);

@@ -22,7 +22,7 @@
 import * as path from 'node:path';
 import { compileInfo, isSystem, shellWords, sourceFilesUnder } from './rexec-client.ts';
 import { commandPrograms } from './ninja-cache.ts';
-import type { ActionSpec } from './action-key.ts';
+import { pathKey, type ActionSpec } from './action-key.ts';
 import type { RunRequest } from './need-messages.ts';
 
 /** A `run()` as the build host sees it: the NEED's fields (need-messages.ts), its cwd absolute. */
@@ -100,13 +100,6 @@ export function depfileOf(words: string[]): string | undefined {
   return undefined;
 }
 
-/** A path as a key: relative inside the root, else absolute. */
-export function keyOf(root: string, cwd: string, p: string): string {
-  const abs = path.resolve(cwd, p);
-  const rel = path.relative(root, abs);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs;
-}
-
 function inside(root: string, key: string): boolean {
   const rel = path.relative(root, path.resolve(root, key));
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
@@ -129,16 +122,16 @@ export function planRun(
   const words = call.argv ?? shellWords(shell);
   const programs = call.argv !== undefined ? (call.argv[0] !== undefined ? [call.argv[0]] : []) : commandPrograms(shell);
   const given = call.outputs !== undefined;
-  const outputs = (call.outputs ?? rule.outs).map((o) => keyOf(root, root, o));
+  const outputs = (call.outputs ?? rule.outs).map((o) => pathKey(root, o, root));
   const named = call.depfile ?? depfileOf(words);
-  const depfile = named !== undefined ? keyOf(root, call.cwd, named) : '';
+  const depfile = named !== undefined ? pathKey(root, named, call.cwd) : '';
   const written = new Set([...outputs, ...(depfile !== '' ? [depfile] : [])]);
 
   // Files the command line names that are here now (not what it writes): inputs too.
   const mentioned: string[] = [];
   for (const w of words) {
     if (w === '' || w.startsWith('-') || /[*?$`;&|<>]/.test(w)) continue;
-    const k = keyOf(root, call.cwd, w);
+    const k = pathKey(root, w, call.cwd);
     if (written.has(k) || !inside(root, k) || !isFile(path.resolve(root, k))) continue;
     mentioned.push(k);
   }
@@ -156,8 +149,8 @@ export function planRun(
       dirs.push(...info.includeDirs, ...(info.source ? [path.dirname(info.source)] : []));
     }
     if (dirs.length > 0) {
-      const extra = scan(dirs.filter((d) => !isSystem(d + '/')), (abs) => transfer.has(keyOf(root, root, abs)));
-      for (const f of extra ?? []) transfer.add(keyOf(root, root, f));
+      const extra = scan(dirs.filter((d) => !isSystem(d + '/')), (abs) => transfer.has(pathKey(root, abs, root)));
+      for (const f of extra ?? []) transfer.add(pathKey(root, f, root));
     }
   }
 

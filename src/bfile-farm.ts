@@ -26,13 +26,13 @@ import * as path from 'node:path';
 import type { Engine } from './engine.ts';
 import type { Answer } from './engine-types.ts';
 import { ActionCache } from './action-cache.ts';
-import { absolutizer, actionKey, matchResult, relativizer, withResult } from './action-key.ts';
+import { absolutizer, actionKey, matchResult, pathKey, relativizer, withResult } from './action-key.ts';
 import { cacheEnabled, declaredEnv, hexOf, isContentDigest, resolveTool, toolFingerprint } from './ninja-cache.ts';
 import { checkOutputPath, isSystem, projectRoots } from './rexec-client.ts';
 import { fetchIntoPlace, refusedDependency } from './remote-output.ts';
 import { digestHex } from './hash.ts';
 import { platform } from './toolchain.ts';
-import { endsInCompiler, keyOf, placementTool, planRun, runSpec, type PlannedRun, type RuleFacts, type RunCall } from './bfile-action.ts';
+import { endsInCompiler, placementTool, planRun, runSpec, type PlannedRun, type RuleFacts, type RunCall } from './bfile-action.ts';
 import { outcomeOf, type CachedResultWire, type NodeAction, type NodeCacheInfo, type RexecInput, type RexecResult, type RexecWork, type RunResult, type RunWork } from './messages.ts';
 import { lookupOnNodes, type NodeCacheIo } from './node-cache-client.ts';
 import { type RunAnswer, type RunRequest } from './need-messages.ts';
@@ -140,12 +140,12 @@ export async function runAction(engine: Engine, st: RuleState, req: RunRequest, 
   if (nodeAction !== undefined && io !== undefined && tool !== undefined && cache !== null && key !== undefined) {
     const hit = await lookupOnNodes(io, nodeAction, {
       tool,
-      current: async (deps) => (await engine.need(st, deps.map((d) => keyOf(facts.root, facts.root, d)), true)).map((x) => hexOf(x.hash)),
+      current: async (deps) => (await engine.need(st, deps.map((d) => pathKey(facts.root, d, facts.root)), true)).map((x) => hexOf(x.hash)),
       destination: (abs) => checkOutputPath(facts.root, path.relative(facts.root, abs), facts.outs[0] ?? abs),
     }).catch(() => undefined);
     if (hit !== undefined && hit.stdout !== undefined) {
       const answer: RunAnswer = { exit: 0, output: hit.output, stdout: hit.stdout, node: 'local', cache: `node:${hit.node}` };
-      const deps = hit.deps.map((d) => keyOf(facts.root, call.cwd, d));
+      const deps = hit.deps.map((d) => pathKey(facts.root, d, call.cwd));
       await record(cache, key, plan, facts, call.cwd, base, answer, deps, (keys) => engine.need(st, keys, true));
       event('local', { cache: `node:${hit.node}`, cacheBytes: hit.bytes, bytes: { sent: 0, received: hit.bytes } });
       return answer;
@@ -188,7 +188,7 @@ export async function runAction(engine: Engine, st: RuleState, req: RunRequest, 
   if (res.spawnError !== undefined) answer.spawnError = res.spawnError;
   let recorded = false;
   if (cache !== null && key !== undefined && res.exit === 0 && res.spawnError === undefined && !('depsError' in res && res.depsError !== undefined)) {
-    const deps = res.deps.map((d) => keyOf(facts.root, call.cwd, d));
+    const deps = res.deps.map((d) => pathKey(facts.root, d, call.cwd));
     // Ran here, with --cache-upload: the result goes to the nodes that could serve it.
     const upload = node === 'local' && nodeAction !== undefined && tool !== undefined ? io?.upload : undefined;
     const stored = upload === undefined || nodeAction === undefined || tool === undefined ? undefined : (res: CachedResultWire): void => {
@@ -228,7 +228,7 @@ async function lookup(cache: ActionCache, key: string, plan: PlannedRun, facts: 
   if (entry === undefined) return undefined;
   const rel = relativizer(cwd, base);
   const abs = absolutizer(cwd, base);
-  const hit = await matchResult(entry, async (deps) => (await answer(deps.map((d) => keyOf(facts.root, facts.root, abs(d))))).map((x) => hexOf(x.hash)));
+  const hit = await matchResult(entry, async (deps) => (await answer(deps.map((d) => pathKey(facts.root, abs(d), facts.root)))).map((x) => hexOf(x.hash)));
   if (hit === undefined || hit.stdout === undefined) return undefined;
   const outs = [...plan.outputs, ...(plan.depfile !== '' ? [plan.depfile] : [])];
   if (hit.outputs.length !== outs.length || hit.outputs.some((o, i) => o.path !== rel(outs[i]!))) return undefined;

@@ -74,6 +74,51 @@ export class Cas {
     return ok;
   }
 
+  /**
+   * A cache hit's restore: blob `hex` copied to `dst` (a new file, its directory created if
+   * missing) with exactly `mode`, hashed on the way, the blob's use recorded (its mtime). False,
+   * with `dst` removed, if the blob is missing; false with the blob removed too if its bytes are
+   * not the digest's. What `has` then `materialize` do in 9 system calls instead of 12 (one
+   * open for the check, the touch and the copy; the size from fstat, so no read to find the end;
+   * the mode set on the open file; the directory made only when the open says it is missing).
+   */
+  copyOut(hex: string, dst: string, mode: number): boolean {
+    let src: number;
+    try {
+      src = fs.openSync(this.pathOf(hex), fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+    } catch {
+      return false;
+    }
+    let ok = false;
+    let created = false;
+    try {
+      const st = fs.fstatSync(src);
+      if (!st.isFile()) return false;
+      const now = new Date();
+      fs.futimesSync(src, now, now); // a use: keeps it off the eviction list
+      let out: number;
+      try {
+        out = fs.openSync(dst, 'wx', mode & 0o777);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        fs.mkdirSync(path.dirname(dst), { recursive: true });
+        out = fs.openSync(dst, 'wx', mode & 0o777);
+      }
+      created = true;
+      try {
+        fs.fchmodSync(out, mode & 0o7777); // the umask may have cleared bits; setuid and sticky bits need it anyway
+        ok = copyHashing(src, out, st.size).hex === hex;
+      } finally {
+        fs.closeSync(out);
+      }
+      if (!ok) fs.rmSync(this.pathOf(hex), { force: true });
+      return ok;
+    } finally {
+      fs.closeSync(src);
+      if (!ok && created) fs.rmSync(dst, { force: true });
+    }
+  }
+
   /** A writer that receives a blob's chunks in order and commits it only if the digest matches. */
   writer(hex: string): BlobWriter {
     const final = this.pathOf(hex);
@@ -172,13 +217,17 @@ export class Cas {
   }
 }
 
-/** Copies fd `src` to fd `out` from the start, returning the digest (hex) and size it copied. */
-function copyHashing(src: number, out: number): { hex: string; size: number } {
+/**
+ * Copies fd `src` to fd `out` from the start, returning the digest (hex) and size it copied:
+ * up to its end, or `expect` bytes when given (the size fstat said: no read is spent finding
+ * the end; bytes appended since are not copied, and the digest still decides).
+ */
+function copyHashing(src: number, out: number, expect = Infinity): { hex: string; size: number } {
   const h = createHash('sha256');
   const buf = readBuffer(); // synchronous below: nothing else uses it meanwhile
   let size = 0;
-  for (;;) {
-    const n = fs.readSync(src, buf, 0, CHUNK, size);
+  while (size < expect) {
+    const n = fs.readSync(src, buf, 0, Math.min(CHUNK, expect - size), size);
     if (n === 0) break;
     const chunk = n === CHUNK ? buf : buf.subarray(0, n);
     h.update(chunk);

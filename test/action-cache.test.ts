@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import { suite, tmp } from './helpers.ts';
 import { ActionCache } from '../src/action-cache.ts';
 import { withResult } from '../src/action-key.ts';
+import { decodeToolDigests, MAX_TOOL_DIGESTS, programDigest, statId, withToolDigest } from '../src/action-env.ts';
+import { digestFile, digestHex } from '../src/hash.ts';
 
 const test = suite('action-cache');
 
@@ -31,8 +33,25 @@ test('store, read, restore (mode kept, replaces the file), damaged blobs and ent
   assert.is(fs.readFileSync(dest, 'utf8'), 'hello');
   assert.is(fs.statSync(dest).mode & 0o777, 0o755);
   assert.equal(fs.readdirSync(path.dirname(dest)), ['o'], 'no temp file left');
-  // A blob changed in the store: not restored, and gone.
+  // Into a directory that is not there yet (a clean build tree), with a mode the umask would cut.
+  const deep = path.join(dir, 'fresh', 'a', 'b', 'o');
+  assert.ok(c.restore(hex, deep, 0o777));
+  assert.is(fs.readFileSync(deep, 'utf8'), 'hello');
+  assert.is(fs.statSync(deep).mode & 0o777, 0o777);
+  // The blob's use is recorded (its mtime: least recently used blobs go first).
   const blob = path.join(c.dir, 'cas', hex.slice(0, 2), hex);
+  fs.utimesSync(blob, 1_000_000, 1_000_000);
+  assert.ok(c.restore(hex, dest, 0o755));
+  assert.ok(fs.statSync(blob).mtimeMs > Date.now() - 60_000, 'a restore touches the blob');
+  // A blob cut short (or grown) in the store: not restored, and gone.
+  fs.writeFileSync(blob, 'hell');
+  assert.not.ok(c.restore(hex, deep, 0o644));
+  assert.is(fs.readFileSync(deep, 'utf8'), 'hello', 'the old file stays');
+  assert.not.ok(fs.existsSync(blob));
+  assert.not.ok(c.restore(hex, deep, 0o644), 'a missing blob is a miss');
+  assert.equal(fs.readdirSync(path.dirname(deep)), ['o'], 'no temp file left');
+  c.store(src);
+  // A blob changed in the store: not restored, and gone.
   fs.writeFileSync(blob, 'HELLO');
   assert.not.ok(c.restore(hex, dest, 0o644));
   assert.is(fs.readFileSync(dest, 'utf8'), 'hello', 'the old file stays');
@@ -77,6 +96,47 @@ test('temp files of dead writers go; least recently used go first over the bound
   assert.is(c.read(keys[1]!), undefined, 'the oldest unused entry went');
   c.clear();
   assert.equal(c.stats().entries + c.stats().blobs, 0);
+});
+
+test('programs\' byte digests: kept across builds for the same stat only, never when racy', () => {
+  const dir = tmp('b-tools-');
+  const prog = path.join(dir, 'tool');
+  const memo = path.join(dir, 'tools.json');
+  fs.writeFileSync(prog, '#!/bin/sh\necho one\n', { mode: 0o755 });
+  fs.utimesSync(prog, 1_700_000_000, 1_700_000_000); // an old mtime: the ctime (now) still makes it racy
+  const st1 = fs.statSync(prog);
+  const real1 = digestHex(digestFile(prog));
+  // Just written (inside the racy window): hashed, not remembered.
+  assert.is(programDigest(prog, st1, memo), real1);
+  assert.not.ok(fs.existsSync(memo), 'a racy program is not remembered');
+  // Older than the window: remembered under its path and stat.
+  assert.is(programDigest(prog, st1, memo, Date.now() + 3000), real1);
+  assert.equal([...decodeToolDigests(fs.readFileSync(memo, 'utf8'))], [[statId(prog, st1), real1]]);
+  // The memo is what answers for that stat (a planted digest comes back: no hash was taken).
+  const planted = path.join(dir, 'planted.json');
+  fs.writeFileSync(planted, JSON.stringify({ v: 1, tools: [[statId(prog, st1), 'f'.repeat(32)]] }));
+  assert.is(programDigest(prog, st1, planted), 'f'.repeat(32));
+  // Rewritten in place with the same size and its old mtime put back: the ctime moved, so the
+  // stat is another one and the new bytes are hashed.
+  fs.writeFileSync(prog, '#!/bin/sh\necho two\n');
+  fs.utimesSync(prog, 1_700_000_000, 1_700_000_000);
+  const st2 = fs.statSync(prog);
+  assert.is(st2.size, st1.size);
+  assert.is(st2.mtimeMs, st1.mtimeMs);
+  assert.is.not(statId(prog, st2), statId(prog, st1));
+  const real2 = digestHex(digestFile(prog));
+  assert.is.not(real2, real1);
+  assert.is(programDigest(prog, st2, planted, Date.now() + 3000), real2);
+  // Strict decoding: anything malformed is an empty memo; the memo is bounded, newest kept.
+  for (const bad of ['', '{', 'null', '{"v":2,"tools":[]}', '{"v":1,"tools":[["a","xyz"]]}', '{"v":1,"tools":[["a"]]}', '{"v":1}']) {
+    assert.is(decodeToolDigests(bad).size, 0, bad);
+  }
+  let m = new Map<string, string>();
+  for (let i = 0; i < MAX_TOOL_DIGESTS + 5; i++) m = withToolDigest(m, `p${i}`, 'a'.repeat(32));
+  assert.is(m.size, MAX_TOOL_DIGESTS);
+  assert.ok(m.has(`p${MAX_TOOL_DIGESTS + 4}`) && !m.has('p0'), 'the oldest goes first');
+  m = withToolDigest(m, 'p5', 'b'.repeat(32));
+  assert.is([...m.keys()].pop(), 'p5', 'a re-hashed program becomes the newest');
 });
 
 test.run();

@@ -3,8 +3,9 @@
 import * as assert from 'uvu/assert';
 import { suite } from './helpers.ts';
 import {
-  absolutizer, actionKey, decodeEntry, matchResult, MAX_RESULTS, relativizer, withResult, type ActionResult, type ActionSpec,
+  absolutizer, actionKey, decodeEntry, matchResult, MAX_RESULTS, pathKey, relativizer, withResult, type ActionResult, type ActionSpec,
 } from '../src/action-key.ts';
+import * as path from 'node:path';
 import { baseDir, commandPrograms, declaredEnv, isContentDigest, uncacheable } from '../src/ninja-cache.ts';
 import { MISSING } from '../src/filestate.ts';
 import { parseManifest } from '../src/ninja-parser.ts';
@@ -137,6 +138,31 @@ test('the base directory: the tree the build reads, never a top-level directory'
   assert.is(baseDir('/tmp/q/build', m, {}), '/tmp/q/build', 'shares only /tmp');
   assert.is(baseDir('/tmp/p/build', m, { B_CACHE_BASEDIR: '/tmp' }), '/tmp');
   assert.is(baseDir('/tmp/p/build', m, { B_CACHE_BASEDIR: '/srv' }), '/tmp/p/build', 'not an ancestor: ignored');
+});
+
+test('path keys: relative inside the root, absolute outside; the fast path agrees with path.relative', () => {
+  const root = '/tmp/w/build';
+  // What path.resolve + path.relative say (the definition; the fast path must agree).
+  const slow = (p: string, cwd?: string): string => {
+    if (cwd === undefined && !path.isAbsolute(p)) return p;
+    const abs = path.resolve(cwd ?? root, p);
+    const rel = path.relative(root, abs);
+    return rel !== '' && rel !== '..' && !rel.startsWith('../') && !path.isAbsolute(rel) ? rel : abs;
+  };
+  const paths = [
+    '/tmp/w/build/a.o', '/tmp/w/build/sub/x.h', '/tmp/w/build', '/tmp/w/build/', '/tmp/w/build2/a.h', '/tmp/w/src/a.c', '/usr/include/stdio.h',
+    '/tmp/w/build/./a.o', '/tmp/w/build/sub/../a.o', '/tmp/w/build//a.o', '/tmp/w/src/../build/a.o', '/tmp/w/build/..', '/',
+    'a.o', 'sub/x.h', './a.o', '../src/a.c', 'sub/../a.o', 'sub//x.h', 'sub/', '.', '..', '', 'sub/.hidden', '..a/b', 'a\\b',
+  ];
+  for (const p of paths) {
+    assert.is(pathKey(root, p), slow(p), `no cwd: ${p}`);
+    for (const cwd of [root, '/tmp/w/build/sub', '/tmp/w/src', '/']) assert.is(pathKey(root, p, cwd), slow(p, cwd), `${p} from ${cwd}`);
+  }
+  assert.is(pathKey(root, '/tmp/w/build/sub/x.h'), 'sub/x.h');
+  assert.is(pathKey(root, '/tmp/w/build2/a.h'), '/tmp/w/build2/a.h', 'a prefix only counts at a path boundary');
+  assert.is(pathKey(root, '../src/a.c'), '../src/a.c', 'a Ninja key is kept as written');
+  assert.is(pathKey(root, '../src/a.c', root), '/tmp/w/src/a.c', 'from a directory: resolved');
+  assert.is(pathKey('/tmp/w/build/', '/tmp/w/build/a.o'), 'a.o', 'a root written with a slash');
 });
 
 test.run();
