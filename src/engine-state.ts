@@ -15,7 +15,12 @@ export interface Wait {
 
 export interface ActionState {
   action: Action;
-  promise: Promise<Map<string, Answer>> | undefined;
+  /**
+   * Resolves (never rejects) when the action has finished; made only for those who wait on it
+   * with a promise (the targets, a rule's `need`, an action whose inputs were not all gated).
+   */
+  promise: Promise<void> | undefined;
+  resolveDone: (() => void) | undefined;
   /**
    * What this action waits for: the action, the key it asked for, and how to give up. Made on
    * the first wait, and an array, not a Map: an action waits on a few others, and a Map's
@@ -26,8 +31,20 @@ export interface ActionState {
   settled: Map<string, Answer> | undefined;
   /** The fast path found it dirty (or not its business): only the async path decides it. */
   unsettled: boolean;
+  /** Wanted in this build: walked by the ready queue (engine.ts `demand`), or settled. */
+  demanded: boolean;
+  /**
+   * The ready queue's counter, as ninja's Plan keeps one per edge: producers of its inputs that
+   * have not finished. At 0 it starts, with every input's answer at hand (no wait per input).
+   */
+  pending: number;
+  /** Actions whose counters wait on this one (dropped when it finishes). */
+  dependents: ActionState[] | undefined;
   /** Its promise has settled (answers or failure). */
   finished: boolean;
+  /** Its answers once finished well, or why it failed (a BuildError as a rejection carries it). */
+  result: Map<string, Answer> | undefined;
+  error: unknown;
   running: boolean;
   /** Dependency groups recorded while running (NEEDs from a Bfile rule). */
   groups: Answer[][];
