@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import type { Database, Trace } from './database.ts';
 import { currentState, MISSING, outputState } from './filestate.ts';
 import { digest } from './hash.ts';
-import { BuildError, type Action, type Answer, type BuildDescription, type DirtyReason } from './engine-types.ts';
+import { BuildError, type Action, type Answer, type BuildDescription, type Completed, type DirtyReason } from './engine-types.ts';
 import type { ActionState } from './engine-state.ts';
 
 /** The name of an action in messages: its first output, or what it answers. */
@@ -116,4 +116,31 @@ export function touchedBy(sourceValues: Map<string, Answer>, actions: Iterable<A
     for (const o of st.action.outputs) outputs.push(o);
   }
   return { sources, outputs, env, always, everyBuild };
+}
+
+/**
+ * What an action that ran leaves: its outputs' states and its trace in the database (the
+ * dependency groups in the order they were needed), and its answers for this build.
+ */
+export function recordRun(db: Database, a: Action, c: Completed, groups: Answer[][], ms: number): Map<string, Answer> {
+  const answers = new Map<string, Answer>();
+  for (const out of a.outputs) {
+    const s = c.outputs.get(out);
+    if (s !== undefined) db.putFile(out, s);
+    else db.deleteFile(out);
+    answers.set(out, { key: out, hash: s ? s.digest : MISSING });
+  }
+  if (a.answers !== undefined) {
+    answers.set(a.answers, { key: a.answers, hash: digest(c.value ?? ''), ...(c.value !== undefined ? { value: c.value } : {}) });
+  }
+  db.putTrace({
+    action: a.id,
+    fingerprint: a.fingerprint,
+    deps: groups.map((g) => g.map((x) => ({ key: x.key, hash: x.hash }))),
+    outputs: a.outputs,
+    value: c.value,
+    ms,
+    extra: c.extra,
+  });
+  return answers;
 }

@@ -26,14 +26,18 @@ import { digest } from './hash.ts';
 import type { Failure } from './protocol.ts';
 import type { WorkItem } from './messages.ts';
 import {
-  BuildError, interrupts, terminationOf, type Action, type Answer, type BuildDescription, type BuildSummary, type DirtyReason, type EngineHost,
+  BuildError, interrupts, terminationOf, type Action, type Answer, type BuildDescription, type BuildSummary, type Completed, type DirtyReason, type EngineHost,
   type EngineOptions, type RunContext, type StartOrder,
 } from './engine-types.ts';
 
 export * from './engine-types.ts';
 import { CACHE_HIT, findLoop, LoadGate, NO_GROUPS, nodeOf, Semaphore, type ActionState } from './engine-state.ts';
-import { answersFromTrace, cycleError, inputChanged, neverBuilt, phonyAnswers, showAction, staticDirty, touchedBy, type Touched } from './engine-trace.ts';
+import { ReadyPlan } from './engine-plan.ts';
+import { dependencyFailed, missingInput, prepareFailure } from './engine-errors.ts';
+import { answersFromTrace, cycleError, recordRun, inputChanged, neverBuilt, phonyAnswers, showAction, staticDirty, touchedBy, type Touched } from './engine-trace.ts';
 export type { ActionState } from './engine-state.ts';
+
+const LOOKUPS = 32;
 
 /** An action's answer for one of its keys (MISSING when it did not make it). */
 function answerOf(st: ActionState, key: string): Answer {
@@ -43,8 +47,12 @@ function answerOf(st: ActionState, key: string): Answer {
 export class Engine {
   private readonly keys = new Map<string, Promise<Answer>>();
   private readonly actions = new Map<string, ActionState>();
+  /** The ready queue (engine-plan.ts): an action starts when its counted inputs have finished. */
+  private readonly plan: ReadyPlan;
   private readonly byTask = new Map<number, ActionState>();
   private readonly pools = new Map<string, Semaphore>();
+  /** Cache lookups at once (each reads its entry and checks its dependencies' files). */
+  private readonly lookups = new Semaphore(LOOKUPS);
   private jobs: Semaphore | undefined;
   /**
    * The front end's start order (a Ninja manifest: ninja's, so status lines come in its order).
@@ -75,6 +83,12 @@ export class Engine {
     this.db = db;
     this.host = host;
     this.opts = opts;
+    this.plan = new ReadyPlan(desc, {
+      stateOf: (a) => this.stateOf(a),
+      settledNow: (st) => this.verifySync(st) !== undefined,
+      start: (st) => void this.doAction(st),
+      want: (key) => void this.answer(key, undefined, false).catch(() => {}),
+    });
     this.load = new LoadGate(opts.loadLimit);
     for (const [name, depth] of desc.pools) if (depth > 0) this.pools.set(name, new Semaphore(depth));
     if (opts.jobs !== undefined && opts.jobs > 0) this.jobs = new Semaphore(opts.jobs, true);
@@ -151,7 +165,7 @@ export class Engine {
     if (known !== undefined && known.hash !== MISSING) return p;
     return p.then((a) => {
       if (a.hash !== MISSING) return a;
-      throw this.missingInput(key, from);
+      throw missingInput(this.desc, key, from);
     });
   }
 
@@ -298,11 +312,11 @@ export class Engine {
    * recorded (for the stall watchdog's cycle search, which rejects it to break a loop) and not
    * removed when it ends: the search skips finished actions, and the waiter drops the whole list
    * when it finishes. That keeps a wait to one promise and one closure. Inputs of actions are
-   * not waited on this way (see `demand`): only the targets, a rule's needs, trace groups and
+   * not waited on this way (engine-plan.ts): only the targets, a rule's needs, trace groups and
    * inputs the ready queue could not count (a cycle, a dyndep file's) are.
    */
   private runAction(st: ActionState, from: ActionState | undefined, key: string): Promise<Answer> {
-    if (!st.finished) this.demand(st);
+    if (!st.finished) this.plan.demand(st);
     if (st.finished) return st.error !== undefined ? Promise.reject(st.error) : Promise.resolve(answerOf(st, key));
     const p = this.donePromise(st);
     if (from === undefined || from === st) return p.then(() => (st.error !== undefined ? Promise.reject(st.error) : answerOf(st, key)));
@@ -320,91 +334,6 @@ export class Engine {
     }));
   }
 
-  /**
-   * The ready queue (ninja's Plan): wanting an action walks the actions its inputs come from,
-   * once per build, giving each a counter of producers not yet finished and a list of who waits
-   * on it. An action starts when its counter reaches 0, so every input's answer is at hand and
-   * nothing is held per pending dependency: a promise and a closure per wait were ~3.4 KB an
-   * edge of the 9k-statement build's 69 MB heap at its start (heap snapshot). An input whose
-   * producer is on the walk's own path (a cycle) is not counted: the action starts without it
-   * and waits on it by promise, where the stall watchdog finds the loop as before. Actions with
-   * a dyndep file (`prepare`) count none: their inputs are known only once it is read.
-   */
-  private demand(root: ActionState): void {
-    if (root.demanded) return;
-    root.demanded = true;
-    this.walking++;
-    const path = new Set<ActionState>([root]);
-    const stack: { st: ActionState; i: number }[] = [{ st: root, i: 0 }];
-    try {
-      while (stack.length > 0) {
-        const f = stack[stack.length - 1]!;
-        const a = f.st.action;
-        const n = a.prepare !== undefined ? 0 : a.inputs.length + a.orderOnly.length;
-        if (f.i < n) {
-          const key = f.i < a.inputs.length ? a.inputs[f.i]! : a.orderOnly[f.i - a.inputs.length]!;
-          f.i++;
-          const pa = this.desc.actionFor(key);
-          if (pa === undefined) continue;
-          const p = this.stateOf(pa);
-          if (p.finished || p === f.st) continue;
-          if (path.has(p)) {
-            // A loop through static inputs: it can never start, so it fails now with the chain.
-            const chain = stack.slice(stack.findIndex((x) => x.st === p)).map((x) => x.st);
-            this.loops.set(f.st, cycleError(this.desc, [...chain, p], key));
-            continue;
-          }
-          if (!p.demanded && this.verifySync(p) !== undefined) continue; // settled now: clean
-          f.st.pending++;
-          (p.dependents ??= []).push(f.st);
-          if (!p.demanded) {
-            p.demanded = true;
-            path.add(p);
-            stack.push({ st: p, i: 0 });
-          }
-          continue;
-        }
-        stack.pop();
-        path.delete(f.st);
-        if (a.validations.length > 0) this.validating.push(a);
-        if (f.st.pending === 0) this.readyQueue.push(f.st);
-      }
-    } finally {
-      this.walking--;
-    }
-    this.drain();
-  }
-
-  /** Actions that close a loop of static inputs (found by `demand`), with the error they fail with. */
-  private readonly loops = new Map<ActionState, BuildError>();
-
-  /** Walks in progress (`demand`); nothing starts until they end, so every counter is complete. */
-  private walking = 0;
-  private draining = false;
-  private readonly readyQueue: ActionState[] = [];
-  /** Actions walked whose validations are yet to be wanted (ninja adds them to its plan). */
-  private readonly validating: Action[] = [];
-
-  /** Starts what is ready, in the order it became ready. */
-  private drain(): void {
-    if (this.draining || this.walking > 0) return;
-    this.draining = true;
-    try {
-      for (let i = 0; i < this.readyQueue.length || this.validating.length > 0; i++) {
-        const a = this.validating.pop();
-        if (a !== undefined) {
-          for (const v of a.validations) void this.answer(v, undefined, false).catch(() => {});
-          i--;
-          continue;
-        }
-        void this.doAction(this.readyQueue[i]!);
-      }
-    } finally {
-      this.readyQueue.length = 0;
-      this.draining = false;
-    }
-  }
-
   /** An action finished: whoever waits on it by promise or by counter goes on. */
   private finish(st: ActionState): void {
     st.finished = true;
@@ -413,10 +342,7 @@ export class Engine {
     const done = st.resolveDone;
     st.resolveDone = undefined;
     done?.();
-    const ds = st.dependents;
-    st.dependents = undefined;
-    if (ds !== undefined) for (const d of ds) if (--d.pending === 0) this.readyQueue.push(d);
-    this.drain();
+    this.plan.finished(st);
   }
 
   /**
@@ -431,7 +357,7 @@ export class Engine {
       const pa = this.desc.actionFor(key);
       if (pa === undefined) {
         const a = this.sourceSync(key);
-        if (a.hash === MISSING) throw this.missingInput(key, st);
+        if (a.hash === MISSING) throw missingInput(this.desc, key, st);
         out[i] = a;
         continue;
       }
@@ -443,14 +369,7 @@ export class Engine {
     return out;
   }
 
-  private missingInput(key: string, from: ActionState | undefined): BuildError {
-    const by = from ? `, needed by '${this.desc.show(from.action.outputs[0] ?? from.action.answers ?? from.action.id)}'` : '';
-    return new BuildError({
-      code: 'missing-input',
-      message: `'${this.desc.show(key)}'${by}, missing and no known rule to make it`,
-      hint: 'check the file name, or add a rule that produces it',
-    });
-  }
+
 
   /** The host's submit, counted for the stall watchdog. */
   private async submit(...args: Parameters<EngineHost['submit']>): ReturnType<EngineHost['submit']> {
@@ -502,51 +421,49 @@ export class Engine {
   }
 
   private async actionBody(st: ActionState): Promise<Map<string, Answer>> {
-    {
-      const a = st.action;
-      const name = showAction(this.desc, a);
-      if (this.opts.explain || this.detailed) this.host.event({ event: 'start', key: name, action: a.id });
-      if (a.prepare) {
-        try {
-          await a.prepare((k) => this.answer(k, st, false));
-        } catch (e) {
-          throw e instanceof BuildError ? this.dependencyFailed(a, e) : this.prepareFailed(a, e);
-        }
-      }
-      // Inputs and order-only inputs are built first, in parallel: at hand when the ready queue
-      // counted them all, else waited on (a cycle, a dyndep file's inputs).
-      let inputs: Answer[] | undefined;
+    const a = st.action;
+    const name = showAction(this.desc, a);
+    if (this.opts.explain || this.detailed) this.host.event({ event: 'start', key: name, action: a.id });
+    if (a.prepare) {
       try {
-        inputs = this.answersNow(st, a.inputs);
-        if (inputs !== undefined && this.answersNow(st, a.orderOnly) === undefined) inputs = undefined;
+        await a.prepare((k) => this.answer(k, st, false));
       } catch (e) {
-        throw this.dependencyFailed(a, e);
+        throw e instanceof BuildError ? this.dependencyFailed(a, e) : this.prepareFailed(a, e);
       }
-      const loop = inputs === undefined ? this.loops.get(st) : undefined;
-      if (loop !== undefined) throw loop;
-      inputs ??= (await Promise.all([
-        Promise.all(a.inputs.map((k) => this.answer(k, st, false))),
-        Promise.all(a.orderOnly.map((k) => this.answer(k, st, false))),
-      ]).catch((e: unknown) => {
-        throw this.dependencyFailed(a, e);
-      }))[0];
-      if (a.phony) return phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile);
-      if (a.always) this.sawAlways = true;
-      const trace = this.db.getTrace(a.id);
-      let reason = await this.dirtyReason(st, trace, inputs);
-      if (reason === undefined && trace !== undefined && !this.opts.dryRun) {
-        const payload = a.replay?.(trace);
-        if (payload !== undefined) reason = await this.replay(st, payload, trace, inputs);
-      }
-      if (reason === undefined && trace !== undefined) {
-        this.stats.upToDate++;
-        if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
-        const stamped = a.stamp?.(trace);
-        if (stamped !== undefined) this.db.putTrace(stamped);
-        return answersFromTrace(this.db, a, trace);
-      }
-      return await this.execute(st, reason ?? neverBuilt(this.desc, a), inputs);
     }
+    // Inputs and order-only inputs are built first, in parallel: at hand when the ready queue
+    // counted them all, else waited on (a cycle, a dyndep file's inputs).
+    let inputs: Answer[] | undefined;
+    try {
+      inputs = this.answersNow(st, a.inputs);
+      if (inputs !== undefined && this.answersNow(st, a.orderOnly) === undefined) inputs = undefined;
+    } catch (e) {
+      throw this.dependencyFailed(a, e);
+    }
+    const loop = inputs === undefined ? this.plan.loopOf(st) : undefined;
+    if (loop !== undefined) throw loop;
+    inputs ??= (await Promise.all([
+      Promise.all(a.inputs.map((k) => this.answer(k, st, false))),
+      Promise.all(a.orderOnly.map((k) => this.answer(k, st, false))),
+    ]).catch((e: unknown) => {
+      throw this.dependencyFailed(a, e);
+    }))[0];
+    if (a.phony) return phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile);
+    if (a.always) this.sawAlways = true;
+    const trace = this.db.getTrace(a.id);
+    let reason = await this.dirtyReason(st, trace, inputs);
+    if (reason === undefined && trace !== undefined && !this.opts.dryRun) {
+      const payload = a.replay?.(trace);
+      if (payload !== undefined) reason = await this.replay(st, payload, trace, inputs);
+    }
+    if (reason === undefined && trace !== undefined) {
+      this.stats.upToDate++;
+      if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
+      const stamped = a.stamp?.(trace);
+      if (stamped !== undefined) this.db.putTrace(stamped);
+      return answersFromTrace(this.db, a, trace);
+    }
+    return await this.execute(st, reason ?? neverBuilt(this.desc, a), inputs);
   }
 
   /** Runs an action against its recorded commands; undefined if it did exactly the same. */
@@ -585,22 +502,12 @@ export class Engine {
   detailed = false;
 
   private dependencyFailed(a: Action, e: unknown): BuildError {
-    if (e instanceof BuildError && e.failure.code === 'cycle') return e;
-    const f: Failure = e instanceof BuildError ? e.failure : { code: (e as { code?: string }).code ?? 'error', message: e instanceof Error ? e.message : String(e) };
-    if (e instanceof BuildError && !e.counted && !this.errors.some((x) => x.message === f.message)) this.errors.push(f);
-    return new BuildError({ code: 'dependency-failed', message: `${showAction(this.desc, a)} not built: ${f.message}`, where: f.where ?? '' }, true);
+    return dependencyFailed(this.desc, this.errors, a, e);
   }
 
-  /**
-   * The action's own prepare step failed (a bad dyndep file): as in ninja, where loading a
-   * dyndep file fails the whole build, nothing more is started.
-   */
+  /** A bad dyndep file: as in ninja, where loading one fails the whole build, nothing more starts. */
   private prepareFailed(a: Action, e: unknown): BuildError {
-    const x = e as { code?: unknown; where?: unknown };
-    const f: Failure = {
-      code: typeof x.code === 'string' ? x.code : 'prepare', message: e instanceof Error ? e.message : String(e),
-      where: typeof x.where === 'string' ? x.where : showAction(this.desc, a),
-    };
+    const f = prepareFailure(this.desc, a, e);
     this.errors.push(f);
     this.stop(f.message);
     return new BuildError(f, true);
@@ -651,14 +558,27 @@ export class Engine {
       if (a.answers !== undefined) m.set(a.answers, { key: a.answers, hash: digest(`dry-run ${Math.random()}`) });
       return m;
     }
-    const order = this.order;
-    const pool = order === undefined && a.pool ? this.pools.get(a.pool) : undefined;
+    // The action cache (ninja-cache.ts): a hit writes the outputs and submits nothing, so it
+    // waits for no -j token, pool slot or -l turn (a warm zstd build at -j4 queued its 8
+    // always-run commands behind the 55 hits). Lookups read files: at most LOOKUPS at once.
+    let hit: Completed | undefined;
+    if (a.lookup !== undefined) {
+      await this.lookups.acquire();
+      try {
+        hit = await a.lookup(inputs, (keys) => this.need(st, keys, true));
+      } finally {
+        this.lookups.release();
+      }
+    }
+    const held = hit === undefined;
+    const order = held ? this.order : undefined;
+    const pool = held && order === undefined && a.pool ? this.pools.get(a.pool) : undefined;
     if (order !== undefined) await order.acquire(a);
-    else {
+    else if (held) {
       await pool?.acquire();
       await this.jobs?.acquire();
     }
-    const gate = this.load.enter();
+    const gate = held ? this.load.enter() : undefined;
     if (gate !== undefined) await gate; // no extra turn without -l: the start order stays as it was
     const t0 = Date.now();
     let taskId = -1;
@@ -673,8 +593,6 @@ export class Engine {
         taskId = id;
         this.byTask.set(id, st);
       };
-      // The action cache (ninja-cache.ts): a hit has written the outputs; nothing is submitted.
-      const hit = a.lookup !== undefined ? await a.lookup(inputs, (keys) => this.need(st, keys, true)) : undefined;
       let r = hit !== undefined ? CACHE_HIT : await this.submit(a.work(), onTask, a.placement, a.remote ? (shared) => a.remote?.(shared) : undefined);
       let note: string | undefined;
       if (!r.ok) {
@@ -701,28 +619,10 @@ export class Engine {
       if (!('outputs' in c)) return this.failed(a, c, ms, (c.fields?.output as string | undefined) ?? '', r.worker);
       note ??= r.note;
       if (c.discovered.length > 0) st.groups.push(await this.need(st, c.discovered, true));
-      const answers = new Map<string, Answer>();
-      for (const out of a.outputs) {
-        const s = c.outputs.get(out);
-        if (s !== undefined) this.db.putFile(out, s);
-        else this.db.deleteFile(out);
-        answers.set(out, { key: out, hash: s ? s.digest : MISSING });
-      }
-      if (a.answers !== undefined) {
-        answers.set(a.answers, { key: a.answers, hash: digest(c.value ?? ''), ...(c.value !== undefined ? { value: c.value } : {}) });
-      }
+      const answers = recordRun(this.db, a, c, st.groups, ms);
       if (st.groups.some((g) => g.some((x) => this.volatile.has(x.hash)))) this.sawAlways = true;
       // An output it did not write is missing next time too: it runs in every build.
       if (a.outputs.some((o) => c.outputs.get(o) === undefined)) this.everyBuild.push(a.id);
-      this.db.putTrace({
-        action: a.id,
-        fingerprint: a.fingerprint,
-        deps: st.groups.map((g) => g.map((x) => ({ key: x.key, hash: x.hash }))),
-        outputs: a.outputs,
-        value: c.value,
-        ms,
-        extra: c.extra,
-      });
       st.groups = NO_GROUPS; // recorded: the answers need not live as long as the build
       this.stats.ran++;
       this.stats.done++;
@@ -731,10 +631,12 @@ export class Engine {
     } finally {
       st.running = false;
       if (taskId >= 0) this.byTask.delete(taskId);
-      this.load.leave();
-      if (order !== undefined) order.release(a);
-      else this.jobs?.release();
-      pool?.release();
+      if (held) {
+        this.load.leave();
+        if (order !== undefined) order.release(a);
+        else this.jobs?.release();
+        pool?.release();
+      }
     }
   }
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { suite, tmp } from './helpers.ts';
 import { Engine } from '../src/engine.ts';
 import { Database } from '../src/database.ts';
-import type { Action, BuildDescription, EngineHost } from '../src/engine-types.ts';
+import type { Action, BuildDescription, BuildEvent, EngineHost } from '../src/engine-types.ts';
 import type { WorkItem } from '../src/messages.ts';
 
 const test = suite('engine-sched');
@@ -18,6 +18,10 @@ interface Spec {
   /** Keys it needs while running (a Bfile rule's `need`), before it finishes. */
   needs?: string[];
   pool?: string;
+  /** Its command fails. */
+  fail?: boolean;
+  /** The action cache has its result: `lookup` answers and nothing is submitted. */
+  hit?: boolean;
 }
 
 /** Actions that answer a non-file key each (no files, no database entries beyond traces). */
@@ -29,6 +33,7 @@ function description(specs: Record<string, Spec>, pools: Record<string, number> 
       pool: s.pool ?? '', phony: false, always: false, generator: false, description: name,
       work: () => ({ k: 'echo', d: name }),
       complete: () => Promise.resolve({ outputs: new Map(), discovered: [], value: `v-${name}`, output: '', extra: '' }),
+      ...(s.hit ? { lookup: () => Promise.resolve({ outputs: new Map(), discovered: [], value: `v-${name}`, output: '', extra: '', cache: 'local' as const }) } : {}),
     });
   }
   return { root: '/nonexistent', actionFor: (k) => actions.get(k), defaults: () => [], pools: new Map(Object.entries(pools)), show: (k) => k };
@@ -69,7 +74,8 @@ class FakeRunner implements EngineHost {
     };
     enter();
     this.log.push(`start ${name}`);
-    await new Promise((r) => setTimeout(r, this.ms));
+    // ms 0: a turn of the microtask queue, not a timer (a timer is at least 1 ms).
+    await (this.ms > 0 ? new Promise((r) => setTimeout(r, this.ms)) : Promise.resolve());
     const needs = this.specs[name]?.needs ?? [];
     if (needs.length > 0) {
       // Suspended while its needs are built: it runs nowhere and holds no -j token.
@@ -79,20 +85,26 @@ class FakeRunner implements EngineHost {
     }
     this.log.push(`end ${name}`);
     leave();
+    if (this.specs[name]?.fail) return { ok: false, failure: { code: 'exit-non-zero', message: `${name} failed` } };
     return { ok: true, payload: Buffer.alloc(0), worker: 'local/w1' };
   }
 
-  event(): void {}
+  /** Finish events, with where a cache hit came from: `key` or `key (local)`. */
+  readonly finished: string[] = [];
+
+  event(ev: BuildEvent): void {
+    if (ev.event === 'finish') this.finished.push(`${ev.key}${ev.cache ? ` (${ev.cache})` : ''}`);
+  }
 
   fetch(): Promise<void> {
     return Promise.reject(new Error('no nodes here'));
   }
 }
 
-function engine(specs: Record<string, Spec>, jobs: number, pools: Record<string, number> = {}, ms = 2): { e: Engine; host: FakeRunner } {
+function engine(specs: Record<string, Spec>, jobs: number, pools: Record<string, number> = {}, ms = 2, keepGoing = 1): { e: Engine; host: FakeRunner } {
   const host = new FakeRunner(specs, ms);
   const { db } = Database.open(path.join(tmp('b-sched-'), 'db'), 'test');
-  const e = new Engine(description(specs, pools), db, host, { jobs, keepGoing: 1, dryRun: false, explain: false });
+  const e = new Engine(description(specs, pools), db, host, { jobs, keepGoing, dryRun: false, explain: false });
   host.engine = e;
   return { e, host };
 }
@@ -165,6 +177,69 @@ test('-j 0 (no token limit): every ready action starts at once', async () => {
   const r = await within(e.build(['all']), 10_000, '-j 0');
   assert.ok(r.ok);
   assert.is(host.most, 30);
+});
+
+// The ready queue (engine-plan.ts): each action starts once, after every producer of its inputs.
+test('ready queue: a diamond runs each action once, every producer before its dependents', async () => {
+  const specs: Record<string, Spec> = { top: { inputs: ['l', 'r', 'd'] }, l: { inputs: ['d'] }, r: { inputs: ['d'] }, d: {} };
+  const { e, host } = engine(specs, 4);
+  const r = await within(e.build(['top']), 10_000, 'diamond');
+  assert.ok(r.ok, JSON.stringify(r.errors));
+  assert.is(r.ran, 4);
+  const starts = host.log.filter((l) => l.startsWith('start')).map((l) => l.slice(6));
+  assert.equal(starts.sort(), ['d', 'l', 'r', 'top'], 'each submitted exactly once');
+  const at = (l: string): number => host.log.indexOf(l);
+  for (const [dep, of] of [['d', 'l'], ['d', 'r'], ['l', 'top'], ['r', 'top'], ['d', 'top']] as const) {
+    assert.ok(at(`end ${dep}`) < at(`start ${of}`), `${dep} ended before ${of} started:\n${host.log.join('\n')}`);
+  }
+  // Run again with the same database: every trace verifies, nothing runs.
+  const again = new Engine(description(specs), e.db, host, { jobs: 4, keepGoing: 1, dryRun: false, explain: false });
+  const r2 = await within(again.build(['top']), 10_000, 'diamond again');
+  assert.is(r2.ran, 0);
+});
+
+test('ready queue: a chain 20,000 long finishes (no recursion per link)', async () => {
+  const specs: Record<string, Spec> = {};
+  for (let i = 0; i < 20_000; i++) specs[`c${i}`] = i < 19_999 ? { inputs: [`c${i + 1}`] } : {};
+  const { e, host } = engine(specs, 2, {}, 0);
+  const r = await within(e.build(['c0']), 60_000, 'long chain');
+  assert.ok(r.ok, JSON.stringify(r.errors));
+  assert.is(r.ran, 20_000);
+  assert.is(host.log[0], 'start c19999', 'the leaf first');
+});
+
+test('ready queue: a failed producer starts none of its dependents; with -k 0 the independent work still runs', async () => {
+  const specs: Record<string, Spec> = { all: { inputs: ['mid', 'other'] }, mid: { inputs: ['bad'] }, bad: { fail: true }, other: { inputs: ['leaf'] }, leaf: {} };
+  const { e, host } = engine(specs, 1, {}, 2, 0);
+  const r = await within(e.build(['all']), 10_000, 'failure');
+  assert.not.ok(r.ok);
+  const started = host.log.filter((l) => l.startsWith('start')).map((l) => l.slice(6)).sort();
+  assert.equal(started, ['bad', 'leaf', 'other'], 'mid and all never submitted');
+  assert.ok(r.errors.some((x) => x.message.includes('bad failed')), JSON.stringify(r.errors));
+});
+
+test('a loop of static inputs fails at once with its chain', async () => {
+  const specs: Record<string, Spec> = { a: { inputs: ['b'] }, b: { inputs: ['c'] }, c: { inputs: ['a'] } };
+  const { e, host } = engine(specs, 2);
+  const r = await within(e.build(['a']), 5_000, 'static loop');
+  assert.not.ok(r.ok);
+  assert.equal(host.log, [], 'nothing submitted');
+  const msg = r.errors.map((x) => x.message).join('\n');
+  assert.match(msg, /cycle|depends on itself/i);
+  for (const k of ['a', 'b', 'c']) assert.ok(msg.includes(k), msg);
+});
+
+test('cache hits take no -j token: at -j 1 they finish while a command holds the only one', async () => {
+  const specs: Record<string, Spec> = { all: { inputs: ['slow'] }, slow: {} };
+  for (let i = 0; i < 6; i++) specs[`h${i}`] = { hit: true };
+  specs.all!.inputs!.push(...Array.from({ length: 6 }, (_, i) => `h${i}`));
+  const { e, host } = engine(specs, 1, {}, 200);
+  const finished = host.finished;
+  const r = await within(e.build(['all']), 10_000, 'hits');
+  assert.ok(r.ok, JSON.stringify(r.errors));
+  assert.equal(host.log.filter((l) => l.startsWith('start')), ['start slow', 'start all'], 'hits are not submitted');
+  const slowAt = finished.indexOf('slow');
+  assert.is(finished.slice(0, slowAt).filter((f) => f.endsWith('(local)')).length, 6, `every hit finished before the 200 ms command: ${finished.join(', ')}`);
 });
 
 test.run();
