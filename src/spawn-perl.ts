@@ -348,6 +348,9 @@ export class PerlSpawner {
   /** Closes the helper (it stops its commands, removes its directory, exits); resolves when gone. */
   close(ms = 3000): Promise<void> {
     this.broken = true;
+    // Nothing running: nothing for the helper to stop, and SIGKILL ends it at once, where its
+    // orderly exit (the interpreter's teardown) added 15-20 ms to the end of every build.
+    if (this.pending.size === 0 && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     return closeHelper(this.child, ms, () => fs.rmSync(this.dir, { recursive: true, force: true }));
   }
 }
