@@ -345,6 +345,11 @@ export class PerlSpawner {
     return this.pending.size;
   }
 
+  /** The signal that ended the helper, if one did (null while it runs or after an orderly exit). */
+  get endedBy(): NodeJS.Signals | null {
+    return this.child.signalCode;
+  }
+
   /** Closes the helper (it stops its commands, removes its directory, exits); resolves when gone. */
   close(ms = 3000): Promise<void> {
     this.broken = true;
