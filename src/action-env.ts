@@ -10,7 +10,6 @@ import { execCommand } from './exec.ts';
 import { digest, digestFile, digestHex } from './hash.ts';
 import { cacheDir, writeFileAtomic } from './cachedir.ts';
 import { RACY_MS } from './filestate.ts';
-import { jsonRecord } from './action-key.ts';
 
 /**
  * Variables that change what compilers and common tools write, always part of the key; B_CACHE_ENV
@@ -100,8 +99,14 @@ const memos = new Map<string, Map<string, string>>();
 /** Decodes the memo file strictly: anything else is an empty memo (never throws). */
 export function decodeToolDigests(text: string): Map<string, string> {
   const out = new Map<string, string>();
-  const o = jsonRecord(text);
-  if (o === undefined) return out;
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch {
+    return out;
+  }
+  if (typeof j !== 'object' || j === null) return out;
+  const o = j as Record<string, unknown>;
   if (o.v !== TOOLS_FORMAT || !Array.isArray(o.tools) || o.tools.length > MAX_TOOL_DIGESTS) return out;
   for (const e of o.tools as unknown[]) {
     if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'string' || !/^[0-9a-f]{32}$/.test(e[1])) return new Map();

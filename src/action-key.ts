@@ -140,24 +140,19 @@ export const MAX_RESULTS = 4;
 
 const HEX = /^[0-9a-f]{32}$/;
 
-/** A file's text as a JSON object, or undefined for anything else (the cache's files decode strictly; never throws). */
-export function jsonRecord(text: string): Record<string, unknown> | undefined {
+/**
+ * Decodes an entry file strictly; undefined for anything else (a torn or foreign file is a miss,
+ * never a result). Never throws.
+ */
+export function decodeEntry(text: string, key: string): ActionEntry | undefined {
   let j: unknown;
   try {
     j = JSON.parse(text);
   } catch {
     return undefined;
   }
-  return typeof j === 'object' && j !== null ? (j as Record<string, unknown>) : undefined;
-}
-
-/**
- * Decodes an entry file strictly; undefined for anything else (a torn or foreign file is a miss,
- * never a result). Never throws.
- */
-export function decodeEntry(text: string, key: string): ActionEntry | undefined {
-  const e = jsonRecord(text);
-  if (e === undefined) return undefined;
+  if (typeof j !== 'object' || j === null) return undefined;
+  const e = j as Record<string, unknown>;
   if (e.v !== ACTION_FORMAT || e.key !== key || !Array.isArray(e.results) || e.results.length > MAX_RESULTS) return undefined;
   const results: ActionResult[] = [];
   for (const r of e.results as unknown[]) {
