@@ -6,7 +6,7 @@ import { LocalNode, defaultJobs, initZmq } from './runtime.ts';
 import { onInterrupt } from './signals.ts';
 import { UserError, RemoteFailure } from './errors.ts';
 import type { Logger } from './logger.ts';
-import type { ExecResult } from './exec.ts';
+import { resultOrThrow } from './messages.ts';
 
 export interface ExecCmdOptions {
   workers?: number;
@@ -42,9 +42,9 @@ export async function execCmd(argv: string[], o: ExecCmdOptions, log: Logger): P
       const item = o.shell
         ? { k: 'exec', shell: argv.join(' '), cwd, env: { B_ITEM: String(i) } }
         : { k: 'exec', argv, cwd, env: { B_ITEM: String(i) } };
-      jobs.push(client.submit(item).then(
-        (buf) => {
-          const r = JSON.parse(buf.toString('utf8')) as ExecResult;
+      // Decoded in its own step, so that a malformed result counts as this item's failure.
+      jobs.push(client.submit(item).then((buf) => resultOrThrow('exec', buf, 'the local node')).then(
+        (r) => {
           const bad = r.exit !== 0;
           if (bad) failed++;
           if (o.json) log.out(JSON.stringify({ item: i, exit: r.exit, signal: r.signal ?? null, start: r.start, end: r.end, output: r.output, error: r.spawnError ?? null }));

@@ -4,7 +4,8 @@
 import { initZmq } from './runtime.ts';
 import { clientKeyPair, isLoopback, parseNodeAddress, writeKeyPair, configDir } from './keys.ts';
 import { RemoteFailure, UserError } from './errors.ts';
-import { platform, toolPrint, type ProbeResult } from './toolchain.ts';
+import { platform, toolPrint } from './toolchain.ts';
+import { resultOrThrow } from './messages.ts';
 import type { Logger } from './logger.ts';
 import * as path from 'node:path';
 
@@ -54,7 +55,7 @@ export async function statusCmd(nodes: string[], o: { keyFile?: string; json?: b
     try {
       await c.hello('b status', 'client', 5000);
       const st = JSON.parse((await c.need({ op: 'status' }).done).toString('utf8')) as Status;
-      const probe = JSON.parse((await c.submit({ k: 'probe', tools: TOOLS }, { remote: false })).toString('utf8')) as ProbeResult;
+      const probe = resultOrThrow('probe', await c.submit({ k: 'probe', tools: TOOLS }, { remote: false }), `node ${addr.address}`);
       if (o.json) {
         log.out(JSON.stringify({ address: addr.address, ...st, toolchain: probe }));
         continue;
