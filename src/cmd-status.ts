@@ -6,33 +6,12 @@ import { clientKeyPair, isLoopback, parseNodeAddress, writeKeyPair, configDir } 
 import { RemoteFailure, UserError } from './errors.ts';
 import { platform, toolPrint } from './toolchain.ts';
 import { resultOrThrow } from './messages.ts';
+import { parseNodeStatus } from './need-messages.ts';
+import { isProtocolError } from './protocol.ts';
 import type { Logger } from './logger.ts';
 import * as path from 'node:path';
 
 const TOOLS = ['cc', 'c++', 'gcc', 'g++', 'clang', 'ld', 'ar'];
-
-interface Status {
-  node: string;
-  b: string;
-  protocol: number;
-  platform: string;
-  pid: number;
-  uptime: number;
-  workers: number;
-  /** Command slots (items running at once); older nodes do not say. */
-  jobs?: number;
-  running?: number;
-  busy: number;
-  queued: number;
-  endpoints: string[];
-  secure: boolean;
-  insecure: boolean;
-  files: string;
-  clients: { name: string; role: string; remote: boolean; key?: string; tasks: number }[];
-  peers: { address: string; node: string | null; alive: boolean; workers: number; inflight: number; incompatible: string | null }[];
-  stats: Record<string, number>;
-  dropped: Record<string, number>;
-}
 
 export async function statusCmd(nodes: string[], o: { keyFile?: string; json?: boolean; insecure?: boolean }, log: Logger): Promise<number> {
   if (nodes.length === 0) throw new UserError({ code: 'usage', message: 'b status needs --node ADDRESS', hint: 'example: b status --node tcp://build1:7070' });
@@ -54,14 +33,15 @@ export async function statusCmd(nodes: string[], o: { keyFile?: string; json?: b
     const c = new Client(addr.address, curve ? { curve } : {});
     try {
       await c.hello('b status', 'client', 5000);
-      const st = JSON.parse((await c.need({ op: 'status' }).done).toString('utf8')) as Status;
+      const st = parseNodeStatus(await c.need({ op: 'status' }).done);
+      if (isProtocolError(st)) throw new Error(`malformed status (${st.message}); run the same B release there as here (b --version)`);
       const probe = resultOrThrow('probe', await c.submit({ k: 'probe', tools: TOOLS }, { remote: false }), `node ${addr.address}`);
       if (o.json) {
         log.out(JSON.stringify({ address: addr.address, ...st, toolchain: probe }));
         continue;
       }
       log.out(`node ${st.node} (${addr.address}): up ${st.uptime} s, B ${st.b} (protocol ${st.protocol}), ${st.platform}, pid ${st.pid}`);
-      log.out(`  workers: ${st.workers} threads (${st.busy} busy); jobs: ${st.jobs ?? st.workers} command slots (${st.running ?? st.busy} in use); ${st.queued} queued; ran ${st.stats.completed ?? 0}, failed ${st.stats.failed ?? 0}`);
+      log.out(`  workers: ${st.workers} threads (${st.busy} busy); jobs: ${st.jobs} command slots (${st.running} in use); ${st.queued} queued; ran ${st.stats.completed ?? 0}, failed ${st.stats.failed ?? 0}`);
       log.out(`  security: ${st.secure ? 'CurveZMQ (encrypted, clients authenticated by key; sessions bound to keys)' : 'INSECURE: listening without keys (--insecure); anyone who can reach it can run commands'}`);
       log.out(`  files: ${st.files}`);
       if (probe.isolation !== undefined) log.out(`  isolation of remote compiles: ${probe.isolation}`);

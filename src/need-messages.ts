@@ -3,8 +3,8 @@
 // each op is a member of one union tagged by `op`, decoded once by parseNeed with a strict shape;
 // who may ask which op is broker-policy.ts's call, after decoding.
 
-import { isProtocolError, parseJson, type ProtocolError } from './protocol.ts';
-import { HEX_DIGEST, LIST, NAME, TEXT, U32, arr, bool, decodeShape, int, lit, num, obj, opt, rec, refuse, str, type Shape } from './shape.ts';
+import { isProtocolError, parseJson, type Failure, type ProtocolError } from './protocol.ts';
+import { HEX_DIGEST, LIST, NAME, SCALAR, TEXT, U32, arr, bool, decodeShape, int, lit, nullable, num, obj, opt, rec, refuse, str, tagged, type Shape } from './shape.ts';
 
 /** Start a build (or clean) of a directory: only from the client in this process. */
 export interface BuildRequest {
@@ -133,4 +133,210 @@ const RUN_ANSWER: Shape = {
 
 export function parseRunAnswer(payload: Buffer | undefined): RunAnswer | ProtocolError {
   return decodeShape<RunAnswer>(payload, 'run answer', RUN_ANSWER, 64 << 20);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a build node answers to the client thread of `b build` and to `b status`: the build's
+// progress events (NDJSON batches), its reply, and a node's status. They cross a thread (the
+// in-process node) or a socket (`b status` of a remote node), so they are declared and
+// validated here like every other message, never cast from JSON where they are read.
+
+/** The action cache's part in an action: restored here, from a node's cache, or recorded. */
+export type CacheOutcome = 'local' | 'miss' | `node:${string}`;
+const CACHE_OUTCOME = str(NAME, /^(?:local|miss|node:\S+)$/);
+
+/**
+ * Why an action runs, as data: each renderer words it (ninja-status.ts in `-d explain`'s words,
+ * progress.ts in B's). Keys are shown keys (BuildDescription.show).
+ */
+export type DirtyReason =
+  /** No trace: never built here (or its last run failed). `exists`: its first output is on disk. */
+  | { kind: 'never-built'; output: string; exists: boolean }
+  | { kind: 'always' }
+  | { kind: 'command-changed'; output: string }
+  | { kind: 'output-missing'; output: string }
+  | { kind: 'output-modified'; output: string }
+  /** An output the trace does not list (a dyndep file or an edited manifest added it). */
+  | { kind: 'output-new'; output: string; exists: boolean }
+  /** The list of inputs itself changed (an edited manifest). */
+  | { kind: 'inputs-changed'; output: string }
+  /** An input's answer changed. `generated`: some action produces it. */
+  | { kind: 'input-changed'; output: string; input: string; generated: boolean }
+  /** A dependency discovered by an earlier run (depfile, Bfile need) failed to build. */
+  | { kind: 'dependency-failed'; output: string; input: string }
+  /** A Bfile rule whose source changed and that would now run other commands. */
+  | { kind: 'rule-changed'; detail: string };
+
+const OUT = { output: str() };
+const DIRTY_REASON = tagged('kind', {
+  'never-built': { ...OUT, exists: bool },
+  always: {},
+  'command-changed': OUT,
+  'output-missing': OUT,
+  'output-modified': OUT,
+  'output-new': { ...OUT, exists: bool },
+  'inputs-changed': OUT,
+  'input-changed': { ...OUT, input: str(), generated: bool },
+  'dependency-failed': { ...OUT, input: str() },
+  'rule-changed': { detail: str(TEXT) },
+});
+
+/**
+ * How a command that failed ended, as data (ninja's ExitStatus, n2's Termination): renderers
+ * derive `FAILED: [code=N]` and the build's exit code from it, never from a message.
+ */
+export type Termination =
+  | { kind: 'exit'; code: number }
+  | { kind: 'signal'; signal: string }
+  | { kind: 'spawn-error'; message: string };
+
+const TERMINATION = tagged('kind', {
+  exit: { code: int(-0x7fffffff, 0x7fffffff) },
+  signal: { signal: str(NAME) },
+  'spawn-error': { message: str(TEXT) },
+});
+
+const FAILURE = obj({ code: str(NAME), message: str(TEXT), hint: opt(str(TEXT)), where: opt(str()), fields: opt(rec(SCALAR, 256)) });
+const SENT_RECEIVED = obj({ sent: int(), received: int() });
+
+export interface BuildEvent {
+  /** `command`: one command a Bfile rule ran as an action (bfile-farm.ts): where, and the cache's part. */
+  event: 'start' | 'run' | 'finish' | 'output' | 'command';
+  /** When it happened (ms since the epoch). */
+  t?: number;
+  key: string;
+  action?: string;
+  description?: string;
+  status?: 'ok' | 'failed' | 'skipped';
+  ran?: boolean;
+  ms?: number;
+  node?: string;
+  /** Why it ran (`run` and `finish` events of actions that ran). */
+  reason?: DirtyReason;
+  /** How its command ended, when it failed because of that (`finish` events). */
+  termination?: Termination;
+  /** Why it ran where it ran (e.g. fell back to this machine because a node died). */
+  note?: string;
+  bytes?: { sent: number; received: number };
+  /** Action cache outcome of a cacheable action (`finish` events). */
+  cache?: CacheOutcome;
+  cacheBytes?: number;
+  output?: string;
+  error?: Failure;
+}
+
+const BUILD_EVENT: Shape = {
+  event: str(NAME, /^(?:start|run|finish|output|command)$/), t: opt(num), key: str(), action: opt(str()), description: opt(str(TEXT)),
+  status: opt(str(NAME, /^(?:ok|failed|skipped)$/)), ran: opt(bool), ms: opt(num), node: opt(str(NAME)), reason: opt(DIRTY_REASON),
+  termination: opt(TERMINATION), note: opt(str(TEXT)), bytes: opt(SENT_RECEIVED), cache: opt(CACHE_OUTCOME), cacheBytes: opt(int()),
+  output: opt(str(TEXT)), error: opt(FAILURE),
+};
+
+/** A batch of events as the node sends it: one JSON object per line. All or nothing. */
+export function parseEventBatch(payload: Buffer): BuildEvent[] | ProtocolError {
+  const out: BuildEvent[] = [];
+  for (const line of payload.toString('utf8').split('\n')) {
+    if (line === '') continue;
+    const e = decodeShape<BuildEvent>(Buffer.from(line), 'build event', BUILD_EVENT, 64 << 20);
+    if (isProtocolError(e)) return e;
+    out.push(e);
+  }
+  return out;
+}
+
+export interface BuildReply {
+  ok: boolean;
+  ran: number;
+  upToDate: number;
+  failed: number;
+  errors: Failure[];
+  dead: string[];
+  notices: string[];
+  ms: number;
+  /** Files hashed and stat'ed by the engine (a no-op build hashes none). */
+  hashed: number;
+  stats: number;
+  /** ZeroMQ messages this process's broker sent and received during the build. */
+  messages?: { sent: number; received: number };
+  /** File bytes sent to nodes (inputs) and received from them (outputs). */
+  bytes?: { sent: number; received: number };
+  /** Milliseconds spent loading the build file, opening the database, building. */
+  phases?: { load: number; db: number; build: number };
+  /** Why no no-op snapshot was written after this build (for --verbose); absent when one was. */
+  noSnapshot?: string;
+  /** With `--cache-upload`: results stored in nodes' caches (once per node), blob bytes sent, nodes. */
+  uploaded?: { results: number; bytes: number; nodes: number };
+  /** Worker threads the build node had started by the end of the build (for --verbose). */
+  workersStarted?: number;
+}
+
+const BUILD_REPLY: Shape = {
+  ok: bool, ran: int(), upToDate: int(), failed: int(), errors: arr(FAILURE), dead: arr(str()), notices: arr(str(TEXT)), ms: num,
+  hashed: int(), stats: int(), messages: opt(SENT_RECEIVED), bytes: opt(SENT_RECEIVED), phases: opt(obj({ load: num, db: num, build: num })),
+  noSnapshot: opt(str(TEXT)), uploaded: opt(obj({ results: int(), bytes: int(), nodes: int() })), workersStarted: opt(int()),
+};
+
+export function parseBuildReply(payload: Buffer | undefined): BuildReply | ProtocolError {
+  return decodeShape<BuildReply>(payload, 'build reply', BUILD_REPLY, 64 << 20);
+}
+
+/** A node this node uses, as its status shows it (peers.ts). */
+export interface PeerStatus {
+  address: string;
+  node: string | null;
+  alive: boolean;
+  workers: number;
+  inflight: number;
+  incompatible: string | null;
+  unhealthy: boolean;
+  secure: boolean;
+  /** Tool name to the version line the node reported. */
+  tools: Record<string, string>;
+  sent: number;
+  done: number;
+  failed: number;
+  requeued: number;
+  deaths: number;
+}
+
+/** What a node says of itself to `b status` (broker.ts status()). */
+export interface NodeStatus {
+  node: string;
+  b: string;
+  protocol: number;
+  platform: string;
+  pid: number;
+  uptime: number;
+  workers: number;
+  /** Command slots (items running at once). */
+  jobs: number;
+  running: number;
+  busy: number;
+  queued: number;
+  endpoints: string[];
+  secure: boolean;
+  insecure: boolean;
+  files: string;
+  /** Names and key prefixes only: routing ids are credentials on keyed sockets. */
+  clients: { name: string; role: string; remote: boolean; key: string; tasks: number }[];
+  peers: PeerStatus[];
+  stats: Record<string, number>;
+  messages: { sent: number; received: number };
+  dropped: Record<string, number>;
+}
+
+const PEER_STATUS = obj({
+  address: str(), node: nullable(str(NAME)), alive: bool, workers: int(), inflight: int(), incompatible: nullable(str(TEXT)), unhealthy: bool,
+  secure: bool, tools: rec(str(NAME), 256), sent: int(), done: int(), failed: int(), requeued: int(), deaths: int(),
+});
+
+const NODE_STATUS: Shape = {
+  node: str(NAME), b: str(NAME), protocol: int(), platform: str(NAME), pid: int(), uptime: int(), workers: int(), jobs: int(), running: int(),
+  busy: int(), queued: int(), endpoints: arr(str(), 256), secure: bool, insecure: bool, files: str(TEXT),
+  clients: arr(obj({ name: str(NAME), role: str(NAME), remote: bool, key: str(NAME), tasks: int() }), 100_000),
+  peers: arr(PEER_STATUS, 10_000), stats: rec(num, 256), messages: SENT_RECEIVED, dropped: rec(int(), 256),
+};
+
+export function parseNodeStatus(payload: Buffer | undefined): NodeStatus | ProtocolError {
+  return decodeShape<NodeStatus>(payload, 'node status', NODE_STATUS, 64 << 20);
 }

@@ -30,6 +30,10 @@ export type Spec =
   | { t: 'rec'; of: Spec; max: number }
   | { t: 'obj'; shape: Shape }
   | { t: 'nullable'; of: Spec }
+  /** A discriminated union: the field `tag` names which shape the rest must have. */
+  | { t: 'tagged'; tag: string; of: Record<string, Shape> }
+  /** A string (at most STR), a finite number or a boolean. */
+  | { t: 'scalar' }
   | { t: 'any' };
 export type Shape = Record<string, Spec | { opt: Spec }>;
 
@@ -44,6 +48,13 @@ export const obj = (shape: Shape): Spec => ({ t: 'obj', shape });
 export const nullable = (of: Spec): Spec => ({ t: 'nullable', of });
 export const opt = (s: Spec): { opt: Spec } => ({ opt: s });
 export const ANY: Spec = { t: 'any' };
+export const SCALAR: Spec = { t: 'scalar' };
+/** `tagged('kind', { a: {...}, b: {...} })`: each variant's shape gets its tag as a literal field. */
+export const tagged = (tag: string, variants: Record<string, Shape>): Spec => ({
+  t: 'tagged',
+  tag,
+  of: Object.fromEntries(Object.entries(variants).map(([k, v]) => [k, { ...v, [tag]: lit(k) }])),
+});
 
 /** A content digest in hex: DIGEST_BYTES (hash.ts) = 16 bytes, 32 hex digits. */
 export const HEX_DIGEST = /^[0-9a-f]{32}$/;
@@ -94,6 +105,16 @@ function checkSpec(x: unknown, s: Spec, at: string): ProtocolError | undefined {
       return checkShape(x, s.shape, at);
     case 'nullable':
       return x === null ? undefined : checkSpec(x, s.of, at);
+    case 'tagged': {
+      if (typeof x !== 'object' || x === null || Array.isArray(x)) return refuse(`${at} must be an object`);
+      const v = (x as Record<string, unknown>)[s.tag];
+      if (typeof v !== 'string' || !Object.hasOwn(s.of, v)) return refuse(`${at}.${s.tag} is not one of ${Object.keys(s.of).join(', ')}`);
+      return checkShape(x, s.of[v]!, at);
+    }
+    case 'scalar':
+      if (typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x))) return undefined;
+      if (typeof x === 'string') return x.length > STR ? refuse(`${at} is ${x.length} characters long, more than ${STR}`) : undefined;
+      return refuse(`${at} must be a string, a number or true or false`);
     case 'any':
       return undefined;
   }
