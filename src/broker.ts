@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import { Channel, ZapHandler, type Frames } from './zmq.ts';
 import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type Failure } from './protocol.ts';
 import { resultOrThrow, type RemotePayload, type TaskMeta } from './messages.ts';
-import { parseNeed, type NeedOp } from './need-messages.ts';
+import { parseNeed, type NeedOp, type NodeStatus } from './need-messages.ts';
 import { admitHello, admitSubmit, mayAsk } from './broker-policy.ts';
 import { Fifo } from './fifo.ts';
 import { NeedForwards } from './need-forwards.ts';
@@ -621,7 +621,7 @@ export class Broker {
     return all.reduce((a, c) => ({ sent: a.sent + c.counts.sent, received: a.received + c.counts.received }), { sent: 0, received: 0 });
   }
 
-  status(): object {
+  status(): NodeStatus {
     const busy = [...this.workers.values()].filter((w) => w.current !== undefined).length;
     return {
       node: this.data.nodeId,

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { T, encode, type Failure } from './protocol.ts';
 import { encodeWork, type WorkItem } from './messages.ts';
-import { type BlobRequest, type BuildRequest, type NeedRequest, type RunRequest, type WireAnswer } from './need-messages.ts';
+import { type BlobRequest, type BuildReply, type BuildRequest, type NeedRequest, type RunRequest, type WireAnswer } from './need-messages.ts';
 import type { NodeCacheIo, Upload } from './node-cache-client.ts';
 import type { Uploader } from './cache-upload.ts';
 import type { FarmEnv } from './bfile-farm.ts';
@@ -31,33 +31,7 @@ import { cacheEnabled } from './action-env.ts';
 
 export { findBuildFile };
 
-export type { BlobRequest, BuildRequest, NeedRequest, WireAnswer };
-
-export interface BuildReply {
-  ok: boolean;
-  ran: number;
-  upToDate: number;
-  failed: number;
-  errors: Failure[];
-  dead: string[];
-  notices: string[];
-  ms: number;
-  /** Files hashed and stat'ed by the engine (a no-op build hashes none). */
-  hashed: number;
-  stats: number;
-  /** ZeroMQ messages this process's broker sent and received during the build. */
-  messages?: { sent: number; received: number };
-  /** File bytes sent to nodes (inputs) and received from them (outputs). */
-  bytes?: { sent: number; received: number };
-  /** Milliseconds spent loading the build file, opening the database, building. */
-  phases?: { load: number; db: number; build: number };
-  /** Why no no-op snapshot was written after this build (for --verbose); absent when one was. */
-  noSnapshot?: string;
-  /** With `--cache-upload`: results stored in nodes' caches (once per node), blob bytes sent, nodes. */
-  uploaded?: { results: number; bytes: number; nodes: number };
-  /** Worker threads the build node had started by the end of the build (for --verbose). */
-  workersStarted?: number;
-}
+export type { BlobRequest, BuildReply, BuildRequest, NeedRequest, WireAnswer };
 
 export type Loaded = BuildDescription & { notices?: string[]; dbDir: string };
 

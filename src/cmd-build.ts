@@ -10,7 +10,9 @@ import { onInterrupt } from './signals.ts';
 import { RemoteFailure, UserError } from './errors.ts';
 import { Progress } from './progress.ts';
 import type { Logger } from './logger.ts';
-import type { BuildReply, BuildRequest, Loaded } from './build-host.ts';
+import type { BuildRequest, Loaded } from './build-host.ts';
+import { parseBuildReply, parseEventBatch, type BuildReply } from './need-messages.ts';
+import { isProtocolError } from './protocol.ts';
 import type { BuildEvent } from './engine-types.ts';
 import { findBuildFile } from './buildfile.ts';
 import { checkSnapshot, runSnapshotCommands, type SnapshotHeader } from './fastnoop.ts';
@@ -56,9 +58,7 @@ export interface BuildOptions {
 export interface BuildReporter {
   /** Ask the engine for every action it considers (start events, up-to-date finishes). */
   readonly detailed: boolean;
-  /** A batch of NDJSON events. */
-  batch(buf: Buffer): void;
-  /** One event, from a build in this thread. */
+  /** One event (from a build in this thread, or decoded from the node's batches). */
   one(e: BuildEvent): void;
   /** Ctrl-C or SIGTERM arrived; the node is being stopped. */
   interrupted(sig: string): void;
@@ -161,16 +161,21 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   });
   // With a reporter, --events still gets every event (Progress writes the file otherwise).
   const eventsFd = reporter !== undefined && o.eventsFile !== undefined ? fs.openSync(path.resolve(o.eventsFile), 'w') : undefined;
-  const onEvents = (b: Buffer): void => {
-    if (progress !== undefined) return progress.batch(b);
-    if (eventsFd !== undefined) fs.writeSync(eventsFd, b.length > 0 && b[b.length - 1] === 10 ? b : Buffer.concat([b, Buffer.from('\n')]));
-    reporter!.batch(b);
-  };
-  // A build in this thread hands over each event as it is (build-local.ts).
+  // A build in this thread hands over each event as it is (build-local.ts); the node's thread
+  // sends batches, decoded here once (need-messages.ts).
   const onEvent = (e: BuildEvent): void => {
     if (progress !== undefined) return progress.one(e);
     if (eventsFd !== undefined) fs.writeSync(eventsFd, JSON.stringify(e) + '\n');
     reporter!.one(e);
+  };
+  let malformed: Error | undefined;
+  const onEvents = (b: Buffer): void => {
+    const events = parseEventBatch(b);
+    if (isProtocolError(events)) {
+      malformed ??= new Error(`the build node sent a malformed event (${events.message}): this is a bug in B; please report it with the output of --verbose`);
+      return;
+    }
+    for (const e of events) onEvent(e);
   };
   let interrupted = false;
   const stopHere = new AbortController();
@@ -208,7 +213,12 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
       ...(o.file !== undefined ? { file: o.file } : {}),
     };
     if (client === undefined) reply = await (await import('./build-local.ts')).buildHere(req, onEvent, stopHere.signal, o.preloaded);
-    else reply = JSON.parse((await client.need(req, onEvents).done).toString('utf8')) as BuildReply;
+    else {
+      const r = parseBuildReply(await client.need(req, onEvents).done);
+      if (isProtocolError(r)) throw new Error(`the build node sent a malformed reply (${r.message}): this is a bug in B; please report it with the output of --verbose`);
+      reply = r;
+    }
+    if (malformed !== undefined) throw malformed;
   } catch (e) {
     failure = e;
   } finally {

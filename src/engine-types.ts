@@ -6,6 +6,10 @@
 import type { FileState, Trace } from './database.ts';
 import type { Failure } from './protocol.ts';
 import type { RemotePayload, Reply, TaskMeta, WorkItem } from './messages.ts';
+import type { BuildEvent, CacheOutcome, DirtyReason, Termination } from './need-messages.ts';
+
+// Declared with the other messages a node sends its clients (they cross a thread or a socket).
+export type { BuildEvent, CacheOutcome, DirtyReason, Termination };
 
 /** A unit of work that produces keys. Built by a front end (bfile.ts, ninja-build.ts). */
 export interface Action {
@@ -84,8 +88,6 @@ export interface Completed {
   cacheBytes?: number;
 }
 
-/** Where an action's result came from: this machine's cache, a node's (`node:<id>`), or it ran (`miss`, then recorded). */
-export type CacheOutcome = 'local' | 'miss' | `node:${string}`;
 
 export interface RunContext {
   /** Builds keys on behalf of the running action, recording them as a dependency group. */
@@ -125,63 +127,6 @@ export interface Answer {
   hash: string;
   value?: string;
 }
-
-export interface BuildEvent {
-  /** `command`: one command a Bfile rule ran as an action (bfile-farm.ts): where, and the cache's part. */
-  event: 'start' | 'run' | 'finish' | 'output' | 'command';
-  /** When it happened (ms since the epoch). */
-  t?: number;
-  key: string;
-  action?: string;
-  description?: string;
-  status?: 'ok' | 'failed' | 'skipped';
-  ran?: boolean;
-  ms?: number;
-  node?: string;
-  /** Why it ran (`run` and `finish` events of actions that ran). */
-  reason?: DirtyReason;
-  /** How its command ended, when it failed because of that (`finish` events). */
-  termination?: Termination;
-  /** Why it ran where it ran (e.g. fell back to this machine because a node died). */
-  note?: string;
-  bytes?: { sent: number; received: number };
-  /** Action cache outcome of a cacheable action (`finish` events). */
-  cache?: CacheOutcome;
-  cacheBytes?: number;
-  output?: string;
-  error?: Failure;
-}
-
-/**
- * Why an action runs, as data: each renderer words it (ninja-status.ts in `-d explain`'s words,
- * progress.ts in B's). Keys are shown keys (BuildDescription.show).
- */
-export type DirtyReason =
-  /** No trace: never built here (or its last run failed). `exists`: its first output is on disk. */
-  | { kind: 'never-built'; output: string; exists: boolean }
-  | { kind: 'always' }
-  | { kind: 'command-changed'; output: string }
-  | { kind: 'output-missing'; output: string }
-  | { kind: 'output-modified'; output: string }
-  /** An output the trace does not list (a dyndep file or an edited manifest added it). */
-  | { kind: 'output-new'; output: string; exists: boolean }
-  /** The list of inputs itself changed (an edited manifest). */
-  | { kind: 'inputs-changed'; output: string }
-  /** An input's answer changed. `generated`: some action produces it. */
-  | { kind: 'input-changed'; output: string; input: string; generated: boolean }
-  /** A dependency discovered by an earlier run (depfile, Bfile need) failed to build. */
-  | { kind: 'dependency-failed'; output: string; input: string }
-  /** A Bfile rule whose source changed and that would now run other commands. */
-  | { kind: 'rule-changed'; detail: string };
-
-/**
- * How a command that failed ended, as data (ninja's ExitStatus, n2's Termination): renderers
- * derive `FAILED: [code=N]` and the build's exit code from it, never from a message.
- */
-export type Termination =
-  | { kind: 'exit'; code: number }
-  | { kind: 'signal'; signal: string }
-  | { kind: 'spawn-error'; message: string };
 
 /**
  * A command's termination from the typed fields a front end puts in its Failure (`exit`:

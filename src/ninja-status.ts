@@ -263,13 +263,7 @@ export class NinjaReporter implements BuildReporter {
     this.addExistingDyndeps();
   }
 
-  batch(buf: Buffer): void {
-    for (const line of buf.toString('utf8').split('\n')) {
-      if (line !== '') this.event(JSON.parse(line) as BuildEvent);
-    }
-  }
-
-  /** One event from a build in this thread (no batch, no JSON). */
+  /** One event (from a build in this thread, or decoded from the node's batches by cmd-build.ts). */
   one(e: BuildEvent): void {
     this.event(e);
   }

@@ -25,7 +25,7 @@ import {
 import { VERSION } from './version.ts';
 import { platform } from './toolchain.ts';
 import { parseResult, type ProbeResult, type RemotePayload, type TaskMeta, type ToolPrint } from './messages.ts';
-import { parseNeed, type BlobRequest, type NeedRequest } from './need-messages.ts';
+import { parseNeed, type BlobRequest, type NeedRequest, type PeerStatus } from './need-messages.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './protocol.ts';
 import { sessionId } from './keys.ts';
 
@@ -607,7 +607,7 @@ export class PeerSet {
     return n;
   }
 
-  status(): object[] {
+  status(): PeerStatus[] {
     return this.peers.map((p) => ({
       address: p.address,
       node: p.nodeId ?? null,

@@ -39,16 +39,7 @@ export class Progress {
     this.events = opts.eventsFile !== undefined ? fs.openSync(opts.eventsFile, 'w') : undefined;
   }
 
-  /** A batch of NDJSON events from the broker. */
-  batch(buf: Buffer): void {
-    const text = buf.toString('utf8');
-    if (this.events !== undefined) fs.writeSync(this.events, text.endsWith('\n') ? text : text + '\n');
-    for (const line of text.split('\n')) {
-      if (line) this.event(JSON.parse(line) as BuildEvent);
-    }
-  }
-
-  /** One event from a build in this thread (no batch, no JSON but the --events file's). */
+  /** One event (from a build in this thread, or decoded from the node's batches by cmd-build.ts). */
   one(e: BuildEvent): void {
     if (this.events !== undefined) fs.writeSync(this.events, JSON.stringify(e) + '\n');
     this.event(e);
