@@ -144,7 +144,10 @@ export class EdgeAction implements Action {
   get fingerprint(): number {
     if (this.fp === undefined) {
       const rsp = this.edge.rspfile !== '' ? `;rspfile=${this.edge.rspfileContent}` : '';
-      this.fp = fingerprint(this.cmd() + rsp);
+      // Not through cmd(): a first build asks for the fingerprint after the edge ran (recordRun),
+      // and cmd() would expand the command again and keep it to the end of the build (90k
+      // statements: 80k compile lines of ~2.7 KB, 22 MB of the 18k build's heap at half-way).
+      this.fp = fingerprint((this.command ?? this.edge.command) + rsp);
     }
     return this.fp;
   }
