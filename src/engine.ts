@@ -27,11 +27,13 @@ import type { Failure } from './protocol.ts';
 import type { WorkItem } from './messages.ts';
 import {
   BuildError, interrupts, terminationOf, type Action, type Answer, type BuildDescription, type BuildSummary, type Completed, type DirtyReason, type EngineHost,
-  type EngineOptions, type RunContext, type StartOrder,
+  type EngineOptions, type RunContext,
 } from './engine-types.ts';
 
 export * from './engine-types.ts';
-import { CACHE_HIT, findLoop, LoadGate, NO_GROUPS, nodeOf, Semaphore, type ActionState } from './engine-state.ts';
+import { CACHE_HIT, NO_GROUPS, nodeOf, Semaphore, type ActionState } from './engine-state.ts';
+import { Slots } from './engine-slots.ts';
+import { StallWatch } from './engine-watch.ts';
 import { ReadyPlan } from './engine-plan.ts';
 import { dependencyFailed, missingInput, prepareFailure } from './engine-errors.ts';
 import { answersFromTrace, cycleError, recordRun, inputChanged, neverBuilt, phonyAnswers, showAction, staticDirty, touchedBy, type Touched } from './engine-trace.ts';
@@ -50,17 +52,12 @@ export class Engine {
   /** The ready queue (engine-plan.ts): an action starts when its counted inputs have finished. */
   private readonly plan: ReadyPlan;
   private readonly byTask = new Map<number, ActionState>();
-  private readonly pools = new Map<string, Semaphore>();
   /** Cache lookups at once (each reads its entry and checks its dependencies' files). */
   private readonly lookups = new Semaphore(LOOKUPS);
-  private jobs: Semaphore | undefined;
-  /**
-   * The front end's start order (a Ninja manifest: ninja's, so status lines come in its order).
-   * Bfiles keep the newest-first tokens above: a Bfile rule's needs are discovered as it runs,
-   * so there is no graph to weigh up front, and depth first keeps a wide build from starting
-   * every rule and holding them all suspended on their needs.
-   */
-  private order: StartOrder | undefined;
+  /** Start order, pools, -j and -l (engine-slots.ts). */
+  private readonly slots: Slots;
+  /** The stall watchdog's counters (engine-watch.ts). */
+  private readonly watch = new StallWatch();
   private stopReason: string | undefined;
   readonly stats = { ran: 0, upToDate: 0, failed: 0, total: 0, done: 0 };
   readonly errors: Failure[] = [];
@@ -89,16 +86,14 @@ export class Engine {
       start: (st) => void this.doAction(st),
       want: (key) => void this.answer(key, undefined, false).catch(() => {}),
     });
-    this.load = new LoadGate(opts.loadLimit);
-    for (const [name, depth] of desc.pools) if (depth > 0) this.pools.set(name, new Semaphore(depth));
-    if (opts.jobs !== undefined && opts.jobs > 0) this.jobs = new Semaphore(opts.jobs, true);
+    this.slots = new Slots(desc.pools, opts);
   }
 
   /** Builds the targets (or the defaults) and reports what happened. */
   async build(targets: string[]): Promise<BuildSummary> {
     const wanted = targets.length > 0 ? targets : this.desc.defaults();
-    this.order = this.desc.startOrder?.(wanted, this.opts.dryRun ? 0 : (this.opts.jobs ?? 0));
-    const unwatch = this.watch();
+    this.slots.order = this.desc.startOrder?.(wanted, this.opts.dryRun ? 0 : (this.opts.jobs ?? 0));
+    const unwatch = this.watch.start(this.desc, () => this.actions.values());
     try {
       return await this.buildWanted(wanted);
     } finally {
@@ -268,7 +263,7 @@ export class Engine {
       st.result = result;
       st.demanded = true;
       st.finished = true;
-      this.progress++;
+      this.watch.progress++;
       return result;
     } finally {
       this.syncVisiting.delete(st);
@@ -338,7 +333,7 @@ export class Engine {
   private finish(st: ActionState): void {
     st.finished = true;
     st.waits = undefined;
-    this.progress++;
+    this.watch.progress++;
     const done = st.resolveDone;
     st.resolveDone = undefined;
     done?.();
@@ -372,42 +367,9 @@ export class Engine {
 
 
   /** The host's submit, counted for the stall watchdog. */
-  private async submit(...args: Parameters<EngineHost['submit']>): ReturnType<EngineHost['submit']> {
-    this.inFlight++;
-    try {
-      return await this.host.submit(...args);
-    } finally {
-      this.inFlight--;
-      this.progress++;
-    }
+  private submit(...args: Parameters<EngineHost['submit']>): ReturnType<EngineHost['submit']> {
+    return this.watch.counted(() => this.host.submit(...args));
   }
-
-  /** Finished work (any kind): the stall watchdog compares it between ticks. */
-  private progress = 0;
-  /** Work items submitted and not answered, and `need`s of running rules not answered. */
-  private inFlight = 0;
-  private needing = 0;
-
-  /**
-   * Looks for a loop of waiting actions when nothing moves: no progress since the last look and
-   * every item in flight is itself waiting on answers. Breaks a loop it finds with the chain.
-   */
-  private watch(): () => void {
-    let last = -1;
-    const timer = setInterval(() => {
-      if (this.progress !== last || this.inFlight > this.needing) {
-        last = this.progress;
-        return;
-      }
-      const loop = findLoop(this.actions.values());
-      if (loop === undefined) return;
-      const [from, to] = [loop[0]!, loop[1]!];
-      const w = from.waits?.find((x) => x.on === to && !to.finished);
-      w?.reject(cycleError(this.desc, loop, w.key));
-    }, 100);
-    return () => clearInterval(timer);
-  }
-
 
   /** Runs a ready action to its end; its outcome goes to its state (never a rejection). */
   private async doAction(st: ActionState): Promise<void> {
@@ -546,21 +508,20 @@ export class Engine {
     if (this.opts.dryRun) {
       // A start order dry-runs as ninja's DryRunCommandRunner: ready edges start in its order,
       // and "finish" one at a time, in the order they started.
-      await this.order?.acquire(a);
+      await this.slots.order?.acquire(a);
       this.stats.ran++;
       this.stats.done++;
       this.host.event({ event: 'run', key: name, action: a.id, description: a.description || name, reason });
-      await this.order?.dryFinish?.();
+      await this.slots.order?.dryFinish?.();
       this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: true, ms: 0, node: 'local', reason });
-      this.order?.release(a);
+      this.slots.order?.release(a);
       const m = new Map<string, Answer>();
       for (const out of a.outputs) m.set(out, { key: out, hash: digest(`dry-run ${out} ${Math.random()}`) });
       if (a.answers !== undefined) m.set(a.answers, { key: a.answers, hash: digest(`dry-run ${Math.random()}`) });
       return m;
     }
     // The action cache (ninja-cache.ts): a hit writes the outputs and submits nothing, so it
-    // waits for no -j token, pool slot or -l turn (a warm zstd build at -j4 queued its 8
-    // always-run commands behind the 55 hits). Lookups read files: at most LOOKUPS at once.
+    // takes no turn (engine-slots.ts). Lookups read files: at most LOOKUPS at once.
     let hit: Completed | undefined;
     if (a.lookup !== undefined) {
       await this.lookups.acquire();
@@ -571,15 +532,7 @@ export class Engine {
       }
     }
     const held = hit === undefined;
-    const order = held ? this.order : undefined;
-    const pool = held && order === undefined && a.pool ? this.pools.get(a.pool) : undefined;
-    if (order !== undefined) await order.acquire(a);
-    else if (held) {
-      await pool?.acquire();
-      await this.jobs?.acquire();
-    }
-    const gate = held ? this.load.enter() : undefined;
-    if (gate !== undefined) await gate; // no extra turn without -l: the start order stays as it was
+    if (held) await this.slots.acquire(a);
     const t0 = Date.now();
     let taskId = -1;
     st.running = true;
@@ -631,17 +584,9 @@ export class Engine {
     } finally {
       st.running = false;
       if (taskId >= 0) this.byTask.delete(taskId);
-      if (held) {
-        this.load.leave();
-        if (order !== undefined) order.release(a);
-        else this.jobs?.release();
-        pool?.release();
-      }
+      if (held) this.slots.release(a);
     }
   }
-
-  /** Ninja's -l (engine-state.ts). */
-  private readonly load: LoadGate;
 
   private failed(a: Action, f: Failure, ms: number, output: string, worker?: string): never {
     this.stats.failed++;
@@ -661,29 +606,19 @@ export class Engine {
     if (e instanceof BuildError && !e.counted && !this.errors.some((x) => x.message === e.failure.message)) this.errors.push(e.failure);
   }
 
-  /** Keys needed by a running action: built, recorded as one dependency group, answered. */
-  /**
-   * A running rule's `need`: while it waits it is suspended and runs nowhere, so it gives back
-   * its -j token (else a rule waiting on many others would hold a slot idle for the whole
-   * build, and a chain of needs deeper than -j would deadlock), and takes one again before it
-   * resumes.
-   */
-  async ruleNeed(st: ActionState, keys: string[]): Promise<Answer[]> {
-    this.jobs?.release();
-    try {
-      return await this.need(st, keys);
-    } finally {
-      await this.jobs?.acquire();
-    }
+  /** A running rule's `need`: it gives back its -j token while it waits (engine-slots.ts). */
+  ruleNeed(st: ActionState, keys: string[]): Promise<Answer[]> {
+    return this.slots.suspended(() => this.need(st, keys));
   }
 
+  /** Keys needed by a running action: built, recorded as one dependency group, answered. */
   async need(st: ActionState, keys: string[], optional = false): Promise<Answer[]> {
-    this.needing++;
+    this.watch.needing++;
     let answers: Answer[];
     try {
       answers = await Promise.all(keys.map((k) => this.answer(k, st, optional)));
     } finally {
-      this.needing--;
+      this.watch.needing--;
     }
     if (!optional) {
       if (st.groups === NO_GROUPS) st.groups = [];
