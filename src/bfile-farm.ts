@@ -37,7 +37,7 @@ import { outcomeOf, type CachedResultWire, type NodeAction, type NodeCacheInfo, 
 import { lookupOnNodes, type NodeCacheIo } from './node-cache-client.ts';
 import { type RunAnswer, type RunRequest } from './need-messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
-import { ORACLE } from './bfile.ts';
+import { ORACLE } from './engine-types.ts';
 
 type RuleState = NonNullable<ReturnType<Engine['actionOfTask']>>;
 

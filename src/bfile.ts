@@ -16,7 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Action, BuildDescription, Completed, RunContext } from './engine.ts';
+import { ENV, ORACLE, type Action, type BuildDescription, type Completed, type RunContext } from './engine.ts';
 import { placeOutputs } from './remote-output.ts';
 import type { FileState, Trace } from './database.ts';
 import { fingerprint } from './hash.ts';
@@ -42,9 +42,6 @@ export interface Registry {
   defaults: string[];
 }
 
-/** Key of a non-file question (oracle or environment variable): never a valid path. */
-export const ORACLE = '\u0000';
-export const ENV = '\u0000env:';
 
 export function showKey(key: string): string {
   return key.startsWith(ORACLE) ? key.slice(1) : key;

@@ -16,7 +16,7 @@ import type { NodeCacheIo, Upload } from './node-cache-client.ts';
 import type { Uploader } from './cache-upload.ts';
 import type { FarmEnv } from './bfile-farm.ts';
 import type { Broker, ClientState, NeedHandler } from './broker.ts';
-import { Engine, BuildError, type BuildDescription, type BuildEvent, type Answer, type EngineHost } from './engine.ts';
+import { Engine, BuildError, envName, type BuildDescription, type BuildEvent, type Answer, type EngineHost } from './engine.ts';
 import { Database } from './database.ts';
 import { digest, digestHex } from './hash.ts';
 import { VERSION } from './version.ts';
@@ -312,11 +312,10 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
   return undefined;
 }
 
-const ENV_PREFIX = '\u0000env:';
-
 function envAnswer(key: string, env: Record<string, string>): Answer | undefined {
-  if (!key.startsWith(ENV_PREFIX)) return undefined;
-  const v = env[key.slice(ENV_PREFIX.length)];
+  const name = envName(key);
+  if (name === undefined) return undefined;
+  const v = env[name];
   const value = JSON.stringify(v ?? null);
   return { key, hash: digest(value), value };
 }

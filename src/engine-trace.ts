@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import type { Database, Trace } from './database.ts';
 import { currentState, MISSING, outputState } from './filestate.ts';
 import { digest } from './hash.ts';
-import { BuildError, type Action, type Answer, type BuildDescription, type Completed, type DirtyReason } from './engine-types.ts';
+import { BuildError, envName, ORACLE, type Action, type Answer, type BuildDescription, type Completed, type DirtyReason } from './engine-types.ts';
 import type { ActionState } from './engine-state.ts';
 
 /** The name of an action in messages: its first output, or what it answers. */
@@ -105,8 +105,9 @@ export function touchedBy(sourceValues: Map<string, Answer>, actions: Iterable<A
   const sources: string[] = [];
   const env: [string, string | null][] = [];
   for (const [k, a] of sourceValues) {
-    if (k.startsWith('\u0000env:')) env.push([k.slice(5), a.value !== undefined ? (JSON.parse(a.value) as string | null) : null]);
-    else if (!k.startsWith('\u0000')) sources.push(k);
+    const name = envName(k);
+    if (name !== undefined) env.push([name, a.value !== undefined ? (JSON.parse(a.value) as string | null) : null]);
+    else if (!k.startsWith(ORACLE)) sources.push(k);
   }
   const outputs: string[] = [];
   for (const st of actions) {

@@ -11,6 +11,19 @@ import type { BuildEvent, CacheOutcome, DirtyReason, Termination } from './need-
 // Declared with the other messages a node sends its clients (they cross a thread or a socket).
 export type { BuildEvent, CacheOutcome, DirtyReason, Termination };
 
+/**
+ * Keys that are not files start with a NUL, which no path holds: an oracle (a Bfile's
+ * `oracle` rule) is ORACLE + its name, an environment variable ENV + its name. Declared here,
+ * once, because the front end asks them, the host answers them and the snapshot lists them.
+ */
+export const ORACLE = '\u0000';
+export const ENV = '\u0000env:';
+
+/** The variable an ENV key asks for, or undefined for any other key. */
+export function envName(key: string): string | undefined {
+  return key.startsWith(ENV) ? key.slice(ENV.length) : undefined;
+}
+
 /** A unit of work that produces keys. Built by a front end (bfile.ts, ninja-build.ts). */
 export interface Action {
   id: string;
