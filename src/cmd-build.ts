@@ -172,7 +172,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
   const onEvents = (b: Buffer): void => {
     const events = parseEventBatch(b);
     if (isProtocolError(events)) {
-      malformed ??= new Error(`the build node sent a malformed event (${events.message}): this is a bug in B; please report it with the output of --verbose`);
+      malformed ??= nodeBug('event', events.message);
       return;
     }
     for (const e of events) onEvent(e);
@@ -215,7 +215,7 @@ export async function buildCmd(targets: string[], o: BuildOptions, log: Logger):
     if (client === undefined) reply = await (await import('./build-local.ts')).buildHere(req, onEvent, stopHere.signal, o.preloaded);
     else {
       const r = parseBuildReply(await client.need(req, onEvents).done);
-      if (isProtocolError(r)) throw new Error(`the build node sent a malformed reply (${r.message}): this is a bug in B; please report it with the output of --verbose`);
+      if (isProtocolError(r)) throw nodeBug('reply', r.message);
       reply = r;
     }
     if (malformed !== undefined) throw malformed;
@@ -304,4 +304,9 @@ export function fastNoop(dir: string, file: string | undefined, targets: string[
   const h = checkSnapshot(dir, buildFile, targets, process.env);
   if (typeof h === 'string') return h;
   return { ...h, dead: h.dead.filter((f) => fs.existsSync(path.resolve(h.root, f))) };
+}
+
+/** What the user sees when the node's answer fails its declared shape (need-messages.ts). */
+function nodeBug(what: 'event' | 'reply', why: string): Error {
+  return new Error(`the build node sent a malformed ${what} (${why}): this is a bug in B; please report it with the output of --verbose`);
 }
