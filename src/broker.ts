@@ -8,10 +8,10 @@
 // instead of every rule of a wide build being started and held suspended at once (a 100,000-rule
 // build peaked at 2 GB that way, and half the time; see README).
 //
-// The broker forwards work and result bytes without parsing them. It owns its worker threads:
-// it starts them, restarts one that dies (failing the items it held, so no client waits
-// forever), and on stop cancels running commands, sends STOP and joins them all before it
-// closes its own sockets.
+// The broker forwards work and result bytes without parsing them. It owns its worker threads
+// (broker-workers.ts starts them, replaces one that dies and joins them): it fails the items a
+// dead worker held, so no client waits forever, and on stop joins them all before it closes its
+// own sockets.
 
 import { parentPort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
@@ -22,12 +22,11 @@ import { parseNeed, type NeedOp, type NodeStatus } from './need-messages.ts';
 import { admitHello, admitSubmit, mayAsk } from './broker-policy.ts';
 import { Fifo } from './fifo.ts';
 import { NeedForwards } from './need-forwards.ts';
-import { spawnThread } from './threads.ts';
+import { LocalWorkers } from './broker-workers.ts';
 import { VERSION } from './version.ts';
 import { PeerSet, type PeerResult } from './peers.ts';
 import { platform, writeFsToken } from './toolchain.ts';
 import { isLoopback } from './keys.ts';
-import { newCommandSlots } from './exec.ts';
 import { fetchVerified } from './remote-output.ts';
 import { pullOutputs } from './relay.ts';
 import type { BrokerData, ClientState, NeedHandler, Owner, Task, TaskResult, WorkerSlot } from './broker-types.ts';
@@ -43,21 +42,18 @@ export class Broker {
   remote: Channel | undefined;
   private zap: ZapHandler | undefined;
   private readonly clients = new Map<string, ClientState>();
-  private readonly workers = new Map<string, WorkerSlot>();
   private readonly ready: WorkerSlot[] = [];
   private readonly queue = new Fifo<Task>();
   private readonly retry = new Fifo<Task>();
   private readonly tasks = new Map<number, Task>();
   private readonly forwards = new NeedForwards((reason) => this.drop(reason));
   private nextTask = 1;
-  private spawned = 0;
+  private readonly workers: LocalWorkers;
   /** Worker threads started so far (lazily: none until work is placed here). */
   get workersStarted(): number {
-    return this.spawned;
+    return this.workers.started;
   }
   private stopping = false;
-  private stopped: (() => void) | undefined;
-  private readonly exits: Promise<void>[] = [];
   private sweeper: NodeJS.Timeout | undefined;
   /** Stop now: no more waiting for running work (a second Ctrl-C). */
   hurry = false;
@@ -83,12 +79,17 @@ export class Broker {
       log: (l, m) => this.log(l, m),
       fsToken: (root) => writeFsToken(root),
     }, hb);
+    this.workers = new LocalWorkers(data, {
+      exited: (w) => this.onWorkerExit(w),
+      message: (_w, m) => parentPort?.postMessage(m),
+      stopping: () => this.stopping,
+      log: (l, m) => this.log(l, m),
+    });
   }
 
   private fallbackWorkers = 0;
   /** Local tasks running or parked on their commands, against `slotCount`. */
   private localBusy = 0;
-  private commandSlots: SharedArrayBuffer | undefined;
 
   get workerCount(): number {
     return Math.max(this.fallbackWorkers, this.data.workers >= 0 ? this.data.workers : availableParallelism());
@@ -153,36 +154,15 @@ export class Broker {
   }
 
   private ensureWorkers(): void {
-    while (this.spawned < this.workerCount && !this.stopping) this.spawnWorker();
+    this.workers.ensure(this.workerCount);
   }
 
-  private spawnWorker(): void {
-    const id = `w${++this.spawned}`;
-    if (this.data.jobs !== undefined && this.commandSlots === undefined) this.commandSlots = newCommandSlots(this.data.jobs);
-    const thread = spawnThread({ kind: 'worker', id, node: this.data.nodeId, backend: this.data.backend, frontend: this.data.frontend, warm: !this.data.lazyWorkers, ...(this.commandSlots ? { slots: this.commandSlots } : {}) }, `b-worker-${id}`);
-    const slot: WorkerSlot = { id, rid: Buffer.from(id), thread, waiting: false, current: undefined, suspended: new Map(), resumes: new Fifo() };
-    this.workers.set(id, slot);
-    thread.on('message', (m: unknown) => parentPort?.postMessage(m));
-    thread.on('error', (e) => this.log('error', `worker ${id} crashed: ${e.stack ?? e.message}`));
-    this.exits.push(new Promise<void>((resolve) => thread.on('exit', () => {
-      this.onWorkerExit(slot);
-      resolve();
-    })));
-  }
-
+  /** A worker thread ended (broker-workers.ts replaces it unless stopping): its items fail. */
   private onWorkerExit(w: WorkerSlot): void {
     const i = this.ready.indexOf(w);
     if (i >= 0) this.ready.splice(i, 1);
-    this.workers.delete(w.id);
     for (const t of [...(w.current ? [w.current] : []), ...w.suspended.values()]) {
       this.finish(t, { ok: false, failure: { code: 'worker.died', message: `worker ${w.id} of node ${this.data.nodeId} died while running this item`, where: `${this.data.nodeId}/${w.id}` } });
-    }
-    if (this.stopping) {
-      if (this.workers.size === 0) this.stopped?.();
-    } else {
-      this.log('warn', `worker ${w.id} exited; starting a replacement`);
-      this.spawned--;
-      this.spawnWorker();
     }
   }
 
@@ -349,7 +329,7 @@ export class Broker {
       this.retry.remove((x) => x === t);
     } else if (t.state === 'remote') this.peers.cancel(t);
     else if (t.worker !== undefined) {
-      t.worker.thread.postMessage({ type: 'cancel-task', task: t.id });
+      this.workers.cancelTask(t.worker, t.id);
       if (t.busy) {
         this.unbusy(t);
         this.pump();
@@ -421,7 +401,7 @@ export class Broker {
     t.queuedAt = Date.now();
     q.push(t);
     this.checkFallback();
-    if (this.spawned < this.workerCount) this.ensureWorkers();
+    if (this.workers.started < this.workerCount) this.ensureWorkers();
   }
 
   /**
@@ -622,7 +602,7 @@ export class Broker {
   }
 
   status(): NodeStatus {
-    const busy = [...this.workers.values()].filter((w) => w.current !== undefined).length;
+    const busy = this.workers.busy();
     return {
       node: this.data.nodeId,
       b: VERSION,
@@ -664,26 +644,12 @@ export class Broker {
       }
     }
     for (const t of [...this.tasks.values()]) this.finish(t, { ok: false, failure: leaving });
-    const allExited = new Promise<void>((resolve) => {
-      this.stopped = resolve;
-      if (this.workers.size === 0) resolve();
-    });
-    for (const w of this.workers.values()) w.thread.postMessage({ type: 'cancel' });
-    for (const w of this.ready.splice(0)) {
-      w.waiting = false;
-      this.backend.send([w.rid, EMPTY, ...encode(T.STOP, 0)]);
-    }
-    // A worker stuck in synchronous code cannot read STOP; after a grace period it is
-    // terminated (the toolchain notes warn this may abort the process: the last resort).
-    const timer = setTimeout(() => {
-      for (const w of this.workers.values()) {
-        this.log('warn', `worker ${w.id} did not stop within 10 s; terminating it`);
-        void w.thread.terminate();
+    await this.workers.join(() => {
+      for (const w of this.ready.splice(0)) {
+        w.waiting = false;
+        this.backend.send([w.rid, EMPTY, ...encode(T.STOP, 0)]);
       }
-    }, 10_000);
-    await allExited;
-    await Promise.all(this.exits);
-    clearTimeout(timer);
+    });
     if (this.sweeper) clearInterval(this.sweeper);
     // Clients on other machines hear that we leave, so they stop waiting for heartbeats.
     for (const c of this.clients.values()) if (c.remote) c.send(encode(T.ERROR, 0, { code: 'node.leaving', message: `node ${this.data.nodeId} stopped` }));
