@@ -9,15 +9,16 @@ import { spawnThread } from './threads.ts';
 import { newCommandSlots } from './exec.ts';
 import { Fifo } from './fifo.ts';
 import type { BrokerData, Task, WorkerSlot } from './broker-types.ts';
+import type { LogLevel, ToWorker } from './thread-messages.ts';
 
 export interface WorkerHooks {
   /** A worker thread ended (already forgotten here): the broker fails what it held. */
   exited(w: WorkerSlot): void;
-  /** A message a worker thread posted to its parent (the broker), not yet decoded. */
+  /** A message a worker thread posted to its parent (the broker), not yet decoded (thread-messages.ts FromWorker). */
   message(w: WorkerSlot, m: unknown): void;
   /** The node is stopping: no worker is started or replaced any more. */
   stopping(): boolean;
-  log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void;
+  log(level: LogLevel, message: string): void;
 }
 
 /** How long a worker may take to stop before it is terminated (see join). */
@@ -88,7 +89,7 @@ export class LocalWorkers {
 
   /** Kills the commands of task `task`, which runs (or waits) on worker `w`. */
   cancelTask(w: WorkerSlot, task: number): void {
-    w.thread.postMessage({ type: 'cancel-task', task });
+    w.thread.postMessage({ type: 'cancel-task', task } satisfies ToWorker);
   }
 
   /**
@@ -101,7 +102,7 @@ export class LocalWorkers {
       this.allExited = resolve;
       if (this.slots.size === 0) resolve();
     });
-    for (const w of this.slots.values()) w.thread.postMessage({ type: 'cancel' });
+    for (const w of this.slots.values()) w.thread.postMessage({ type: 'cancel' } satisfies ToWorker);
     sendStop();
     // A worker stuck in synchronous code cannot read STOP; after a grace period it is
     // terminated (the toolchain notes warn this may abort the process: the last resort).

@@ -30,6 +30,7 @@ import { isLoopback } from './keys.ts';
 import { fetchVerified } from './remote-output.ts';
 import { pullOutputs } from './relay.ts';
 import type { BrokerData, ClientState, NeedHandler, Owner, Task, TaskResult, WorkerSlot } from './broker-types.ts';
+import { decodeFromWorker, threadBug, type FromBroker, type LogLevel } from './thread-messages.ts';
 
 export type { BrokerData, ClientState, NeedHandler, TaskResult } from './broker-types.ts';
 
@@ -81,7 +82,12 @@ export class Broker {
     }, hb);
     this.workers = new LocalWorkers(data, {
       exited: (w) => this.onWorkerExit(w),
-      message: (_w, m) => parentPort?.postMessage(m),
+      message: (w, raw) => {
+        const m = decodeFromWorker(raw);
+        // The only message (FromWorker): a log line, passed on to the main thread's logger.
+        if (isProtocolError(m)) this.log('error', threadBug(`the broker (from worker ${w.id})`, m));
+        else this.log(m.level, m.message);
+      },
       stopping: () => this.stopping,
       log: (l, m) => this.log(l, m),
     });
@@ -661,7 +667,7 @@ export class Broker {
     this.backend.close();
   }
 
-  log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void {
-    parentPort?.postMessage({ type: 'log', level, message });
+  log(level: LogLevel, message: string): void {
+    parentPort?.postMessage({ type: 'log', level, message } satisfies FromBroker);
   }
 }
