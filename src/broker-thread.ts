@@ -6,14 +6,11 @@ import { parentPort } from 'node:worker_threads';
 import { closeSpawner } from './spawner.ts';
 import { Broker } from './broker.ts';
 import type { BrokerData } from './broker-types.ts';
+import { isProtocolError } from './protocol.ts';
+import { decodeToBroker, threadBug, type FromBroker } from './thread-messages.ts';
 
-export interface BrokerStarted {
-  type: 'started';
-  node: string;
-  workers: number;
-  /** Command slots it advertises. */
-  jobs: number;
-  endpoints: string[];
+function post(m: FromBroker): void {
+  parentPort?.postMessage(m);
 }
 
 export async function runBroker(data: BrokerData): Promise<void> {
@@ -23,15 +20,14 @@ export async function runBroker(data: BrokerData): Promise<void> {
   let stopReason: string | undefined;
   let drainMs = 0;
   let wake: (() => void) | undefined;
-  const onParent = (m: { type?: string; reason?: string; drainMs?: number }): void => {
-    if (m.type === 'stop') {
-      if (stopReason !== undefined) b.hurry = true;
-      stopReason = m.reason ?? 'stopped';
-      drainMs = m.drainMs ?? 0;
-      wake?.();
-    } else if (m.type === 'status') {
-      parentPort?.postMessage({ type: 'status', status: b.status() });
-    }
+  const onParent = (raw: unknown): void => {
+    const m = decodeToBroker(raw);
+    if (isProtocolError(m)) return b.log('error', threadBug('the broker thread', m));
+    // The only message (thread-messages.ts ToBroker): stop; a second one hurries the drain.
+    if (stopReason !== undefined) b.hurry = true;
+    stopReason = m.reason;
+    drainMs = m.drainMs ?? 0;
+    wake?.();
   };
   parentPort?.on('message', onParent);
   try {
@@ -39,15 +35,15 @@ export async function runBroker(data: BrokerData): Promise<void> {
     const { BuildHost } = await import('./build-host.ts');
     b.needHandler = new BuildHost(b);
     await b.start();
-    parentPort?.postMessage({ type: 'started', node: data.nodeId, workers: b.workerCount, jobs: b.slotCount, endpoints: b.endpoints } satisfies BrokerStarted);
+    post({ type: 'started', node: data.nodeId, workers: b.workerCount, jobs: b.slotCount, endpoints: b.endpoints });
     if (stopReason === undefined) await new Promise<void>((r) => (wake = r));
   } catch (e) {
-    parentPort?.postMessage({ type: 'failed', message: (e as Error).message });
+    post({ type: 'failed', message: (e as Error).message });
     stopReason = 'start failed';
   }
   await b.stop(stopReason ?? 'stopped', drainMs);
   await closeSpawner(); // the broker's own, if it fingerprinted a tool for a node
-  parentPort?.postMessage({ type: 'stopped' });
+  post({ type: 'stopped' });
   parentPort?.off('message', onParent); // Deno: removeAllListeners throws ERR_NOT_IMPLEMENTED
   parentPort?.unref();
 }

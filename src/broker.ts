@@ -8,29 +8,29 @@
 // instead of every rule of a wide build being started and held suspended at once (a 100,000-rule
 // build peaked at 2 GB that way, and half the time; see README).
 //
-// The broker forwards work and result bytes without parsing them. It owns its worker threads:
-// it starts them, restarts one that dies (failing the items it held, so no client waits
-// forever), and on stop cancels running commands, sends STOP and joins them all before it
-// closes its own sockets.
+// The broker forwards work and result bytes without parsing them. It owns its worker threads
+// (broker-workers.ts starts them, tracks which is free, replaces one that dies and joins them;
+// the broker picks what a free one takes): it fails the items a dead worker held, so no client
+// waits forever, and on stop joins them all before it closes its own sockets.
 
 import { parentPort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { Channel, ZapHandler, type Frames } from './zmq.ts';
-import { T, decode, encode, header, failureOf, isProtocolError, parseFailure, parseHello, typeName, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type Failure } from './protocol.ts';
+import { T, decode, encode, header, failureOf, isProtocolError, parseHello, typeName, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type Failure } from './protocol.ts';
 import { resultOrThrow, type RemotePayload, type TaskMeta } from './messages.ts';
 import { parseNeed, type NeedOp, type NodeStatus } from './need-messages.ts';
 import { admitHello, admitSubmit, mayAsk } from './broker-policy.ts';
 import { Fifo } from './fifo.ts';
 import { NeedForwards } from './need-forwards.ts';
-import { spawnThread } from './threads.ts';
+import { LocalWorkers } from './broker-workers.ts';
 import { VERSION } from './version.ts';
 import { PeerSet, type PeerResult } from './peers.ts';
 import { platform, writeFsToken } from './toolchain.ts';
 import { isLoopback } from './keys.ts';
-import { newCommandSlots } from './exec.ts';
 import { fetchVerified } from './remote-output.ts';
 import { pullOutputs } from './relay.ts';
 import type { BrokerData, ClientState, NeedHandler, Owner, Task, TaskResult, WorkerSlot } from './broker-types.ts';
+import { decodeFromWorker, threadBug, type FromBroker, type LogLevel } from './thread-messages.ts';
 
 export type { BrokerData, ClientState, NeedHandler, TaskResult } from './broker-types.ts';
 
@@ -43,21 +43,17 @@ export class Broker {
   remote: Channel | undefined;
   private zap: ZapHandler | undefined;
   private readonly clients = new Map<string, ClientState>();
-  private readonly workers = new Map<string, WorkerSlot>();
-  private readonly ready: WorkerSlot[] = [];
   private readonly queue = new Fifo<Task>();
   private readonly retry = new Fifo<Task>();
   private readonly tasks = new Map<number, Task>();
   private readonly forwards = new NeedForwards((reason) => this.drop(reason));
   private nextTask = 1;
-  private spawned = 0;
+  private readonly workers: LocalWorkers;
   /** Worker threads started so far (lazily: none until work is placed here). */
   get workersStarted(): number {
-    return this.spawned;
+    return this.workers.started;
   }
   private stopping = false;
-  private stopped: (() => void) | undefined;
-  private readonly exits: Promise<void>[] = [];
   private sweeper: NodeJS.Timeout | undefined;
   /** Stop now: no more waiting for running work (a second Ctrl-C). */
   hurry = false;
@@ -83,12 +79,26 @@ export class Broker {
       log: (l, m) => this.log(l, m),
       fsToken: (root) => writeFsToken(root),
     }, hb);
+    this.workers = new LocalWorkers(data, {
+      exited: (w) => this.onWorkerExit(w),
+      message: (w, raw) => {
+        const m = decodeFromWorker(raw);
+        // The only message (FromWorker): a log line, passed on to the main thread's logger.
+        if (isProtocolError(m)) this.log('error', threadBug(`the broker (from worker ${w.id})`, m));
+        else this.log(m.level, m.message);
+      },
+      stopping: () => this.stopping,
+      send: (frames) => this.backend.send(frames),
+      task: (id) => this.tasks.get(id),
+      next: () => this.nextLocal(),
+      finish: (t, r) => this.finish(t, r),
+      drop: (reason) => this.drop(reason),
+      slotCount: () => this.slotCount,
+      log: (l, m) => this.log(l, m),
+    });
   }
 
   private fallbackWorkers = 0;
-  /** Local tasks running or parked on their commands, against `slotCount`. */
-  private localBusy = 0;
-  private commandSlots: SharedArrayBuffer | undefined;
 
   get workerCount(): number {
     return Math.max(this.fallbackWorkers, this.data.workers >= 0 ? this.data.workers : availableParallelism());
@@ -99,25 +109,9 @@ export class Broker {
     return this.workerCount === 0 ? 0 : (this.data.jobs ?? this.workerCount);
   }
 
-  private localFree(): boolean {
-    return this.data.jobs === undefined || this.localBusy < Math.max(this.slotCount, 1);
-  }
-
-  private busy(t: Task): void {
-    if (t.busy) return;
-    t.busy = true;
-    this.localBusy++;
-  }
-
-  private unbusy(t: Task): void {
-    if (!t.busy) return;
-    t.busy = false;
-    this.localBusy--;
-  }
-
   async start(): Promise<void> {
     this.frontend.onMessage = (m) => this.onFrontend(m, this.frontend, false);
-    this.backend.onMessage = (m) => this.onBackend(m);
+    this.backend.onMessage = (m) => this.workers.onBackend(m);
     this.frontend.onSendError = (e) => this.log('debug', `frontend send failed: ${e.message}`);
     this.backend.onSendError = (e) => this.log('debug', `backend send failed: ${e.message}`);
     await this.backend.bind(this.data.backend);
@@ -153,36 +147,13 @@ export class Broker {
   }
 
   private ensureWorkers(): void {
-    while (this.spawned < this.workerCount && !this.stopping) this.spawnWorker();
+    this.workers.ensure(this.workerCount);
   }
 
-  private spawnWorker(): void {
-    const id = `w${++this.spawned}`;
-    if (this.data.jobs !== undefined && this.commandSlots === undefined) this.commandSlots = newCommandSlots(this.data.jobs);
-    const thread = spawnThread({ kind: 'worker', id, node: this.data.nodeId, backend: this.data.backend, frontend: this.data.frontend, warm: !this.data.lazyWorkers, ...(this.commandSlots ? { slots: this.commandSlots } : {}) }, `b-worker-${id}`);
-    const slot: WorkerSlot = { id, rid: Buffer.from(id), thread, waiting: false, current: undefined, suspended: new Map(), resumes: new Fifo() };
-    this.workers.set(id, slot);
-    thread.on('message', (m: unknown) => parentPort?.postMessage(m));
-    thread.on('error', (e) => this.log('error', `worker ${id} crashed: ${e.stack ?? e.message}`));
-    this.exits.push(new Promise<void>((resolve) => thread.on('exit', () => {
-      this.onWorkerExit(slot);
-      resolve();
-    })));
-  }
-
+  /** A worker thread ended (broker-workers.ts replaces it unless stopping): its items fail. */
   private onWorkerExit(w: WorkerSlot): void {
-    const i = this.ready.indexOf(w);
-    if (i >= 0) this.ready.splice(i, 1);
-    this.workers.delete(w.id);
     for (const t of [...(w.current ? [w.current] : []), ...w.suspended.values()]) {
       this.finish(t, { ok: false, failure: { code: 'worker.died', message: `worker ${w.id} of node ${this.data.nodeId} died while running this item`, where: `${this.data.nodeId}/${w.id}` } });
-    }
-    if (this.stopping) {
-      if (this.workers.size === 0) this.stopped?.();
-    } else {
-      this.log('warn', `worker ${w.id} exited; starting a replacement`);
-      this.spawned--;
-      this.spawnWorker();
     }
   }
 
@@ -252,7 +223,7 @@ export class Broker {
       case T.CANCEL:
         return this.cancel(c, d.id);
       case T.PING:
-        send(encode(T.PONG, d.id, { node: this.data.nodeId, free: this.ready.length, workers: this.slotCount + this.peers.capacity(), local: this.slotCount }));
+        send(encode(T.PONG, d.id, { node: this.data.nodeId, free: this.workers.idle, workers: this.slotCount + this.peers.capacity(), local: this.slotCount }));
         return;
       case T.PONG:
         return;
@@ -349,9 +320,9 @@ export class Broker {
       this.retry.remove((x) => x === t);
     } else if (t.state === 'remote') this.peers.cancel(t);
     else if (t.worker !== undefined) {
-      t.worker.thread.postMessage({ type: 'cancel-task', task: t.id });
+      this.workers.cancelTask(t.worker, t.id);
       if (t.busy) {
-        this.unbusy(t);
+        this.workers.unbusy(t);
         this.pump();
       }
     }
@@ -410,7 +381,7 @@ export class Broker {
 
   /** Local slots first; then the node with the most free credit; else wait. */
   private place(t: Task, q: Fifo<Task>): void {
-    if (this.ready.length > 0 && this.localFree() && this.localMayRun(t)) return this.give(this.ready.pop()!, t);
+    if (this.workers.canTake() && this.localMayRun(t)) return this.workers.give(t);
     const p = this.peers.pick(t);
     if (p !== undefined) {
       t.state = 'remote';
@@ -421,7 +392,7 @@ export class Broker {
     t.queuedAt = Date.now();
     q.push(t);
     this.checkFallback();
-    if (this.spawned < this.workerCount) this.ensureWorkers();
+    if (this.workers.started < this.workerCount) this.ensureWorkers();
   }
 
   /**
@@ -472,20 +443,7 @@ export class Broker {
       if (sent.size > 0) q.remove((x) => sent.has(x));
     }
     // Idle local workers may now run what no node can take (a probe just said so).
-    for (let n = this.ready.length; n > 0 && this.queue.length + this.retry.length > 0; n--) {
-      const w = this.ready.pop()!;
-      this.dispatch(w);
-      if (this.ready[this.ready.length - 1] === w) break; // nothing for it
-    }
-  }
-
-  private give(w: WorkerSlot, t: Task): void {
-    this.busy(t);
-    t.state = 'running';
-    t.worker = w;
-    w.current = t;
-    w.waiting = false;
-    this.backend.send([w.rid, EMPTY, header(T.WORK, t.id), t.payload]);
+    if (this.queue.length + this.retry.length > 0) this.workers.offerIdle();
   }
 
   private onWake(c: ClientState, taskId: number): void {
@@ -497,88 +455,24 @@ export class Broker {
       t.wakeEarly = true;
       return;
     }
-    if (w.waiting) this.resume(w, t);
-    else w.resumes.push(t);
+    this.workers.wake(w, t);
   }
 
-  private resume(w: WorkerSlot, t: Task): void {
-    const i = this.ready.indexOf(w);
-    if (i >= 0) this.ready.splice(i, 1);
-    w.suspended.delete(t.id);
-    this.busy(t);
-    t.state = 'running';
-    w.current = t;
-    w.waiting = false;
-    this.backend.send([w.rid, EMPTY, ...encode(T.RESUME, t.id)]);
-  }
-
-  /** A worker is free: a resume it owes comes first, then retried work, then queued work. */
-  private dispatch(w: WorkerSlot): void {
-    w.waiting = true;
-    w.current = undefined;
-    if (this.stopping) {
-      this.backend.send([w.rid, EMPTY, ...encode(T.STOP, 0)]);
-      w.waiting = false;
-      return;
-    }
-    const r = w.resumes.shift();
-    if (r !== undefined) return this.resume(w, r);
+  /** What a free local worker (with a free command slot) takes: retried work, then the newest queued. */
+  private nextLocal(): Task | undefined {
+    if (this.data.workers !== 0) return this.retry.shift() ?? this.queue.pop();
+    // --local 0: only what no node can run.
     let t: Task | undefined;
-    if (!this.localFree()) t = undefined; // every slot runs a command: the worker waits
-    else if (this.data.workers !== 0) t = this.retry.shift() ?? this.queue.pop();
-    else {
-      for (const q of [this.retry, this.queue]) {
-        const [first] = q.remove((x) => t === undefined && this.peers.noneCanRun(x) && (t = x) !== undefined);
-        if (first !== undefined) break;
-      }
+    for (const q of [this.retry, this.queue]) {
+      const [first] = q.remove((x) => t === undefined && this.peers.noneCanRun(x) && (t = x) !== undefined);
+      if (first !== undefined) break;
     }
-    if (t !== undefined) return this.give(w, t);
-    this.ready.push(w);
-  }
-
-  private onBackend(frames: Frames): void {
-    const rid = frames[0];
-    if (rid === undefined) return;
-    const d = decode(frames, undefined, 2);
-    const w = this.workers.get(rid.toString('latin1'));
-    if (w === undefined || isProtocolError(d)) {
-      this.drop('backend');
-      return;
-    }
-    const t = d.id !== 0 ? this.tasks.get(d.id) : undefined;
-    switch (d.type) {
-      case T.READY:
-        return this.dispatch(w);
-      case T.DONE:
-        if (t !== undefined) this.finish(t, { ok: true, payload: d.payload ?? EMPTY, worker: `local/${w.id}` });
-        return this.dispatch(w);
-      case T.FAIL: {
-        if (t !== undefined) {
-          const f = parseFailure(d.payload);
-          this.finish(t, { ok: false, failure: isProtocolError(f) ? { code: 'protocol', message: f.message } : f });
-        }
-        return this.dispatch(w);
-      }
-      case T.SUSPEND:
-      case T.PARK:
-        if (t !== undefined) {
-          t.state = d.type === T.PARK ? 'parked' : 'suspended';
-          if (d.type === T.SUSPEND) this.unbusy(t);
-          w.suspended.set(t.id, t);
-          if (t.wakeEarly) {
-            t.wakeEarly = false;
-            w.resumes.push(t);
-          }
-        }
-        return this.dispatch(w);
-      default:
-        this.drop('backend');
-    }
+    return t;
   }
 
   private finish(t: Task, r: PeerResult): void {
     if (!this.tasks.delete(t.id)) return; // dropped (cancelled) or already finished
-    this.unbusy(t);
+    this.workers.unbusy(t);
     if (t.worker) {
       t.worker.suspended.delete(t.id);
       if (t.worker.current === t) t.worker.current = undefined;
@@ -622,7 +516,7 @@ export class Broker {
   }
 
   status(): NodeStatus {
-    const busy = [...this.workers.values()].filter((w) => w.current !== undefined).length;
+    const busy = this.workers.busyWorkers();
     return {
       node: this.data.nodeId,
       b: VERSION,
@@ -632,7 +526,7 @@ export class Broker {
       uptime: Math.round((Date.now() - this.started) / 1000),
       workers: this.workerCount,
       jobs: this.slotCount,
-      running: this.localBusy,
+      running: this.workers.running,
       busy,
       queued: this.queue.length + this.retry.length,
       endpoints: this.endpoints,
@@ -664,26 +558,7 @@ export class Broker {
       }
     }
     for (const t of [...this.tasks.values()]) this.finish(t, { ok: false, failure: leaving });
-    const allExited = new Promise<void>((resolve) => {
-      this.stopped = resolve;
-      if (this.workers.size === 0) resolve();
-    });
-    for (const w of this.workers.values()) w.thread.postMessage({ type: 'cancel' });
-    for (const w of this.ready.splice(0)) {
-      w.waiting = false;
-      this.backend.send([w.rid, EMPTY, ...encode(T.STOP, 0)]);
-    }
-    // A worker stuck in synchronous code cannot read STOP; after a grace period it is
-    // terminated (the toolchain notes warn this may abort the process: the last resort).
-    const timer = setTimeout(() => {
-      for (const w of this.workers.values()) {
-        this.log('warn', `worker ${w.id} did not stop within 10 s; terminating it`);
-        void w.thread.terminate();
-      }
-    }, 10_000);
-    await allExited;
-    await Promise.all(this.exits);
-    clearTimeout(timer);
+    await this.workers.join();
     if (this.sweeper) clearInterval(this.sweeper);
     // Clients on other machines hear that we leave, so they stop waiting for heartbeats.
     for (const c of this.clients.values()) if (c.remote) c.send(encode(T.ERROR, 0, { code: 'node.leaving', message: `node ${this.data.nodeId} stopped` }));
@@ -695,7 +570,7 @@ export class Broker {
     this.backend.close();
   }
 
-  log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void {
-    parentPort?.postMessage({ type: 'log', level, message });
+  log(level: LogLevel, message: string): void {
+    parentPort?.postMessage({ type: 'log', level, message } satisfies FromBroker);
   }
 }

@@ -8,7 +8,8 @@ import { hostname } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { spawnThread } from './threads.ts';
 import type { BrokerData } from './broker-types.ts';
-import type { BrokerStarted } from './broker-thread.ts';
+import { decodeFromBroker, threadBug, type BrokerStarted, type ToBroker } from './thread-messages.ts';
+import { isProtocolError } from './protocol.ts';
 import { UserError } from './errors.ts';
 export { defaultJobs } from './parallelism.ts';
 import type { Logger } from './logger.ts';
@@ -183,10 +184,19 @@ export class LocalNode {
       onStarted = res;
       onFailed = rej;
     });
-    thread.on('message', (m: { type?: string; level?: string; message?: string; node?: string }) => {
-      if (m.type === 'log') log.fromThread(m.level ?? 'info', m.message ?? '');
-      else if (m.type === 'started') onStarted(m as unknown as BrokerStarted);
-      else if (m.type === 'failed') onFailed(new UserError({ code: 'node.start', message: `node could not start: ${m.message ?? ''}`, hint: 'is another process listening on that address?' }));
+    thread.on('message', (raw: unknown) => {
+      const m = decodeFromBroker(raw);
+      if (isProtocolError(m)) return log.error(threadBug('the main thread', m));
+      switch (m.type) {
+        case 'log':
+          return log.fromThread(m.level, m.message);
+        case 'started':
+          return onStarted(m);
+        case 'failed':
+          return onFailed(new UserError({ code: 'node.start', message: `node could not start: ${m.message}`, hint: 'is another process listening on that address?' }));
+        case 'stopped':
+          return; // the thread's exit follows (exited)
+      }
     });
     thread.on('error', (e) => {
       log.error(`broker thread crashed: ${e.stack ?? e.message}`);
@@ -198,7 +208,7 @@ export class LocalNode {
       const info = await started;
       return new LocalNode(thread, info, data.frontend, exited);
     } catch (e) {
-      thread.postMessage({ type: 'stop', reason: 'start failed' });
+      thread.postMessage({ type: 'stop', reason: 'start failed' } satisfies ToBroker);
       await exited;
       throw e;
     }
@@ -210,7 +220,7 @@ export class LocalNode {
    */
   stop(reason: string, drainMs = 0): Promise<void> {
     if (this.stopping === undefined) {
-      this.thread.postMessage({ type: 'stop', reason, drainMs });
+      this.thread.postMessage({ type: 'stop', reason, drainMs } satisfies ToBroker);
       this.stopping = this.exited;
     }
     return this.stopping;
@@ -218,7 +228,7 @@ export class LocalNode {
 
   /** A stop in progress stops waiting for running work. */
   hurry(): void {
-    this.thread.postMessage({ type: 'stop', reason: 'hurry', drainMs: 0 });
+    this.thread.postMessage({ type: 'stop', reason: 'hurry', drainMs: 0 } satisfies ToBroker);
   }
 
   /** Resolves when the broker thread has exited (after a stop, or a crash). */

@@ -24,6 +24,7 @@ import { WorkerFailure, type TaskContext } from './task-context.ts';
 
 export { WorkerFailure };
 import { VERSION } from './version.ts';
+import { decodeToWorker, threadBug, type FromWorker, type LogLevel } from './thread-messages.ts';
 
 export interface WorkerData {
   id: string;
@@ -324,8 +325,8 @@ export function failureFrom(e: unknown, where: string): Failure {
   return f;
 }
 
-function log(level: 'error' | 'warn' | 'info' | 'debug', message: string): void {
-  parentPort?.postMessage({ type: 'log', level, message });
+function log(level: LogLevel, message: string): void {
+  parentPort?.postMessage({ type: 'log', level, message } satisfies FromWorker);
 }
 
 /**
@@ -356,9 +357,11 @@ export async function runWorker(data: WorkerData): Promise<void> {
   // command does not wait for it.
   startSpawner();
   const w = new WorkerThread(data);
-  const onParent = (m: { type?: string; task?: number }) => {
+  const onParent = (raw: unknown): void => {
+    const m = decodeToWorker(raw);
+    if (isProtocolError(m)) return log('error', threadBug(`worker ${data.id}`, m));
     if (m.type === 'cancel') w.cancelAll();
-    else if (m.type === 'cancel-task' && typeof m.task === 'number') w.cancel(m.task);
+    else w.cancel(m.task);
   };
   parentPort?.on('message', onParent);
   if (data.warm === true) void warmUp();
