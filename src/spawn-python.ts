@@ -14,6 +14,9 @@
 // between a check and the wait (the race the Perl script guards against with a 20 ms timeout).
 // Children get default dispositions and an empty mask (setsigdef, setsigmask).
 //
+// Replies are gathered and written once per turn of the loop, before it waits again: every
+// command that one wake-up reaped (and every start that failed) in one write.
+//
 // Only on Linux: macOS's /usr/bin/python3 may be a stub that offers to install developer tools.
 
 import * as fs from 'node:fs';
@@ -36,10 +39,15 @@ DEFAULT = [signal.SIGINT, signal.SIGPIPE, signal.SIGCHLD, signal.SIGTERM, signal
 pids = {}
 who = {}
 state = {'eof': 0, 'dead': False}
+replies = []
 def say(s):
-    if state['dead']:
+    replies.append(s)
+def out():
+    if state['dead'] or not replies:
+        del replies[:]
         return
-    b = s.encode('utf-8', 'replace')
+    b = ''.join(replies).encode('utf-8', 'replace')
+    del replies[:]
     try:
         while b:
             n = os.write(1, b)
@@ -143,6 +151,7 @@ while True:
         elif time.monotonic() >= deadline:
             stop_all(signal.SIGKILL)
             deadline = time.monotonic() + 3600
+    out()
     fds = [sr] if state['eof'] else [sr, 0]
     try:
         r, _, _ = select.select(fds, [], [], 0.1 if state['eof'] else None)
@@ -165,6 +174,7 @@ while True:
             continue
         buf += chunk
         parse()
+out()
 for f in os.listdir(d):
     try:
         os.unlink(os.path.join(d, f))

@@ -29,6 +29,32 @@ export type SpawnReply = ExecResult & { id: number };
 
 export { NOT_STARTED };
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const optString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+
+/**
+ * Decodes one line of the Node helper (spawn-helper.ts): `{id: 0}` when it is ready, else a
+ * command's result. A pipe to a child is a boundary like a socket: undefined for anything else.
+ */
+export function decodeSpawnReply(line: string): SpawnReply | { id: 0 } | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(v) || !Number.isSafeInteger(v.id) || (v.id as number) < 0) return undefined;
+  if (v.id === 0) return { id: 0 };
+  const { id, exit, output, start, end, signal, stdout, spawnError } = v;
+  if (typeof exit !== 'number' || typeof output !== 'string' || typeof start !== 'number' || typeof end !== 'number') return undefined;
+  if (!optString(signal) || !optString(stdout) || !optString(spawnError)) return undefined;
+  const r: SpawnReply = { id: id as number, exit, output, start, end };
+  if (signal !== undefined) r.signal = signal as string;
+  if (stdout !== undefined) r.stdout = stdout as string;
+  if (spawnError !== undefined) r.spawnError = spawnError as string;
+  return r;
+}
+
 interface Pending {
   req: ExecRequest;
   resolve: (r: ExecResult) => void;
@@ -50,19 +76,20 @@ export class Spawner {
     child.unref();
     let buf = '';
     child.stdout?.setEncoding('utf8');
+    // Every complete reply of one read in one pass: split once, keep the unfinished tail.
     child.stdout?.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let r: SpawnReply;
-        try {
-          r = JSON.parse(line) as SpawnReply;
-        } catch {
-          continue;
+      const lines = (buf + d).split('\n');
+      buf = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line === '') continue;
+        const r = decodeSpawnReply(line);
+        if (r === undefined) {
+          // The helper is B's own code: a reply it cannot have sent is a bug, not a command's fault.
+          lost(`sent a malformed reply (${JSON.stringify(line.slice(0, 200))}; this is a bug in B, please report it)`);
+          child.kill('SIGKILL');
+          return;
         }
-        if (r.id === 0) {
+        if (!('exit' in r)) {
           this.ready = true;
           continue;
         }

@@ -1,0 +1,102 @@
+// Batched writes of the execution core: the .ninja_log lines of one event-loop turn go out in one
+// append (and close() writes what is queued at once), and the spawn helper gets every request of
+// one turn in one pipe write, in order, each still answered.
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { suite, tmp } from './helpers.ts';
+import { NinjaLog } from '../src/ninja-log.ts';
+import { PerlSpawner } from '../src/spawn-perl.ts';
+import { decodeSpawnReply } from '../src/spawner.ts';
+
+const test = suite('spawn-batch');
+const cjsFs = createRequire(import.meta.url)('node:fs') as typeof fs;
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Counts fs.writeSync calls while `f` runs (fs's ESM bindings follow the patched CommonJS one). */
+async function countWrites(f: () => Promise<void>): Promise<number> {
+  const real = cjsFs.writeSync;
+  let n = 0;
+  cjsFs.writeSync = ((...a: Parameters<typeof fs.writeSync>) => {
+    n++;
+    return (real as (...x: unknown[]) => number)(...a);
+  }) as typeof fs.writeSync;
+  syncBuiltinESMExports();
+  try {
+    await f();
+  } finally {
+    cjsFs.writeSync = real;
+    syncBuiltinESMExports();
+  }
+  return n;
+}
+
+const rec = (i: number) => ({ startMs: i, endMs: i + 1, mtime: 1000n + BigInt(i), output: `out${i}`, hash: 'abc' });
+
+test('the lines of 200 edges that end in one turn are one append, in order, written before the next turn', async () => {
+  const dir = tmp();
+  const { log } = NinjaLog.open(dir);
+  const file = path.join(dir, '.ninja_log');
+  const writes = await countWrites(async () => {
+    for (let i = 0; i < 200; i++) log.record([rec(i)]);
+    await nextTurn();
+  });
+  // One for the file's signature line (it was new), one for the 200 lines.
+  assert.is(writes, 2);
+  const lines = fs.readFileSync(file, 'latin1').split('\n').filter((l) => l !== '');
+  assert.is(lines[0], '# ninja log v7');
+  assert.is(lines.length, 201);
+  assert.is(lines[1], '0\t1\t1000\tout0\tabc');
+  assert.is(lines[200], '199\t200\t1199\tout199\tabc');
+  log.close();
+}, { timeout: 10_000 });
+
+test('close() appends what this turn queued at once', () => {
+  const dir = tmp();
+  const { log } = NinjaLog.open(dir);
+  log.record([rec(1), rec(2)]);
+  log.close();
+  const text = fs.readFileSync(path.join(dir, '.ninja_log'), 'latin1');
+  assert.ok(text.includes('\tout1\t') && text.includes('\tout2\t'), text);
+}, { timeout: 10_000 });
+
+test('the spawn helper gets the requests of one turn in one write, and answers each', async () => {
+  const sp = PerlSpawner.start('python');
+  if (sp === undefined) return; // no Python 3 here (the Perl helper shares this code)
+  const proto = net.Socket.prototype as unknown as { write: (...a: unknown[]) => boolean };
+  const real = proto.write;
+  let frames = 0;
+  proto.write = function (this: unknown, ...a: unknown[]) {
+    const c = a[0];
+    if (Buffer.isBuffer(c) && c.subarray(0, 2).toString() === 'R ') frames++;
+    return real.apply(this, a);
+  };
+  const dir = tmp();
+  try {
+    const runs = [];
+    for (let i = 0; i < 20; i++) runs.push(sp.run({ shell: `echo ${i} > ${i}.txt; echo ${i}`, cwd: dir }));
+    await nextTurn();
+    assert.is(frames, 1, 'one write for 20 requests');
+    const results = await Promise.all(runs.map((r) => r!.done));
+    results.forEach((r, i) => {
+      assert.is(r.exit, 0);
+      assert.is(r.output, `${i}\n`);
+      assert.is(fs.readFileSync(path.join(dir, `${i}.txt`), 'utf8'), `${i}\n`);
+    });
+  } finally {
+    proto.write = real;
+    await sp.close();
+  }
+}, { timeout: 20_000 });
+
+test('a reply of the Node helper is decoded to its declared shape, anything else refused', () => {
+  assert.equal(decodeSpawnReply('{"id":0}'), { id: 0 });
+  assert.equal(decodeSpawnReply('{"id":3,"exit":1,"output":"x","start":1,"end":2,"signal":"SIGTERM","extra":5}'), { id: 3, exit: 1, output: 'x', start: 1, end: 2, signal: 'SIGTERM' });
+  for (const bad of ['', 'nope', '[]', 'null', '{"id":-1}', '{"id":1.5,"exit":0,"output":"","start":0,"end":0}', '{"id":2,"exit":"0","output":"","start":0,"end":0}', '{"id":2,"exit":0,"start":0,"end":0}', '{"id":2,"exit":0,"output":"","start":0,"end":0,"spawnError":7}']) {
+    assert.is(decodeSpawnReply(bad), undefined, bad);
+  }
+}, { timeout: 10_000 });
+
+test.run();
