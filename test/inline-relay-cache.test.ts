@@ -11,7 +11,9 @@ process.env.B_CACHE_DIR = cacheHome;
 
 const { recordRexec, cacheLookup, actionOfRexec } = await import('../src/node-cache.ts');
 const { pullOutputs } = await import('../src/relay.ts');
-const { nodeCas } = await import('../src/rexec.ts');
+const { nodeCas, runRexec } = await import('../src/rexec.ts');
+const { INLINE_OUTPUT_MAX } = await import('../src/messages.ts');
+type TaskContext = import('../src/task-context.ts').TaskContext;
 const { isolation } = await import('../src/sandbox.ts');
 type RexecWork = import('../src/messages.ts').RexecWork;
 type RexecResult = import('../src/messages.ts').RexecResult;
@@ -70,6 +72,34 @@ test('a node records a result with inline outputs without their bytes', async ()
     const text = fs.readFileSync(file, 'latin1');
     assert.ok(!text.includes(b64) && !text.includes(obj), `${file} holds the output's bytes`);
   }
+});
+
+test('a node sends outputs under the cap inline when asked, and only then', async () => {
+  const tree = '/w/inl-run';
+  const small = Buffer.from('small object\n'.repeat(10));
+  const big = Buffer.alloc(INLINE_OUTPUT_MAX + 1, 9);
+  const inputs = [['s.in', small], ['b.in', big]].map(([name, b]) => {
+    const f = path.join(cacheHome, `in-${name as string}`);
+    fs.writeFileSync(f, b as Buffer);
+    const put = nodeCas().putFile(f);
+    return { path: `${tree}/${name as string}`, digest: put.hex, size: put.size, exec: false };
+  });
+  const w: RexecWork = {
+    k: 'rexec', cmd: `cp ${tree}/s.in ${tree}/s.o && cp ${tree}/b.in ${tree}/b.o`, cwd: tree, roots: [tree], inputs,
+    outputs: [`${tree}/s.o`, `${tree}/b.o`], depfile: '', deps: '', msvcPrefix: '', rspfile: '', rspfileContent: '', prefixMap: false,
+  };
+  const ctx = {
+    worker: 'test', task: 1, signal: new AbortController().signal, wait: <R>(p: Promise<R>): Promise<R> => p,
+    submit: () => Promise.reject(new Error('no submit here')), need: () => Promise.reject(new Error('every input is in the store')),
+  } satisfies TaskContext;
+  const asked = await runRexec({ ...w, inline: true }, ctx);
+  assert.is(asked.exit, 0, asked.output);
+  const [s, b] = asked.outputs;
+  assert.is(s!.data, small.toString('base64'), 'the small output inline');
+  assert.is(b!.data, undefined, 'over INLINE_OUTPUT_MAX: fetched, not inline');
+  assert.ok(b!.digest !== null && nodeCas().has(b!.digest) && nodeCas().has(s!.digest!), 'both still in the store');
+  const plain = await runRexec(w, ctx);
+  assert.ok(plain.outputs.every((o) => o.data === undefined), 'a client that did not ask gets no data (its decoder would refuse it)');
 });
 
 test.run();
