@@ -29,7 +29,7 @@ import { ActionCache } from './action-cache.ts';
 import { absolutizer, actionKey, matchResult, pathKey, relativizer, withResult } from './action-key.ts';
 import { cacheEnabled, declaredEnv, hexOf, isContentDigest, resolveTool, toolFingerprint } from './ninja-cache.ts';
 import { checkOutputPath, isSystem, projectRoots } from './rexec-client.ts';
-import { fetchIntoPlace, refusedDependency } from './remote-output.ts';
+import { fetchIntoPlace, refusedDependency, refusedInline } from './remote-output.ts';
 import { digestHex } from './hash.ts';
 import { platform } from './toolchain.ts';
 import { endsInCompiler, placementTool, planRun, runSpec, type PlannedRun, type RuleFacts, type RunCall } from './bfile-action.ts';
@@ -324,7 +324,7 @@ export function rexecItem(plan: PlannedRun, call: RunCall, facts: RuleFacts, env
     work: {
       k: 'rexec', cmd: plan.shell, cwd: call.cwd, roots: projectRoots([facts.root, call.cwd, ...inputs.map((i) => i.path), ...outputs]), inputs, outputs,
       depfile: plan.depfile !== '' ? path.resolve(facts.root, plan.depfile) : '', deps: plan.depfile !== '' ? 'gcc' : '', msvcPrefix: '', rspfile: '', rspfileContent: '',
-      prefixMap: endsInCompiler(plan.shell), ...(call.env !== undefined ? { env: call.env } : {}), stdout: true,
+      prefixMap: endsInCompiler(plan.shell), ...(call.env !== undefined ? { env: call.env } : {}), stdout: true, inline: true,
       // Recorded by the node only if every declared input is shipped (else its key would not be the lookup's).
       ...(cache !== undefined && cache.declared.every((p) => inputs.some((i) => i.path === p)) ? { cache } : {}),
     },
@@ -353,6 +353,8 @@ export async function remoteResult(
     if (why !== undefined) return new RunFailure({ code: 'remote.deps', message: `the node reported a dependency B does not accept: ${why}` });
   }
   let received = 0;
+  const tooMuch = refusedInline(r.outputs);
+  if (tooMuch !== undefined) return new RunFailure({ code: 'remote.fetch', message: tooMuch });
   for (const out of [...plan.outputs, ...(plan.depfile !== '' ? [plan.depfile] : [])]) {
     const abs = path.resolve(facts.root, out);
     const rec = r.outputs.find((x) => x.path === abs);
@@ -363,7 +365,7 @@ export async function remoteResult(
     } catch (e) {
       return new RunFailure({ code: 'remote.output', message: (e as Error).message });
     }
-    const failed = await fetchIntoPlace({ digest: rec.digest, size: rec.size, mode: rec.mode }, dest, fetch);
+    const failed = await fetchIntoPlace({ digest: rec.digest, size: rec.size, mode: rec.mode, ...(rec.data !== undefined ? { data: rec.data } : {}) }, dest, fetch);
     if (failed !== undefined) return new RunFailure({ code: 'remote.fetch', message: `fetching ${out} from the node failed: ${failed}` });
     received += rec.size;
   }

@@ -129,6 +129,8 @@ export interface RexecWork {
   cache?: NodeCacheInfo;
   /** A link (rexec-link.ts): the node asks the linker for the files it read and reports them with their digests. */
   link?: boolean;
+  /** The client takes small outputs inline in the result (RexecOutput.data); asked, so an older client's strict decoder never sees the field. */
+  inline?: boolean;
 }
 
 /**
@@ -267,7 +269,7 @@ const WORK: Record<WorkKind, Shape> = {
     inputs: arr(obj({ path: str(), digest: str(32, HEX_DIGEST), size: int(), exec: bool })),
     outputs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME), rspfile: str(), rspfileContent: str(TEXT), prefixMap: bool,
     env: opt(rec(str(), 10_000)), stdout: opt(bool),
-    cache: opt(NODE_CACHE_INFO), link: opt(bool),
+    cache: opt(NODE_CACHE_INFO), link: opt(bool), inline: opt(bool),
   },
   'cache-lookup': { k: lit('cache-lookup'), action: NODE_ACTION },
   'cache-put': { k: lit('cache-put'), action: NODE_ACTION, result: CACHED_RESULT },
@@ -366,7 +368,16 @@ export interface RexecOutput {
   digest: string | null;
   size: number;
   mode: number;
+  /** The blob itself (base64), when it is small (INLINE_OUTPUT_MAX): the client then needs no `cas-get`. */
+  data?: string;
 }
+
+/**
+ * Bounds of inline outputs: a compile's object is typically 2-200 KiB, and a result carrying more
+ * than ~1 MiB would hold a broker's socket as long as the chunked fetch it replaces would.
+ */
+export const INLINE_OUTPUT_MAX = 256 << 10;
+export const INLINE_RESULT_MAX = 1 << 20;
 
 export interface RexecResult {
   exit: number;
@@ -472,7 +483,10 @@ export interface ResultOf {
 }
 
 /** An output as a blob in the store of the node that ran it (digest null: the attempt left none). */
-const STORED_OUTPUT = obj({ path: str(), digest: nullable(str(32, HEX_DIGEST)), size: int(), mode: int(0, 0o7777) });
+const STORED_OUTPUT = obj({
+  path: str(), digest: nullable(str(32, HEX_DIGEST)), size: int(), mode: int(0, 0o7777),
+  data: opt(str(4 * Math.ceil(INLINE_OUTPUT_MAX / 3), /^[A-Za-z0-9+/]*={0,2}$/)),
+});
 const FILE_STATE = nullable(obj({ size: int(), mtime: num, ctime: num, ino: num, digest: str(NAME), racy: bool }));
 
 const RESULTS: { [K in keyof ResultOf]: Shape } = {

@@ -39,7 +39,8 @@ export async function pullOutputs(
   try {
     store ??= new Cas();
     for (const o of outputs) {
-      if (o.digest === null || store.has(o.digest)) continue;
+      // Inline outputs travel in the result itself (the client verifies them): nothing to copy.
+      if (o.digest === null || o.data !== undefined || store.has(o.digest)) continue;
       const final = store.pathOf(o.digest);
       fs.mkdirSync(path.dirname(final), { recursive: true });
       // Named as the store's own writers name temp files, so that maintenance removes it if

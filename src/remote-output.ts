@@ -11,7 +11,7 @@ import { DIGEST_BYTES, digestFromHex } from './hash.ts';
 import { stateOf } from './filestate.ts';
 import { checkOutputPath } from './rexec-client.ts';
 import type { FileState } from './database.ts';
-import type { RexecOutput } from './messages.ts';
+import { INLINE_OUTPUT_MAX, INLINE_RESULT_MAX, type RexecOutput } from './messages.ts';
 import type { Failure } from './protocol.ts';
 
 /**
@@ -54,6 +54,25 @@ export async function fetchVerified(node: string, hex: string, size: number, des
   }
 }
 
+/**
+ * Writes an output that came inline in a result (RexecOutput.data) into `dest` exactly as
+ * fetchVerified writes a fetched one (same temp file, same digest check); its length must be the
+ * announced size and within INLINE_OUTPUT_MAX, else it throws and nothing is written.
+ */
+export async function writeInline(hex: string, size: number, data: string, dest: string): Promise<void> {
+  const bytes = Buffer.from(data, 'base64');
+  if (bytes.length > INLINE_OUTPUT_MAX) throw new Error(`the node sent an inline output of ${bytes.length} bytes (bound ${INLINE_OUTPUT_MAX})`);
+  if (bytes.length !== size) throw new Error(`the node sent an inline output of ${bytes.length} bytes but announced ${size}`);
+  await fetchVerified('that ran it', hex, size, dest, async (off, len) => bytes.subarray(off, off + len));
+}
+
+/** Why the inline outputs of one result are refused (more than INLINE_RESULT_MAX in all), or undefined. */
+export function refusedInline(records: readonly RexecOutput[]): string | undefined {
+  let total = 0;
+  for (const r of records) if (r.data !== undefined) total += r.size;
+  return total > INLINE_RESULT_MAX ? `the node sent ${total} bytes of outputs inline in one result (bound ${INLINE_RESULT_MAX})` : undefined;
+}
+
 // Where a node may say a compile read files: the client's project directories it sent, and the
 // system's own headers and libraries. Never devices or kernel files (/dev/zero would be hashed
 // forever), and nothing else of the client's disk: a dependency named here is hashed, and, if it
@@ -66,11 +85,12 @@ const SYSTEM_DEPS = ['/usr/', '/opt/', '/lib/', '/lib64/', '/nix/'];
  * see half an output, and a failed fetch leaves nothing. The error's message, or undefined.
  */
 export async function fetchIntoPlace(
-  rec: { digest: string; size: number; mode: number }, dest: string, fetch: (hex: string, size: number, dest: string) => Promise<void>,
+  rec: { digest: string; size: number; mode: number; data?: string }, dest: string, fetch: (hex: string, size: number, dest: string) => Promise<void>,
 ): Promise<string | undefined> {
   const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    await fetch(rec.digest, rec.size, tmp);
+    if (rec.data !== undefined) await writeInline(rec.digest, rec.size, rec.data, tmp);
+    else await fetch(rec.digest, rec.size, tmp);
     fs.chmodSync(tmp, rec.mode & 0o777);
     fs.renameSync(tmp, dest);
     return undefined;
@@ -116,6 +136,8 @@ export async function placeOutputs(
 ): Promise<{ outs: Map<string, FileState | undefined>; received: number } | Failure> {
   const outs = new Map<string, FileState | undefined>();
   let received = 0;
+  const tooMuch = refusedInline(records);
+  if (tooMuch !== undefined) return { code: 'remote.fetch', message: `rule ${rule}: ${tooMuch}`, where: rule, fields: { retryLocal: true } };
   for (const o of declared) {
     const abs = path.resolve(root, o);
     const rec = records.find((x) => x.path === abs);
@@ -135,7 +157,7 @@ export async function placeOutputs(
       outs.set(o, undefined);
       continue;
     }
-    const failed = await fetchIntoPlace({ digest: rec.digest, size: rec.size, mode: rec.mode }, dest, fetch);
+    const failed = await fetchIntoPlace({ digest: rec.digest, size: rec.size, mode: rec.mode, ...(rec.data !== undefined ? { data: rec.data } : {}) }, dest, fetch);
     if (failed !== undefined) return { code: 'remote.fetch', message: `fetching ${o} from the node failed: ${failed}`, where: rule, fields: { retryLocal: true } };
     received += rec.size;
     outs.set(o, stateOf(fs.statSync(dest), digestFromHex(rec.digest), true));

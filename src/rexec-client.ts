@@ -283,6 +283,8 @@ export function planRexec(
       rspfile: e.rspfile !== '' ? abs(e.rspfile) : '',
       rspfileContent: e.rspfileContent,
       prefixMap: /(?:^|\/)(?:[\w.+-]+-)?(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(?:-\d+(?:\.\d+)*)?$/.test(info.compiler),
+      // Small outputs come back in the result: one cas-get round trip less per output (remote-output.ts).
+      inline: true,
     },
     offered,
   };

@@ -195,7 +195,7 @@ export function planLink(
   return {
     work: {
       k: 'rexec', cmd: e.cmd, cwd: e.root, roots, inputs, outputs, depfile: '', deps: '', msvcPrefix: e.msvcPrefix, rspfile: '', rspfileContent: '',
-      prefixMap: false, ...(step.kind === 'link' ? { link: true } : {}),
+      prefixMap: false, inline: true, ...(step.kind === 'link' ? { link: true } : {}),
     },
     offered,
   };

@@ -18,7 +18,7 @@ import { Cas, CHUNK } from './cas.ts';
 import { parseDepfile, parseShowIncludes } from './depfile.ts';
 import { cacheDir, ensurePrivateDir } from './cachedir.ts';
 import type { TaskContext } from './task-context.ts';
-import { parseBlobAnswer, type RexecInput, type RexecOutput, type RexecResult, type RexecWork, type CasGetWork, type CasGetResult } from './messages.ts';
+import { INLINE_OUTPUT_MAX, INLINE_RESULT_MAX, parseBlobAnswer, type RexecInput, type RexecOutput, type RexecResult, type RexecWork, type CasGetWork, type CasGetResult } from './messages.ts';
 import { isProtocolError } from './protocol.ts';
 export type { RexecInput, RexecOutput, RexecResult, RexecWork };
 import { isolatedArgv, isolation, removeSandbox } from './sandbox.ts';
@@ -211,6 +211,7 @@ async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
     }
+    let inlined = 0;
     for (const o of w.outputs) {
       const p = inSandbox(sandbox, o);
       let st: fs.Stats | undefined;
@@ -224,7 +225,17 @@ async function runInSandbox(w: RexecWork, ctx: TaskContext): Promise<RexecResult
         continue;
       }
       const put = store.putFile(p);
-      result.outputs.push({ path: o, digest: put.hex, size: put.size, mode: st.mode & 0o777 });
+      const rec: RexecOutput = { path: o, digest: put.hex, size: put.size, mode: st.mode & 0o777 };
+      // Small outputs ride in the result: the client's cas-get per output was a round trip and
+      // ~0.3 ms of its CPU per action (scripts/bench-client-cpu.ts). Still in the store, for relays' misses and the cache.
+      if (w.inline === true && put.size <= INLINE_OUTPUT_MAX && inlined + put.size <= INLINE_RESULT_MAX) {
+        const bytes = fs.readFileSync(p);
+        if (bytes.length === put.size) {
+          rec.data = bytes.toString('base64');
+          inlined += put.size;
+        }
+      }
+      result.outputs.push(rec);
     }
     return result;
   } finally {
