@@ -36,7 +36,8 @@ export class NinjaDescription implements BuildDescription, EdgeOwner {
   readonly dbDir: string;
   readonly pools: Map<string, number>;
   readonly notices: string[];
-  private readonly actions = new Map<NinjaEdge, Action>();
+  /** The action of each edge asked for, by edge id (an array: a 90k-entry Map costs ~1.5 MB more). */
+  private readonly actions: (EdgeAction | undefined)[];
   /**
    * Identity of the manifest files' contents (digest of their digests), set by the build host:
    * a trace stamped with it was verified against a byte-identical manifest.
@@ -85,6 +86,16 @@ export class NinjaDescription implements BuildDescription, EdgeOwner {
     if (!c) return undefined;
     return c.mod.uncacheable(edge, this.manifest, this.root) === undefined ? c.mod.edgeCacheHooks(c.cache, call, nodes) : undefined;
   }
+  /** The shared path lists of shareList(), by their paths joined with NUL (which no path holds). */
+  private readonly lists = new Map<string, string[]>();
+  shareList(list: string[]): string[] {
+    const key = list.join('\0');
+    const had = this.lists.get(key);
+    if (had !== undefined) return had;
+    Object.freeze(list);
+    this.lists.set(key, list);
+    return list;
+  }
   /** Dyndep-discovered outputs, by output path. */
   private readonly dyndepOutputs = new Map<string, NinjaEdge>();
 
@@ -94,6 +105,11 @@ export class NinjaDescription implements BuildDescription, EdgeOwner {
     this.manifest = manifest;
     this.pools = manifest.pools;
     this.notices = manifest.warnings.map((w) => w);
+    // Filled in order, so the array stays a packed one (a store far past its end would turn a
+    // growing array into a dictionary).
+    const actions: (EdgeAction | undefined)[] = [];
+    for (let i = 0; i < manifest.edges.length; i++) actions.push(undefined);
+    this.actions = actions;
     this.dbDir = path.join(manifest.builddir ? path.resolve(dir, manifest.builddir) : dir, '.b');
   }
 
@@ -180,21 +196,25 @@ export class NinjaDescription implements BuildDescription, EdgeOwner {
   startOrder(targets: string[], jobs: number): StartOrder {
     const m = this.manifest;
     const producer = (k: string): NinjaEdge | undefined => m.producer.get(k) ?? this.dyndepOutputs.get(k);
-    const weights = criticalPathWeights<NinjaEdge>({ producer, inputs: (e) => e.ins, validations: (e) => e.validations, phony: (e) => e.isPhony }, targets);
+    const byEdge = criticalPathWeights<NinjaEdge>({ producer, inputs: (e) => e.ins, validations: (e) => e.validations, phony: (e) => e.isPhony }, targets);
+    // Kept for the whole build by the rank function: by edge id, 4 bytes an edge, where the
+    // Map's entries cost several times that on a 90k-edge graph. -1: not reached (as ninja).
+    const weights = new Int32Array(m.edges.length).fill(-1);
+    for (const [e, w] of byEdge) if (e.id < weights.length) weights[e.id] = w;
     const tokens = jobserver();
     return new StartQueue<Action>(jobs, this.pools, (a) => {
       const e = a instanceof EdgeAction ? a.edge : undefined;
-      return { weight: e !== undefined ? (weights.get(e) ?? -1) : -1, id: e?.id ?? 0, pool: a.pool };
+      return { weight: e !== undefined ? (weights[e.id] ?? -1) : -1, id: e?.id ?? 0, pool: a.pool };
     }, tokens !== undefined ? { tokens } : {});
   }
 
   actionFor(key: string): Action | undefined {
     const edge = this.manifest.producer.get(key) ?? this.dyndepOutputs.get(key);
     if (edge === undefined) return undefined;
-    let a = this.actions.get(edge);
-    if (a === undefined) {
+    let a = this.actions[edge.id];
+    if (a === undefined || a.edge !== edge) {
       a = new EdgeAction(edge, this);
-      this.actions.set(edge, a);
+      this.actions[edge.id] = a;
     }
     return a;
   }
