@@ -35,6 +35,14 @@ export function cacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return envFlag(env.B_CACHE);
 }
 
+/** The base directory for relative paths in keys: B_CACHE_BASEDIR if it holds the root, else the root. */
+export function runBase(root: string, env: NodeJS.ProcessEnv = process.env): string {
+  const given = env.B_CACHE_BASEDIR;
+  if (given === undefined || !path.isAbsolute(given)) return root;
+  const rel = path.relative(given, root);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? root : path.resolve(given);
+}
+
 export function declaredEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const names = new Set([...KEY_ENV, ...(env.B_CACHE_ENV ?? '').split(/[\s,]+/).filter(Boolean)]);
   const out: Record<string, string> = {};

@@ -26,14 +26,18 @@ import * as path from 'node:path';
 import type { Engine } from './engine.ts';
 import type { Answer } from './engine-types.ts';
 import { ActionCache } from './action-cache.ts';
-import { absolutizer, actionKey, matchResult, pathKey, relativizer, withResult } from './action-key.ts';
-import { cacheEnabled, declaredEnv, hexOf, isContentDigest, resolveTool, toolFingerprint } from './ninja-cache.ts';
+import { pathKey, relativizer, withResult } from './action-key.ts';
+import { cacheEnabled, declaredEnv, hexOf, isContentDigest } from './ninja-cache.ts';
+import { runBase } from './action-env.ts';
+import { callOf, isFile, restoreHit, runKey, type KeyContext } from './bfile-hit.ts';
 import { checkOutputPath, isSystem, projectRoots } from './rexec-client.ts';
 import { fetchIntoPlace, refusedDependency, refusedInline } from './remote-output.ts';
 import { digestHex } from './hash.ts';
 import { platform } from './toolchain.ts';
-import { endsInCompiler, placementTool, planRun, runSpec, type PlannedRun, type RuleFacts, type RunCall } from './bfile-action.ts';
-import { outcomeOf, type CachedResultWire, type NodeAction, type NodeCacheInfo, type RexecInput, type RexecResult, type RexecWork, type RunResult, type RunWork } from './messages.ts';
+import { endsInCompiler, placementTool, planRun, type PlannedRun, type RuleFacts, type RunCall } from './bfile-action.ts';
+
+export { runBase };
+import { outcomeOf, type CachedResultWire, type NodeAction, type NodeCacheInfo, type RexecInput, type RunHitEnv, type RexecResult, type RexecWork, type RunResult, type RunWork } from './messages.ts';
 import { lookupOnNodes, type NodeCacheIo } from './node-cache-client.ts';
 import { type RunAnswer, type RunRequest } from './need-messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
@@ -66,14 +70,6 @@ function theCache(): ActionCache | null {
   return sharedCache;
 }
 
-/** The base directory for relative paths in keys: B_CACHE_BASEDIR if it holds the root, else the root. */
-export function runBase(root: string, env: NodeJS.ProcessEnv = process.env): string {
-  const given = env.B_CACHE_BASEDIR;
-  if (given === undefined || !path.isAbsolute(given)) return root;
-  const rel = path.relative(given, root);
-  return rel.startsWith('..') || path.isAbsolute(rel) ? root : path.resolve(given);
-}
-
 /** What the engine knows about the rule behind task `st`: the facts an action is planned from. */
 export function ruleFacts(engine: Engine, st: RuleState): RuleFacts {
   const a = st.action;
@@ -91,29 +87,11 @@ export function ruleFacts(engine: Engine, st: RuleState): RuleFacts {
   return { root: path.resolve(engine.desc.root), kind: a.answers !== undefined ? 'oracle' : a.always ? 'phony' : 'file', outs: a.outputs, needed, lastDeps };
 }
 
-function isFile(abs: string): boolean {
-  // Most words of a command line are no file here (`mkdir`, `cp`, flags' values): stat them
-  // without a thrown ENOENT each (an Error with a stack per word, per run()).
-  try {
-    return fs.statSync(abs, { throwIfNoEntry: false })?.isFile() ?? false;
-  } catch {
-    return false; // ENOTDIR, EACCES: not a file we can read either
-  }
-}
-
 /** Runs one `run()` of the rule behind `st` as an action; the answer for the rule. */
 export async function runAction(engine: Engine, st: RuleState, req: RunRequest, env: FarmEnv | undefined): Promise<RunAnswer> {
   const t0 = Date.now();
   const facts = ruleFacts(engine, st);
-  const call: RunCall = {
-    ...(req.argv !== undefined ? { argv: req.argv } : { shell: req.shell ?? '' }),
-    cwd: path.resolve(facts.root, req.cwd),
-    ...(req.env !== undefined ? { env: req.env } : {}),
-    ...(req.outputs !== undefined ? { outputs: req.outputs } : {}),
-    ...(req.depfile !== undefined ? { depfile: req.depfile } : {}),
-    ...(req.cache !== undefined ? { cache: req.cache } : {}),
-    ...(req.remote !== undefined ? { remote: req.remote } : {}),
-  };
+  const call = callOf(req, facts.root);
   if ((req.argv === undefined) === (req.shell === undefined)) throw new RunFailure({ code: 'protocol', message: 'run: exactly one of shell and argv' });
   const plan = planRun(call, facts, isFile);
   const name = engine.desc.show(facts.outs[0] ?? st.action.answers ?? st.action.id);
@@ -125,8 +103,12 @@ export async function runAction(engine: Engine, st: RuleState, req: RunRequest, 
   let key: string | undefined;
   const base = runBase(facts.root);
   if (cache !== null) {
-    key = await keyFor(plan, call, facts, base, env);
-    const hit = key === undefined ? undefined : await lookup(cache, key, plan, facts, call.cwd, base, (keys) => engine.need(st, keys, true));
+    key = await runKey(plan, call, facts, keyContext(engine, base), (i) => {
+      // Needed files come with the digests the engine answered; the others from B's database.
+      const d = env?.digestOf(path.resolve(facts.root, i));
+      return d === undefined ? undefined : digestHex(d.digest);
+    });
+    const hit = key === undefined ? undefined : await restoreHit(cache, key, plan, facts, call.cwd, base, async (keys) => (await engine.need(st, keys, true)).map((x) => hexOf(x.hash)));
     if (hit !== undefined) {
       event('local', { cache: 'local', cacheBytes: hit.bytes });
       return { exit: 0, output: hit.output, stdout: hit.stdout, node: 'local', cache: 'local' };
@@ -201,52 +183,12 @@ export async function runAction(engine: Engine, st: RuleState, req: RunRequest, 
   return answer;
 }
 
-/** The action's key, or undefined when a program it starts is not found (then it is not cached). */
-async function keyFor(plan: PlannedRun, call: RunCall, facts: RuleFacts, base: string, env: FarmEnv | undefined): Promise<string | undefined> {
-  const prints: string[] = [];
-  for (const p of plan.programs) {
-    const abs = resolveTool(p, call.cwd);
-    if (abs === undefined) return undefined;
-    prints.push(await toolFingerprint(abs));
-  }
-  // Needed files come with the digests the engine answered; the others are hashed (B's database).
-  const digests = new Map(facts.needed.map((n) => [n.key, n.digest]));
-  for (const i of plan.inputs) {
-    if (digests.has(i)) continue;
-    const d = env?.digestOf(path.resolve(facts.root, i));
-    if (d === undefined) return undefined;
-    digests.set(i, digestHex(d.digest));
-  }
-  return actionKey(runSpec(plan, call, facts, { platform: platform(), tool: prints.join(' '), env: declaredEnv(), base, digests }));
-}
-
 type AnswerFn = (keys: string[]) => Promise<Answer[]>;
 
-/** The outputs written from the cache, or undefined (a miss; a result that cannot be restored is dropped). */
-async function lookup(cache: ActionCache, key: string, plan: PlannedRun, facts: RuleFacts, cwd: string, base: string, answer: AnswerFn): Promise<{ output: string; stdout: string; bytes: number } | undefined> {
-  const entry = cache.read(key);
-  if (entry === undefined) return undefined;
-  const rel = relativizer(cwd, base);
-  const abs = absolutizer(cwd, base);
-  const hit = await matchResult(entry, async (deps) => (await answer(deps.map((d) => pathKey(facts.root, abs(d), facts.root)))).map((x) => hexOf(x.hash)));
-  if (hit === undefined || hit.stdout === undefined) return undefined;
-  const outs = [...plan.outputs, ...(plan.depfile !== '' ? [plan.depfile] : [])];
-  if (hit.outputs.length !== outs.length || hit.outputs.some((o, i) => o.path !== rel(outs[i]!))) return undefined;
-  let bytes = 0;
-  for (const [i, o] of hit.outputs.entries()) {
-    let dest: string;
-    try {
-      dest = checkOutputPath(facts.root, outs[i]!, facts.outs[0] ?? '');
-    } catch {
-      return undefined;
-    }
-    if (!cache.restore(o.digest, dest, o.mode)) {
-      cache.drop(key);
-      return undefined;
-    }
-    bytes += o.size;
-  }
-  return { output: hit.output, stdout: hit.stdout, bytes };
+/** The build's key context (the one its workers get, build-host.ts), or this process's now. */
+function keyContext(engine: Engine, base: string): KeyContext {
+  const h = (engine.desc as { runHits?: RunHitEnv }).runHits;
+  return h !== undefined ? { ...h, base } : { platform: platform(), env: declaredEnv(), base, path: process.env.PATH ?? '', build: `run.${Date.now()}.${Math.random()}` };
 }
 
 /** Records a successful run; false (nothing recorded) when an output or a dependency is missing. */

@@ -16,12 +16,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ENV, ORACLE, type Action, type BuildDescription, type Completed, type RunContext } from './engine.ts';
+import { ENV, ORACLE, type Action, type BuildDescription, type BuildEvent, type Completed, type RunContext } from './engine.ts';
 import { placeOutputs } from './remote-output.ts';
 import type { FileState, Trace } from './database.ts';
 import { fingerprint } from './hash.ts';
 import { UserError } from './errors.ts';
-import { outcomeOf, type RecordedCommand, type Reply, type RuleResult, type RuleWork } from './messages.ts';
+import { outcomeOf, type RecordedCommand, type Reply, type RuleResult, type RuleWork, type RunHitEnv } from './messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
 export type { RecordedCommand, RuleResult, RuleWork };
 
@@ -202,6 +202,10 @@ class BfileDescription implements BuildDescription {
   private readonly actions = new Map<string, Action>();
   /** Set by the build host: the build has other nodes or the action cache (rules' commands are actions). */
   farm = false;
+  /** Set by the build host with the action cache: lets a rule's worker answer run() hits itself (bfile-hit.ts). */
+  runHits: RunHitEnv | undefined = undefined;
+  /** Set by the build host: where the `command` events of those hits go. */
+  commandEvent: ((e: BuildEvent) => void) | undefined = undefined;
 
   constructor(file: string, dir: string, reg: Registry) {
     this.root = dir;
@@ -244,7 +248,7 @@ class BfileDescription implements BuildDescription {
     // Its run() calls are actions (bfile-farm.ts) when they can go somewhere else: other nodes, or the action cache.
     const work = (replay?: RecordedCommand[]): RuleWork => ({
       k: 'rule', file: desc.file, dir: desc.root, rule: m.rule.id, key, outs: m.outs, stem: m.stem, ...(replay ? { replay } : {}),
-      ...(!replay && desc.farm ? { actions: true } : {}),
+      ...(!replay && desc.farm ? { actions: true, ...(desc.runHits !== undefined ? { hits: desc.runHits } : {}) } : {}),
     });
     return {
       id,
@@ -286,6 +290,11 @@ class BfileDescription implements BuildDescription {
         if (ctx.node !== undefined) return { code: 'remote.unfenced', message: `node ${ctx.node} answered rule ${showKey(key)} with a result of a rule run on this machine's files`, where: desc.file, fields: { retryLocal: true } };
         const outputs = new Map<string, FileState | undefined>();
         for (const o of m.outs) outputs.set(o, r.outputs[o] ?? undefined);
+        // run() hits its worker answered (bfile-hit.ts): the events bfile-farm.ts sends for the others.
+        const t = Date.now();
+        for (const h of desc.runHits !== undefined ? r.hits ?? [] : []) {
+          desc.commandEvent?.({ event: 'command', t, key: showKey(m.outs[0] ?? key), action: id, description: h.cmd, node: 'local', ms: h.ms, cache: 'local', cacheBytes: h.bytes });
+        }
         return { outputs, discovered: [], value: r.value, output: r.output, extra: JSON.stringify(extra) };
       },
       replayed(result: Reply): { same: boolean; reason: string; extra: string } {

@@ -27,7 +27,10 @@ import { cleanOutputs, deadOutputs } from './dead.ts';
 import { lockDb, NESTED } from './lock.ts';
 import { findBuildFile } from './buildfile.ts';
 import { dropSnapshot, writeSnapshot, type SnapshotCommand, type SnapshotFile } from './fastnoop.ts';
-import { cacheEnabled } from './action-env.ts';
+import { cacheEnabled, declaredEnv, runBase } from './action-env.ts';
+import { cacheDir } from './cachedir.ts';
+import { platform } from './toolchain.ts';
+import type { RunHitEnv } from './messages.ts';
 
 export { findBuildFile };
 
@@ -434,6 +437,12 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
     (d as { remoteEnv?: typeof remoteEnv }).remoteEnv = remoteEnv;
     // With no node to send commands to and no action cache, a rule's run() stays in place (as fast as before).
     (d as { farm?: boolean }).farm = io.nodes === true || cacheOn;
+    // With the cache, a rule's worker answers its run() hits itself where it can (bfile-hit.ts).
+    if (cacheOn && 'runHits' in d) {
+      const hd = d as { runHits?: RunHitEnv; commandEvent?: (e: BuildEvent) => void };
+      hd.runHits = runHitEnv(d.root, `${process.pid}.${t0}.${++builds}`);
+      hd.commandEvent = (ev) => events.push(ev);
+    }
     const files = (d as { manifest?: { files: string[] } }).manifest?.files;
     if (files !== undefined) {
       // What the manifest says now, from its files' digests (stat fast path: no re-read).
@@ -507,6 +516,19 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
     unlock();
   }
   return reply;
+}
+
+let builds = 0;
+
+/** The action-cache context a rule's worker needs to key a run() as bfile-farm.ts does. */
+function runHitEnv(root: string, build: string): RunHitEnv | undefined {
+  let dir: string;
+  try {
+    dir = path.join(cacheDir(), 'actions');
+  } catch {
+    return undefined; // no private cache directory: the build host's own lookup says why
+  }
+  return { dir, base: runBase(path.resolve(root)), env: declaredEnv(), platform: platform(), path: process.env.PATH ?? '', build };
 }
 
 /** The build's uploader with `--cache --cache-upload` and nodes (cache-upload.ts), else undefined. */

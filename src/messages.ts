@@ -62,6 +62,22 @@ export interface RuleWork {
    * its commands and writes land in the attempt's sandbox, its outputs come back as blobs.
    */
   fenced?: boolean;
+  /** With the action cache: what the rule's worker needs to answer a run() hit itself (bfile-hit.ts). */
+  hits?: RunHitEnv;
+}
+
+/** The build host's action-cache context for a rule's worker (bfile-hit.ts). */
+export interface RunHitEnv {
+  /** The local action cache's directory (the worker uses it only if it is its own). */
+  dir: string;
+  base: string;
+  /** The declared environment (action-env.ts declaredEnv). */
+  env: Record<string, string>;
+  platform: string;
+  /** PATH, as the build host resolves programs. */
+  path: string;
+  /** Names the build: PATH lookups are kept per build. */
+  build: string;
 }
 
 /** What a Ninja edge says about its command, wherever it runs (in place, fenced, sandboxed). */
@@ -255,7 +271,10 @@ const CACHED_RESULT = obj({
 const RECORDED = obj({ cmd: str(), cwd: str(), env: str(TEXT), exit: int(-1, 0xffff), stdout: str(TEXT) });
 
 const WORK: Record<WorkKind, Shape> = {
-  rule: { k: lit('rule'), file: str(), dir: str(), rule: str(), key: str(), outs: arr(str()), stem: str(), replay: opt(arr(RECORDED)), fenced: opt(bool), actions: opt(bool) },
+  rule: {
+    k: lit('rule'), file: str(), dir: str(), rule: str(), key: str(), outs: arr(str()), stem: str(), replay: opt(arr(RECORDED)), fenced: opt(bool), actions: opt(bool),
+    hits: opt(obj({ dir: str(), base: str(), env: ENV, platform: str(NAME), path: str(TEXT), build: str(NAME) })),
+  },
   cmd: {
     k: lit('cmd'), cmd: str(), cwd: str(), outs: arr(str()), depfile: str(), deps: str(NAME), msvcPrefix: str(NAME),
     rspfile: str(), rspfileContent: str(TEXT), console: bool,
@@ -350,6 +369,8 @@ export interface RuleResult {
   fenced?: RexecOutput[];
   /** Set when the node could not fence this rule: the client runs it itself. */
   unfenceable?: string;
+  /** run() calls its worker answered from the local action cache (bfile-hit.ts): the command, bytes restored, ms. */
+  hits?: { cmd: string; bytes: number; ms: number }[];
 }
 
 export interface CmdResult {
@@ -493,6 +514,7 @@ const RESULTS: { [K in keyof ResultOf]: Shape } = {
   rule: {
     outputs: rec(FILE_STATE), value: opt(str(TEXT)), output: str(TEXT), commands: arr(RECORDED),
     replay: opt(obj({ same: bool, reason: opt(str(TEXT)) })), fenced: opt(arr(STORED_OUTPUT)), unfenceable: opt(str(TEXT)),
+    hits: opt(arr(obj({ cmd: str(TEXT), bytes: int(), ms: num }))),
   },
   cmd: { exit: int(-1, 0xffff), signal: opt(str(NAME)), output: str(TEXT), outputs: rec(FILE_STATE), deps: arr(str()), depsError: opt(str(TEXT)), spawnError: opt(str(TEXT)) },
   rexec: {
