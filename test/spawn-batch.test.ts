@@ -91,6 +91,33 @@ test('the spawn helper gets the requests of one turn in one write, and answers e
   }
 }, { timeout: 20_000 });
 
+for (const prefer of ['python', 'perl'] as const) {
+  test(`${prefer}: one slot serves command after command, each output exactly its own (stdout and stderr interleaved), its file kept small`, async () => {
+    const sp = PerlSpawner.start(prefer);
+    if (sp === undefined || sp.kind !== prefer) return void (await sp?.close()); // no such interpreter here
+    const dir = tmp();
+    try {
+      // One at a time: every command gets slot 0, the Python helper's file of that slot grows
+      // by appending until it passes 64 KiB, then it is truncated before the next start.
+      const big = 'x'.repeat(100_000);
+      for (const [i, shell] of [`echo a; echo b >&2; echo c`, `printf '${big}'`, `echo after-big >&2`, `true`, `echo last`].entries()) {
+        const r = await sp.run({ shell, cwd: dir })!.done;
+        assert.is(r.exit, 0, shell.slice(0, 40));
+        assert.is(r.output, [`a\nb\nc\n`, big, 'after-big\n', '', 'last\n'][i], `output of command ${i}`);
+      }
+      const helperDir = (sp as unknown as { dir: string }).dir;
+      assert.ok(fs.statSync(path.join(helperDir, '0')).size < 1000, 'the slot file was truncated after the big output');
+      // Exit codes and signals come through exactly.
+      assert.is((await sp.run({ shell: 'exit 7', cwd: dir })!.done).exit, 7);
+      const killed = await sp.run({ shell: 'kill -9 $$', cwd: dir })!.done;
+      assert.is(killed.signal, 'SIGKILL');
+      assert.is(killed.exit, -1);
+    } finally {
+      await sp.close();
+    }
+  }, { timeout: 20_000 });
+}
+
 test('a reply of the Node helper is decoded to its declared shape, anything else refused', () => {
   assert.equal(decodeSpawnReply('{"id":0}'), { id: 0 });
   assert.equal(decodeSpawnReply('{"id":3,"exit":1,"output":"x","start":1,"end":2,"signal":"SIGTERM"}'), { id: 3, exit: 1, output: 'x', start: 1, end: 2, signal: 'SIGTERM' });
