@@ -268,6 +268,9 @@ export class PerlSpawner {
     const p = this.pending.get(r.id);
     if (p === undefined) return;
     this.pending.delete(r.id);
+    // The last command answered: unref'd here rather than in a reaction to every command's
+    // promise (one promise job less per command); a successor started by the caller refs again.
+    if (this.pending.size === 0) this.unrefOutput();
     if (p.killTimer !== undefined) clearTimeout(p.killTimer);
     const end = Date.now();
     if (r.kind === 'error') {
@@ -302,6 +305,10 @@ export class PerlSpawner {
     }
   }
 
+  private unrefOutput(): void {
+    (this.child.stdout as { unref?: () => void } | null)?.unref?.();
+  }
+
   /** Closes the slot files this side holds and removes the helper's directory. */
   private removeDir(): void {
     for (const fd of this.outFds.values()) {
@@ -321,6 +328,7 @@ export class PerlSpawner {
     this.out = [];
     const left = [...this.pending.values()];
     this.pending.clear();
+    this.unrefOutput();
     const now = Date.now();
     const detail = this.stderr.trim() ? ` (${this.stderr.trim().split('\n').slice(-2).join('; ')})` : '';
     for (const p of left) {
@@ -349,9 +357,6 @@ export class PerlSpawner {
     // The helper's pipes do not keep this process alive, but a command it runs for us must: a
     // caller with nothing else pending (a no-op build replaying its commands) would exit early.
     if (this.pending.size === 1) (this.child.stdout as { ref?: () => void } | null)?.ref?.();
-    void done.then(() => {
-      if (this.pending.size === 0) (this.child.stdout as { unref?: () => void } | null)?.unref?.();
-    });
     this.send(frame);
     return { id, done };
   }

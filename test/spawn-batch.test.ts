@@ -118,6 +118,27 @@ for (const prefer of ['python', 'perl'] as const) {
   }, { timeout: 20_000 });
 }
 
+test('python: a relative cwd after an absolute one is still taken from where B runs, and no cwd means there', async () => {
+  const sp = PerlSpawner.start('python');
+  if (sp === undefined || sp.kind !== 'python') return void (await sp?.close());
+  const a = fs.realpathSync(tmp());
+  const b = fs.realpathSync(tmp());
+  fs.mkdirSync(path.join(a, 'deep', 'er'), { recursive: true });
+  try {
+    // The helper stays in an absolute cwd after a command; a relative one must not resolve there.
+    const pwd = async (cwd?: string): Promise<string> => (await sp.run(cwd === undefined ? { shell: 'pwd -P' } : { shell: 'pwd -P', cwd })!.done).output.trim();
+    assert.is(await pwd(path.join(a, 'deep', 'er')), path.join(a, 'deep', 'er'));
+    assert.is(await pwd(path.relative(process.cwd(), b)), b);
+    assert.is(await pwd(path.join(a, 'deep', 'er')), path.join(a, 'deep', 'er'));
+    assert.is(await pwd(), fs.realpathSync(process.cwd()));
+    const bad = await sp.run({ shell: 'true', cwd: path.join(a, 'missing') })!.done;
+    assert.match(bad.spawnError ?? '', /cannot change to directory .*missing/);
+    assert.is(await pwd(path.relative(process.cwd(), b)), b, 'after a failed chdir');
+  } finally {
+    await sp.close();
+  }
+}, { timeout: 20_000 });
+
 test('a reply of the Node helper is decoded to its declared shape, anything else refused', () => {
   assert.equal(decodeSpawnReply('{"id":0}'), { id: 0 });
   assert.equal(decodeSpawnReply('{"id":3,"exit":1,"output":"x","start":1,"end":2,"signal":"SIGTERM"}'), { id: 3, exit: 1, output: 'x', start: 1, end: 2, signal: 'SIGTERM' });
