@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import type { ExecRequest, ExecResult } from './messages.ts';
-import { isProtocolError, parseJson } from './protocol.ts';
+import { duplicateKey, isProtocolError, parseJson } from './protocol.ts';
 import { NAME, TEXT, checkShape, int, num, opt, str, type Shape } from './shape.ts';
 import { NOT_STARTED, PerlSpawner, closeHelper } from './spawn-perl.ts';
 
@@ -35,7 +35,7 @@ export { NOT_STARTED };
 const READY: Shape = { id: int(0, 0) };
 const REPLY: Shape = {
   id: int(1),
-  exit: int(-1, 2 ** 31),
+  exit: int(-1, 2 ** 32),
   output: str(TEXT),
   start: num,
   end: num,
@@ -47,13 +47,14 @@ const REPLY: Shape = {
 /**
  * Decodes one line of the Node helper (spawn-helper.ts): `{id: 0}` when it is ready, else a
  * command's result. A pipe to a child is a boundary like a socket: undefined for anything else,
- * an unknown field too (shape.ts refuses what it does not declare).
+ * an unknown field or a field given twice too, as shape.ts's decodeShape refuses them.
  */
 export function decodeSpawnReply(line: string): SpawnReply | { id: 0 } | undefined {
   const v = parseJson(Buffer.from(line, 'utf8'));
   if (isProtocolError(v)) return undefined;
   const ready = typeof v === 'object' && v !== null && (v as { id?: unknown }).id === 0;
-  return checkShape(v, ready ? READY : REPLY, 'spawn helper reply') === undefined ? (v as SpawnReply | { id: 0 }) : undefined;
+  if (checkShape(v, ready ? READY : REPLY, 'spawn helper reply') !== undefined || duplicateKey(line) !== undefined) return undefined;
+  return v as SpawnReply | { id: 0 };
 }
 
 interface Pending {

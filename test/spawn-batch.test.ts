@@ -144,7 +144,7 @@ test('a reply of the Node helper is decoded to its declared shape, anything else
   assert.equal(decodeSpawnReply('{"id":3,"exit":1,"output":"x","start":1,"end":2,"signal":"SIGTERM"}'), { id: 3, exit: 1, output: 'x', start: 1, end: 2, signal: 'SIGTERM' });
   assert.equal(decodeSpawnReply('{"id":4,"exit":-1,"output":"","start":1,"end":2,"spawnError":"sh: x: not found","stdout":""}'), { id: 4, exit: -1, output: '', start: 1, end: 2, spawnError: 'sh: x: not found', stdout: '' });
   // An unknown field is refused, as shape.ts refuses it in every message.
-  for (const bad of ['{"id":3,"exit":1,"output":"x","start":1,"end":2,"signal":"SIGTERM","extra":5}', '{"id":0,"exit":0}', '', 'nope', '[]', 'null', '{"id":-1}', '{"id":1.5,"exit":0,"output":"","start":0,"end":0}', '{"id":2,"exit":"0","output":"","start":0,"end":0}', '{"id":2,"exit":0,"start":0,"end":0}', '{"id":2,"exit":0,"output":"","start":0,"end":0,"spawnError":7}']) {
+  for (const bad of ['{"id":3,"exit":1,"output":"x","start":1,"end":2,"signal":"SIGTERM","extra":5}', '{"id":0,"exit":0}', '{"id":3,"exit":1,"exit":1,"output":"x","start":1,"end":2}', '', 'nope', '[]', 'null', '{"id":-1}', '{"id":1.5,"exit":0,"output":"","start":0,"end":0}', '{"id":2,"exit":"0","output":"","start":0,"end":0}', '{"id":2,"exit":0,"start":0,"end":0}', '{"id":2,"exit":0,"output":"","start":0,"end":0,"spawnError":7}']) {
     assert.is(decodeSpawnReply(bad), undefined, bad);
   }
 }, { timeout: 10_000 });
