@@ -64,7 +64,11 @@ export function refuse(message: string): ProtocolError {
   return { error: 'schema', message };
 }
 
-function checkSpec(x: unknown, s: Spec, at: string): ProtocolError | undefined {
+/**
+ * Checks a value against a spec; the reason it is refused names where (`at`). Exported for a
+ * message that is a spec rather than a shape at its top level (thread-messages.ts's unions).
+ */
+export function checkSpec(x: unknown, s: Spec, at: string): ProtocolError | undefined {
   switch (s.t) {
     case 'str':
       if (typeof x !== 'string') return refuse(`${at} must be a string`);
@@ -106,10 +110,13 @@ function checkSpec(x: unknown, s: Spec, at: string): ProtocolError | undefined {
     case 'nullable':
       return x === null ? undefined : checkSpec(x, s.of, at);
     case 'tagged': {
-      if (typeof x !== 'object' || x === null || Array.isArray(x)) return refuse(`${at} must be an object`);
-      const v = (x as Record<string, unknown>)[s.tag];
-      if (typeof v !== 'string' || !Object.hasOwn(s.of, v)) return refuse(`${at}.${s.tag} is not one of ${Object.keys(s.of).join(', ')}`);
-      return checkShape(x, s.of[v]!, at);
+      // Not an object reads as "no tag": the reason is the same for both (which variants exist).
+      const v = typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>)[s.tag] : undefined;
+      if (typeof v !== 'string' || !Object.hasOwn(s.of, v)) {
+        return refuse(`${at}: unknown ${s.tag} ${JSON.stringify(v)?.slice(0, 64) ?? 'undefined'} (expected ${Object.keys(s.of).join(', ')})`);
+      }
+      // The variant's fields are named under it: `need reply.reason "missing".path ...`.
+      return checkShape(x, s.of[v]!, `${at} "${v}"`);
     }
     case 'scalar':
       if (typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x))) return undefined;

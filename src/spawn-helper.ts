@@ -36,7 +36,7 @@ export function serveSpawner(): void {
       if (closing && running.size === 0) process.exit(0);
     });
   };
-  reply({ id: 0, exit: 0, output: '', start: 0, end: 0 }); // ready
+  if (!gone) process.stdout.write('{"id":0}\n'); // ready (spawner.ts's READY)
   let buf = '';
   process.stdin.setEncoding('utf8');
   process.stdin.on('data', (d: string) => {

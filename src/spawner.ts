@@ -17,6 +17,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import type { ExecRequest, ExecResult } from './messages.ts';
+import { duplicateKey, isProtocolError, parseJson } from './protocol.ts';
+import { NAME, TEXT, checkShape, int, num, opt, str, type Shape } from './shape.ts';
 import { NOT_STARTED, PerlSpawner, closeHelper } from './spawn-perl.ts';
 
 /** A command for the helper. Its `env` adds to the helper's (the worker's, when it started). */
@@ -29,30 +31,30 @@ export type SpawnReply = ExecResult & { id: number };
 
 export { NOT_STARTED };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const optString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+// The Node helper's replies, declared once: the ready line, then one result per command.
+const READY: Shape = { id: int(0, 0) };
+const REPLY: Shape = {
+  id: int(1),
+  exit: int(-1, 2 ** 32),
+  output: str(TEXT),
+  start: num,
+  end: num,
+  signal: opt(str(NAME)),
+  stdout: opt(str(TEXT)),
+  spawnError: opt(str(TEXT)),
+};
 
 /**
  * Decodes one line of the Node helper (spawn-helper.ts): `{id: 0}` when it is ready, else a
- * command's result. A pipe to a child is a boundary like a socket: undefined for anything else.
+ * command's result. A pipe to a child is a boundary like a socket: undefined for anything else,
+ * an unknown field or a field given twice too, as shape.ts's decodeShape refuses them.
  */
 export function decodeSpawnReply(line: string): SpawnReply | { id: 0 } | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(v) || !Number.isSafeInteger(v.id) || (v.id as number) < 0) return undefined;
-  if (v.id === 0) return { id: 0 };
-  const { id, exit, output, start, end, signal, stdout, spawnError } = v;
-  if (typeof exit !== 'number' || typeof output !== 'string' || typeof start !== 'number' || typeof end !== 'number') return undefined;
-  if (!optString(signal) || !optString(stdout) || !optString(spawnError)) return undefined;
-  const r: SpawnReply = { id: id as number, exit, output, start, end };
-  if (signal !== undefined) r.signal = signal as string;
-  if (stdout !== undefined) r.stdout = stdout as string;
-  if (spawnError !== undefined) r.spawnError = spawnError as string;
-  return r;
+  const v = parseJson(Buffer.from(line, 'utf8'));
+  if (isProtocolError(v)) return undefined;
+  const ready = typeof v === 'object' && v !== null && (v as { id?: unknown }).id === 0;
+  if (checkShape(v, ready ? READY : REPLY, 'spawn helper reply') !== undefined || duplicateKey(line) !== undefined) return undefined;
+  return v as SpawnReply | { id: 0 };
 }
 
 interface Pending {

@@ -9,7 +9,7 @@
 // lost `stop` or `started` shows up much later as a hang.
 
 import type { ProtocolError } from './protocol.ts';
-import { NAME, STR, TEXT, U32, arr, checkShape, int, lit, refuse, str, type Shape } from './shape.ts';
+import { NAME, STR, TEXT, U32, arr, checkSpec, int, str, tagged, type Shape, type Spec } from './shape.ts';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
@@ -101,19 +101,20 @@ const FROM_WORKER: Record<FromWorker['type'], Shape> = {
   log: LOG,
 };
 
-function decodeTagged<M>(m: unknown, what: string, variants: Record<string, Shape>): M | ProtocolError {
-  const type = typeof m === 'object' && m !== null && !Array.isArray(m) ? (m as { type?: unknown }).type : undefined;
-  if (typeof type !== 'string' || !Object.hasOwn(variants, type)) {
-    return refuse(`${what}: unknown type ${JSON.stringify(type)?.slice(0, 64) ?? 'undefined'} (expected ${Object.keys(variants).join(', ')})`);
-  }
-  const e = checkShape(m, { ...variants[type]!, type: lit(type) }, `${what} "${type}"`);
-  return e ?? (m as M);
+/** A union as a whole message: shape.ts's `tagged` on `type` (each variant gets its type as a literal). */
+function decodeTagged<M>(m: unknown, what: string, union: Spec): M | ProtocolError {
+  return checkSpec(m, union, what) ?? (m as M);
 }
 
-export const decodeToBroker = (m: unknown): ToBroker | ProtocolError => decodeTagged<ToBroker>(m, 'message to the broker thread', TO_BROKER);
-export const decodeFromBroker = (m: unknown): FromBroker | ProtocolError => decodeTagged<FromBroker>(m, 'message from the broker thread', FROM_BROKER);
-export const decodeToWorker = (m: unknown): ToWorker | ProtocolError => decodeTagged<ToWorker>(m, 'message to a worker thread', TO_WORKER);
-export const decodeFromWorker = (m: unknown): FromWorker | ProtocolError => decodeTagged<FromWorker>(m, 'message from a worker thread', FROM_WORKER);
+const TO_BROKER_MSG = tagged('type', TO_BROKER);
+const FROM_BROKER_MSG = tagged('type', FROM_BROKER);
+const TO_WORKER_MSG = tagged('type', TO_WORKER);
+const FROM_WORKER_MSG = tagged('type', FROM_WORKER);
+
+export const decodeToBroker = (m: unknown): ToBroker | ProtocolError => decodeTagged<ToBroker>(m, 'message to the broker thread', TO_BROKER_MSG);
+export const decodeFromBroker = (m: unknown): FromBroker | ProtocolError => decodeTagged<FromBroker>(m, 'message from the broker thread', FROM_BROKER_MSG);
+export const decodeToWorker = (m: unknown): ToWorker | ProtocolError => decodeTagged<ToWorker>(m, 'message to a worker thread', TO_WORKER_MSG);
+export const decodeFromWorker = (m: unknown): FromWorker | ProtocolError => decodeTagged<FromWorker>(m, 'message from a worker thread', FROM_WORKER_MSG);
 
 /** What a receiver reports for a message that did not decode: a bug in B, named as one. */
 export function threadBug(where: string, e: ProtocolError): string {

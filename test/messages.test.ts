@@ -123,10 +123,10 @@ test('random bytes never throw', () => {
 
 test('spawn helper (perl) frames: replies are checked field by field, requests refuse what cannot be framed', () => {
   assert.equal(parseReply('ready'), { kind: 'ready' });
-  assert.equal(parseReply('D 7 x 3 12'), { kind: 'done', id: 7, exit: 3, signal: 0, bytes: 12 });
-  assert.equal(parseReply('D 7 s 9 0'), { kind: 'done', id: 7, exit: -1, signal: 9, bytes: 0 });
+  assert.equal(parseReply('D 7 x 3 0 12'), { kind: 'done', id: 7, exit: 3, signal: 0, offset: 0, bytes: 12 });
+  assert.equal(parseReply('D 7 s 9 4096 0'), { kind: 'done', id: 7, exit: -1, signal: 9, offset: 4096, bytes: 0 });
   assert.equal(parseReply('E 8 cannot change to directory /x: No such file'), { kind: 'error', id: 8, message: 'cannot change to directory /x: No such file' });
-  for (const bad of ['', 'D', 'D 7 x 3', 'D 7 y 3 1', 'D -1 x 0 0', 'D 7 x 3 1 extra', 'D 1e3 x 0 0', 'D 7 x 0 99999999999999999', 'E x oops', 'E 3', 'ready ', 'R 1 1 1']) {
+  for (const bad of ['', 'D', 'D 7 x 3', 'D 7 x 3 12', 'D 7 y 3 0 1', 'D -1 x 0 0 0', 'D 7 x 3 0 1 extra', 'D 7 x 3 0 extra', 'D 1e3 x 0 0 0', 'D 7 x 0 0 99999999999999999', 'D 7 x 0 -1 0', 'E x oops', 'E 3', 'ready ', 'R 1 1 1']) {
     assert.is(parseReply(bad), undefined, bad);
   }
   const f = encodeRequest(5, 2, { shell: 'echo a\nb', cwd: '/p', env: { A: '1' } })!;

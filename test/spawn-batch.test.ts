@@ -91,10 +91,60 @@ test('the spawn helper gets the requests of one turn in one write, and answers e
   }
 }, { timeout: 20_000 });
 
+for (const prefer of ['python', 'perl'] as const) {
+  test(`${prefer}: one slot serves command after command, each output exactly its own (stdout and stderr interleaved), its file kept small`, async () => {
+    const sp = PerlSpawner.start(prefer);
+    if (sp === undefined || sp.kind !== prefer) return void (await sp?.close()); // no such interpreter here
+    const dir = tmp();
+    try {
+      // One at a time: every command gets slot 0, the Python helper's file of that slot grows
+      // by appending until it passes 64 KiB, then it is truncated before the next start.
+      const big = 'x'.repeat(100_000);
+      for (const [i, shell] of [`echo a; echo b >&2; echo c`, `printf '${big}'`, `echo after-big >&2`, `true`, `echo last`].entries()) {
+        const r = await sp.run({ shell, cwd: dir })!.done;
+        assert.is(r.exit, 0, shell.slice(0, 40));
+        assert.is(r.output, [`a\nb\nc\n`, big, 'after-big\n', '', 'last\n'][i], `output of command ${i}`);
+      }
+      const helperDir = (sp as unknown as { dir: string }).dir;
+      assert.ok(fs.statSync(path.join(helperDir, '0')).size < 1000, 'the slot file was truncated after the big output');
+      // Exit codes and signals come through exactly.
+      assert.is((await sp.run({ shell: 'exit 7', cwd: dir })!.done).exit, 7);
+      const killed = await sp.run({ shell: 'kill -9 $$', cwd: dir })!.done;
+      assert.is(killed.signal, 'SIGKILL');
+      assert.is(killed.exit, -1);
+    } finally {
+      await sp.close();
+    }
+  }, { timeout: 20_000 });
+}
+
+test('python: a relative cwd after an absolute one is still taken from where B runs, and no cwd means there', async () => {
+  const sp = PerlSpawner.start('python');
+  if (sp === undefined || sp.kind !== 'python') return void (await sp?.close());
+  const a = fs.realpathSync(tmp());
+  const b = fs.realpathSync(tmp());
+  fs.mkdirSync(path.join(a, 'deep', 'er'), { recursive: true });
+  try {
+    // The helper stays in an absolute cwd after a command; a relative one must not resolve there.
+    const pwd = async (cwd?: string): Promise<string> => (await sp.run(cwd === undefined ? { shell: 'pwd -P' } : { shell: 'pwd -P', cwd })!.done).output.trim();
+    assert.is(await pwd(path.join(a, 'deep', 'er')), path.join(a, 'deep', 'er'));
+    assert.is(await pwd(path.relative(process.cwd(), b)), b);
+    assert.is(await pwd(path.join(a, 'deep', 'er')), path.join(a, 'deep', 'er'));
+    assert.is(await pwd(), fs.realpathSync(process.cwd()));
+    const bad = await sp.run({ shell: 'true', cwd: path.join(a, 'missing') })!.done;
+    assert.match(bad.spawnError ?? '', /cannot change to directory .*missing/);
+    assert.is(await pwd(path.relative(process.cwd(), b)), b, 'after a failed chdir');
+  } finally {
+    await sp.close();
+  }
+}, { timeout: 20_000 });
+
 test('a reply of the Node helper is decoded to its declared shape, anything else refused', () => {
   assert.equal(decodeSpawnReply('{"id":0}'), { id: 0 });
-  assert.equal(decodeSpawnReply('{"id":3,"exit":1,"output":"x","start":1,"end":2,"signal":"SIGTERM","extra":5}'), { id: 3, exit: 1, output: 'x', start: 1, end: 2, signal: 'SIGTERM' });
-  for (const bad of ['', 'nope', '[]', 'null', '{"id":-1}', '{"id":1.5,"exit":0,"output":"","start":0,"end":0}', '{"id":2,"exit":"0","output":"","start":0,"end":0}', '{"id":2,"exit":0,"start":0,"end":0}', '{"id":2,"exit":0,"output":"","start":0,"end":0,"spawnError":7}']) {
+  assert.equal(decodeSpawnReply('{"id":3,"exit":1,"output":"x","start":1,"end":2,"signal":"SIGTERM"}'), { id: 3, exit: 1, output: 'x', start: 1, end: 2, signal: 'SIGTERM' });
+  assert.equal(decodeSpawnReply('{"id":4,"exit":-1,"output":"","start":1,"end":2,"spawnError":"sh: x: not found","stdout":""}'), { id: 4, exit: -1, output: '', start: 1, end: 2, spawnError: 'sh: x: not found', stdout: '' });
+  // An unknown field is refused, as shape.ts refuses it in every message.
+  for (const bad of ['{"id":3,"exit":1,"output":"x","start":1,"end":2,"signal":"SIGTERM","extra":5}', '{"id":0,"exit":0}', '{"id":3,"exit":1,"exit":1,"output":"x","start":1,"end":2}', '', 'nope', '[]', 'null', '{"id":-1}', '{"id":1.5,"exit":0,"output":"","start":0,"end":0}', '{"id":2,"exit":"0","output":"","start":0,"end":0}', '{"id":2,"exit":0,"start":0,"end":0}', '{"id":2,"exit":0,"output":"","start":0,"end":0,"spawnError":7}']) {
     assert.is(decodeSpawnReply(bad), undefined, bad);
   }
 }, { timeout: 10_000 });
