@@ -31,7 +31,7 @@ import {
 } from './engine-types.ts';
 
 export * from './engine-types.ts';
-import { CACHE_HIT, NO_GROUPS, nodeOf, Semaphore, type ActionState } from './engine-state.ts';
+import { CACHE_HIT, NO_GROUPS, nodeOf, Semaphore, type ActionState, type Answers } from './engine-state.ts';
 import { Slots } from './engine-slots.ts';
 import { StallWatch } from './engine-watch.ts';
 import { ReadyPlan } from './engine-plan.ts';
@@ -200,7 +200,7 @@ export class Engine {
    * found unsettled stays so for the build (its inputs change only by running, which is the
    * async path's to decide), so no dirty subgraph is walked twice.
    */
-  private verifySync(st: ActionState): Map<string, Answer> | undefined {
+  private verifySync(st: ActionState): Answers | undefined {
     const done = st.settled;
     if (done !== undefined) return done;
     const a = st.action;
@@ -234,7 +234,7 @@ export class Engine {
         }
       }
       if (dirty) return unsettled();
-      let result: Map<string, Answer>;
+      let result: Answers;
       if (a.phony) result = phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile);
       else {
         const trace = this.db.getTrace(a.id);
@@ -382,7 +382,7 @@ export class Engine {
     }
   }
 
-  private async actionBody(st: ActionState): Promise<Map<string, Answer>> {
+  private async actionBody(st: ActionState): Promise<Answers> {
     const a = st.action;
     const name = showAction(this.desc, a);
     if (this.opts.explain || this.detailed) this.host.event({ event: 'start', key: name, action: a.id });
@@ -498,7 +498,7 @@ export class Engine {
     return undefined;
   }
 
-  private async execute(st: ActionState, reason: DirtyReason, inputs: Answer[]): Promise<Map<string, Answer>> {
+  private async execute(st: ActionState, reason: DirtyReason, inputs: Answer[]): Promise<Answers> {
     const a = st.action;
     const name = showAction(this.desc, a);
     if (this.stopReason !== undefined) {

@@ -52,7 +52,7 @@ export interface EdgeOwner {
   shareList(list: string[]): string[];
 }
 
-// Shared by every action that has no order-only inputs and has not sent an item yet; frozen so a push cannot reach them all.
+// Shared by every action that has no order-only inputs, and the roots of one that sent no item; frozen so a push cannot reach them all.
 const NONE: string[] = Object.freeze([]) as unknown as string[];
 
 export type CacheHooks = ReturnType<typeof edgeCacheHooks>;
@@ -63,18 +63,21 @@ export class EdgeAction implements Action {
   readonly inputs: string[];
   readonly orderOnly: string[];
   readonly generator: boolean;
-  lookup?: (inputs: Answer[], answer: (keys: string[]) => Promise<Answer[]>) => Promise<Completed | undefined>;
-  prepare?: (answer: (key: string) => Promise<Answer>) => Promise<void>;
+  // `declare`d, so not a field of every action (as a class field each would be, set to
+  // undefined): only actions that have them get them. Likewise the remote-execution and cache
+  // state below: five fields fewer on each of ~90k actions (~3.6 MB on the 90k build).
+  declare lookup?: (inputs: Answer[], answer: (keys: string[]) => Promise<Answer[]>) => Promise<Completed | undefined>;
+  declare prepare?: (answer: (key: string) => Promise<Answer>) => Promise<void>;
   /** The build statement (read by the start order, ninja-build.ts). */
   readonly edge: NinjaEdge;
   private readonly owner: EdgeOwner;
   private command: string | undefined;
   private fp: number | undefined;
   /** The client directories the last self-contained item named: where its dependencies may be. */
-  private sentRoots: string[] = NONE;
+  declare private sentRoots: string[] | undefined;
   /** The last self-contained item was a link: its result must name the system files it read. */
-  private sentLink = false;
-  private readonly hooks: CacheHooks | undefined;
+  declare private sentLink: boolean | undefined;
+  declare private readonly hooks: CacheHooks | undefined;
 
   constructor(edge: NinjaEdge, owner: EdgeOwner) {
     this.edge = edge;
@@ -89,9 +92,9 @@ export class EdgeAction implements Action {
     this.orderOnly = nOrder === 0 ? NONE : owner.shareList(edge.ins.slice(edge.ins.length - nOrder));
     this.outputs = grows ? edge.outs.slice() : edge.outs;
     this.generator = edge.generator;
-    this.hooks = owner.cacheHooks(edge, () => this.call(), () => this.askNodes());
-    if (this.hooks !== undefined) {
-      const hooks = this.hooks;
+    const hooks = owner.cacheHooks(edge, () => this.call(), () => this.askNodes());
+    if (hooks !== undefined) {
+      this.hooks = hooks;
       this.lookup = async (inputs, answer) => {
         const c = await hooks.lookup(inputs, answer);
         return c && { ...c, extra: owner.manifestId };
@@ -275,10 +278,10 @@ export class EdgeAction implements Action {
     if (r.exit !== 0 || r.spawnError !== undefined) return this.failedThere(r);
     const root = this.owner.root;
     for (const d of r.deps) {
-      const why = typeof d === 'string' ? refusedDependency(d, [root, ...this.sentRoots]) : 'not a path';
+      const why = typeof d === 'string' ? refusedDependency(d, [root, ...(this.sentRoots ?? NONE)]) : 'not a path';
       if (why !== undefined) return { code: 'remote.deps', message: `the node reported a dependency B does not accept: ${why}`, where: this.where(), fields: { retryLocal: true } };
     }
-    if (this.sentLink) {
+    if (this.sentLink === true) {
       const env = this.owner.remoteEnv;
       const mine = (abs: string): string | undefined => {
         const d = env?.digestOf(abs);
