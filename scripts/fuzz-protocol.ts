@@ -52,6 +52,8 @@ const templates: Buffer[][] = [
   encode(T.WELCOME, 0, { protocol: 1, b: 'x', node: 'fake', workers: 2, local: 2, platform: platform() }),
   encode(T.RESULT, 1, { exit: 0, output: '', outputs: {}, deps: [] }),
   encode(T.FAILURE, 1, { code: 'x', message: 'y' }), encode(T.ANSWER, 1, { answers: [] }), encode(T.EVENT, 1, '{}'),
+  // A real batch (need-messages.ts parseEventBatch: line by line, from one decoded text), to mutate.
+  encode(T.EVENT, 1, '{"event":"start","key":"a.o","t":1}\n{"event":"finish","key":"a.o","status":"ok","ran":true,"bytes":{"sent":1,"received":2}}\n'),
   encode(T.PONG, 1, { node: 'n', free: 1 }), encode(T.ERROR, 0, { code: 'x', message: 'y' }),
   encode(T.READY, 0, { worker: 'w1' }), encode(T.DONE, 1, '{}'), encode(T.FAIL, 1, { code: 'x', message: 'y' }),
   encode(T.SUSPEND, 1), encode(T.WORK, 1, '{}'), encode(T.RESUME, 1), encode(T.STOP, 0),

@@ -55,15 +55,32 @@ export async function fetchVerified(node: string, hex: string, size: number, des
 }
 
 /**
- * Writes an output that came inline in a result (RexecOutput.data) into `dest` exactly as
- * fetchVerified writes a fetched one (same temp file, same digest check); its length must be the
- * announced size and within INLINE_OUTPUT_MAX, else it throws and nothing is written.
+ * Writes an output that came inline in a result (RexecOutput.data) into `dest` (a temp file this
+ * creates, O_EXCL|O_NOFOLLOW, with `mode`), as fetchVerified writes a fetched one but checked
+ * before anything is created: its length must be the announced size and within
+ * INLINE_OUTPUT_MAX and its digest the announced one, else it throws and nothing is written.
+ * All at once (the bytes are here already): one hash, one write and fchmod instead of
+ * fetchVerified's chunk loop and a chmod by path (0.5% of the client's CPU a compile).
  */
-export async function writeInline(hex: string, size: number, data: string, dest: string): Promise<void> {
+export function writeInline(hex: string, size: number, data: string, dest: string, mode = 0o600): void {
+  if (!/^[0-9a-f]{32}$/.test(hex)) throw new Error('the node named an inline output by a malformed digest');
   const bytes = Buffer.from(data, 'base64');
   if (bytes.length > INLINE_OUTPUT_MAX) throw new Error(`the node sent an inline output of ${bytes.length} bytes (bound ${INLINE_OUTPUT_MAX})`);
   if (bytes.length !== size) throw new Error(`the node sent an inline output of ${bytes.length} bytes but announced ${size}`);
-  await fetchVerified('that ran it', hex, size, dest, async (off, len) => bytes.subarray(off, off + len));
+  const got = createHash('sha256').update(bytes).digest('hex').slice(0, 2 * DIGEST_BYTES);
+  if (got !== hex) throw new Error(`node that ran it sent other bytes than it claimed for an output (digest ${got.slice(0, 12)}, claimed ${hex.slice(0, 12)})`);
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(dest, O_WRONLY | O_CREAT | O_EXCL | (O_NOFOLLOW ?? 0), 0o600);
+  let ok = false;
+  try {
+    let w = 0;
+    while (w < bytes.length) w += fs.writeSync(fd, bytes, w, bytes.length - w, w);
+    fs.fchmodSync(fd, mode & 0o777);
+    ok = true;
+  } finally {
+    fs.closeSync(fd);
+    if (!ok) fs.rmSync(dest, { force: true });
+  }
 }
 
 /** Why the inline outputs of one result are refused (more than INLINE_RESULT_MAX in all), or undefined. */
@@ -89,9 +106,11 @@ export async function fetchIntoPlace(
 ): Promise<string | undefined> {
   const tmp = `${dest}.b-remote-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    if (rec.data !== undefined) await writeInline(rec.digest, rec.size, rec.data, tmp);
-    else await fetch(rec.digest, rec.size, tmp);
-    fs.chmodSync(tmp, rec.mode & 0o777);
+    if (rec.data !== undefined) writeInline(rec.digest, rec.size, rec.data, tmp, rec.mode);
+    else {
+      await fetch(rec.digest, rec.size, tmp);
+      fs.chmodSync(tmp, rec.mode & 0o777);
+    }
     fs.renameSync(tmp, dest);
     return undefined;
   } catch (e) {

@@ -42,6 +42,8 @@ test('one bad event refuses the whole batch: unknown kinds, a variant\'s missing
     assert.ok(isProtocolError(r), `accepted ${JSON.stringify(e)}`);
   }
   assert.ok(isProtocolError(parseEventBatch(Buffer.from('{"event":"start","key":"a"}\nnot json\n'))));
+  assert.ok(isProtocolError(parseEventBatch(Buffer.from('{"event":"start","key":"a"}\n{"event":"start","key":"a","key":"b"}\n'))), 'a duplicate key');
+  assert.ok(isProtocolError(parseEventBatch(Buffer.from('{"event":"start","key":"a"}\n[1]\n'))), 'not an object');
 });
 
 const reply: BuildReply = { ok: true, ran: 1, upToDate: 2, failed: 0, errors: [], dead: [], notices: [], ms: 5, hashed: 1, stats: 3, phases: { load: 1, db: 1, build: 3 } };

@@ -51,6 +51,16 @@ test('an inline output is placed without any fetch; the same output without data
   assert.equal(entries(root), ['a.o', 'b.o']);
 });
 
+test('an inline output gets the mode the node announced, as a fetched one does', async () => {
+  const root = tmp();
+  const obj = Buffer.from('#!/bin/sh\necho hi\n');
+  const got = await placeOutputs(root, 'r', ['run.sh', 'data.o'], [rec(path.join(root, 'run.sh'), obj, { mode: 0o755 }), rec(path.join(root, 'data.o'), obj, { mode: 0o640 })], counting().fetch);
+  assert.ok('outs' in got);
+  assert.is(fs.statSync(path.join(root, 'run.sh')).mode & 0o777, 0o755);
+  assert.is(fs.statSync(path.join(root, 'data.o')).mode & 0o777, 0o640);
+  assert.equal(fs.readFileSync(path.join(root, 'run.sh')), obj);
+});
+
 test('inline data whose digest is wrong is refused and nothing is written', async () => {
   const root = tmp();
   const obj = Buffer.from('real object');

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { suite, tmp } from './helpers.ts';
 import { relocate, inSandbox, withAfterLastProgram } from '../src/rexec.ts';
-import { compileInfo, projectRoots, shellWords, checkOutputPath, sourceFilesUnder } from '../src/rexec-client.ts';
+import { compileInfo, projectRoots, shellWords, checkOutputPath, sourceFilesUnder, knownDigest } from '../src/rexec-client.ts';
 import { Cas } from '../src/cas.ts';
 
 const test = suite('rexec');
@@ -50,6 +50,80 @@ test('projectRoots: one common ancestor per top-level directory, never /', () =>
   assert.equal(projectRoots(['/tmp/x/build', '/tmp/x/src/a.c', '/tmp/x/src/inc/h.h']), ['/tmp/x']);
   assert.equal(projectRoots(['/home/u/src/a.c', '/tmp/build/o.o']).sort(), ['/home/u/src/a.c', '/tmp/build/o.o'].sort());
   assert.equal(projectRoots(['/tmp/a', '/tmp/b']), ['/tmp']);
+});
+
+test('projectRoots: the same roots as splitting every path into components', () => {
+  // The reference: the component-wise algorithm projectRoots replaced (for speed), on paths as
+  // planRexec gives them (absolute, normalized).
+  const reference = (paths: string[]): string[] => {
+    const groups = new Map<string, string[]>();
+    for (const p of paths) {
+      const top = p.split('/').filter(Boolean)[0];
+      if (top !== undefined) groups.set(top, [...(groups.get(top) ?? []), p]);
+    }
+    return [...groups.values()].map((ps) => {
+      let common = ps[0]!.split('/');
+      for (const p of ps.slice(1)) {
+        const q = p.split('/');
+        let k = 0;
+        while (k < common.length && k < q.length && common[k] === q[k]) k++;
+        common = common.slice(0, k);
+      }
+      return common.join('/') || `/${ps[0]!.split('/')[1]}`;
+    });
+  };
+  const names = ['a', 'ab', 'b', 'a.c', 'x', 'tmp'];
+  let seed = 7;
+  const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let i = 0; i < 2000; i++) {
+    const paths = Array.from({ length: 1 + rnd(5) }, () => '/' + Array.from({ length: 1 + rnd(4) }, () => names[rnd(names.length)]!).join('/'));
+    assert.equal(projectRoots(paths), reference(paths), paths.join(' '));
+  }
+  assert.equal(projectRoots(['/tmp/ab/c', '/tmp/a']), ['/tmp'], 'a common prefix inside a component is no common directory');
+  assert.equal(projectRoots(['/tmp/a/b', '/tmp/a']), ['/tmp/a']);
+  assert.equal(projectRoots(['/', '']), []);
+});
+
+test('knownDigest: a digest is taken again when the file changed, and never kept for a racy one', () => {
+  const d = tmp('b-rexec-digest-');
+  const f = path.join(d, 'h.h');
+  fs.writeFileSync(f, 'one');
+  let calls = 0;
+  const digestOf = (abs: string): { digest: string; size: number; exec: boolean } => {
+    calls++;
+    const b = fs.readFileSync(abs);
+    return { digest: createHash('sha256').update(b).digest('hex').slice(0, 16), size: b.length, exec: false };
+  };
+  const first = knownDigest(f, digestOf);
+  knownDigest(f, digestOf);
+  assert.is(calls, 2, 'just written (racy): asked each time');
+  const old = new Date(Date.now() - 60_000);
+  fs.utimesSync(f, old, old);
+  // utimes changes the ctime to now: racy by its ctime still, until that is old too.
+  assert.equal(knownDigest(f, digestOf), first);
+  assert.is(calls, 3);
+  const realNow = Date.now;
+  try {
+    Date.now = () => realNow() + 10_000;
+    knownDigest(f, digestOf);
+    assert.is(calls, 4, 'taken once the stat is old enough to be trusted');
+    assert.equal(knownDigest(f, digestOf), first);
+    assert.equal(knownDigest(f, digestOf), first);
+    assert.is(calls, 4, 'then answered from the stat alone');
+    fs.writeFileSync(f, 'two');
+    fs.utimesSync(f, old, old); // same mtime as before: the size and ctime tell
+    const second = knownDigest(f, digestOf);
+    assert.is(calls, 5, 'a changed file is digested again');
+    assert.is.not(second?.digest, first?.digest);
+    fs.chmodSync(f, 0o755);
+    knownDigest(f, digestOf);
+    assert.is(calls, 6, 'a mode change (the exec bit) asks again');
+    fs.rmSync(f);
+    assert.is(knownDigest(f, (abs) => (calls++, fs.existsSync(abs) ? digestOf(abs) : undefined)), undefined, 'a removed file is absent');
+    assert.is(calls, 7);
+  } finally {
+    Date.now = realNow;
+  }
 });
 
 test('outputs written from remote results stay inside the build root', () => {
