@@ -19,9 +19,8 @@
 // waiting on answers): a loop found then fails the build with the whole chain instead of
 // waiting forever. An action needing itself directly is reported at once.
 
-import * as path from 'node:path';
 import { type Database, type Trace } from './database.ts';
-import { currentState, MISSING } from './filestate.ts';
+import { MISSING } from './filestate.ts';
 import { digest } from './hash.ts';
 import type { Failure } from './protocol.ts';
 import type { WorkItem } from './messages.ts';
@@ -30,8 +29,6 @@ import {
   type EngineOptions, type RunContext, type BuildEvent,
 } from './engine-types.ts';
 
-type SubmitReply = Awaited<ReturnType<EngineHost['submit']>>;
-
 export * from './engine-types.ts';
 import { CACHE_HIT, NO_GROUPS, nodeOf, Semaphore, type ActionState } from './engine-state.ts';
 import { Slots } from './engine-slots.ts';
@@ -39,10 +36,14 @@ import { StallWatch } from './engine-watch.ts';
 import { ReadyPlan } from './engine-plan.ts';
 import { dependencyFailed, missingInput, prepareFailure } from './engine-errors.ts';
 import { dryRun } from './engine-dry.ts';
+import { SyncVerify } from './engine-verify.ts';
+import { Sources } from './engine-sources.ts';
 import { answersFromTrace, cycleError, recordRun, inputChanged, neverBuilt, phonyAnswers, showAction, staticDirty, touchedBy, type Touched } from './engine-trace.ts';
 export type { ActionState } from './engine-state.ts';
 
 const LOOKUPS = 32;
+
+type SubmitReply = Awaited<ReturnType<EngineHost['submit']>>;
 
 /** An action's answer for one of its keys (MISSING when it did not make it). */
 function answerOf(st: ActionState, key: string): Answer {
@@ -50,7 +51,6 @@ function answerOf(st: ActionState, key: string): Answer {
 }
 
 export class Engine {
-  private readonly keys = new Map<string, Promise<Answer>>();
   private readonly actions = new Map<string, ActionState>();
   /** The ready queue (engine-plan.ts): an action starts when its counted inputs have finished. */
   private readonly plan: ReadyPlan;
@@ -59,6 +59,10 @@ export class Engine {
   private readonly lookups = new Semaphore(LOOKUPS);
   /** Start order, pools, -j and -l (engine-slots.ts). */
   private readonly slots: Slots;
+  /** Answers of source keys (engine-sources.ts). */
+  private readonly sources: Sources;
+  /** The no-op fast path (engine-verify.ts). */
+  private readonly verify: SyncVerify;
   /** The stall watchdog's counters (engine-watch.ts). */
   private readonly watch = new StallWatch();
   private stopReason: string | undefined;
@@ -83,13 +87,23 @@ export class Engine {
     this.db = db;
     this.host = host;
     this.opts = opts;
+    this.sources = new Sources(db, desc.root);
     this.plan = new ReadyPlan(desc, {
       stateOf: (a) => this.stateOf(a),
-      settledNow: (st) => this.verifySync(st) !== undefined,
+      settledNow: (st) => this.verify.settle(st) !== undefined,
       start: (st) => void this.doAction(st),
       want: (key) => void this.answer(key, undefined, false).catch(() => {}),
     });
     this.slots = new Slots(desc.pools, opts);
+    this.verify = new SyncVerify({
+      desc, db, dryRun: opts.dryRun,
+      sourceSync: (key) => this.sources.now(key),
+      stateOf: (a) => this.stateOf(a),
+      existing: (id) => this.actions.get(id),
+      phony: (a, inputs) => phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile),
+      upToDate: (a, trace) => this.upToDate(a, trace, true),
+      settled: () => void this.watch.progress++,
+    });
   }
 
   /** Builds the targets (or the defaults) and reports what happened. */
@@ -145,152 +159,18 @@ export class Engine {
       const st = this.stateOf(action);
       if (from === st) return Promise.reject(cycleError(this.desc, [st, st], key));
       if (!st.demanded) {
-        const r = this.verifySync(st);
+        const r = this.verify.settle(st);
         if (r !== undefined) return Promise.resolve(r.get(key) ?? { key, hash: MISSING });
       }
       return this.runAction(st, from, key);
     }
-    let p = this.keys.get(key);
-    if (p === undefined) {
-      const known = this.sourceValues.get(key);
-      p = known !== undefined ? Promise.resolve(known) : Promise.resolve().then(() => this.sourceSync(key));
-      this.keys.set(key, p);
-    }
-    if (optional) return p;
-    // A source already known to exist: its promise as it is (no promise and closure per edge
-    // that needs it, which a 90k-edge build would hold until each edge runs).
-    const known = this.sourceValues.get(key);
-    if (known !== undefined && known.hash !== MISSING) return p;
-    return p.then((a) => {
-      if (a.hash !== MISSING) return a;
-      throw missingInput(this.desc, key, from);
-    });
-  }
-
-  /** Answers of source keys computed so far (the same values `keys` promises). */
-  private readonly sourceValues = new Map<string, Answer>();
-  private readonly syncVisiting = new Set<ActionState>();
-  private syncDepth = 0;
-
-  private sourceSync(key: string): Answer {
-    let a = this.sourceValues.get(key);
-    if (a === undefined) {
-      a = this.sourceAnswer(key);
-      this.sourceValues.set(key, a);
-    }
-    return a;
-  }
-
-  private answerSync(key: string, optional: boolean): Answer | undefined {
-    const action = this.desc.actionFor(key);
-    if (action === undefined) {
-      const a = this.sourceSync(key);
-      return a.hash === MISSING && !optional ? undefined : a; // a missing input: the async path reports it
-    }
-    const r = this.verifySync(this.stateOf(action));
-    return r === undefined ? undefined : (r.get(key) ?? { key, hash: MISSING });
-  }
-
-  /**
-   * The fast path of a no-op build: settles an action now, without a promise per dependency,
-   * when its trace verifies all the way down. Anything else (a dirty or running action, a cycle,
-   * dyndep, validations, a very deep chain) returns undefined and the async path decides.
-   *
-   * A dirty input does not stop the walk: the other inputs are still settled, so before the
-   * first command starts every clean action below the targets is known, and what is left is the
-   * dirty set and what depends on it, as ninja's plan has it (its `%t`: an edit rebuild of serd
-   * counted [3/12] instead of ninja's [5/5] while B found clean edges one by one). An action
-   * found unsettled stays so for the build (its inputs change only by running, which is the
-   * async path's to decide), so no dirty subgraph is walked twice.
-   */
-  private verifySync(st: ActionState): Map<string, Answer> | undefined {
-    const done = st.settled;
-    if (done !== undefined) return done;
-    const a = st.action;
-    if (st.demanded || st.unsettled === true || this.syncVisiting.has(st) || this.syncDepth > 500) return undefined;
-    if (a.prepare !== undefined || a.validations.length > 0 || a.always) {
-      st.unsettled = true;
-      return undefined;
-    }
-    this.syncVisiting.add(st);
-    this.syncDepth++;
-    let deep = false;
-    const unsettled = (): undefined => {
-      // A cycle or the depth bound is about this walk, not the action: a later walk may settle it.
-      if (!deep) st.unsettled = true;
-      return undefined;
-    };
-    try {
-      const inputs: Answer[] = new Array(a.inputs.length);
-      let dirty = false;
-      for (let i = 0; i < a.inputs.length; i++) {
-        const x = this.answerSync(a.inputs[i]!, false);
-        if (x === undefined) {
-          dirty = true;
-          deep ||= this.transient(a.inputs[i]!);
-        } else inputs[i] = x;
-      }
-      for (const k of a.orderOnly) {
-        if (this.answerSync(k, false) === undefined) {
-          dirty = true;
-          deep ||= this.transient(k);
-        }
-      }
-      if (dirty) return unsettled();
-      let result: Map<string, Answer>;
-      if (a.phony) result = phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile);
-      else {
-        const trace = this.db.getTrace(a.id);
-        if (trace === undefined || staticDirty(this.desc, this.db, a, trace, inputs) !== undefined) return unsettled();
-        for (let g = 1; g < trace.deps.length; g++) {
-          for (const d of trace.deps[g]!) {
-            const x = this.answerSync(d.key, true);
-            if (x === undefined || x.hash !== d.hash) {
-              deep ||= x === undefined && this.transient(d.key);
-              return unsettled();
-            }
-          }
-        }
-        if (!this.opts.dryRun && a.replay?.(trace) !== undefined) return unsettled();
-        this.stats.upToDate++;
-        if (this.opts.explain || this.detailed) {
-          const name = showAction(this.desc, a);
-          this.host.event({ event: 'start', key: name, action: a.id });
-          if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
-        }
-        const stamped = a.stamp?.(trace);
-        if (stamped !== undefined) this.db.putTrace(stamped);
-        result = answersFromTrace(this.db, a, trace);
-      }
-      st.settled = result;
-      st.result = result;
-      st.demanded = true;
-      st.finished = true;
-      this.watch.progress++;
-      return result;
-    } finally {
-      this.syncVisiting.delete(st);
-      this.syncDepth--;
-    }
-  }
-
-  /** Whether a key's action was left undecided by this walk only (a cycle in it, or the depth bound). */
-  private transient(key: string): boolean {
-    const action = this.desc.actionFor(key);
-    if (action === undefined) return false;
-    const st = this.actions.get(action.id);
-    return st === undefined || (st.settled === undefined && !st.demanded && st.unsettled !== true);
-  }
-
-  private sourceAnswer(key: string): Answer {
-    const special = this.specialAnswer?.(key);
-    if (special !== undefined) return special;
-    const st = currentState(this.db, key, path.resolve(this.desc.root, key));
-    return { key, hash: st ? st.digest : MISSING };
+    return this.sources.promise(key, optional ? undefined : () => missingInput(this.desc, key, from));
   }
 
   /** Front ends answer keys that are not files (environment variables, ...) through this hook. */
-  specialAnswer: ((key: string) => Answer | undefined) | undefined;
+  set specialAnswer(f: ((key: string) => Answer | undefined) | undefined) {
+    this.sources.special = f;
+  }
 
   private stateOf(action: Action): ActionState {
     let st = this.actions.get(action.id);
@@ -354,7 +234,7 @@ export class Engine {
       const key = keys[i]!;
       const pa = this.desc.actionFor(key);
       if (pa === undefined) {
-        const a = this.sourceSync(key);
+        const a = this.sources.now(key);
         if (a.hash === MISSING) throw missingInput(this.desc, key, st);
         out[i] = a;
         continue;
@@ -456,29 +336,32 @@ export class Engine {
     if (a.always) this.sawAlways = true;
     const trace = this.db.getTrace(a.id);
     const reason = this.dirtyReason(st, trace, inputs);
-    if (reason instanceof Promise) return reason.then((r) => this.decided(st, trace, inputs, r));
-    return this.decided(st, trace, inputs, reason);
+    if (reason instanceof Promise) return reason.then((r) => this.decided(st, trace, inputs, r, true));
+    return this.decided(st, trace, inputs, reason, true);
   }
 
-  private decided(st: ActionState, trace: Trace | undefined, inputs: Answer[], reason: DirtyReason | undefined): Map<string, Answer> | Promise<Map<string, Answer>> {
-    const a = st.action;
-    if (reason === undefined && trace !== undefined && !this.opts.dryRun) {
-      const payload = a.replay?.(trace);
-      if (payload !== undefined) return this.replay(st, payload, trace, inputs).then((r) => this.decidedReplay(st, trace, inputs, r));
-    }
-    return this.decidedReplay(st, trace, inputs, reason);
-  }
-
-  private decidedReplay(st: ActionState, trace: Trace | undefined, inputs: Answer[], reason: DirtyReason | undefined): Map<string, Answer> | Promise<Map<string, Answer>> {
+  /** `reason` undefined: the trace verified (and, `replay`, may yet be replayed). */
+  private decided(st: ActionState, trace: Trace | undefined, inputs: Answer[], reason: DirtyReason | undefined, replay: boolean): Map<string, Answer> | Promise<Map<string, Answer>> {
     const a = st.action;
     if (reason === undefined && trace !== undefined) {
-      this.stats.upToDate++;
-      if (this.detailed) this.host.event({ event: 'finish', key: showAction(this.desc, a), action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
-      const stamped = a.stamp?.(trace);
-      if (stamped !== undefined) this.db.putTrace(stamped);
-      return answersFromTrace(this.db, a, trace);
+      const payload = replay && !this.opts.dryRun ? a.replay?.(trace) : undefined;
+      if (payload !== undefined) return this.replay(st, payload, trace, inputs).then((r) => this.decided(st, trace, inputs, r, false));
+      return this.upToDate(a, trace, false);
     }
     return this.execute(st, reason ?? neverBuilt(this.desc, a), inputs);
+  }
+
+  /** A verified action: counted, reported (`start` too when no actionBody did), its trace stamped, its answers. */
+  private upToDate(a: Action, trace: Trace, announce: boolean): Map<string, Answer> {
+    this.stats.upToDate++;
+    if (this.detailed || (announce && this.opts.explain)) {
+      const name = showAction(this.desc, a);
+      if (announce) this.host.event({ event: 'start', key: name, action: a.id });
+      if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
+    }
+    const stamped = a.stamp?.(trace);
+    if (stamped !== undefined) this.db.putTrace(stamped);
+    return answersFromTrace(this.db, a, trace);
   }
 
   /** Runs an action against its recorded commands; undefined if it did exactly the same. */
@@ -510,7 +393,7 @@ export class Engine {
 
   /** What the build read and wrote, for the no-op snapshot (fastnoop.ts). */
   touched(): Touched {
-    return touchedBy(this.sourceValues, this.actions.values(), this.sawAlways, this.everyBuild);
+    return touchedBy(this.sources.values, this.actions.values(), this.sawAlways, this.everyBuild);
   }
 
   /** Reports --events detail for every action considered, not only those that ran. */
@@ -560,7 +443,7 @@ export class Engine {
    */
   private optionalNow(st: ActionState, key: string): Answer | undefined {
     const action = this.desc.actionFor(key);
-    if (action === undefined) return this.sourceSync(key);
+    if (action === undefined) return this.sources.now(key);
     const p = this.actions.get(action.id);
     if (p === undefined || !p.finished || p === st || p.error !== undefined) return undefined;
     return answerOf(p, key);
