@@ -26,6 +26,7 @@ export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => v
   startSpawner();
   const { runBuildRequest, toFailure } = await import('./build-host.ts');
   const { isBuildWork, runBuildWork } = await import('./jobs.ts');
+  const { runCmd } = await import('./ninja-run.ts');
   const engines = new Set<Engine>();
   let nextTask = 1;
   const cancel = new AbortController();
@@ -46,6 +47,7 @@ export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => v
   if (stop.aborted) onStop();
   else stop.addEventListener('abort', onStop, { once: true });
   const refuse = (): Promise<Buffer> => Promise.reject(new Error('work running in the build process cannot ask the build engine'));
+  const wait = <R>(p: Promise<R>): Promise<R> => p;
   try {
     return await runBuildRequest(req, {
       engines,
@@ -54,9 +56,12 @@ export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => v
         task(id);
         // Waiting on a command here is just awaiting it: this thread's event loop runs the other
         // edges meanwhile, and the engine's tokens bound how many run (-j).
-        const ctx: TaskContext = { worker: 'local/main', task: id, signal: cancel.signal, submit: refuse, need: refuse, wait: (p) => p, interrupted: interrupted.signal };
+        const ctx: TaskContext = { worker: 'local/main', task: id, signal: cancel.signal, submit: refuse, need: refuse, wait, interrupted: interrupted.signal };
         try {
           if (!isBuildWork(payload)) throw new Error(`a build does not run ${payload.k} work items`);
+          // A Ninja edge's command (nearly every item here) without runBuildWork's dispatch: its
+          // dynamic import and async frame were three promises and turns more per edge.
+          if (payload.k === 'cmd') return { ok: true, payload: { k: 'cmd', r: await runCmd(payload, ctx) }, worker: 'local/main' };
           return { ok: true, payload: await runBuildWork(payload, ctx), worker: 'local/main' };
         } catch (e) {
           return { ok: false, failure: toFailure(e) };

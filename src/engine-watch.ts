@@ -40,8 +40,13 @@ export class StallWatch {
     try {
       return await submit();
     } finally {
-      this.inFlight--;
-      this.progress++;
+      this.answered();
     }
+  }
+
+  /** A work item counted in flight (`inFlight++`) was answered. */
+  answered(): void {
+    this.inFlight--;
+    this.progress++;
   }
 }

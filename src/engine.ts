@@ -19,15 +19,14 @@
 // waiting on answers): a loop found then fails the build with the whole chain instead of
 // waiting forever. An action needing itself directly is reported at once.
 
-import * as path from 'node:path';
 import { type Database, type Trace } from './database.ts';
-import { currentState, MISSING } from './filestate.ts';
+import { MISSING } from './filestate.ts';
 import { digest } from './hash.ts';
 import type { Failure } from './protocol.ts';
 import type { WorkItem } from './messages.ts';
 import {
   BuildError, interrupts, terminationOf, type Action, type Answer, type BuildDescription, type BuildSummary, type Completed, type DirtyReason, type EngineHost,
-  type EngineOptions, type RunContext,
+  type EngineOptions, type RunContext, type BuildEvent,
 } from './engine-types.ts';
 
 export * from './engine-types.ts';
@@ -36,10 +35,15 @@ import { Slots } from './engine-slots.ts';
 import { StallWatch } from './engine-watch.ts';
 import { ReadyPlan } from './engine-plan.ts';
 import { dependencyFailed, missingInput, prepareFailure } from './engine-errors.ts';
+import { dryRun } from './engine-dry.ts';
+import { SyncVerify } from './engine-verify.ts';
+import { Sources } from './engine-sources.ts';
 import { answersFromTrace, cycleError, recordRun, inputChanged, neverBuilt, phonyAnswers, showAction, staticDirty, touchedBy, type Touched } from './engine-trace.ts';
 export type { ActionState } from './engine-state.ts';
 
 const LOOKUPS = 32;
+
+type SubmitReply = Awaited<ReturnType<EngineHost['submit']>>;
 
 /** An action's answer for one of its keys (MISSING when it did not make it). */
 function answerOf(st: ActionState, key: string): Answer {
@@ -47,7 +51,6 @@ function answerOf(st: ActionState, key: string): Answer {
 }
 
 export class Engine {
-  private readonly keys = new Map<string, Promise<Answer>>();
   private readonly actions = new Map<string, ActionState>();
   /** The ready queue (engine-plan.ts): an action starts when its counted inputs have finished. */
   private readonly plan: ReadyPlan;
@@ -56,6 +59,10 @@ export class Engine {
   private readonly lookups = new Semaphore(LOOKUPS);
   /** Start order, pools, -j and -l (engine-slots.ts). */
   private readonly slots: Slots;
+  /** Answers of source keys (engine-sources.ts). */
+  private readonly sources: Sources;
+  /** The no-op fast path (engine-verify.ts). */
+  private readonly verify: SyncVerify;
   /** The stall watchdog's counters (engine-watch.ts). */
   private readonly watch = new StallWatch();
   private stopReason: string | undefined;
@@ -80,13 +87,23 @@ export class Engine {
     this.db = db;
     this.host = host;
     this.opts = opts;
+    this.sources = new Sources(db, desc.root);
     this.plan = new ReadyPlan(desc, {
       stateOf: (a) => this.stateOf(a),
-      settledNow: (st) => this.verifySync(st) !== undefined,
+      settledNow: (st) => this.verify.settle(st) !== undefined,
       start: (st) => void this.doAction(st),
       want: (key) => void this.answer(key, undefined, false).catch(() => {}),
     });
     this.slots = new Slots(desc.pools, opts);
+    this.verify = new SyncVerify({
+      desc, db, dryRun: opts.dryRun,
+      sourceSync: (key) => this.sources.now(key),
+      stateOf: (a) => this.stateOf(a),
+      existing: (id) => this.actions.get(id),
+      phony: (a, inputs) => phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile),
+      upToDate: (a, trace) => this.upToDate(a, trace, true),
+      settled: () => void this.watch.progress++,
+    });
   }
 
   /** Builds the targets (or the defaults) and reports what happened. */
@@ -142,152 +159,18 @@ export class Engine {
       const st = this.stateOf(action);
       if (from === st) return Promise.reject(cycleError(this.desc, [st, st], key));
       if (!st.demanded) {
-        const r = this.verifySync(st);
+        const r = this.verify.settle(st);
         if (r !== undefined) return Promise.resolve(r.get(key) ?? { key, hash: MISSING });
       }
       return this.runAction(st, from, key);
     }
-    let p = this.keys.get(key);
-    if (p === undefined) {
-      const known = this.sourceValues.get(key);
-      p = known !== undefined ? Promise.resolve(known) : Promise.resolve().then(() => this.sourceSync(key));
-      this.keys.set(key, p);
-    }
-    if (optional) return p;
-    // A source already known to exist: its promise as it is (no promise and closure per edge
-    // that needs it, which a 90k-edge build would hold until each edge runs).
-    const known = this.sourceValues.get(key);
-    if (known !== undefined && known.hash !== MISSING) return p;
-    return p.then((a) => {
-      if (a.hash !== MISSING) return a;
-      throw missingInput(this.desc, key, from);
-    });
-  }
-
-  /** Answers of source keys computed so far (the same values `keys` promises). */
-  private readonly sourceValues = new Map<string, Answer>();
-  private readonly syncVisiting = new Set<ActionState>();
-  private syncDepth = 0;
-
-  private sourceSync(key: string): Answer {
-    let a = this.sourceValues.get(key);
-    if (a === undefined) {
-      a = this.sourceAnswer(key);
-      this.sourceValues.set(key, a);
-    }
-    return a;
-  }
-
-  private answerSync(key: string, optional: boolean): Answer | undefined {
-    const action = this.desc.actionFor(key);
-    if (action === undefined) {
-      const a = this.sourceSync(key);
-      return a.hash === MISSING && !optional ? undefined : a; // a missing input: the async path reports it
-    }
-    const r = this.verifySync(this.stateOf(action));
-    return r === undefined ? undefined : (r.get(key) ?? { key, hash: MISSING });
-  }
-
-  /**
-   * The fast path of a no-op build: settles an action now, without a promise per dependency,
-   * when its trace verifies all the way down. Anything else (a dirty or running action, a cycle,
-   * dyndep, validations, a very deep chain) returns undefined and the async path decides.
-   *
-   * A dirty input does not stop the walk: the other inputs are still settled, so before the
-   * first command starts every clean action below the targets is known, and what is left is the
-   * dirty set and what depends on it, as ninja's plan has it (its `%t`: an edit rebuild of serd
-   * counted [3/12] instead of ninja's [5/5] while B found clean edges one by one). An action
-   * found unsettled stays so for the build (its inputs change only by running, which is the
-   * async path's to decide), so no dirty subgraph is walked twice.
-   */
-  private verifySync(st: ActionState): Answers | undefined {
-    const done = st.settled;
-    if (done !== undefined) return done;
-    const a = st.action;
-    if (st.demanded || st.unsettled === true || this.syncVisiting.has(st) || this.syncDepth > 500) return undefined;
-    if (a.prepare !== undefined || a.validations.length > 0 || a.always) {
-      st.unsettled = true;
-      return undefined;
-    }
-    this.syncVisiting.add(st);
-    this.syncDepth++;
-    let deep = false;
-    const unsettled = (): undefined => {
-      // A cycle or the depth bound is about this walk, not the action: a later walk may settle it.
-      if (!deep) st.unsettled = true;
-      return undefined;
-    };
-    try {
-      const inputs: Answer[] = new Array(a.inputs.length);
-      let dirty = false;
-      for (let i = 0; i < a.inputs.length; i++) {
-        const x = this.answerSync(a.inputs[i]!, false);
-        if (x === undefined) {
-          dirty = true;
-          deep ||= this.transient(a.inputs[i]!);
-        } else inputs[i] = x;
-      }
-      for (const k of a.orderOnly) {
-        if (this.answerSync(k, false) === undefined) {
-          dirty = true;
-          deep ||= this.transient(k);
-        }
-      }
-      if (dirty) return unsettled();
-      let result: Answers;
-      if (a.phony) result = phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile);
-      else {
-        const trace = this.db.getTrace(a.id);
-        if (trace === undefined || staticDirty(this.desc, this.db, a, trace, inputs) !== undefined) return unsettled();
-        for (let g = 1; g < trace.deps.length; g++) {
-          for (const d of trace.deps[g]!) {
-            const x = this.answerSync(d.key, true);
-            if (x === undefined || x.hash !== d.hash) {
-              deep ||= x === undefined && this.transient(d.key);
-              return unsettled();
-            }
-          }
-        }
-        if (!this.opts.dryRun && a.replay?.(trace) !== undefined) return unsettled();
-        this.stats.upToDate++;
-        if (this.opts.explain || this.detailed) {
-          const name = showAction(this.desc, a);
-          this.host.event({ event: 'start', key: name, action: a.id });
-          if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
-        }
-        const stamped = a.stamp?.(trace);
-        if (stamped !== undefined) this.db.putTrace(stamped);
-        result = answersFromTrace(this.db, a, trace);
-      }
-      st.settled = result;
-      st.result = result;
-      st.demanded = true;
-      st.finished = true;
-      this.watch.progress++;
-      return result;
-    } finally {
-      this.syncVisiting.delete(st);
-      this.syncDepth--;
-    }
-  }
-
-  /** Whether a key's action was left undecided by this walk only (a cycle in it, or the depth bound). */
-  private transient(key: string): boolean {
-    const action = this.desc.actionFor(key);
-    if (action === undefined) return false;
-    const st = this.actions.get(action.id);
-    return st === undefined || (st.settled === undefined && !st.demanded && st.unsettled !== true);
-  }
-
-  private sourceAnswer(key: string): Answer {
-    const special = this.specialAnswer?.(key);
-    if (special !== undefined) return special;
-    const st = currentState(this.db, key, path.resolve(this.desc.root, key));
-    return { key, hash: st ? st.digest : MISSING };
+    return this.sources.promise(key, optional ? undefined : () => missingInput(this.desc, key, from));
   }
 
   /** Front ends answer keys that are not files (environment variables, ...) through this hook. */
-  specialAnswer: ((key: string) => Answer | undefined) | undefined;
+  set specialAnswer(f: ((key: string) => Answer | undefined) | undefined) {
+    this.sources.special = f;
+  }
 
   private stateOf(action: Action): ActionState {
     let st = this.actions.get(action.id);
@@ -351,7 +234,7 @@ export class Engine {
       const key = keys[i]!;
       const pa = this.desc.actionFor(key);
       if (pa === undefined) {
-        const a = this.sourceSync(key);
+        const a = this.sources.now(key);
         if (a.hash === MISSING) throw missingInput(this.desc, key, st);
         out[i] = a;
         continue;
@@ -371,6 +254,17 @@ export class Engine {
     return this.watch.counted(() => this.host.submit(...args));
   }
 
+  /** Optional keys' answers now (see optionalNow), or undefined when one is still to come. */
+  private optionalAllNow(st: ActionState, keys: string[]): Answer[] | undefined {
+    const out: Answer[] = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const x = this.optionalNow(st, keys[i]!);
+      if (x === undefined) return undefined;
+      out[i] = x;
+    }
+    return out;
+  }
+
   /** Runs a ready action to its end; its outcome goes to its state (never a rejection). */
   private async doAction(st: ActionState): Promise<void> {
     try {
@@ -382,19 +276,27 @@ export class Engine {
     }
   }
 
-  private async actionBody(st: ActionState): Promise<Answers> {
+  /**
+   * An action's work up to its command, synchronous while every step can complete at once:
+   * inputs at hand (the ready queue counted them), a trace decided without waiting on another
+   * action. The command's promise is then the only one doAction waits on: each async step on
+   * this path was a promise and a microtask turn per edge (4,000 cheap edges: ~12 hops an edge
+   * from the ready queue to the command and back before; see execute). A sync throw is
+   * doAction's, as a rejection was.
+   */
+  private actionBody(st: ActionState): Answers | Promise<Answers> {
     const a = st.action;
-    const name = showAction(this.desc, a);
-    if (this.opts.explain || this.detailed) this.host.event({ event: 'start', key: name, action: a.id });
-    if (a.prepare) {
-      try {
-        await a.prepare((k) => this.answer(k, st, false));
-      } catch (e) {
-        throw e instanceof BuildError ? this.dependencyFailed(a, e) : this.prepareFailed(a, e);
-      }
+    if (this.opts.explain || this.detailed) this.host.event({ event: 'start', key: showAction(this.desc, a), action: a.id });
+    if (a.prepare === undefined) {
+      const inputs = this.inputsNow(st);
+      if (inputs !== undefined) return this.decide(st, inputs);
     }
-    // Inputs and order-only inputs are built first, in parallel: at hand when the ready queue
-    // counted them all, else waited on (a cycle, a dyndep file's inputs).
+    return this.waitInputs(st);
+  }
+
+  /** Inputs and order-only inputs: at hand when the ready queue counted them all, else undefined. */
+  private inputsNow(st: ActionState): Answer[] | undefined {
+    const a = st.action;
     let inputs: Answer[] | undefined;
     try {
       inputs = this.answersNow(st, a.inputs);
@@ -404,28 +306,62 @@ export class Engine {
     }
     const loop = inputs === undefined ? this.plan.loopOf(st) : undefined;
     if (loop !== undefined) throw loop;
-    inputs ??= (await Promise.all([
+    return inputs;
+  }
+
+  /** The slow way to the inputs: a dyndep file read first, or inputs waited on (a cycle, a dyndep file's). */
+  private async waitInputs(st: ActionState): Promise<Answers> {
+    const a = st.action;
+    if (a.prepare) {
+      try {
+        await a.prepare((k) => this.answer(k, st, false));
+      } catch (e) {
+        throw e instanceof BuildError ? this.dependencyFailed(a, e) : this.prepareFailed(a, e);
+      }
+    }
+    // Inputs and order-only inputs are built first, in parallel.
+    const inputs = this.inputsNow(st) ?? (await Promise.all([
       Promise.all(a.inputs.map((k) => this.answer(k, st, false))),
       Promise.all(a.orderOnly.map((k) => this.answer(k, st, false))),
     ]).catch((e: unknown) => {
       throw this.dependencyFailed(a, e);
     }))[0];
+    return await this.decide(st, inputs);
+  }
+
+  /** With its inputs' answers: up to date (its trace verifies), or it runs. */
+  private decide(st: ActionState, inputs: Answer[]): Answers | Promise<Answers> {
+    const a = st.action;
     if (a.phony) return phonyAnswers(this.desc, this.db, a, inputs, this.always, this.volatile);
     if (a.always) this.sawAlways = true;
     const trace = this.db.getTrace(a.id);
-    let reason = await this.dirtyReason(st, trace, inputs);
-    if (reason === undefined && trace !== undefined && !this.opts.dryRun) {
-      const payload = a.replay?.(trace);
-      if (payload !== undefined) reason = await this.replay(st, payload, trace, inputs);
-    }
+    const reason = this.dirtyReason(st, trace, inputs);
+    if (reason instanceof Promise) return reason.then((r) => this.decided(st, trace, inputs, r, true));
+    return this.decided(st, trace, inputs, reason, true);
+  }
+
+  /** `reason` undefined: the trace verified (and, `replay`, may yet be replayed). */
+  private decided(st: ActionState, trace: Trace | undefined, inputs: Answer[], reason: DirtyReason | undefined, replay: boolean): Answers | Promise<Answers> {
+    const a = st.action;
     if (reason === undefined && trace !== undefined) {
-      this.stats.upToDate++;
-      if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
-      const stamped = a.stamp?.(trace);
-      if (stamped !== undefined) this.db.putTrace(stamped);
-      return answersFromTrace(this.db, a, trace);
+      const payload = replay && !this.opts.dryRun ? a.replay?.(trace) : undefined;
+      if (payload !== undefined) return this.replay(st, payload, trace, inputs).then((r) => this.decided(st, trace, inputs, r, false));
+      return this.upToDate(a, trace, false);
     }
-    return await this.execute(st, reason ?? neverBuilt(this.desc, a), inputs);
+    return this.execute(st, reason ?? neverBuilt(this.desc, a), inputs);
+  }
+
+  /** A verified action: counted, reported (`start` too when no actionBody did), its trace stamped, its answers. */
+  private upToDate(a: Action, trace: Trace, announce: boolean): Answers {
+    this.stats.upToDate++;
+    if (this.detailed || (announce && this.opts.explain)) {
+      const name = showAction(this.desc, a);
+      if (announce) this.host.event({ event: 'start', key: name, action: a.id });
+      if (this.detailed) this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: false, ms: 0, node: 'local' });
+    }
+    const stamped = a.stamp?.(trace);
+    if (stamped !== undefined) this.db.putTrace(stamped);
+    return answersFromTrace(this.db, a, trace);
   }
 
   /** Runs an action against its recorded commands; undefined if it did exactly the same. */
@@ -457,7 +393,7 @@ export class Engine {
 
   /** What the build read and wrote, for the no-op snapshot (fastnoop.ts). */
   touched(): Touched {
-    return touchedBy(this.sourceValues, this.actions.values(), this.sawAlways, this.everyBuild);
+    return touchedBy(this.sources.values, this.actions.values(), this.sawAlways, this.everyBuild);
   }
 
   /** Reports --events detail for every action considered, not only those that ran. */
@@ -475,14 +411,48 @@ export class Engine {
     return new BuildError(f, true);
   }
 
-  /** Why the action must run, or undefined if its trace verifies. */
-  private async dirtyReason(st: ActionState, trace: Trace | undefined, inputs: Answer[]): Promise<DirtyReason | undefined> {
+  /**
+   * Why the action must run, or undefined if its trace verifies: at once when every recorded
+   * group's keys are sources or finished actions (a depfile's headers), else a promise.
+   */
+  private dirtyReason(st: ActionState, trace: Trace | undefined, inputs: Answer[]): DirtyReason | undefined | Promise<DirtyReason | undefined> {
     const a = st.action;
     if (trace === undefined) return neverBuilt(this.desc, a);
     if (a.always) return { kind: 'always' };
     const reason = staticDirty(this.desc, this.db, a, trace, inputs);
     if (reason !== undefined) return reason;
     for (let g = 1; g < trace.deps.length; g++) {
+      const group = trace.deps[g]!;
+      // The whole group first, as the async path builds all of it before comparing.
+      const answers: Answer[] = new Array(group.length);
+      for (let i = 0; i < group.length; i++) {
+        const x = this.optionalNow(st, group[i]!.key);
+        if (x === undefined) return this.groupsDirty(st, trace, g);
+        answers[i] = x;
+      }
+      for (let i = 0; i < group.length; i++) {
+        if (answers[i]!.hash !== group[i]!.hash) return inputChanged(this.desc, a, group[i]!.key);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * An optional key's answer now, as `answer(key, st, true)` would give it: a source, or an
+   * action that finished well; undefined for anything else (the async path decides those).
+   */
+  private optionalNow(st: ActionState, key: string): Answer | undefined {
+    const action = this.desc.actionFor(key);
+    if (action === undefined) return this.sources.now(key);
+    const p = this.actions.get(action.id);
+    if (p === undefined || !p.finished || p === st || p.error !== undefined) return undefined;
+    return answerOf(p, key);
+  }
+
+  /** The recorded groups from `from` on, each built and compared in order. */
+  private async groupsDirty(st: ActionState, trace: Trace, from: number): Promise<DirtyReason | undefined> {
+    const a = st.action;
+    for (let g = from; g < trace.deps.length; g++) {
       const group = trace.deps[g]!;
       let answers: Answer[];
       try {
@@ -505,21 +475,7 @@ export class Engine {
       throw new BuildError({ code: 'stopped', message: `${name} not started: ${this.stopReason}` }, true);
     }
     this.stats.total++;
-    if (this.opts.dryRun) {
-      // A start order dry-runs as ninja's DryRunCommandRunner: ready edges start in its order,
-      // and "finish" one at a time, in the order they started.
-      await this.slots.order?.acquire(a);
-      this.stats.ran++;
-      this.stats.done++;
-      this.host.event({ event: 'run', key: name, action: a.id, description: a.description || name, reason });
-      await this.slots.order?.dryFinish?.();
-      this.host.event({ event: 'finish', key: name, action: a.id, status: 'ok', ran: true, ms: 0, node: 'local', reason });
-      this.slots.order?.release(a);
-      const m = new Map<string, Answer>();
-      for (const out of a.outputs) m.set(out, { key: out, hash: digest(`dry-run ${out} ${Math.random()}`) });
-      if (a.answers !== undefined) m.set(a.answers, { key: a.answers, hash: digest(`dry-run ${Math.random()}`) });
-      return m;
-    }
+    if (this.opts.dryRun) return await dryRun(a, name, reason, this.slots, this.stats, (e) => this.host.event(e));
     // The action cache (ninja-cache.ts): a hit writes the outputs and submits nothing, so it
     // takes no turn (engine-slots.ts). Lookups read files: at most LOOKUPS at once.
     let hit: Completed | undefined;
@@ -532,7 +488,10 @@ export class Engine {
       }
     }
     const held = hit === undefined;
-    if (held) await this.slots.acquire(a);
+    if (held) {
+      const turn = this.slots.acquire(a);
+      if (turn !== undefined) await turn;
+    }
     const t0 = Date.now();
     let taskId = -1;
     st.running = true;
@@ -546,7 +505,17 @@ export class Engine {
         taskId = id;
         this.byTask.set(id, st);
       };
-      let r = hit !== undefined ? CACHE_HIT : await this.submit(a.work(), onTask, a.placement, a.remote ? (shared) => a.remote?.(shared) : undefined);
+      let r: SubmitReply;
+      if (hit !== undefined) r = CACHE_HIT;
+      else {
+        // Counted for the stall watchdog in place: a wrapper was an async frame more per edge.
+        this.watch.inFlight++;
+        try {
+          r = await this.host.submit(a.work(), onTask, a.placement, a.remote ? (shared) => a.remote?.(shared) : undefined);
+        } finally {
+          this.watch.answered();
+        }
+      }
       let note: string | undefined;
       if (!r.ok) {
         // A rule that failed because something it needed failed is not a failure of its own.
@@ -571,7 +540,7 @@ export class Engine {
       const ms = Date.now() - t0;
       if (!('outputs' in c)) return this.failed(a, c, ms, (c.fields?.output as string | undefined) ?? '', r.worker);
       note ??= r.note;
-      if (c.discovered.length > 0) st.groups.push(await this.need(st, c.discovered, true));
+      if (c.discovered.length > 0) st.groups.push(this.optionalAllNow(st, c.discovered) ?? await this.need(st, c.discovered, true));
       const answers = recordRun(this.db, a, c, st.groups, ms);
       if (st.groups.some((g) => g.some((x) => this.volatile.has(x.hash)))) this.sawAlways = true;
       // An output it did not write is missing next time too: it runs in every build.
@@ -579,7 +548,15 @@ export class Engine {
       st.groups = NO_GROUPS; // recorded: the answers need not live as long as the build
       this.stats.ran++;
       this.stats.done++;
-      this.host.event({ event: 'finish', t: Date.now(), key: name, action: a.id, status: 'ok', ran: true, ms, node: nodeOf(r.worker), output: c.output, reason, ...(note ? { note } : {}), ...(c.bytes ? { bytes: c.bytes } : {}), ...(c.cache ? { cache: c.cache, cacheBytes: c.cacheBytes ?? 0 } : {}) });
+      // Optional fields set in place: a spread of `{}` per absent one was an object per edge.
+      const done: BuildEvent = { event: 'finish', t: Date.now(), key: name, action: a.id, status: 'ok', ran: true, ms, node: nodeOf(r.worker), output: c.output, reason };
+      if (note) done.note = note;
+      if (c.bytes) done.bytes = c.bytes;
+      if (c.cache) {
+        done.cache = c.cache;
+        done.cacheBytes = c.cacheBytes ?? 0;
+      }
+      this.host.event(done);
       return answers;
     } finally {
       st.running = false;

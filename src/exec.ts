@@ -54,7 +54,8 @@ export function stopSignal(signal: AbortSignal | undefined): 'SIGINT' | 'SIGTERM
  * from this big process costs milliseconds and blocks the thread), else directly.
  */
 export async function execCommand(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
-  await slots?.acquire();
+  // No shared slots in a build in the calling thread (build-local.ts): no turn for them.
+  if (slots !== undefined) await slots.acquire();
   try {
     if (signal?.aborted) return await execDirect(req, signal);
     const helper = fastSpawner(req);
@@ -62,7 +63,12 @@ export async function execCommand(req: ExecRequest, signal?: AbortSignal): Promi
     if (helper !== undefined && fast !== undefined) {
       const onAbort = (): void => helper.kill(fast.id, stopSignal(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
-      const r = await fast.done.finally(() => signal?.removeEventListener('abort', onAbort));
+      let r: ExecResult | typeof NOT_STARTED;
+      try {
+        r = await fast.done; // not .finally(): that was two promises and turns more per command
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
       if (r !== NOT_STARTED) return r;
     }
     const sp = req.console ? undefined : Spawner.get();
@@ -70,7 +76,12 @@ export async function execCommand(req: ExecRequest, signal?: AbortSignal): Promi
     const { id, done } = sp.run(req);
     const onAbort = (): void => sp.kill(id); // the helper stops it as execDirect does here
     signal?.addEventListener('abort', onAbort, { once: true });
-    const r = await done.finally(() => signal?.removeEventListener('abort', onAbort));
+    let r: ExecResult | typeof NOT_STARTED;
+    try {
+      r = await done;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
     return r === NOT_STARTED ? await execDirect(req, signal) : r;
   } finally {
     slots?.release();

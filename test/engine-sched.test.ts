@@ -242,4 +242,51 @@ test('cache hits take no -j token: at -j 1 they finish while a command holds the
   assert.is(finished.slice(0, slowAt).filter((f) => f.endsWith('(local)')).length, 6, `every hit finished before the 200 ms command: ${finished.join(', ')}`);
 });
 
+// Per-edge cost: every promise hop between a command's answer and the next command's start is
+// a microtask turn and a promise or two, paid per edge: 8 here before the run path was made
+// synchronous where a step can complete at once, 4 with it.
+test('a ready action is submitted within a few microtask turns of its producer\'s answer', async () => {
+  const specs: Record<string, Spec> = { b: { inputs: ['a'] }, a: {} };
+  // A start order that grants every turn at once: what is counted is the engine's own hops.
+  const desc: BuildDescription = { ...description(specs), startOrder: () => ({ acquire: () => Promise.resolve(), release: () => {} }) };
+  let ticks = 0;
+  let ticking = false;
+  const tick = (): void => {
+    ticks++;
+    if (ticking && ticks < 1000) queueMicrotask(tick);
+  };
+  let answerA: (() => void) | undefined;
+  let hops: number | undefined;
+  const ok = { ok: true as const, payload: Buffer.alloc(0), worker: 'local/w1' };
+  let task = 1;
+  const host: EngineHost = {
+    submit: (item, onTask) => {
+      onTask(task++);
+      if (item.k === 'echo' && item.d === 'a') {
+        return new Promise((resolve) => {
+          answerA = () => {
+            ticking = true;
+            queueMicrotask(tick);
+            resolve(ok);
+          };
+        });
+      }
+      hops = ticks;
+      ticking = false;
+      return Promise.resolve(ok);
+    },
+    event: () => {},
+    fetch: () => Promise.reject(new Error('no nodes here')),
+  };
+  const { db } = Database.open(path.join(tmp('b-sched-'), 'db'), 'test');
+  const e = new Engine(desc, db, host, { jobs: 2, keepGoing: 1, dryRun: false, explain: false });
+  const built = within(e.build(['b']), 5_000, 'hops');
+  while (answerA === undefined) await new Promise((r) => setTimeout(r, 1));
+  answerA();
+  const r = await built;
+  assert.ok(r.ok, JSON.stringify(r.errors));
+  assert.is(r.ran, 2);
+  assert.ok(hops !== undefined && hops <= 5, `b was submitted ${hops} microtask turns after a's answer`);
+});
+
 test.run();
