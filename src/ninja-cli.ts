@@ -86,8 +86,9 @@ export async function loadManifest(o: NinjaOptions, log: Logger): Promise<NinjaD
     return 1;
   }
   const { loadNinja } = await import('./ninja-build.ts');
+  const { cachedParse } = await import('./ninja-manifest-cache.ts');
   try {
-    return loadNinja(o.file, process.cwd(), { phonyCycleErr: o.phonyCycleErr });
+    return loadNinja(o.file, process.cwd(), { phonyCycleErr: o.phonyCycleErr, parse: cachedParse(process.cwd()) });
   } catch (e) {
     if (e instanceof UserError) {
       // A too old ninja is fatal in ninja (version.cc), not a syntax error at a line.
@@ -147,8 +148,9 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
 
 async function buildLoop(o: NinjaOptions, log: Logger, loaded: NinjaDescription, jobs: number, fmt: string, parseMs: number, ninjaLog: NinjaLog | undefined): Promise<number> {
   let regenerated = false;
-  const manifest = loaded.manifestKey();
-  if (o.dryRun && manifest !== undefined) {
+  // Only a dry run needs it here: each call stats every input of the generator (zstd: 133).
+  const manifest = o.dryRun ? loaded.manifestKey() : undefined;
+  if (manifest !== undefined) {
     // ninja dry-runs the manifest's regeneration first and stops there if it would run: a dry
     // run never changes the manifest, so the rest would be planned from a stale one.
     const graph = new NinjaGraph(loaded.manifest, process.cwd());
