@@ -106,8 +106,9 @@ async function build(o: NinjaOptions, log: Logger): Promise<number> {
   // `ninja` with nothing to do: the last build's snapshot answers without loading the manifest
   // (fastnoop.ts). Only for the default targets: named ones need the manifest to canonicalize.
   if (o.args.length === 0 && !o.dryRun && !o.explain && !o.stats && o.eventsFile === undefined && validStatus(process.env.NINJA_STATUS ?? '[%f/%t] ')) {
-    const { fastNoop } = await import('./cmd-build.ts');
-    const hit = fastNoop(process.cwd(), o.file, []);
+    // From fastnoop.ts, not cmd-build.ts: a no-op loads no more than it runs.
+    const { snapshotHit } = await import('./fastnoop.ts');
+    const hit = snapshotHit(process.cwd(), o.file, []);
     if (typeof hit !== 'string') {
       const js = await openJobserver(o, log);
       let r: number | undefined;
