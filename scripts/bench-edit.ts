@@ -1,7 +1,7 @@
 // The edit-rebuild loop on real projects, B side by side with Ninja 1.13.2 in one run: zstd
 // 1.5.4 (CMake) and serd 0.30.16 (Meson), Debian's source packages (test/real-sources.ts).
 //
-//   node scripts/bench-edit.ts [--runs 7] [--jobs 2] [--only zstd|serd] [--work DIR] [--keep]
+//   node scripts/bench-edit.ts [--runs 7] [--jobs 2] [--only zstd|serd] [--work DIR] [--keep] [--old EXE]
 //
 // Per project: the source is copied into the work dir (edits never touch the shared cache), two
 // build trees are configured, one with ninja 1.13.2 as the make program, one with B (a `ninja`
@@ -15,6 +15,8 @@
 // Rows: medians, and the issue's targets: edit ≤ 1.2x ninja; no-op ≤ `node -e 0` + 40 ms.
 // The machine's other load is in every number; runs alternate so both tools share it.
 // With --work DIR the configured and built trees are kept there and reused by the next run.
+// With --old EXE (a copy of another build of B, e.g. main's), a third tree is configured for it
+// and the three tools rotate in every run: an A/B of two B binaries under the same load.
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -36,6 +38,10 @@ const JOBS = opt('--jobs', '2');
 const ONLY = opt('--only', '');
 const WORK = opt('--work', '');
 const KEEP = args.includes('--keep') || WORK !== '';
+const OLD = opt('--old', '');
+type Tool = 'n' | 'b' | 'o';
+const TOOLS: Tool[] = OLD !== '' ? ['n', 'b', 'o'] : ['n', 'b'];
+const toolName: Record<Tool, string> = { n: 'ninja', b: 'B', o: 'old B' };
 
 const out = (s: string): void => {
   process.stdout.write(s);
@@ -54,8 +60,11 @@ interface Run {
  * figure on a loaded machine; the targets are wall time.
  */
 function timed(cmd: string, argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Run {
-  const py = 'import resource,subprocess,sys,time\nt=time.time()\np=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nd=time.time()-t\nr=resource.getrusage(resource.RUSAGE_CHILDREN)\nsys.stdout.write(f"{d} {p.returncode} {r.ru_utime+r.ru_stime}\\n"+p.stdout[-3000:]+p.stderr[-3000:])';
-  const r = spawnSync('python3', ['-c', py, cmd, ...argv], { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 900_000 });
+  // The CPU is the difference across the run: a Python whose start-up runs programs of its own
+  // (pyenv's shims: ~70 ms of CPU in children before the script starts) would add them to every
+  // figure, and did (`node -e 0` read 100 ms of CPU where it takes 30).
+  const py = 'import resource,subprocess,sys,time\nr0=resource.getrusage(resource.RUSAGE_CHILDREN)\nt=time.time()\np=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nd=time.time()-t\nr=resource.getrusage(resource.RUSAGE_CHILDREN)\nsys.stdout.write(f"{d} {p.returncode} {r.ru_utime+r.ru_stime-r0.ru_utime-r0.ru_stime}\\n"+p.stdout[-3000:]+p.stderr[-3000:])';
+  const r = spawnSync(fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', ['-c', py, cmd, ...argv], { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 900_000 });
   const [first, ...rest] = (r.stdout ?? '').split('\n');
   const [s, code, cpu] = (first ?? '').split(' ').map(Number);
   return { s: s ?? NaN, cpu: cpu ?? NaN, code: r.status === 0 ? (code ?? null) : r.status, out: `${rest.join('\n')}${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}` };
@@ -112,8 +121,8 @@ const projects: Project[] = [
 
 interface Rows {
   name: string;
-  noop: { n: Run[]; b: Run[] };
-  edit: { n: Run[]; b: Run[] };
+  noop: Record<Tool, Run[]>;
+  edit: Record<Tool, Run[]>;
   node: Run[];
   snapshot: boolean;
 }
@@ -132,41 +141,47 @@ function bench(p: Project, work: string): Rows {
   fs.symlinkSync(ninja113, path.join(nBin, 'ninja'));
   const shim = ninjaShim(path.join(base, 'bin-b'), exe);
   if (!shim.works) throw new Error(`B does not answer as ninja: ${shim.version}`);
-  const trees = { n: path.join(base, 'n'), b: path.join(base, 'b') };
-  const bins = { n: nBin, b: shim.dir };
-  for (const w of ['n', 'b'] as const) {
+  const trees: Record<Tool, string> = { n: path.join(base, 'n'), b: path.join(base, 'b'), o: path.join(base, 'o') };
+  const bins: Record<Tool, string> = { n: nBin, b: shim.dir, o: '' };
+  if (OLD !== '') {
+    const old = ninjaShim(path.join(base, 'bin-old'), path.resolve(OLD));
+    if (!old.works) throw new Error(`the old B does not answer as ninja: ${old.version}`);
+    bins.o = old.dir;
+  }
+  for (const w of TOOLS) {
     if (!fs.existsSync(path.join(trees[w], 'build.ninja'))) {
       const t0 = Date.now();
       p.configure(src, trees[w], bins[w]);
-      out(`  configured ${w === 'n' ? 'ninja' : 'B'}'s tree in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      out(`  configured ${toolName[w]}'s tree in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     }
     const r = must(timed(path.join(bins[w], 'ninja'), ['-j', JOBS], trees[w], envWith(bins[w])), `first build of ${trees[w]}`);
-    out(`  first build by ${w === 'n' ? 'ninja' : 'B'}: ${r.s.toFixed(1)} s\n`);
+    out(`  first build by ${toolName[w]}: ${r.s.toFixed(1)} s\n`);
   }
-  const rows: Rows = { name: p.name, noop: { n: [], b: [] }, edit: { n: [], b: [] }, node: [], snapshot: false };
+  const rows: Rows = { name: p.name, noop: { n: [], b: [], o: [] }, edit: { n: [], b: [], o: [] }, node: [], snapshot: false };
   const edited = path.join(src, p.edit);
   const original = fs.readFileSync(edited);
-  const run = (w: 'n' | 'b', what: string): Run => must(timed(path.join(bins[w], 'ninja'), ['-j', JOBS], trees[w], envWith(bins[w])), `${what} in ${trees[w]}`);
+  const run = (w: Tool, what: string): Run => must(timed(path.join(bins[w], 'ninja'), ['-j', JOBS], trees[w], envWith(bins[w])), `${what} in ${trees[w]}`);
   // One untimed round first: the trees settle (CMake's custom commands, B's first snapshot).
-  run('n', 'no-op');
-  run('b', 'no-op');
+  for (const w of TOOLS) run(w, 'no-op');
   try {
     for (let i = 0; i < RUNS; i++) {
-      const order: ('n' | 'b')[] = i % 2 === 0 ? ['n', 'b'] : ['b', 'n'];
+      // Each tool goes first as often as the others: two alternate, three rotate.
+      const rot = TOOLS.map((_, k) => TOOLS[(i + k) % TOOLS.length]!);
+      const order = TOOLS.length === 2 ? (i % 2 === 0 ? ['n', 'b'] as Tool[] : ['b', 'n'] as Tool[]) : rot;
       for (const w of order) rows.noop[w].push(run(w, 'no-op'));
       rows.node.push(must(timed(embeddedNode, ['-e', '0'], work), 'node -e 0'));
       fs.appendFileSync(edited, `\nint b_bench_edit_${process.pid}_${i}(void) { return ${i}; }\n`);
       for (const w of order) rows.edit[w].push(run(w, 'edit-rebuild'));
     }
     // Settle both trees after the last edit, then see whether B left a snapshot to answer from.
-    run('n', 'no-op');
-    run('b', 'no-op');
+    for (const w of TOOLS) run(w, 'no-op');
     rows.snapshot = fs.existsSync(path.join(trees.b, '.b', 'noop'));
   } finally {
     fs.writeFileSync(edited, original);
   }
-  out(`  no-op  wall ninja ${list(rows.noop.n)} | B ${list(rows.noop.b)} ms;  CPU ninja ${list(rows.noop.n, 'cpu')} | B ${list(rows.noop.b, 'cpu')} ms\n`);
-  out(`  edit   wall ninja ${list(rows.edit.n)} | B ${list(rows.edit.b)} ms;  CPU ninja ${list(rows.edit.n, 'cpu')} | B ${list(rows.edit.b, 'cpu')} ms   (${p.edit})\n`);
+  const oldCol = (xs: Run[], k: 's' | 'cpu' = 's'): string => (OLD !== '' ? ` | old B ${list(xs, k)}` : '');
+  out(`  no-op  wall ninja ${list(rows.noop.n)} | B ${list(rows.noop.b)}${oldCol(rows.noop.o)} ms;  CPU ninja ${list(rows.noop.n, 'cpu')} | B ${list(rows.noop.b, 'cpu')}${oldCol(rows.noop.o, 'cpu')} ms\n`);
+  out(`  edit   wall ninja ${list(rows.edit.n)} | B ${list(rows.edit.b)}${oldCol(rows.edit.o)} ms;  CPU ninja ${list(rows.edit.n, 'cpu')} | B ${list(rows.edit.b, 'cpu')}${oldCol(rows.edit.o, 'cpu')} ms   (${p.edit})\n`);
   out(`  node -e 0: wall ${list(rows.node)} ms, CPU ${list(rows.node, 'cpu')} ms; B's no-op snapshot ${rows.snapshot ? 'present' : 'ABSENT'} after the runs\n`);
   return rows;
 }
@@ -191,6 +206,11 @@ function main(): void {
     out(`| ${r.name}, one \`.c\` edited: wall | ${ms(med(r.edit.n))} | ${ms(med(r.edit.b))} | ${e.toFixed(2)}x ninja (target ≤ 1.2x)${e <= 1.2 ? '' : ' MISSED'} | ${ms(med(r.edit.n, 'cpu'))} / ${ms(med(r.edit.b, 'cpu'))} |\n`);
     const over = med(r.noop.b) - node;
     out(`| ${r.name}, no-op: wall | ${ms(med(r.noop.n))} | ${ms(med(r.noop.b))} | node -e 0 + ${ms(over)} (target ≤ + 40 ms)${over <= 0.04 ? '' : ' MISSED'} | ${ms(med(r.noop.n, 'cpu'))} / ${ms(med(r.noop.b, 'cpu'))} |\n`);
+    if (OLD !== '') {
+      for (const [what, x] of [['one `.c` edited', r.edit], ['no-op', r.noop]] as const) {
+        out(`| ${r.name}, ${what}: old B ${OLD} | | ${ms(med(x.o))} | B / old B: wall ${(med(x.b) / med(x.o)).toFixed(2)}x, CPU ${(med(x.b, 'cpu') / med(x.o, 'cpu')).toFixed(2)}x | CPU ${ms(med(x.o, 'cpu'))} |\n`);
+      }
+    }
   }
   if (all.length > 0) out(`| \`node -e 0\` (embedded Node) | | ${ms(med(all.flatMap((r) => r.node)))} | | CPU ${ms(med(all.flatMap((r) => r.node), 'cpu'))} |\n`);
 }

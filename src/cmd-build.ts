@@ -15,7 +15,7 @@ import { parseBuildReply, parseEventBatch, type BuildReply } from './need-messag
 import { isProtocolError } from './protocol.ts';
 import type { BuildEvent } from './engine-types.ts';
 import { findBuildFile } from './buildfile.ts';
-import { checkSnapshot, runSnapshotCommands, type SnapshotHeader } from './fastnoop.ts';
+import { runSnapshotCommands, snapshotHit, type SnapshotHeader } from './fastnoop.ts';
 import { uploadLine } from './cache-tally.ts';
 
 export interface BuildOptions {
@@ -289,21 +289,9 @@ function isNinjaFile(dir: string, file: string | undefined): boolean {
   }
 }
 
-/**
- * The last build's snapshot when it shows that building `targets` now would do nothing
- * (fastnoop.ts); else why the normal path has to decide. `dead` lists only the dead
- * files that are still there.
- */
+/** The last build's snapshot when building `targets` now would do nothing (fastnoop.ts). */
 export function fastNoop(dir: string, file: string | undefined, targets: string[]): SnapshotHeader | string {
-  let buildFile: string;
-  try {
-    buildFile = findBuildFile(dir, file);
-  } catch {
-    return 'no build file'; // the normal path reports it
-  }
-  const h = checkSnapshot(dir, buildFile, targets, process.env);
-  if (typeof h === 'string') return h;
-  return { ...h, dead: h.dead.filter((f) => fs.existsSync(path.resolve(h.root, f))) };
+  return snapshotHit(dir, file, targets);
 }
 
 /** What the user sees when the node's answer fails its declared shape (need-messages.ts). */

@@ -27,6 +27,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VERSION } from './version.ts';
+import { findBuildFile } from './buildfile.ts';
 
 const MAGIC = Buffer.from('BNOOP1\n');
 
@@ -62,6 +63,23 @@ export interface CommandRun {
   signal?: string;
   output: string;
   spawnError?: string;
+}
+
+/**
+ * The last build's snapshot when it shows that building `targets` now would do nothing; else
+ * why the normal path has to decide. `dead` lists only the dead files that are still there.
+ * Here rather than in cmd-build.ts: the Ninja personality's no-op loads nothing else.
+ */
+export function snapshotHit(dir: string, file: string | undefined, targets: string[]): SnapshotHeader | string {
+  let buildFile: string;
+  try {
+    buildFile = findBuildFile(dir, file);
+  } catch {
+    return 'no build file'; // the normal path reports it
+  }
+  const h = checkSnapshot(dir, buildFile, targets, process.env);
+  if (typeof h === 'string') return h;
+  return { ...h, dead: h.dead.filter((f) => fs.existsSync(path.resolve(h.root, f))) };
 }
 
 /**

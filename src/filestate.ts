@@ -31,7 +31,7 @@ function sameStat(a: FileState, s: fs.Stats): boolean {
 }
 
 /** The filesystem's timestamp resolution, with margin: within it a second change can hide. */
-function racyTick(s: fs.Stats): number {
+export function racyTick(s: fs.Stats): number {
   return s.mtimeMs % 1000 === 0 ? RACY_MS : 20;
 }
 

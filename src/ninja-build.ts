@@ -262,10 +262,11 @@ export function rootTargets(m: NinjaManifest): string[] {
   return roots;
 }
 
-export function loadNinja(file: string, dir: string, opts: { phonyCycleErr?: boolean } = {}): NinjaDescription {
+export function loadNinja(file: string, dir: string, opts: { phonyCycleErr?: boolean; parse?: typeof parseManifest } = {}): NinjaDescription {
   let manifest: NinjaManifest;
   try {
-    manifest = parseManifest(file, { readFile: (p) => fs.readFileSync(path.resolve(dir, p), 'utf8'), ...(opts.phonyCycleErr === true ? { phonyCycleErr: true } : {}) });
+    // `parse`: the Ninja personality's cached parse (ninja-manifest-cache.ts).
+    manifest = (opts.parse ?? parseManifest)(file, { readFile: (p) => fs.readFileSync(path.resolve(dir, p), 'utf8'), ...(opts.phonyCycleErr === true ? { phonyCycleErr: true } : {}) });
   } catch (e) {
     const err = e as Error & { code?: string };
     if (err.code === 'ENOENT') throw new UserError({ code: 'ninja.missing', message: `loading '${path.basename(file)}': No such file or directory`, exitCode: 1 });

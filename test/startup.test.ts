@@ -87,4 +87,21 @@ test('a Ninja build without --cache loads none of the cache\'s modules and no bu
   for (const m of ['ninja-cache.ts', 'action-key.ts', 'action-cache.ts']) assert.ok(cached.modules.includes(m), `--cache did not load ${m}`);
 }, { timeout: 120_000 });
 
+test('a no-op answered by the snapshot loads neither the build client (cmd-build.ts) nor the manifest loader', async () => {
+  const dir = project();
+  // Build files written within the last 2 s are not trusted to a snapshot: date them back.
+  const t = Date.now() / 1000 - 10;
+  for (const f of ['build.ninja', 'a.c', 'b.c']) fs.utimesSync(path.join(dir, f), t, t);
+  const first = await ninjaFromSources(dir, []);
+  assert.is(first.code, 0, first.out);
+  assert.ok(fs.existsSync(path.join(dir, '.b', 'noop')), 'the build wrote its snapshot');
+  const noop = await ninjaFromSources(dir, []);
+  assert.is(noop.code, 0, noop.out);
+  assert.match(noop.out, /no work to do/);
+  assert.ok(noop.modules.includes('fastnoop.ts'), `the snapshot path was not taken: ${noop.modules.join(' ')}`);
+  // cmd-build.ts (and progress, need-messages, protocol with it) is the normal path's.
+  const loaded = noop.modules.filter((m) => ['cmd-build.ts', 'progress.ts', 'need-messages.ts', 'ninja-build.ts', 'build-host.ts', 'engine.ts'].includes(m));
+  assert.equal(loaded, [], `the no-op loaded ${loaded.join(' ')}`);
+}, { timeout: 120_000 });
+
 test.run();
