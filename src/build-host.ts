@@ -26,7 +26,7 @@ import { counters, currentState, stillSame } from './filestate.ts';
 import { cleanOutputs, deadOutputs } from './dead.ts';
 import { lockDb, NESTED } from './lock.ts';
 import { findBuildFile } from './buildfile.ts';
-import { dropSnapshot, writeSnapshot, type SnapshotCommand, type SnapshotFile } from './fastnoop.ts';
+import { dropSnapshot, SnapshotFiles, writeSnapshot, type SnapshotCommand } from './fastnoop.ts';
 import { cacheEnabled, declaredEnv, runBase } from './action-env.ts';
 import { cacheDir } from './cachedir.ts';
 import { platform } from './toolchain.ts';
@@ -268,7 +268,7 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
   }
   // A build file with warnings prints them on every load; the fast path would hide them.
   if ((desc.notices?.length ?? 0) > 0) return 'the build file has warnings';
-  const files: SnapshotFile[] = [];
+  const files = new SnapshotFiles();
   const now = Date.now();
   for (const k of t.sources) {
     // A source as the build read it. If its stat moved since (a command hard-linked it, which
@@ -281,20 +281,21 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
       // count by existence only, and one the build created is there now.
       const s = fs.statSync(abs, { throwIfNoEntry: false });
       if (s !== undefined && !s.isDirectory()) return `${k} appeared during the build`;
-      files.push({ abs, st: s === undefined ? undefined : { size: 0, mtime: 0, ctime: 0, ino: s.ino } });
+      files.add(abs, s === undefined ? undefined : 0, 0, 0, s?.ino ?? 0);
       continue;
     }
     if (st.digest === '\u0000dir') {
-      files.push({ abs, st: { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
+      files.add(abs, st.size, st.mtime, st.ctime, st.ino);
       continue;
     }
     const s = stillSame(st, abs, now);
     if (s === undefined) return `${k} changed during the build, or within its timestamp tick`;
-    files.push({ abs, st: { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino } });
+    files.add(abs, s.size, s.mtimeMs, s.ctimeMs, s.ino);
   }
   for (const k of t.outputs) {
     const st = db.getFile(k);
-    files.push({ abs: path.resolve(desc.root, k), st: st === undefined ? undefined : { size: st.size, mtime: st.mtime, ctime: st.ctime, ino: st.ino } });
+    if (st === undefined) files.add(path.resolve(desc.root, k), undefined);
+    else files.add(path.resolve(desc.root, k), st.size, st.mtime, st.ctime, st.ino);
   }
   const own = (desc as { files?: string[]; manifest?: { files: string[] }; manifestInputs?: () => string[] });
   for (const f of [...(own.files ?? []), ...(own.manifest?.files ?? []), ...(own.manifestInputs?.() ?? [])]) {
@@ -302,7 +303,7 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
     const s = fs.statSync(abs, { throwIfNoEntry: false });
     if (s === undefined) return `${f} is gone`;
     if (now - s.mtimeMs < 2000) return `${f} was written within the last 2 s`;
-    files.push({ abs, st: { size: s.size, mtime: s.mtimeMs, ctime: s.ctimeMs, ino: s.ino } });
+    files.add(abs, s.size, s.mtimeMs, s.ctimeMs, s.ino);
   }
   try {
     const main = engines[engines.length - 1]!; // the build's own: its counts are what the fast path reports

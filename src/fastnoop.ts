@@ -139,32 +139,71 @@ export function dropSnapshot(dir: string): void {
   }
 }
 
-export interface SnapshotFile {
-  abs: string;
-  /** Recorded stat; undefined: the file was missing. */
-  st: { size: number; mtime: number; ctime: number; ino: number } | undefined;
+/**
+ * The files a snapshot records, in the order written, built without an object per file: a
+ * 90k-statement build records ~180k files, and a `{abs, st: {...}}` each, their joined names and
+ * the concatenated copy of the whole were a ~30 MiB spike at the very end of the build, which
+ * set its peak RSS. Stats go into one growing Float64Array (as written), names into UTF-8
+ * chunks of 4,096 (written as they are, with writev, never joined into one copy).
+ */
+export class SnapshotFiles {
+  private stats = new Float64Array(4096 * 4);
+  private readonly chunks: Buffer[] = [];
+  private pending: string[] = [];
+  count = 0;
+
+  /** A file as it is (size, mtime, ctime, ino), or missing (`size` undefined). */
+  add(abs: string, size: number | undefined, mtime = 0, ctime = 0, ino = 0): void {
+    if (this.count * 4 === this.stats.length) {
+      const grown = new Float64Array(this.stats.length * 2);
+      grown.set(this.stats);
+      this.stats = grown;
+    }
+    const i = this.count++ * 4;
+    this.stats[i] = size ?? -1;
+    this.stats[i + 1] = mtime;
+    this.stats[i + 2] = ctime;
+    this.stats[i + 3] = ino;
+    this.pending.push(abs);
+    if (this.pending.length === 4096) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    // Names are NUL-separated: a chunk after the first starts with the separator.
+    this.chunks.push(Buffer.from((this.chunks.length > 0 ? '\u0000' : '') + this.pending.join('\u0000'), 'utf8'));
+    this.pending = [];
+  }
+
+  /** The stats and the names, as the snapshot's body holds them. */
+  body(): Buffer[] {
+    this.flush();
+    return [Buffer.from(this.stats.buffer, 0, this.count * 32), ...this.chunks];
+  }
 }
 
-export function writeSnapshot(dir: string, h: SnapshotHeader, files: SnapshotFile[]): void {
-  const json = Buffer.from(JSON.stringify({ ...h, count: files.length }), 'utf8');
-  const stats = new Float64Array(files.length * 4);
-  files.forEach((f, i) => {
-    stats[i * 4] = f.st ? f.st.size : -1;
-    stats[i * 4 + 1] = f.st?.mtime ?? 0;
-    stats[i * 4 + 2] = f.st?.ctime ?? 0;
-    stats[i * 4 + 3] = f.st?.ino ?? 0;
-  });
+export function writeSnapshot(dir: string, h: SnapshotHeader, files: SnapshotFiles): void {
+  const json = Buffer.from(JSON.stringify({ ...h, count: files.count }), 'utf8');
   const len = Buffer.alloc(4);
   len.writeUInt32LE(json.length);
-  const names = Buffer.from(files.map((f) => f.abs).join('\u0000'), 'utf8');
-  const body = Buffer.concat([MAGIC, len, json, Buffer.from(stats.buffer), names]);
   // Written beside and renamed: a reader sees the old snapshot or the new one. Not fsynced
   // (that cost 80 ms of a 0.4 s edit-rebuild): after a crash a torn file fails the magic, length
   // and name-count checks and reads as "unreadable", which only sends the build the normal way.
   const file = snapshotFile(dir);
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    fs.writeFileSync(tmp, body, { mode: 0o644 });
+    const fd = fs.openSync(tmp, 'w', 0o644);
+    try {
+      let bufs = [MAGIC, len, json, ...files.body()];
+      // writev may write less than asked (a signal, a full disk): go on from where it stopped.
+      while (bufs.length > 0) {
+        let n = fs.writevSync(fd, bufs);
+        while (bufs.length > 0 && n >= bufs[0]!.length) n -= bufs.shift()!.length;
+        if (n > 0) bufs[0] = bufs[0]!.subarray(n);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, file);
   } catch (e) {
     try {
