@@ -5,12 +5,11 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import * as zmq from 'zeromq';
 import { B, b, exited, start, startNode, stopNode, suite, tmp, until } from './helpers.ts';
 import { Raw, user } from './raw.ts';
-import { T, decode, encode, isProtocolError } from '../src/protocol.ts';
+import { T, encode } from '../src/protocol.ts';
 import { sessionId, type KeyPair } from '../src/keys.ts';
-import { platform, toolPrint } from '../src/toolchain.ts';
+import { apartProbe, fakeNode, serveFake } from './fake-node.ts';
 import { KEY_ENV } from '../src/action-env.ts';
 import { isolation } from '../src/sandbox.ts';
 import type { NodeAction } from '../src/messages.ts';
@@ -170,43 +169,26 @@ test('a client without the cache-writer right cannot make a node serve its resul
 
 test('a node that serves other bytes than the digest it cached: a miss, the command runs, nothing of it is written', async () => {
   const dir = tmp('b-nc-poison-');
-  const u = await user(dir, 'cfg');
-  const nodeKey = zmq.curveKeyPair();
-  const fake = new zmq.Router({ linger: 0, curveServer: true, curvePublicKey: nodeKey.publicKey, curveSecretKey: nodeKey.secretKey });
-  await fake.bind('tcp://127.0.0.1:*');
+  const { u, nodeKey, fake } = await fakeNode(dir);
   const proj = victimProject();
   const claimed = Buffer.from('GOOD OBJECT BYTES');
   const served = Buffer.from('EVIL OBJECT BYTES');
   const asked: string[] = [];
-  const loop = (async () => {
-    try {
-      for (;;) {
-        const [rid, ...body] = await fake.receive();
-        const d = decode(body);
-        if (isProtocolError(d) || rid === undefined) continue;
-        const reply = (f: Buffer[]): Promise<void> => fake.send([rid, ...f]);
-        if (d.type === T.HELLO) await reply(encode(T.WELCOME, 0, { protocol: 1, b: 'fake', node: 'fake', workers: 4, local: 4, platform: platform() }));
-        else if (d.type === T.PING) await reply(encode(T.PONG, d.id, { node: 'fake', free: 4 }));
-        else if (d.type === T.SUBMIT) {
-          const w = JSON.parse(d.payload2!.toString()) as { k: string; tools?: string[]; file?: string; offset?: number; length?: number };
-          asked.push(w.k);
-          if (w.k === 'probe') {
-            const tools = Object.fromEntries(await Promise.all((w.tools ?? []).map(async (t) => [t, await toolPrint(t)] as const)));
-            await reply(encode(T.RESULT, d.id, { platform: platform(), tools, ...(w.file !== undefined ? { sharedFs: false } : {}) }));
-          } else if (w.k === 'cache-lookup') {
-            await reply(encode(T.RESULT, d.id, { results: [{ deps: [], outputs: [{ path: '\u0000C/a.o', digest: hex(claimed), size: claimed.length, mode: 0o644 }], output: '' }] }));
-          } else if (w.k === 'cas-get') {
-            await reply(encode(T.RESULT, d.id, { data: served.subarray(w.offset ?? 0, (w.offset ?? 0) + (w.length ?? 0)).toString('base64') }));
-          } else {
-            // Anything else it is given to run goes back: the client runs it itself.
-            await reply(encode(T.FAILURE, d.id, { code: 'node.unhealthy', message: 'fake node runs nothing' }));
-          }
-        }
+  const loop = serveFake<{ k: string; tools?: string[]; file?: string; offset?: number; length?: number }>(fake, {
+    workers: 4,
+    submit: async (w, d, reply) => {
+      asked.push(w.k);
+      if (w.k === 'probe') await apartProbe(w, d, reply);
+      else if (w.k === 'cache-lookup') {
+        await reply(encode(T.RESULT, d.id, { results: [{ deps: [], outputs: [{ path: '\u0000C/a.o', digest: hex(claimed), size: claimed.length, mode: 0o644 }], output: '' }] }));
+      } else if (w.k === 'cas-get') {
+        await reply(encode(T.RESULT, d.id, { data: served.subarray(w.offset ?? 0, (w.offset ?? 0) + (w.length ?? 0)).toString('base64') }));
+      } else {
+        // Anything else it is given to run goes back: the client runs it itself.
+        await reply(encode(T.FAILURE, d.id, { code: 'node.unhealthy', message: 'fake node runs nothing' }));
       }
-    } catch {
-      // closed
-    }
-  })();
+    },
+  });
   const cache = tmp('b-nc-poison-cache-');
   try {
     const v = await victimBuild(proj, cleanEnv({ ...u.env, B_CACHE_DIR: cache }), `${fake.lastEndpoint!}#${nodeKey.publicKey}`);

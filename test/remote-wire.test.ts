@@ -5,62 +5,43 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import * as zmq from 'zeromq';
 import { B, exited, start, suite, tmp } from './helpers.ts';
-import { T, decode, encode, isProtocolError } from '../src/protocol.ts';
-import { platform, toolPrint } from '../src/toolchain.ts';
-import { user } from './raw.ts';
+import { T, encode } from '../src/protocol.ts';
+import { apartProbe, fakeNode, serveFake } from './fake-node.ts';
 
 const test = suite('remote-wire');
 const hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex').slice(0, 32);
 
 test('a remote compile: the inline output costs no cas-get, the other output exactly one', async () => {
   const dir = tmp('b-wire-');
-  const u = await user(dir, 'cfg');
-  const nodeKey = zmq.curveKeyPair();
-  const fake = new zmq.Router({ linger: 0, curveServer: true, curvePublicKey: nodeKey.publicKey, curveSecretKey: nodeKey.secretKey });
-  await fake.bind('tcp://127.0.0.1:*');
+  const { u, nodeKey, fake } = await fakeNode(dir);
   const obj = Buffer.from('OBJECT sent inline in the result');
   const map = Buffer.from('MAP left in the node store: fetched');
   const kinds: string[] = [];
   const casGets: string[] = [];
-  const loop = (async () => {
-    try {
-      for (;;) {
-        const [rid, ...body] = await fake.receive();
-        const d = decode(body);
-        if (isProtocolError(d) || rid === undefined) continue;
-        const reply = (f: Buffer[]): Promise<void> => fake.send([rid, ...f]);
-        if (d.type === T.HELLO) await reply(encode(T.WELCOME, 0, { protocol: 1, b: 'fake', node: 'fake', workers: 2, local: 2, platform: platform() }));
-        else if (d.type === T.PING) await reply(encode(T.PONG, d.id, { node: 'fake', free: 2 }));
-        else if (d.type === T.SUBMIT) {
-          const w = JSON.parse(d.payload2!.toString()) as { k: string; file?: string; tools?: string[]; outputs?: string[]; digest?: string; offset?: number; length?: number; inline?: boolean };
-          kinds.push(w.k);
-          if (w.k === 'probe') {
-            // Not the client's files; the client's own compiler fingerprint, so compiles come here.
-            const tools = Object.fromEntries(await Promise.all((w.tools ?? []).map(async (t) => [t, await toolPrint(t)] as const)));
-            await reply(encode(T.RESULT, d.id, { platform: platform(), tools, ...(w.file !== undefined ? { sharedFs: false } : {}) }));
-          } else if (w.k === 'rexec') {
-            assert.is(w.inline, true, 'the client asks for inline outputs');
-            const [o, m] = w.outputs!;
-            await reply(encode(T.RESULT, d.id, {
-              exit: 0, output: '', deps: [], fetched: 0, ms: 1,
-              outputs: [
-                { path: o, digest: hex(obj), size: obj.length, mode: 0o644, data: obj.toString('base64') },
-                { path: m, digest: hex(map), size: map.length, mode: 0o644 },
-              ],
-            }));
-          } else if (w.k === 'cas-get') {
-            casGets.push(w.digest!);
-            const blob = w.digest === hex(map) ? map : Buffer.alloc(0);
-            await reply(encode(T.RESULT, d.id, { data: blob.subarray(w.offset!, w.offset! + w.length!).toString('base64') }));
-          } else await reply(encode(T.FAILURE, d.id, { code: 'fake', message: `the fake node runs no ${w.k}` }));
-        }
-      }
-    } catch {
-      // closed
-    }
-  })();
+  interface Work { k: string; file?: string; tools?: string[]; outputs?: string[]; digest?: string; offset?: number; length?: number; inline?: boolean }
+  const loop = serveFake<Work>(fake, {
+    workers: 2,
+    submit: async (w, d, reply) => {
+      kinds.push(w.k);
+      if (w.k === 'probe') await apartProbe(w, d, reply);
+      else if (w.k === 'rexec') {
+        assert.is(w.inline, true, 'the client asks for inline outputs');
+        const [o, m] = w.outputs!;
+        await reply(encode(T.RESULT, d.id, {
+          exit: 0, output: '', deps: [], fetched: 0, ms: 1,
+          outputs: [
+            { path: o, digest: hex(obj), size: obj.length, mode: 0o644, data: obj.toString('base64') },
+            { path: m, digest: hex(map), size: map.length, mode: 0o644 },
+          ],
+        }));
+      } else if (w.k === 'cas-get') {
+        casGets.push(w.digest!);
+        const blob = w.digest === hex(map) ? map : Buffer.alloc(0);
+        await reply(encode(T.RESULT, d.id, { data: blob.subarray(w.offset!, w.offset! + w.length!).toString('base64') }));
+      } else await reply(encode(T.FAILURE, d.id, { code: 'fake', message: `the fake node runs no ${w.k}` }));
+    },
+  });
   const proj = tmp('b-wire-p-');
   fs.writeFileSync(path.join(proj, 'build.ninja'), 'rule cc\n  command = cc -c $in -o $out\nbuild a.o | a.map: cc a.c\ndefault a.o\n');
   fs.writeFileSync(path.join(proj, 'a.c'), 'int a;\n');

@@ -4,12 +4,12 @@
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zmq from 'zeromq';
 import { B, b, exited, root, run, start, suite, tmp, until, startNode, stopNode } from './helpers.ts';
-import { T, decode, encode, isProtocolError } from '../src/protocol.ts';
+import { T, encode } from '../src/protocol.ts';
 import { sessionId, type KeyPair } from '../src/keys.ts';
 import { Raw, user } from './raw.ts';
-import { platform, toolPrint } from '../src/toolchain.ts';
+import { platform } from '../src/toolchain.ts';
+import { apartProbe, fakeNode, serveFake } from './fake-node.ts';
 
 const test = suite('security');
 
@@ -49,15 +49,6 @@ function buildOp(dir: string, extra: object = {}): object {
   return { op: 'build', dir, targets: [], keepGoing: 1, dryRun: false, explain: false, events: false, env: {}, ...extra };
 }
 
-/** This test's user (its own key) and a fake CurveZMQ node on loopback with a key pinned by the client. */
-async function fakeNode(dir: string): Promise<{ u: Awaited<ReturnType<typeof user>>; nodeKey: KeyPair; fake: zmq.Router; endpoint: string }> {
-  const u = await user(dir, 'cfg');
-  const nodeKey = zmq.curveKeyPair();
-  const fake = new zmq.Router({ linger: 0, curveServer: true, curvePublicKey: nodeKey.publicKey, curveSecretKey: nodeKey.secretKey });
-  await fake.bind('tcp://127.0.0.1:*');
-  return { u, nodeKey, fake, endpoint: fake.lastEndpoint! };
-}
-
 test('attack 1: a node cannot make the client build another directory (NEED "build" hiding "op":"need")', async () => {
   const dir = tmp('b-sec-1-');
   const { u, nodeKey, fake, endpoint } = await fakeNode(dir);
@@ -66,39 +57,32 @@ test('attack 1: a node cannot make the client build another directory (NEED "bui
   let asked = false;
   const seen: string[] = [];
   let touched = false;
-  const loop = (async () => {
-    try {
-      for (;;) {
-        const [rid, ...body] = await fake.receive();
-        const d = decode(body);
-        if (isProtocolError(d) || rid === undefined) continue;
-        const reply = (f: Buffer[]): Promise<void> => fake.send([rid, ...f]);
-        seen.push(`${d.type}${d.type === T.SUBMIT ? `:${d.payload2?.toString().slice(0, 40)}` : ''}`);
-        // Work or probes about the target directory: the client is building it.
-        if (d.payload2?.toString().includes(target) === true) touched = true;
-        if (d.type === T.HELLO) await reply(encode(T.WELCOME, 0, { protocol: 1, b: 'fake', node: 'fake', workers: 2, local: 2, platform: platform() }));
-        else if (d.type === T.PING) await reply(encode(T.PONG, d.id, { node: 'fake', free: 2 }));
-        else if (d.type === T.SUBMIT) {
-          const w = JSON.parse(d.payload2!.toString()) as { k: string; file?: string; expect?: string };
-          if (w.k === 'probe') {
-            const shared = w.file !== undefined ? fs.readFileSync(w.file, 'utf8') === w.expect : undefined;
-            // As a real node that sees the files says: it can fence commands on them (fence.ts).
-            await reply(encode(T.RESULT, d.id, { platform: platform(), tools: {}, ...(shared !== undefined ? { sharedFs: shared, fence: shared } : {}) }));
-          } else if (!asked) {
-            // A rule was given to us: ask "within" it for a build of another directory, the
-            // way a substring check let through.
-            asked = true;
-            await reply(encode(T.NEED, 77, { ...buildOp(target), task: d.id, x: { op: 'need' } }));
-            await reply(encode(T.NEED, 78, { op: 'clean', dir: target, targets: [], keepGoing: 1, dryRun: false, explain: false, events: false, env: {}, task: d.id, x: { op: 'blob' } }));
-            // A Bfile run() as an action, asked by the node: the client would run it here.
-            await reply(encode(T.NEED, 79, { op: 'run', task: d.id, shell: `touch '${path.join(target, 'pwned')}'`, cwd: target }));
-          }
-        } else if (d.type === T.ANSWER || d.type === T.FAILURE) replies.push({ type: d.type, id: d.id, body: d.payload?.toString() ?? '' });
+  const loop = serveFake<{ k: string; file?: string; expect?: string }>(fake, {
+    workers: 2,
+    seen: (d) => {
+      seen.push(`${d.type}${d.type === T.SUBMIT ? `:${d.payload2?.toString().slice(0, 40)}` : ''}`);
+      // Work or probes about the target directory: the client is building it.
+      if (d.payload2?.toString().includes(target) === true) touched = true;
+    },
+    submit: async (w, d, reply) => {
+      if (w.k === 'probe') {
+        const shared = w.file !== undefined ? fs.readFileSync(w.file, 'utf8') === w.expect : undefined;
+        // As a real node that sees the files says: it can fence commands on them (fence.ts).
+        await reply(encode(T.RESULT, d.id, { platform: platform(), tools: {}, ...(shared !== undefined ? { sharedFs: shared, fence: shared } : {}) }));
+      } else if (!asked) {
+        // A rule was given to us: ask "within" it for a build of another directory, the
+        // way a substring check let through.
+        asked = true;
+        await reply(encode(T.NEED, 77, { ...buildOp(target), task: d.id, x: { op: 'need' } }));
+        await reply(encode(T.NEED, 78, { op: 'clean', dir: target, targets: [], keepGoing: 1, dryRun: false, explain: false, events: false, env: {}, task: d.id, x: { op: 'blob' } }));
+        // A Bfile run() as an action, asked by the node: the client would run it here.
+        await reply(encode(T.NEED, 79, { op: 'run', task: d.id, shell: `touch '${path.join(target, 'pwned')}'`, cwd: target }));
       }
-    } catch {
-      // closed
-    }
-  })();
+    },
+    other: (d) => {
+      if (d.type === T.ANSWER || d.type === T.FAILURE) replies.push({ type: d.type, id: d.id, body: d.payload?.toString() ?? '' });
+    },
+  });
   const proj = tmp('b-sec-1p-');
   fs.writeFileSync(path.join(proj, 'Bfile.mjs'), "export default (b) => { b.default('out'); b.rule('out', async ({ write, out }) => { await write(out, 'x'); }); };\n");
   const client = start(B, ['build', '-C', proj, '--node', `${endpoint}#${nodeKey.publicKey}`, '--local', '0', '--heartbeat', '100'], { env: { ...process.env, ...u.env } });
@@ -128,30 +112,21 @@ test('attack 1c: a node given one item reads only that item\'s inputs, not anoth
   const items: { id: number; w: Rexec }[] = [];
   const replies = new Map<number, { type: number; body: string }>();
   let rid0: Buffer | undefined;
-  const loop = (async () => {
-    try {
-      for (;;) {
-        const [rid, ...body] = await fake.receive();
-        const d = decode(body);
-        if (isProtocolError(d) || rid === undefined) continue;
-        rid0 = rid;
-        const reply = (f: Buffer[]): Promise<void> => fake.send([rid, ...f]);
-        if (d.type === T.HELLO) await reply(encode(T.WELCOME, 0, { protocol: 1, b: 'fake', node: 'fake', workers: 4, local: 4, platform: platform() }));
-        else if (d.type === T.PING) await reply(encode(T.PONG, d.id, { node: 'fake', free: 4 }));
-        else if (d.type === T.SUBMIT) {
-          const w = JSON.parse(d.payload2!.toString()) as Rexec;
-          // Not sharing the client's files: it sends self-contained items with their inputs.
-          // The same compiler as the client's (its own fingerprint), so the compiles may come here.
-          if (w.k === 'probe') {
-            const tools = Object.fromEntries(await Promise.all((w.tools ?? []).map(async (t) => [t, await toolPrint(t)] as const)));
-            await reply(encode(T.RESULT, d.id, { platform: platform(), tools, ...(w.file !== undefined ? { sharedFs: false } : {}) }));
-          } else items.push({ id: d.id, w });
-        } else if (d.type === T.ANSWER || d.type === T.FAILURE) replies.set(d.id, { type: d.type, body: d.payload?.toString() ?? '' });
-      }
-    } catch {
-      // closed
-    }
-  })();
+  const loop = serveFake<Rexec>(fake, {
+    workers: 4,
+    seen: (_d, rid) => {
+      rid0 = rid;
+    },
+    // Not sharing the client's files: it sends self-contained items with their inputs.
+    // The same compiler as the client's (its own fingerprint), so the compiles may come here.
+    submit: async (w, d, reply) => {
+      if (w.k === 'probe') await apartProbe(w, d, reply);
+      else items.push({ id: d.id, w });
+    },
+    other: (d) => {
+      if (d.type === T.ANSWER || d.type === T.FAILURE) replies.set(d.id, { type: d.type, body: d.payload?.toString() ?? '' });
+    },
+  });
   // Apart: without a depfile yet, an item ships every source under its source's directory.
   const proj = ninjaProject('rule cc\n  command = cc -c $in -o $out\nbuild a.o: cc a/a.c\nbuild b.o: cc b/b.c\n');
   fs.mkdirSync(path.join(proj, 'a'));
