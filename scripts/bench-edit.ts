@@ -23,6 +23,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { debianSource, ensureTools, ninjaShim } from '../test/real-sources.ts';
+import { PYTHON } from './bench-util.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const exe = process.env.B_EXE ?? path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
@@ -64,7 +65,7 @@ function timed(cmd: string, argv: string[], cwd: string, env: NodeJS.ProcessEnv 
   // (pyenv's shims: ~70 ms of CPU in children before the script starts) would add them to every
   // figure, and did (`node -e 0` read 100 ms of CPU where it takes 30).
   const py = 'import resource,subprocess,sys,time\nr0=resource.getrusage(resource.RUSAGE_CHILDREN)\nt=time.time()\np=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nd=time.time()-t\nr=resource.getrusage(resource.RUSAGE_CHILDREN)\nsys.stdout.write(f"{d} {p.returncode} {r.ru_utime+r.ru_stime-r0.ru_utime-r0.ru_stime}\\n"+p.stdout[-3000:]+p.stderr[-3000:])';
-  const r = spawnSync(fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', ['-c', py, cmd, ...argv], { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 900_000 });
+  const r = spawnSync(PYTHON, ['-c', py, cmd, ...argv], { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 900_000 });
   const [first, ...rest] = (r.stdout ?? '').split('\n');
   const [s, code, cpu] = (first ?? '').split(' ').map(Number);
   return { s: s ?? NaN, cpu: cpu ?? NaN, code: r.status === 0 ? (code ?? null) : r.status, out: `${rest.join('\n')}${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}` };

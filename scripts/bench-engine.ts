@@ -11,6 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PYTHON } from './bench-util.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const exe = path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
@@ -95,7 +96,7 @@ export default (b) => {
 /** Runs a command, returning seconds and the peak RSS (MiB) of the process tree's largest member. */
 function timed(cmd: string, argv: string[], cwd: string): { s: number; rssMiB: number; out: string } {
   const py = 'import resource,subprocess,sys,time\nt=time.time()\np=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nd=time.time()-t\nsys.stdout.write(f"{d} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss} {p.returncode}\\n"+p.stdout[-2000:]+p.stderr[-2000:])';
-  const r = spawnSync('python3', ['-c', py, cmd, ...argv], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(PYTHON, ['-c', py, cmd, ...argv], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
   const [first, ...rest] = r.stdout.split('\n');
   const [s, rss, code] = (first ?? '').split(' ').map(Number);
   if (code !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${code}):\n${rest.join('\n')}${r.stderr}`);

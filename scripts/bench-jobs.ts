@@ -18,6 +18,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PYTHON } from './bench-util.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 // Several binaries (comma-separated) run in the same alternation, so that a change is compared
@@ -48,7 +49,7 @@ interface Timed {
 
 function timed(argv: string[], cwd: string): Timed {
   const py = 'import resource,subprocess,sys,time\nt=time.time()\np=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nd=time.time()-t\nr=resource.getrusage(resource.RUSAGE_CHILDREN)\nsys.stdout.write(f"{d} {r.ru_maxrss} {p.returncode} {r.ru_utime+r.ru_stime}\\n"+p.stdout[-2000:]+p.stderr[-2000:])';
-  const r = spawnSync('python3', ['-c', py, ...argv], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(PYTHON, ['-c', py, ...argv], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
   const [first, ...rest] = r.stdout.split('\n');
   const [s, rss, code, cpu] = (first ?? '').split(' ').map(Number);
   const res = { s: s ?? NaN, rssMiB: (rss ?? 0) / 1024, code: code ?? -1, cpu: cpu ?? NaN, out: rest.join('\n') + r.stderr };
@@ -61,7 +62,7 @@ function commandsCpu(cmds: string[], cwd: string): number {
   const list = path.join(cwd, 'commands.json');
   fs.writeFileSync(list, JSON.stringify(cmds));
   const py = 'import json,resource,subprocess,sys\nfor c in json.load(open(sys.argv[1])):\n  subprocess.run(["/bin/sh","-c",c])\nr=resource.getrusage(resource.RUSAGE_CHILDREN)\nprint(r.ru_utime+r.ru_stime)';
-  const r = spawnSync('python3', ['-c', py, list], { cwd, encoding: 'utf8' });
+  const r = spawnSync(PYTHON, ['-c', py, list], { cwd, encoding: 'utf8' });
   return Number(r.stdout.trim());
 }
 

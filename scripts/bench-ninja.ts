@@ -27,6 +27,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateChromium } from './gen-chromium.ts';
 import { debianSource, ensureTools, ninjaShim } from '../test/real-sources.ts';
+import { PYTHON } from './bench-util.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const exe = process.env.B_EXE ?? path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
@@ -61,7 +62,7 @@ interface Timed {
 /** Runs a command: wall seconds, peak RSS (MiB) of its largest process, exit code, output tail. */
 function timed(cmd: string, argv: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, allowFail = false): Timed {
   const py = 'import resource,subprocess,sys,time\nt=time.time()\np=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nd=time.time()-t\nr=resource.getrusage(resource.RUSAGE_CHILDREN)\nsys.stdout.write(f"{d} {r.ru_maxrss} {p.returncode} {r.ru_utime+r.ru_stime}\\n"+p.stdout[-3000:]+p.stderr[-3000:])';
-  const r = spawnSync('python3', ['-c', py, cmd, ...argv], { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(PYTHON, ['-c', py, cmd, ...argv], { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
   const [first, ...rest] = r.stdout.split('\n');
   const [s, rss, code, cpu] = (first ?? '').split(' ').map(Number);
   const res = { s: s ?? NaN, rssMiB: (rss ?? 0) / 1024, code: code ?? -1, cpu: cpu ?? NaN, out: rest.join('\n') + r.stderr };

@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PYTHON } from './bench-util.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -80,7 +81,7 @@ for rnd in range(-1, runs):
         if rnd >= 0: out[i].append([wall * 1e3, (ru.ru_utime + ru.ru_stime) * 1e3])
 print(json.dumps(out))
 `;
-  const r = spawnSync('python3', ['-c', harness, JSON.stringify(cases.map(([, cmd, argv]) => [cmd, ...argv])), String(RUNS), JSON.stringify(env)], { encoding: 'utf8' });
+  const r = spawnSync(PYTHON, ['-c', harness, JSON.stringify(cases.map(([, cmd, argv]) => [cmd, ...argv])), String(RUNS), JSON.stringify(env)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`measuring failed (python3 ${r.status}): ${r.stderr}`);
   const samples = JSON.parse(r.stdout) as [number, number][][];
   const wall = samples.map((c) => c.map((x) => x[0]));

@@ -11,6 +11,14 @@ export const root = path.resolve(import.meta.dirname, '..');
 /** The executable `npm run build:host` makes for this machine. */
 export const hostExe = path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
 
+/**
+ * The Python that times commands (getrusage of its children). Debian's, not a version manager's
+ * shim: pyenv's shim runs its own subprocesses before it execs Python, and they are reaped by
+ * the process that then becomes Python, so its RUSAGE_CHILDREN counted ~70 ms of pyenv in every
+ * figure (`node -e 0` read 100 ms of CPU, ninja's serd no-op 59-86 ms instead of 3).
+ */
+export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
 const args = process.argv.slice(2);
 
 /** `--name N` on the command line, or `def`. */
