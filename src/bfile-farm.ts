@@ -35,8 +35,6 @@ import { fetchIntoPlace, refusedDependency, refusedInline } from './remote-outpu
 import { digestHex } from './hash.ts';
 import { platform } from './toolchain.ts';
 import { endsInCompiler, placementTool, planRun, type PlannedRun, type RuleFacts, type RunCall } from './bfile-action.ts';
-
-export { runBase };
 import { outcomeOf, type CachedResultWire, type NodeAction, type NodeCacheInfo, type RexecInput, type RunHitEnv, type RexecResult, type RexecWork, type RunResult, type RunWork } from './messages.ts';
 import { lookupOnNodes, type NodeCacheIo } from './node-cache-client.ts';
 import { type RunAnswer, type RunRequest } from './need-messages.ts';
