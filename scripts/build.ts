@@ -27,6 +27,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { BUNDLE_ASSET, CACHE_ASSET } from '../src/sea-main.ts';
+import { trainCodeCache } from './code-cache.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dist = path.join(root, 'dist');
@@ -164,6 +166,14 @@ function shareBuiltinNamespaces(js: string): string {
   return `${head}var __bNs = {};\n${shared.slice(head.length)}`;
 }
 
+/** The executable's entry script (src/sea-main.ts). */
+async function bundleSeaMain(): Promise<string> {
+  const r = await build({ ...common, entryPoints: [path.join(root, 'src', 'sea-main.ts')] });
+  const out = r.outputFiles?.[0];
+  if (!out) throw new Error('esbuild produced no sea-main bundle');
+  return out.text;
+}
+
 async function bundleThreads(): Promise<string> {
   const r = await build({
     ...common,
@@ -182,7 +192,8 @@ async function bundleMain(p: Platform, mode: AddonMode, threadSource: string): P
     entryPoints: [path.join(root, 'src', 'main.ts')],
     plugins: [zeromqAddon(p, mode)],
     define: { ...common.define, __B_THREAD_SOURCE__: JSON.stringify(threadSource), __B_MAIN_THREAD__: 'true' },
-    banner: { js: '#!/usr/bin/env node' },
+    // The executable's bundle is the body of sea-main.ts's function: no #! line there.
+    ...(mode === 'sea' ? {} : { banner: { js: '#!/usr/bin/env node' } }),
   });
   const out = r.outputFiles?.[0];
   if (!out) throw new Error('esbuild produced no main bundle');
@@ -224,11 +235,10 @@ type SeaFn = (entry: string, opts: { targets: SeaTarget[]; signature: boolean; s
 
 /**
  * pkg's simple SEA mode, called as a function because its command line cannot pass a SEA
- * config: the addon as an asset, and optionally V8's code cache. A code cache is made by the
- * Node that generates the blob (this host's), so it would only be valid on this platform
- * (Node's SEA docs: cross-platform blobs need useCodeCache false).
+ * config: the entry script, and as assets the addon, B's bundle and (for this host's platform)
+ * the bundle's code cache.
  */
-async function pkg(p: Platform, bundleFile: string, out: string, pkgHome: string, tmp: string, codeCache: boolean): Promise<void> {
+async function pkg(p: Platform, entryFile: string, out: string, pkgHome: string, tmp: string, assets: Record<string, string>): Promise<void> {
   seedPkgCache(p, pkgHome);
   const require = createRequire(import.meta.url);
   const sea = (require('@yao-pkg/pkg/lib-es5/sea.js') as { default: SeaFn }).default;
@@ -240,10 +250,11 @@ async function pkg(p: Platform, bundleFile: string, out: string, pkgHome: string
   process.env.HOME = pkgHome;
   process.env.TMPDIR = pkgTmp;
   try {
-    await sea(bundleFile, {
+    await sea(entryFile, {
       targets: [{ nodeRange: `node${NODE_VERSION}`, platform: p.os, arch: p.arch, output: out }],
       signature: true,
-      seaConfig: { useCodeCache: codeCache, assets: { [ADDON_ASSET]: addonFile(p) } },
+      // The entry is sea-main.ts's few lines: B's bundle and its own code cache are assets.
+      seaConfig: { useCodeCache: false, assets: { [ADDON_ASSET]: addonFile(p), ...assets } },
     });
   } finally {
     for (const [k, v] of Object.entries(saved)) {
@@ -365,23 +376,30 @@ async function main(): Promise<number> {
   const pkgHome = path.join(root, 'node_modules', '.cache', 'b-build');
   fs.mkdirSync(pkgHome, { recursive: true });
   const failed: string[] = [];
+  const seaMainFile = path.join(tmp, 'sea-main.cjs');
+  fs.writeFileSync(seaMainFile, await bundleSeaMain());
   for (const p of platforms) {
     try {
       const bundle = await bundleMain(p, 'sea', threadSource);
-      const bundleFile = path.join(tmp, `b-${p.name}.cjs`);
+      const bundleFile = path.join(tmp, `b-${p.name}.js`);
       fs.writeFileSync(bundleFile, bundle);
-      const out = path.join(tmp, exeName(p));
+      const assets: Record<string, string> = { [BUNDLE_ASSET]: bundleFile };
       // V8's code cache for the host's own executable (a cache is valid only for the V8 and the
-      // platform that made it): `b --version` 66 vs 85 ms of CPU, medians of 20 on a loaded
-      // machine; the bundle's 0.8 MB is otherwise parsed and compiled at every start. (An earlier
-      // trial, before the credit-flow test waited for what it asserts, saw that test fail with
-      // it.) Other platforms' executables are made without one.
-      await pkg(p, bundleFile, out, pkgHome, tmp, p.name === host.name && process.env.B_CODE_CACHE !== '0');
+      // platform that made it; scripts/code-cache.ts). Other platforms' executables compile
+      // their bundle at every start. B_CODE_CACHE=0 makes one without, to compare.
+      const cacheFile = path.join(tmp, `b-${p.name}.cache`);
+      if (p.name === host.name && process.env.B_CODE_CACHE !== '0') {
+        fs.writeFileSync(cacheFile, trainCodeCache(bundle, addonFile(p), ADDON_ASSET, tmp, log));
+        assets[CACHE_ASSET] = cacheFile;
+      }
+      const out = path.join(tmp, exeName(p));
+      await pkg(p, seaMainFile, out, pkgHome, tmp, assets);
       const what = checkExecutable(p, out, bundle);
       // Rename over the old executable: processes running it keep the old file until they
       // exit (writing in place would fail with ETXTBSY).
       fs.renameSync(out, path.join(dist, exeName(p)));
       fs.rmSync(bundleFile);
+      fs.rmSync(cacheFile, { force: true });
       log(`${p.name}: ok: dist/${exeName(p)} (${what})`);
     } catch (e) {
       failed.push(p.name);

@@ -255,7 +255,7 @@ export async function run(argv: string[]): Promise<number> {
     });
 
   cli
-    .command('debug <job> [...args]', 'Internal jobs for tests and benchmarks: fib N | throw | sleep MS | bench')
+    .command('debug <job> [...args]', 'Internal jobs for tests and benchmarks: fib N | throw | sleep MS | bench | startup')
     .option('--workers <n>', 'Worker threads (default: number of CPUs)')
     .option('--io-threads <n>', 'ZeroMQ I/O threads', { default: 1 })
     .option('--items <n>', 'bench: number of round trips', { default: 100000 })

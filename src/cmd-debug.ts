@@ -1,7 +1,8 @@
 // `b debug ...`: internal jobs that exercise the runtime, used by the tests and benchmarks.
 // - fib N: a recursive job whose items submit more items from inside workers;
 // - throw: a job whose handler throws, to see the failure reply;
-// - bench: round trips of trivial items through client -> broker -> worker -> client.
+// - bench: round trips of trivial items through client -> broker -> worker -> client;
+// - startup: how this process started (whether the executable's code cache was accepted).
 
 import { LocalNode } from './runtime.ts';
 import { onInterrupt } from './signals.ts';
@@ -17,6 +18,12 @@ export interface DebugOptions {
 }
 
 export async function debugCmd(job: string, args: string[], o: DebugOptions, log: Logger): Promise<number> {
+  if (job === 'startup') {
+    // Set by sea-main.ts; absent when B runs as `node b.cjs`, from sources or under Deno.
+    const cache = (globalThis as { __bCodeCache?: string }).__bCodeCache ?? 'not a single executable';
+    log.out(JSON.stringify({ codeCache: cache, node: process.version }));
+    return 0;
+  }
   const node = await LocalNode.start({ ...(o.workers !== undefined ? { workers: o.workers } : {}), ioThreads: o.ioThreads ?? 1 }, log);
   const { Client } = await import('./client.ts');
   const client = new Client(node.frontend);

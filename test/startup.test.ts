@@ -8,7 +8,7 @@
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { root, run, suite, tmp } from './helpers.ts';
+import { b, root, run, suite, tmp } from './helpers.ts';
 
 const test = suite('startup');
 
@@ -103,5 +103,24 @@ test('a no-op answered by the snapshot loads neither the build client (cmd-build
   const loaded = noop.modules.filter((m) => ['cmd-build.ts', 'progress.ts', 'need-messages.ts', 'ninja-build.ts', 'build-host.ts', 'engine.ts'].includes(m));
   assert.equal(loaded, [], `the no-op loaded ${loaded.join(' ')}`);
 }, { timeout: 120_000 });
+
+// The executable runs its bundle with the code cache made at build time (sea-main.ts,
+// scripts/code-cache.ts). A cache V8 turned down would cost every start the compile of the whole
+// bundle, silently: the cache must be accepted as built, and a start whose V8 flags differ (the
+// cache is then invalid) must still build correctly.
+test('the executable\'s code cache is accepted, and a start with other V8 flags still builds', async () => {
+  const r = await b(['debug', 'startup'], { timeout: 30_000 });
+  assert.is(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout) as { codeCache: string };
+  assert.match(info.codeCache, /^accepted \(\d+ bytes\)$/);
+  const dir = project();
+  const env = { ...process.env, B_NODES: '', NODE_OPTIONS: '--max-semi-space-size=2' }; // V8 hashes its flags into the cache's check
+  const other = await b(['debug', 'startup'], { env, timeout: 30_000 });
+  assert.is(other.code, 0, other.stderr);
+  assert.is((JSON.parse(other.stdout) as { codeCache: string }).codeCache, 'rejected');
+  const built = await b(['ninja', '-C', dir], { env, timeout: 60_000 });
+  assert.is(built.code, 0, built.stdout + built.stderr);
+  assert.is(fs.readFileSync(path.join(dir, 'prog'), 'utf8'), 'a\nb\n');
+});
 
 test.run();
