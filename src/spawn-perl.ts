@@ -22,13 +22,15 @@
 // blocking: one byte per signal, drained every turn, never fills.
 //
 // Protocol (one writer each way; B side decodes every reply through parseReply):
-//   B -> helper  `R <id> <slot> <len>\n` + <len> bytes: mode ("s" shell / "a" argv), cwd, number
-//                of env pairs, the pairs, then the shell command or the argv; NUL-separated.
+//   B -> helper  `R <id> <slot> <len>\n` + <len> bytes: mode ("s" shell / "a" argv; "S" / "A":
+//                the same with stdout apart, Python only), cwd, number of env pairs, the pairs,
+//                then the shell command or the argv; NUL-separated.
 //                `K <id> <signal>\n`: signal the command's process group (INT, TERM, HUP, KILL).
 //   helper -> B  `ready\n` once; `D <id> x <code> <offset> <bytes>\n` (exited), `D <id> s <signo>
 //                <offset> <bytes>\n` (killed by a signal): the command's output is <bytes> bytes
 //                of its slot's file from <offset> (the Perl script truncates the file at each
-//                start, so its offset is 0; the Python one appends, see spawn-python.ts);
+//                start, so its offset is 0; the Python one appends, see spawn-python.ts); a
+//                command with stdout apart adds ` <offset> <bytes>` of the slot's stdout file;
 //                `E <id> <message>\n` (could not start: chdir, exec).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -136,12 +138,12 @@ exit 0;
 /** One reply of the helper, decoded and checked (anything else is dropped, never guessed at). */
 export type PerlReply =
   | { kind: 'ready' }
-  | { kind: 'done'; id: number; exit: number; signal: number; offset: number; bytes: number }
+  | { kind: 'done'; id: number; exit: number; signal: number; offset: number; bytes: number; stdout?: { offset: number; bytes: number } }
   | { kind: 'error'; id: number; message: string };
 
 // One pattern per reply kind: a D line is matched and its fields captured in one pass (at 1.7
 // µs a line against 3.4 for split and a test per field, measured in Node under load).
-const DONE = /^D (\d{1,15}) ([xs]) (\d{1,15}) (\d{1,15}) (\d{1,15})$/;
+const DONE = /^D (\d{1,15}) ([xs]) (\d{1,15}) (\d{1,15}) (\d{1,15})(?: (\d{1,15}) (\d{1,15}))?$/;
 const ERROR = /^E (\d{1,15}) (.+)$/s;
 
 export function parseReply(line: string): PerlReply | undefined {
@@ -149,7 +151,9 @@ export function parseReply(line: string): PerlReply | undefined {
   const d = DONE.exec(line);
   if (d !== null) {
     const n = Number(d[3]);
-    return { kind: 'done', id: Number(d[1]), exit: d[2] === 'x' ? n : -1, signal: d[2] === 's' ? n : 0, offset: Number(d[4]), bytes: Number(d[5]) };
+    const r: PerlReply = { kind: 'done', id: Number(d[1]), exit: d[2] === 'x' ? n : -1, signal: d[2] === 's' ? n : 0, offset: Number(d[4]), bytes: Number(d[5]) };
+    if (d[6] !== undefined) r.stdout = { offset: Number(d[6]), bytes: Number(d[7]) };
+    return r;
   }
   const e = ERROR.exec(line);
   return e !== null ? { kind: 'error', id: Number(e[1]), message: e[2]! } : undefined;
@@ -158,7 +162,8 @@ export function parseReply(line: string): PerlReply | undefined {
 /** The request frame for one command, or undefined if the helper cannot run it as asked. */
 export function encodeRequest(id: number, slot: number, req: ExecRequest): Buffer | undefined {
   const env = Object.entries(req.env ?? {});
-  const tail = req.argv !== undefined ? ['a', req.cwd ?? '', String(env.length), ...env.flat(), ...req.argv] : req.shell !== undefined ? ['s', req.cwd ?? '', String(env.length), ...env.flat(), req.shell] : undefined;
+  const split = req.splitStdout === true;
+  const tail = req.argv !== undefined ? [split ? 'A' : 'a', req.cwd ?? '', String(env.length), ...env.flat(), ...req.argv] : req.shell !== undefined ? [split ? 'S' : 's', req.cwd ?? '', String(env.length), ...env.flat(), req.shell] : undefined;
   if (tail === undefined || (req.argv !== undefined && req.argv.length === 0) || tail.some((s) => s.includes('\0'))) return undefined;
   const body = tail.join('\0');
   return Buffer.from(`R ${id} ${slot} ${Buffer.byteLength(body, 'utf8')}\n${body}`, 'utf8');
@@ -199,8 +204,8 @@ export class PerlSpawner {
   readonly kind: 'perl' | 'python';
   private readonly pending = new Map<number, Running>();
   private readonly freeSlots: number[] = [];
-  /** Slot number -> this side's read descriptor of its output file (see readOutput). */
-  private readonly outFds = new Map<number, number>();
+  /** Slot file name ("3", or "3o" for stdout apart) -> this side's read descriptor (see readOutput). */
+  private readonly outFds = new Map<string, number>();
   private slots = 0;
   private nextId = 1;
   broken = false;
@@ -281,22 +286,37 @@ export class PerlSpawner {
       p.resolve({ exit: -1, output: '', start: p.start, end, spawnError: r.message });
       return;
     }
+    const max = p.req.maxOutput ?? 4 * 1024 * 1024;
     let output = '';
-    if (r.bytes > 0) output = this.readOutput(p.slot, r.offset, r.bytes, p.req.maxOutput ?? 4 * 1024 * 1024);
+    let stdout: string | undefined;
+    if (p.req.splitStdout === true) {
+      if (r.stdout === undefined) {
+        this.freeSlots.push(p.slot);
+        p.resolve({ exit: -1, output: '', start: p.start, end, spawnError: `B's spawn helper (${this.kind}) answered without the command's stdout: a bug in B` });
+        return;
+      }
+      // All of it, as exec.ts keeps it: the rule asked for it. Then the output: stdout, stderr.
+      stdout = r.stdout.bytes > 0 ? this.readOutput(`${p.slot}o`, r.stdout.offset, r.stdout.bytes, Infinity) : '';
+      const err = r.bytes > 0 ? this.readOutput(String(p.slot), r.offset, r.bytes, max) : '';
+      output = stdout.length <= max ? stdout + err : `${stdout.slice(0, max)}\n[b: ${stdout.length - max} more bytes of stdout elided from the output]\n${err}`;
+    } else if (r.bytes > 0) {
+      output = this.readOutput(String(p.slot), r.offset, r.bytes, max);
+    }
     this.freeSlots.push(p.slot);
     const res: ExecResult = { exit: r.exit, output, start: p.start, end };
+    if (stdout !== undefined) res.stdout = stdout;
     if (r.signal !== 0) res.signal = SIGNAL_NAMES.get(r.signal) ?? `signal ${r.signal}`;
     p.resolve(res);
   }
 
-  private readOutput(slot: number, offset: number, bytes: number, max: number): string {
+  private readOutput(file: string, offset: number, bytes: number, max: number): string {
     try {
       // Each slot's file stays open once read (closed with the helper): a command with output
       // costs one pread here, not open, read and close.
-      let fd = this.outFds.get(slot);
+      let fd = this.outFds.get(file);
       if (fd === undefined) {
-        fd = fs.openSync(path.join(this.dir, String(slot)), 'r');
-        this.outFds.set(slot, fd);
+        fd = fs.openSync(path.join(this.dir, file), 'r');
+        this.outFds.set(file, fd);
       }
       const b = Buffer.allocUnsafe(Math.min(bytes, max));
       const n = fs.readSync(fd, b, 0, b.length, offset);
@@ -343,9 +363,9 @@ export class PerlSpawner {
     this.removeDir();
   }
 
-  /** Whether the helper can run this request (else the caller uses another way). */
-  static accepts(req: ExecRequest): boolean {
-    return req.console !== true && req.splitStdout !== true;
+  /** Whether this helper can run the request (else the caller uses another way): stdout apart only Python's. */
+  accepts(req: ExecRequest): boolean {
+    return req.console !== true && (req.splitStdout !== true || this.kind === 'python');
   }
 
   run(req: ExecRequest): { id: number; done: Promise<ExecResult> } | undefined {

@@ -30,6 +30,15 @@
 // own CPU per command, Perl 510-550 µs and 400-600 µs more in its children (fork's page-table
 // copy and copy-on-write faults), so Python stays the default on Linux.
 //
+// A command whose caller wants its stdout apart (a Bfile rule's run() resolves with it) comes
+// with the mode in capitals: its stdout goes to a second file of the slot (\`<slot>o\`, held and
+// truncated the same way) and its stderr to the first, and the reply adds that file's offset and
+// length. Its output (what the log shows) is then its stdout followed by its stderr: two files
+// cannot say how the streams interleaved (through pipes, as exec.ts reads them, a stdout that is
+// not a terminal is block-buffered anyway, so the order was never the terminal's). Before, such a
+// command went to the Node helper, this executable started again: the demo's first command
+// started ~50 ms later, after that process and its threads had booted.
+//
 // Replies are gathered and written once per turn of the loop, before it waits again: every
 // command that one wake-up reaped (and every start that failed) in one write. The script imports
 // _signal rather than signal (which imports enum: 1-4 ms of the helper's start).
@@ -87,16 +96,25 @@ def start(cid, slot, p):
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as e:
             return say('E %s cannot write %s: %s\n' % (cid, name, e.strerror))
-        s = slots[slot] = [fd, [(DUP2, null, 0), (DUP2, fd, 1), (DUP2, fd, 2)], 0]
+        s = slots[slot] = [fd, [(DUP2, null, 0), (DUP2, fd, 1), (DUP2, fd, 2)], 0, None, None, 0]
     f = p.split(b'\0')
     mode, cwd, n = f[0], f[1], int(f[2])
+    split = mode == b'S' or mode == b'A'
+    if split and s[3] is None:
+        name = '%s/%so' % (d, slot.decode())
+        try:
+            ofd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as e:
+            return say('E %s cannot write %s: %s\n' % (cid, name, e.strerror))
+        s[3] = ofd
+        s[4] = [(DUP2, null, 0), (DUP2, ofd, 1), (DUP2, fd, 2)]
     env = base
     if n > 0:
         env = dict(base)
         for i in range(n):
             env[f[3 + 2 * i]] = f[4 + 2 * i]
     rest = f[3 + 2 * n:]
-    if mode == b's':
+    if mode == b's' or mode == b'S':
         prog, argv, spawn = SH, [SH, b'-c', rest[0]], pspawn
     else:
         prog, argv, spawn = rest[0], rest, pspawnp
@@ -116,13 +134,19 @@ def start(cid, slot, p):
     if off > KEEP:
         os.ftruncate(s[0], 0)
         off = s[2] = 0
+    soff = -1
+    if split:
+        soff = s[5]
+        if soff > KEEP:
+            os.ftruncate(s[3], 0)
+            soff = s[5] = 0
     try:
-        pid = spawn(prog, argv, env, file_actions=s[1], setpgroup=0, setsigdef=DEFAULT, setsigmask=[])
+        pid = spawn(prog, argv, env, file_actions=s[4] if split else s[1], setpgroup=0, setsigdef=DEFAULT, setsigmask=[])
     except OSError as e:
         msg = ('%s: %s' % (prog.decode('utf-8', 'replace'), e.strerror)).replace('\n', ' ')
         return say('E %s %s\n' % (cid, msg))
     pids[cid] = pid
-    who[pid] = (cid, s, off)
+    who[pid] = (cid, s, off, soff)
 def reap():
     while who:
         try:
@@ -134,13 +158,17 @@ def reap():
         w = who.pop(p, None)
         if w is None:
             continue
-        cid, s, off = w
+        cid, s, off, soff = w
         del pids[cid]
         end = s[2] = lseek(s[0], 0, 2)
+        tail = ''
+        if soff >= 0:
+            se = s[5] = lseek(s[3], 0, 2)
+            tail = ' %d %d' % (soff, se - soff)
         if st & 127:
-            say('D %s s %d %d %d\n' % (cid, st & 127, off, end - off))
+            say('D %s s %d %d %d%s\n' % (cid, st & 127, off, end - off, tail))
         else:
-            say('D %s x %d %d %d\n' % (cid, (st >> 8) & 255, off, end - off))
+            say('D %s x %d %d %d%s\n' % (cid, (st >> 8) & 255, off, end - off, tail))
 def stop_all(sig):
     for p in list(pids.values()):
         try:

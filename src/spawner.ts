@@ -202,7 +202,13 @@ let perlUnavailable = false;
  * under Deno, or with B_SPAWNER=0 or B_SPAWNER=node.
  */
 export function fastSpawner(req?: ExecRequest, prefer?: 'perl' | 'python'): PerlSpawner | undefined {
-  if (req !== undefined && !PerlSpawner.accepts(req)) return undefined;
+  // A console job never goes to a helper: known before one is started.
+  if (req?.console === true) return undefined;
+  const h = helper(prefer);
+  return h !== undefined && (req === undefined || h.accepts(req)) ? h : undefined;
+}
+
+function helper(prefer?: 'perl' | 'python'): PerlSpawner | undefined {
   if (perl !== undefined) return perl.broken ? undefined : perl;
   if (perlUnavailable) return undefined;
   const mode = process.env.B_SPAWNER;

@@ -118,6 +118,54 @@ for (const prefer of ['python', 'perl'] as const) {
   }, { timeout: 20_000 });
 }
 
+test('python: stdout apart (a Bfile run()): exactly the command\'s own, beside plain commands in the same slot, its file kept small', async () => {
+  const sp = PerlSpawner.start('python');
+  if (sp === undefined || sp.kind !== 'python') return void (await sp?.close());
+  const dir = tmp();
+  try {
+    assert.ok(sp.accepts({ shell: 'true', splitStdout: true }), 'the Python helper takes stdout apart');
+    const big = 'y'.repeat(100_000);
+    const cases: { req: { shell?: string; argv?: string[]; splitStdout?: boolean }; stdout?: string; output: string }[] = [
+      { req: { shell: 'echo out1; echo err1 >&2; echo out2', splitStdout: true }, stdout: 'out1\nout2\n', output: 'out1\nout2\nerr1\n' },
+      { req: { shell: 'echo plain; echo plain-err >&2' }, output: 'plain\nplain-err\n' },
+      { req: { shell: `printf '${big}'`, splitStdout: true }, stdout: big, output: big },
+      { req: { argv: ['sh', '-c', 'echo argv-out; echo argv-err >&2'], splitStdout: true }, stdout: 'argv-out\n', output: 'argv-out\nargv-err\n' },
+      { req: { shell: 'echo only-err >&2', splitStdout: true }, stdout: '', output: 'only-err\n' },
+      { req: { shell: 'true', splitStdout: true }, stdout: '', output: '' },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const r = await sp.run({ ...c.req, cwd: dir })!.done;
+      assert.is(r.exit, 0, `command ${i}`);
+      assert.is(r.stdout, c.stdout, `stdout of command ${i}`);
+      assert.is(r.output, c.output, `output of command ${i}`);
+    }
+    const helperDir = (sp as unknown as { dir: string }).dir;
+    assert.ok(fs.statSync(path.join(helperDir, '0o')).size < 1000, 'the stdout file was truncated after the big output');
+    // Two at once: each gets its own slot's files.
+    const [a, b] = await Promise.all([sp.run({ shell: 'sleep 0.1; echo A', cwd: dir, splitStdout: true })!.done, sp.run({ shell: 'echo B; echo B2 >&2', cwd: dir, splitStdout: true })!.done]);
+    assert.is(a.stdout, 'A\n');
+    assert.is(b.stdout, 'B\n');
+    assert.is(b.output, 'B\nB2\n');
+    const failed = await sp.run({ shell: 'echo partial; exit 3', cwd: dir, splitStdout: true })!.done;
+    assert.is(failed.exit, 3);
+    assert.is(failed.stdout, 'partial\n');
+  } finally {
+    await sp.close();
+  }
+}, { timeout: 20_000 });
+
+test('perl: stdout apart is not the Perl helper\'s (such a command goes another way)', async () => {
+  const sp = PerlSpawner.start('perl');
+  if (sp === undefined || sp.kind !== 'perl') return void (await sp?.close());
+  try {
+    assert.not.ok(sp.accepts({ shell: 'true', splitStdout: true }));
+    assert.ok(sp.accepts({ shell: 'true' }));
+    assert.not.ok(sp.accepts({ shell: 'true', console: true }));
+  } finally {
+    await sp.close();
+  }
+}, { timeout: 10_000 });
+
 test('python: a relative cwd after an absolute one is still taken from where B runs, and no cwd means there', async () => {
   const sp = PerlSpawner.start('python');
   if (sp === undefined || sp.kind !== 'python') return void (await sp?.close());
