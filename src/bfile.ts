@@ -23,6 +23,7 @@ import { fingerprint } from './hash.ts';
 import { UserError } from './errors.ts';
 import { outcomeOf, type RecordedCommand, type Reply, type RuleResult, type RuleWork, type RunHitEnv } from './messages.ts';
 import { isProtocolError, type Failure } from './protocol.ts';
+import { installTsCache } from './ts-cache.ts';
 export type { RecordedCommand, RuleResult, RuleWork };
 
 export type RuleKind = 'file' | 'oracle' | 'phony';
@@ -83,6 +84,7 @@ export function collect(mod: unknown, file: string): Registry {
 /** Imports a Bfile fresh (a changed file is re-imported in a long-lived node). */
 export async function importBfile(file: string): Promise<unknown> {
   const mtime = fs.statSync(file).mtimeMs;
+  installTsCache();
   try {
     return await import(`${pathToFileURL(file).href}?v=${mtime}`);
   } catch (e) {

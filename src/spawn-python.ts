@@ -107,7 +107,7 @@ def start(cid, slot, p):
         except OSError as e:
             return say('E %s cannot write %s: %s\n' % (cid, name, e.strerror))
         s[3] = ofd
-        s[4] = [(DUP2, null, 0), (DUP2, ofd, 1), (DUP2, fd, 2)]
+        s[4] = [(DUP2, null, 0), (DUP2, ofd, 1), (DUP2, s[0], 2)]
     env = base
     if n > 0:
         env = dict(base)

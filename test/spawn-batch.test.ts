@@ -125,7 +125,9 @@ test('python: stdout apart (a Bfile run()): exactly the command\'s own, beside p
   try {
     assert.ok(sp.accepts({ shell: 'true', splitStdout: true }), 'the Python helper takes stdout apart');
     const big = 'y'.repeat(100_000);
+    // A plain command first: the slot exists when the first one with stdout apart comes.
     const cases: { req: { shell?: string; argv?: string[]; splitStdout?: boolean }; stdout?: string; output: string }[] = [
+      { req: { shell: 'echo plain0' }, output: 'plain0\n' },
       { req: { shell: 'echo out1; echo err1 >&2; echo out2', splitStdout: true }, stdout: 'out1\nout2\n', output: 'out1\nout2\nerr1\n' },
       { req: { shell: 'echo plain; echo plain-err >&2' }, output: 'plain\nplain-err\n' },
       { req: { shell: `printf '${big}'`, splitStdout: true }, stdout: big, output: big },
