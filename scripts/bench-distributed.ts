@@ -27,7 +27,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
-const exe = path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
+// B_EXE: another build of B (e.g. a copy of main's, for an A/B in one session).
+const exe = process.env.B_EXE ?? path.join(root, 'dist', `b-${process.platform === 'darwin' ? 'macos' : process.platform}-${process.arch}`);
 const args = process.argv.slice(2);
 const opt = (name: string, def: number): number => {
   const i = args.indexOf(name);

@@ -27,8 +27,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { BUNDLE_ASSET, CACHE_ASSET } from '../src/sea-main.ts';
-import { trainCodeCache } from './code-cache.ts';
+import { BUNDLE_ASSET, CACHE_ASSET, THREAD_CACHE_ASSET } from '../src/sea-main.ts';
+import { threadCodeCache, trainCodeCache } from './code-cache.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dist = path.join(root, 'dist');
@@ -388,9 +388,13 @@ async function main(): Promise<number> {
       // platform that made it; scripts/code-cache.ts). Other platforms' executables compile
       // their bundle at every start. B_CODE_CACHE=0 makes one without, to compare.
       const cacheFile = path.join(tmp, `b-${p.name}.cache`);
+      const threadCacheFile = path.join(tmp, `b-${p.name}.thread-cache`);
       if (p.name === host.name && process.env.B_CODE_CACHE !== '0') {
-        fs.writeFileSync(cacheFile, trainCodeCache(bundle, addonFile(p), ADDON_ASSET, tmp, log));
+        const caches = trainCodeCache(bundle, threadCodeCache(threadSource, tmp), addonFile(p), ADDON_ASSET, tmp, log);
+        fs.writeFileSync(cacheFile, caches.main);
         assets[CACHE_ASSET] = cacheFile;
+        fs.writeFileSync(threadCacheFile, caches.thread);
+        assets[THREAD_CACHE_ASSET] = threadCacheFile;
       }
       const out = path.join(tmp, exeName(p));
       await pkg(p, seaMainFile, out, pkgHome, tmp, assets);
@@ -400,6 +404,7 @@ async function main(): Promise<number> {
       fs.renameSync(out, path.join(dist, exeName(p)));
       fs.rmSync(bundleFile);
       fs.rmSync(cacheFile, { force: true });
+      fs.rmSync(threadCacheFile, { force: true });
       log(`${p.name}: ok: dist/${exeName(p)} (${what})`);
     } catch (e) {
       failed.push(p.name);

@@ -21,7 +21,13 @@ export async function debugCmd(job: string, args: string[], o: DebugOptions, log
   if (job === 'startup') {
     // Set by sea-main.ts; absent when B runs as `node b.cjs`, from sources or under Deno.
     const cache = (globalThis as { __bCodeCache?: string }).__bCodeCache ?? 'not a single executable';
-    log.out(JSON.stringify({ codeCache: cache, node: process.version }));
+    const { spawnThread } = await import('./threads.ts');
+    const probe = spawnThread({ kind: 'probe' }, 'b-probe');
+    const thread = await new Promise<unknown>((resolve, reject) => {
+      probe.once('message', resolve);
+      probe.once('error', reject);
+    }).finally(() => probe.terminate());
+    log.out(JSON.stringify({ codeCache: cache, thread, node: process.version }));
     return 0;
   }
   const node = await LocalNode.start({ ...(o.workers !== undefined ? { workers: o.workers } : {}), ioThreads: o.ioThreads ?? 1 }, log);

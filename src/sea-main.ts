@@ -17,6 +17,8 @@ import { Script, constants } from 'node:vm';
 /** Asset names, shared with scripts/build.ts and scripts/code-cache.ts. */
 export const BUNDLE_ASSET = 'b.js';
 export const CACHE_ASSET = 'b.cache';
+/** The thread bundle's code cache (threads.ts compiles each thread with it). */
+export const THREAD_CACHE_ASSET = 'b-thread.cache';
 /** The bundle's parameters (a CommonJS module's), the same in training and here. */
 export const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 export const WRAP_TAIL = '\n})';
@@ -32,6 +34,18 @@ function cachedData(): Buffer | undefined {
 }
 
 function start(): void {
+  let threadCache: Uint8Array | null | undefined;
+  // Read when the first thread starts (a no-op build starts none).
+  (globalThis as { __bThreadCache?: () => Uint8Array | undefined }).__bThreadCache = () => {
+    if (threadCache === undefined) {
+      try {
+        threadCache = new Uint8Array(getAsset(THREAD_CACHE_ASSET));
+      } catch {
+        threadCache = null;
+      }
+    }
+    return threadCache ?? undefined;
+  };
   const data = cachedData();
   const script = new Script(WRAP_HEAD + getAsset(BUNDLE_ASSET, 'utf8') + WRAP_TAIL, {
     filename: 'b.js',

@@ -108,19 +108,26 @@ test('a no-op answered by the snapshot loads neither the build client (cmd-build
 // scripts/code-cache.ts). A cache V8 turned down would cost every start the compile of the whole
 // bundle, silently: the cache must be accepted as built, and a start whose V8 flags differ (the
 // cache is then invalid) must still build correctly.
-test('the executable\'s code cache is accepted, and a start with other V8 flags still builds', async () => {
+test('the executable\'s code caches (main bundle, threads) are accepted, and a start with other V8 flags still builds', async () => {
   const r = await b(['debug', 'startup'], { timeout: 30_000 });
   assert.is(r.code, 0, r.stderr);
-  const info = JSON.parse(r.stdout) as { codeCache: string };
+  const info = JSON.parse(r.stdout) as { codeCache: string; thread: { threadCache: string } };
   assert.match(info.codeCache, /^accepted \(\d+ bytes\)$/);
+  assert.is(info.thread.threadCache, 'accepted', 'a thread compiles its bundle with the thread cache');
   const dir = project();
   const env = { ...process.env, B_NODES: '', NODE_OPTIONS: '--max-semi-space-size=2' }; // V8 hashes its flags into the cache's check
   const other = await b(['debug', 'startup'], { env, timeout: 30_000 });
   assert.is(other.code, 0, other.stderr);
-  assert.is((JSON.parse(other.stdout) as { codeCache: string }).codeCache, 'rejected');
+  assert.equal(JSON.parse(other.stdout), { codeCache: 'rejected', thread: { threadCache: 'rejected' }, node: process.version });
   const built = await b(['ninja', '-C', dir], { env, timeout: 60_000 });
   assert.is(built.code, 0, built.stdout + built.stderr);
   assert.is(fs.readFileSync(path.join(dir, 'prog'), 'utf8'), 'a\nb\n');
+  // Threads too (a Bfile's rules run in worker threads).
+  const bf = tmp('b-startup-bfile-');
+  fs.writeFileSync(path.join(bf, 'Bfile.ts'), "export default (b: any) => { b.default('o.txt'); b.rule('o.txt', async ({ run }: any) => { await run('echo hi > o.txt'); }); };\n");
+  const rules = await b(['build', '-C', bf], { env, timeout: 60_000 });
+  assert.is(rules.code, 0, rules.stdout + rules.stderr);
+  assert.is(fs.readFileSync(path.join(bf, 'o.txt'), 'utf8'), 'hi\n');
 });
 
 test.run();
