@@ -27,7 +27,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { BUNDLE_ASSET, CACHE_ASSET, THREAD_CACHE_ASSET } from '../src/sea-main.ts';
+import { BUNDLE_ASSET, CACHE_ASSET, THREAD_CACHE_ASSET } from '../src/sea-assets.ts';
 import { threadCodeCache, trainCodeCache } from './code-cache.ts';
 
 const root = path.resolve(import.meta.dirname, '..');

@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { WRAP_HEAD, WRAP_TAIL } from '../src/sea-main.ts';
+import { WRAP_HEAD, WRAP_TAIL } from '../src/sea-assets.ts';
 
 /** The trainer: sea-main.ts's compile, plus the write at exit and a `node:sea` that serves the addon. */
 function trainerSource(): string {

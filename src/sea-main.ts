@@ -11,17 +11,9 @@
 // A cache V8 rejects (another V8, other flags: NODE_OPTIONS with V8 options) only costs the
 // compile; `b debug startup` says whether it was accepted.
 
-import { getAsset, isSea } from 'node:sea';
+import { getAsset } from 'node:sea';
 import { Script, constants } from 'node:vm';
-
-/** Asset names, shared with scripts/build.ts and scripts/code-cache.ts. */
-export const BUNDLE_ASSET = 'b.js';
-export const CACHE_ASSET = 'b.cache';
-/** The thread bundle's code cache (threads.ts compiles each thread with it). */
-export const THREAD_CACHE_ASSET = 'b-thread.cache';
-/** The bundle's parameters (a CommonJS module's), the same in training and here. */
-export const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {';
-export const WRAP_TAIL = '\n})';
+import { BUNDLE_ASSET, CACHE_ASSET, THREAD_CACHE_ASSET, WRAP_HEAD, WRAP_TAIL } from './sea-assets.ts';
 
 type Wrapped = (exports: unknown, req: NodeJS.Require, mod: unknown, filename: string, dirname: string) => void;
 
@@ -59,5 +51,4 @@ function start(): void {
   fn(mod.exports, require, mod, __filename, __dirname);
 }
 
-// Only in the executable: scripts/ import the names above.
-if (isSea()) start();
+start();

@@ -7,6 +7,7 @@
 // file instead of extracting again.
 
 import { Worker, workerData } from 'node:worker_threads';
+import { WRAP_HEAD, WRAP_TAIL } from './sea-assets.ts';
 
 declare const __B_THREAD_SOURCE__: string | undefined;
 
@@ -45,7 +46,7 @@ function inherited(): Inherited {
  */
 const WITH_CACHE = `const { workerData } = require('node:worker_threads');
 const vm = require('node:vm');
-const s = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + workerData.threadSource + '\\n})', { filename: 'b-thread.js', cachedData: workerData.threadCache, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+const s = new vm.Script(${JSON.stringify(WRAP_HEAD)} + workerData.threadSource + ${JSON.stringify(WRAP_TAIL)}, { filename: 'b-thread.js', cachedData: workerData.threadCache, importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
 globalThis.__bThreadCacheRejected = s.cachedDataRejected === true;
 if (workerData.threadCacheOut) process.on('exit', () => require('node:fs').writeFileSync(workerData.threadCacheOut + '.' + workerData.kind + '-' + require('node:worker_threads').threadId, s.createCachedData()));
 const m = { exports: {} };
