@@ -3,8 +3,10 @@
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { suite, tmp } from './helpers.ts';
 import { ActionCache } from '../src/action-cache.ts';
+import { writeFileAtomic } from '../src/cachedir.ts';
 import { withResult } from '../src/action-key.ts';
 import { decodeToolDigests, MAX_TOOL_DIGESTS, programDigest, statId, withToolDigest } from '../src/action-env.ts';
 import { digestFile, digestHex } from '../src/hash.ts';
@@ -16,6 +18,32 @@ const KEY = 'ab'.repeat(16);
 function entryFor(key: string, hex: string, size: number) {
   return withResult(undefined, key, { deps: [], outputs: [{ path: 'o', digest: hex, size, mode: 0o755 }], output: '', t: 1 });
 }
+
+test('an entry is written without fsync (its reader verifies it); other atomic writes still sync', () => {
+  const dir = tmp('b-ac-sync-');
+  const c = new ActionCache(path.join(dir, 'cache'), 1 << 30);
+  const src = path.join(dir, 'out.bin');
+  fs.writeFileSync(src, 'hello');
+  const { hex, size } = c.store(src);
+  const cjsFs = createRequire(import.meta.url)('node:fs') as typeof fs;
+  const real = cjsFs.fsyncSync;
+  let syncs = 0;
+  cjsFs.fsyncSync = (fd: number) => {
+    syncs++;
+    real(fd);
+  };
+  syncBuiltinESMExports();
+  try {
+    c.write(entryFor(KEY, hex, size));
+    assert.is(syncs, 0, 'no fsync for an action cache entry');
+    assert.equal(c.read(KEY)?.results[0]?.outputs[0]?.digest, hex);
+    writeFileAtomic(path.join(dir, 'durable'), 'x');
+    assert.is(syncs, 1, 'a durable write syncs');
+  } finally {
+    cjsFs.fsyncSync = real;
+    syncBuiltinESMExports();
+  }
+});
 
 test('store, read, restore (mode kept, replaces the file), damaged blobs and entries', () => {
   const dir = tmp('b-ac-');
