@@ -387,6 +387,8 @@ export interface BuildIo {
   nodes?: boolean;
   /** The build file as the caller loaded it already (the Ninja personality), instead of reading it again. */
   preloaded?: Loaded;
+  /** Every command runs in this process (build-local.ts): no work is placed, so no placement needs its tool. */
+  local?: boolean;
 }
 
 /**
@@ -438,6 +440,7 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
     (d as { remoteEnv?: typeof remoteEnv }).remoteEnv = remoteEnv;
     // With no node to send commands to and no action cache, a rule's run() stays in place (as fast as before).
     (d as { farm?: boolean }).farm = io.nodes === true || cacheOn;
+    if (io.local === true && 'placesRemotely' in d) (d as { placesRemotely: boolean }).placesRemotely = false;
     // With the cache, a rule's worker answers its run() hits itself where it can (bfile-hit.ts).
     if (cacheOn && 'runHits' in d) {
       const hd = d as { runHits?: RunHitEnv; commandEvent?: (e: BuildEvent) => void };
