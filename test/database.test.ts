@@ -61,4 +61,23 @@ test('a trace record whose group runs past its end is no trace (the action runs)
   db.close();
 });
 
+test('a torn last record is dropped and the journal cut back to the records before it', () => {
+  const file = path.join(tmp('b-db-'), 'db');
+  {
+    const { db } = Database.open(file, 'test');
+    db.putTrace(trace('first', 2));
+    db.flush();
+    db.putTrace(trace('torn', 2));
+    db.close();
+  }
+  const whole = fs.statSync(file).size;
+  fs.truncateSync(file, whole - 5); // the last record's last bytes never reached the disk
+  const { db, dropped } = Database.open(file, 'test');
+  assert.equal(db.getTrace('first'), trace('first', 2));
+  assert.is(db.getTrace('torn'), undefined);
+  assert.ok(dropped > 0 && dropped < whole);
+  db.close();
+  assert.is(fs.statSync(file).size, whole - 5 - dropped);
+});
+
 test.run();
