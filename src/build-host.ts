@@ -22,7 +22,7 @@ import { digest, digestHex } from './hash.ts';
 import { VERSION } from './version.ts';
 import { UserError } from './errors.ts';
 import { isBfile, loadBfile } from './bfile.ts';
-import { counters, currentState, stillSame } from './filestate.ts';
+import { absPath, counters, currentState, stillSame } from './filestate.ts';
 import { cleanOutputs, deadOutputs } from './dead.ts';
 import { lockDb, NESTED } from './lock.ts';
 import { findBuildFile } from './buildfile.ts';
@@ -275,7 +275,7 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
     // changes its ctime; or it was read within its timestamp tick), the snapshot may still take
     // the stat of now, but only once the content is checked to be what the build read.
     const st = db.getFile(k);
-    const abs = path.resolve(desc.root, k);
+    const abs = absPath(desc.root, k);
     if (st === undefined) {
       // Directories (order-only inputs of CMake's object dirs) are never in the database: they
       // count by existence only, and one the build created is there now.
@@ -294,12 +294,12 @@ function saveSnapshot(req: BuildRequest, file: string, desc: Loaded, db: Databas
   }
   for (const k of t.outputs) {
     const st = db.getFile(k);
-    if (st === undefined) files.add(path.resolve(desc.root, k), undefined);
-    else files.add(path.resolve(desc.root, k), st.size, st.mtime, st.ctime, st.ino);
+    if (st === undefined) files.add(absPath(desc.root, k), undefined);
+    else files.add(absPath(desc.root, k), st.size, st.mtime, st.ctime, st.ino);
   }
   const own = (desc as { files?: string[]; manifest?: { files: string[] }; manifestInputs?: () => string[] });
   for (const f of [...(own.files ?? []), ...(own.manifest?.files ?? []), ...(own.manifestInputs?.() ?? [])]) {
-    const abs = path.resolve(desc.root, f);
+    const abs = absPath(desc.root, f);
     const s = fs.statSync(abs, { throwIfNoEntry: false });
     if (s === undefined) return `${f} is gone`;
     if (now - s.mtimeMs < 2000) return `${f} was written within the last 2 s`;
@@ -387,6 +387,8 @@ export interface BuildIo {
   nodes?: boolean;
   /** The build file as the caller loaded it already (the Ninja personality), instead of reading it again. */
   preloaded?: Loaded;
+  /** Every command runs in this process (build-local.ts): no work is placed, so no placement needs its tool. */
+  local?: boolean;
 }
 
 /**
@@ -438,6 +440,7 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
     (d as { remoteEnv?: typeof remoteEnv }).remoteEnv = remoteEnv;
     // With no node to send commands to and no action cache, a rule's run() stays in place (as fast as before).
     (d as { farm?: boolean }).farm = io.nodes === true || cacheOn;
+    if (io.local === true && 'placesRemotely' in d) (d as { placesRemotely: boolean }).placesRemotely = false;
     // With the cache, a rule's worker answers its run() hits itself where it can (bfile-hit.ts).
     if (cacheOn && 'runHits' in d) {
       const hd = d as { runHits?: RunHitEnv; commandEvent?: (e: BuildEvent) => void };

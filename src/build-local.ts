@@ -70,6 +70,7 @@ export async function buildHere(req: BuildRequest, onEvent: (e: BuildEvent) => v
       sink: { event: sink },
       fetch: () => Promise.reject(new Error('a build without nodes fetches nothing from them')),
       offer: () => {},
+      local: true,
       ...(preloaded !== undefined ? { preloaded } : {}),
     });
   } finally {

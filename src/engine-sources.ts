@@ -2,9 +2,8 @@
 // answers: environment variables, ...): each computed once per build, from the database's
 // stat fast path. The values are kept for the no-op snapshot (engine-trace.ts touchedBy).
 
-import * as path from 'node:path';
 import type { Database } from './database.ts';
-import { currentState, MISSING } from './filestate.ts';
+import { absPath, currentState, MISSING } from './filestate.ts';
 import type { Answer } from './engine-types.ts';
 
 export class Sources {
@@ -56,7 +55,7 @@ export class Sources {
   private compute(key: string): Answer {
     const special = this.special?.(key);
     if (special !== undefined) return special;
-    const st = currentState(this.db, key, path.resolve(this.root, key));
+    const st = currentState(this.db, key, absPath(this.root, key));
     return { key, hash: st ? st.digest : MISSING };
   }
 }

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Database, Trace } from './database.ts';
-import { currentState, MISSING, outputState } from './filestate.ts';
+import { absPath, currentState, MISSING, outputState } from './filestate.ts';
 import { digest } from './hash.ts';
 import { BuildError, envName, ORACLE, type Action, type Answer, type BuildDescription, type Completed, type DirtyReason } from './engine-types.ts';
 import { answersOf, type ActionState, type Answers } from './engine-state.ts';
@@ -26,7 +26,7 @@ export function staticDirty(desc: BuildDescription, db: Database, a: Action, tra
   if (!a.generator && a.trustsFingerprint?.(trace) !== true && trace.fingerprint !== a.fingerprint) return { kind: 'command-changed', output: name };
   for (const out of trace.outputs) {
     const known = db.getFile(out);
-    const now = outputState(db, out, path.resolve(desc.root, out));
+    const now = outputState(db, out, absPath(desc.root, out));
     if (now === undefined) return { kind: 'output-missing', output: desc.show(out) };
     if (known === undefined || known.digest !== now.digest) return { kind: 'output-modified', output: desc.show(out) };
   }
@@ -81,7 +81,7 @@ export function phonyAnswers(desc: BuildDescription, db: Database, a: Action, in
   for (const out of a.outputs) {
     let hash: string;
     if (inputs.length === 0) {
-      const s = currentState(db, out, path.resolve(desc.root, out));
+      const s = currentState(db, out, absPath(desc.root, out));
       hash = s ? s.digest : always;
     } else {
       hash = digest(inputs.map((i) => i.hash).join(''));

@@ -7,6 +7,7 @@
 // precision, 2 s where they are whole seconds (FAT, some network filesystems).
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { digestFile } from './hash.ts';
 import type { Database, FileState } from './database.ts';
 
@@ -16,6 +17,28 @@ export const RACY_MS = 2000;
 export const counters = { hashed: 0, stats: 0 };
 /** The digest of a file that does not exist. Never equal to a real digest. */
 export const MISSING = '\u0000missing';
+
+/** A segment `.` or `..`, an empty one (`//`), or a trailing slash: what path.resolve would rewrite. */
+const NOT_CANONICAL = /(?:^|\/)\.\.?(?:\/|$)|\/\/|\/$/;
+/** The last root seen to be absolute and normalized (a build asks with one root throughout). */
+let canonicalRoot = '';
+
+/**
+ * `path.resolve(root, key)` without its normalization where there is nothing to normalize: a
+ * key that is already canonical (Ninja's keys are, and CMake's sources are absolute) under an
+ * absolute, normalized root. path.resolve costs ~4 µs a key in code that has not warmed up
+ * (3,000 keys in a fresh process: 12 ms, against 1.3 ms for this), and a zstd edit rebuild
+ * resolves a few thousand (every source and output, in the dirty check and the snapshot).
+ */
+export function absPath(root: string, key: string): string {
+  if (path.sep !== '/' || key === '' || NOT_CANONICAL.test(key)) return path.resolve(root, key);
+  if (key.charCodeAt(0) === 0x2f) return key;
+  if (root !== canonicalRoot) {
+    if (path.resolve(root) !== root) return path.resolve(root, key);
+    canonicalRoot = root;
+  }
+  return root === '/' ? `/${key}` : `${root}/${key}`;
+}
 
 export function stat(abs: string): fs.Stats | undefined {
   counters.stats++;

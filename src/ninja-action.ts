@@ -42,6 +42,12 @@ export interface EdgeOwner {
     /** The nodes' action caches (with `--cache` and `--node`). */
     nodeCache?: NodeCacheIo | undefined;
   } | undefined;
+  /**
+   * False when every command of the build runs in this process (build-local.ts): nothing reads a
+   * placement's tool then, and finding it parses the command line (linkStep: ~4 ms of a zstd edit
+   * rebuild's ten commands, in code that has not warmed up). Absent or true: the broker may place.
+   */
+  readonly placesRemotely?: boolean;
   actionCache(): NinjaCache | null;
   /** The cache's hooks for `edge` with `--cache` when it may be cached; else undefined. */
   cacheHooks(edge: NinjaEdge, call: () => EdgeCall, nodes: NodeAsk): CacheHooks | undefined;
@@ -185,6 +191,7 @@ export class EdgeAction implements Action {
   get placement(): TaskMeta {
     // A link's tool is its driver and linker (`link:cc`), an archive's its archiver: CMake's
     // `: && cc ...` starts with no program commandTool names.
+    if (this.owner.placesRemotely === false) return { remote: !this.isConsole, root: this.owner.root };
     const tool = commandTool(this.cmd()) ?? this.linkStep()?.tool;
     return { remote: !this.isConsole, root: this.owner.root, ...(tool ? { tool } : {}) };
   }

@@ -16,6 +16,7 @@ import { parseManifest, type NinjaManifest } from './ninja-parser.ts';
 import type { NinjaEdge } from './ninja-eval.ts';
 import { NinjaSyntaxError } from './ninja-lexer.ts';
 import { canonicalizePath } from './ninja-path.ts';
+import { absPath } from './filestate.ts';
 import type { Action, BuildDescription, StartOrder } from './engine.ts';
 import { criticalPathWeights, StartQueue } from './start-order.ts';
 import { jobserver } from './jobserver.ts';
@@ -43,6 +44,8 @@ export class NinjaDescription implements BuildDescription, EdgeOwner {
    * a trace stamped with it was verified against a byte-identical manifest.
    */
   manifestId = '';
+  /** Set false by the build host when every command runs in this process (EdgeOwner.placesRemotely). */
+  placesRemotely = true;
   /** Set by the build host: digests and blob offers for remote execution. */
   remoteEnv: {
     digestOf(abs: string): { digest: string; size: number; exec: boolean } | undefined;
@@ -245,7 +248,8 @@ function newerThanInputs(root: string, out: string, edge: NinjaEdge, m: NinjaMan
     const p = m.producer.get(i);
     if (p !== undefined && !(p.isPhony && p.ins.length === 0)) return false;
     try {
-      if ((fs.statSync(path.resolve(root, i), { throwIfNoEntry: false })?.mtimeMs ?? Infinity) > t) return false;
+      // absPath: CMake names ~100 absolute module files here, resolved on every build.
+      if ((fs.statSync(absPath(root, i), { throwIfNoEntry: false })?.mtimeMs ?? Infinity) > t) return false;
     } catch {
       return false;
     }
