@@ -22,7 +22,7 @@ import { digest, digestHex } from './hash.ts';
 import { VERSION } from './version.ts';
 import { UserError } from './errors.ts';
 import { isBfile, loadBfile } from './bfile.ts';
-import { absPath, counters, currentState, stillSame } from './filestate.ts';
+import { absPath, counters, currentState, currentStateAndMode, stillSame } from './filestate.ts';
 import { cleanOutputs, deadOutputs } from './dead.ts';
 import { lockDb, NESTED } from './lock.ts';
 import { findBuildFile } from './buildfile.ts';
@@ -420,15 +420,10 @@ export async function runBuildRequest(req: BuildRequest, io: BuildIo): Promise<B
     digestOf: (abs: string) => {
       const key = path.relative(req.dir, abs);
       const k = key.startsWith('..') || path.isAbsolute(key) ? abs : key;
-      const st = currentState(db, k, abs);
-      if (st === undefined || st.digest.length !== 16) return undefined;
-      let exec = false;
-      try {
-        exec = (fs.statSync(abs).mode & 0o111) !== 0;
-      } catch {
-        return undefined;
-      }
-      return { digest: st.digest, size: st.size, exec };
+      // One stat for the digest and the exec bit (it was two).
+      const got = currentStateAndMode(db, k, abs);
+      if (got === undefined || got.state.digest.length !== 16) return undefined;
+      return { digest: got.state.digest, size: got.state.size, exec: (got.mode & 0o111) !== 0 };
     },
     knownDeps: (action: string) => db.getTrace(action)?.deps[1]?.map((d) => d.key),
     offer: (m: Map<string, string>) => io.offer(m),

@@ -78,7 +78,17 @@ export function stillSame(known: FileState, abs: string, now = Date.now()): fs.S
 
 /** Reads the current state of a file, hashing it only when its stat changed. */
 export function currentState(db: Database, key: string, abs: string): FileState | undefined {
+  return stateFromStat(db, key, abs, stat(abs));
+}
+
+/** currentState and the file's mode, from one stat (a remote input needs both: its exec bit). */
+export function currentStateAndMode(db: Database, key: string, abs: string): { state: FileState; mode: number } | undefined {
   const s = stat(abs);
+  const state = stateFromStat(db, key, abs, s);
+  return state === undefined || s === undefined ? undefined : { state, mode: s.mode };
+}
+
+function stateFromStat(db: Database, key: string, abs: string, s: fs.Stats | undefined): FileState | undefined {
   if (s === undefined) return undefined;
   if (s.isDirectory()) {
     // Directories are inputs by existence only (Ninja semantics): their content is not hashed.
