@@ -17,28 +17,20 @@ import { BUNDLE_ASSET, CACHE_ASSET, THREAD_CACHE_ASSET, WRAP_HEAD, WRAP_TAIL } f
 
 type Wrapped = (exports: unknown, req: NodeJS.Require, mod: unknown, filename: string, dirname: string) => void;
 
-function cachedData(): Buffer | undefined {
+/** An asset's bytes; undefined for a cache an executable for another platform was made without. */
+function asset(name: string): Uint8Array | undefined {
   try {
-    return Buffer.from(getAsset(CACHE_ASSET));
+    return new Uint8Array(getAsset(name));
   } catch {
-    return undefined; // an executable for another platform: made without a cache
+    return undefined;
   }
 }
 
 function start(): void {
-  let threadCache: Uint8Array | null | undefined;
+  let threadCache: { bytes: Uint8Array | undefined } | undefined;
   // Read when the first thread starts (a no-op build starts none).
-  (globalThis as { __bThreadCache?: () => Uint8Array | undefined }).__bThreadCache = () => {
-    if (threadCache === undefined) {
-      try {
-        threadCache = new Uint8Array(getAsset(THREAD_CACHE_ASSET));
-      } catch {
-        threadCache = null;
-      }
-    }
-    return threadCache ?? undefined;
-  };
-  const data = cachedData();
+  (globalThis as { __bThreadCache?: () => Uint8Array | undefined }).__bThreadCache = () => (threadCache ??= { bytes: asset(THREAD_CACHE_ASSET) }).bytes;
+  const data = asset(CACHE_ASSET);
   const script = new Script(WRAP_HEAD + getAsset(BUNDLE_ASSET, 'utf8') + WRAP_TAIL, {
     filename: 'b.js',
     ...(data !== undefined ? { cachedData: data } : {}),

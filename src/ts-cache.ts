@@ -16,12 +16,12 @@
 // as CommonJS, and everything that is not TypeScript, goes to Node's own loader unchanged.
 // Where there are no such hooks (older Node, Deno), nothing is installed.
 
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nodeModule from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, writeFileAtomic } from './cachedir.ts';
+import { digest, digestHex } from './hash.ts';
 
 interface LoadResult {
   format?: string | null;
@@ -70,7 +70,7 @@ function viaCache(url: string, ext: string, context: unknown, next: NextLoad, st
   } catch {
     return next(url, context); // Node reports the missing file its own way
   }
-  const key = createHash('sha256').update(`${process.version}\0${ext}\0${packageType(url, findPackageJSON)}\0`).update(source).digest('hex');
+  const key = digestHex(digest(Buffer.concat([Buffer.from(`${process.version}\0${ext}\0${packageType(url, findPackageJSON)}\0`), source])));
   let file: string | undefined;
   try {
     dir ??= path.join(cacheDir(), 'ts');

@@ -121,6 +121,15 @@ test('random bytes never throw', () => {
   }
 });
 
+test('spawn helper frames with stdout apart (Python): the request says so, the reply adds the stdout file\'s offset and length, nothing else passes', () => {
+  assert.equal(parseReply('D 7 x 0 10 5 200 3'), { kind: 'done', id: 7, exit: 0, signal: 0, offset: 10, bytes: 5, stdout: { offset: 200, bytes: 3 } });
+  for (const bad of ['D 7 x 0 10 5 200', 'D 7 x 0 10 5 200 3 1', 'D 7 x 0 10 5 -1 3', 'D 7 x 0 10 5 200 x']) assert.is(parseReply(bad), undefined, bad);
+  const s = encodeRequest(1, 0, { shell: 'echo a', splitStdout: true })!;
+  assert.equal(s.subarray(s.indexOf(10) + 1).toString().split('\0'), ['S', '', '0', 'echo a']);
+  const a = encodeRequest(2, 0, { argv: ['pkg-config', '--cflags', 'x'], splitStdout: true })!;
+  assert.equal(a.subarray(a.indexOf(10) + 1).toString().split('\0'), ['A', '', '0', 'pkg-config', '--cflags', 'x']);
+});
+
 test('spawn helper (perl) frames: replies are checked field by field, requests refuse what cannot be framed', () => {
   assert.equal(parseReply('ready'), { kind: 'ready' });
   assert.equal(parseReply('D 7 x 3 0 12'), { kind: 'done', id: 7, exit: 3, signal: 0, offset: 0, bytes: 12 });
